@@ -1,0 +1,170 @@
+# mqttsim - one GNU Makefile for every build, test, bench and install.
+#
+#   make            library (static and shared) and every program
+#   make test       install build dependencies, build, run CUnit and pytest
+#   make san        the same tests on an ASan+UBSan build
+#   make tsan       the threaded tests on a TSan build
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS (default 60) each
+#   make bench      benchmarks
+#   make install    PREFIX=/usr/local (DESTDIR honoured)
+#   make deps       Debian packages the build, tests and benchmarks need
+#   make clean
+#
+# Build output goes to $(BUILD) (default build/); sanitizer builds use
+# their own folders, so they never mix with the normal one.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+FUZZ_SECONDS ?= 60
+PYTEST_ARGS ?=
+
+CFLAGS   ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wcast-qual -Wpointer-arith
+override CFLAGS += -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden
+override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
+LDLIBS   ?=
+
+VERSION  := 0.1.0
+SOMAJOR  := 0
+
+LIB_SRC  := $(sort $(wildcard client/codec_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+HEADERS  := $(wildcard include/mqttsim/*.h)
+
+STATIC   := $(BUILD)/lib/libmqttsim.a
+SHARED   := $(BUILD)/lib/libmqttsim.so.$(VERSION)
+SONAME   := libmqttsim.so.$(SOMAJOR)
+
+# CUnit suites: one runner per part, from that part's tests/ folder.
+CLIENT_TEST_SRC := $(sort $(wildcard client/tests/*.c))
+CLIENT_TESTS    := $(BUILD)/tests/client_tests
+TEST_BINS       := $(CLIENT_TESTS)
+
+BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq
+PROGRAMS   :=
+MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
+
+.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
+
+all: lib tests $(BENCH_BINS) $(PROGRAMS)
+
+lib: $(STATIC) $(SHARED)
+
+tests: $(TEST_BINS)
+
+# Objects depend on the compiler and flags they were built with, so that
+# `make CC=clang` after `make` really rebuilds with clang.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) client/codec_internal.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
+
+# Test and bench programs link the static library: they may use internals.
+$(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LDLIBS)
+
+$(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+# The peer: libmosquitto (a Debian package, installed by make deps).
+$(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmosquitto $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+# The README's test command. Runs every suite even when one fails, then
+# reports: a red suite must not hide the others.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-unit check-py
+
+check-unit: $(TEST_BINS)
+	@status=0; for t in $(TEST_BINS); do echo "== $$t"; $$t || status=1; done; exit $$status
+
+check-py:
+	MQTTSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q pytests/ $(PYTEST_ARGS)
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+san: deps
+	@$(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	  check-unit check-py PYTEST_ARGS='-m "not slow"'
+
+# The threaded code arrives with the client's driver and the broker's
+# server thread; until then the TSan build runs the unit suites.
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS := $(CLIENT_TESTS:$(BUILD)/%=build/tsan/%)
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
+	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
+
+FUZZ_TARGETS := fuzz_decode fuzz_framer
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
+fuzz: deps
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC)
+	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) || exit 1; \
+	done
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t build/fuzz/seeds || exit 1; \
+	done
+
+# Ours and the peer's in one go, same machine, same run.
+BENCH_N ?= 5000000
+bench: $(BENCH_BINS)
+	$(BUILD)/bench/bench_codec $(BENCH_N)
+	$(BUILD)/bench/bench_codec_mosq $(BENCH_N)
+
+install: lib $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libmqttsim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmqttsim.so
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/mqttsim/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' mqttsim.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
+	for m in $(MAN_PAGES); do \
+	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/ || exit 1; done
+	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libmqttsim.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/mqttsim
+	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,12 @@
+#include "suites.h"
+
+#include <stddef.h>
+
+const struct suite_def client_suites[] = {
+	{"codec_check", codec_check_tests},
+	{"codec_roundtrip", codec_roundtrip_tests},
+	{"codec_malformed", codec_malformed_tests},
+	{"codec_lenient", codec_lenient_tests},
+	{"codec_framer", codec_framer_tests},
+	{NULL, NULL},
+};

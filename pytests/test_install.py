@@ -1,0 +1,103 @@
+"""The library as a user meets it: `make install PREFIX=...`, then a program
+built with `pkg-config --cflags --libs mqttsim` against the installed copy,
+shared and static."""
+import subprocess
+
+import pytest
+
+from conftest import clean_env, run
+
+USER_PROGRAM = r"""
+#include <mqttsim/codec.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+    struct mqtt_packet p = {.type = MQTT_PUBLISH};
+    p.publish.qos = 1;
+    p.publish.packet_id = 7;
+    p.publish.topic = mqtt_slice_str("home/kitchen/temp");
+    p.publish.payload = mqtt_slice_str("21.5");
+    unsigned char buf[64];
+    size_t n;
+    enum mqtt_err err = mqtt_encode(buf, sizeof buf, &p, MQTT_STRICT, &n);
+    if (err) {
+        printf("encode: %s\n", mqtt_strerror(err));
+        return 1;
+    }
+    struct mqtt_packet d;
+    err = mqtt_decode(&d, buf, n, MQTT_STRICT, NULL);
+    if (err) {
+        printf("decode: %s\n", mqtt_strerror(err));
+        return 1;
+    }
+    printf("%s %zu bytes qos=%d id=%d topic=%.*s payload=%.*s\n",
+           mqtt_type_name(d.type), n, d.publish.qos, d.publish.packet_id,
+           (int)d.publish.topic.len, (const char *)d.publish.topic.data,
+           (int)d.publish.payload.len, (const char *)d.publish.payload.data);
+    return 0;
+}
+"""
+
+EXPECTED = "PUBLISH 27 bytes qos=1 id=7 topic=home/kitchen/temp payload=21.5\n"
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory, root):
+    prefix = tmp_path_factory.mktemp("prefix")
+    run(["make", "-C", str(root), "--no-print-directory", "BUILD=build",
+         "install", f"PREFIX={prefix}"], env=clean_env(), timeout=600)
+    return prefix
+
+
+def test_installed_files(prefix):
+    for rel in ("include/mqttsim/codec.h", "include/mqttsim/api.h",
+                "lib/libmqttsim.a", "lib/libmqttsim.so", "lib/libmqttsim.so.0",
+                "lib/pkgconfig/mqttsim.pc", "share/man/man3/mqttsim_codec.3"):
+        assert (prefix / rel).exists(), f"{rel} not installed"
+    pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
+    assert f"prefix={prefix}\n" in pc
+
+
+def pkg_config(prefix, *args):
+    env = clean_env(PKG_CONFIG_PATH=str(prefix / "lib/pkgconfig"))
+    return run(["pkg-config", *args, "mqttsim"], env=env).stdout.split()
+
+
+def test_program_against_shared_library(prefix, tmp_path):
+    src = tmp_path / "user.c"
+    src.write_text(USER_PROGRAM)
+    exe = tmp_path / "user"
+    flags = pkg_config(prefix, "--cflags", "--libs")
+    assert f"-I{prefix}/include" in flags and "-lmqttsim" in flags
+    run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src), *flags])
+    env = clean_env(LD_LIBRARY_PATH=str(prefix / "lib"))
+    ldd = run(["ldd", str(exe)], env=env).stdout
+    assert f"{prefix}/lib/libmqttsim.so.0" in ldd, ldd
+    assert run([str(exe)], env=env).stdout == EXPECTED
+
+
+def test_program_against_static_library(prefix, tmp_path):
+    src = tmp_path / "user.c"
+    src.write_text(USER_PROGRAM)
+    exe = tmp_path / "user-static"
+    cflags = pkg_config(prefix, "--cflags")
+    libdir = pkg_config(prefix, "--variable=libdir")[0]
+    run(["cc", "-std=c11", "-Wall", "-Werror", "-o", str(exe), str(src), *cflags,
+         f"{libdir}/libmqttsim.a"])
+    assert "libmqttsim" not in run(["ldd", str(exe)], check=False).stdout
+    assert run([str(exe)]).stdout == EXPECTED
+
+
+def test_shared_library_exports_only_the_api(prefix):
+    out = run(["nm", "-D", "--defined-only", str(prefix / "lib/libmqttsim.so")]).stdout
+    names = [line.split()[-1] for line in out.splitlines() if " T " in line]
+    assert names, out
+    assert all(n.startswith("mqtt_") for n in names), names
+    assert "codec_check_topic_list" not in names
+
+
+def test_shared_library_soname(prefix):
+    out = run(["readelf", "-d", str(prefix / "lib/libmqttsim.so.0")]).stdout
+    assert "Library soname: [libmqttsim.so.0]" in out
