@@ -61,6 +61,8 @@ enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t 
 	frame->len = 0;
 	if (f->err)
 		return f->err;
+	if (len == 0)
+		return MQTT_OK; /* in may be NULL: nothing to copy from it */
 
 	if (f->have == 0) {
 		/* Fast path: the packet may lie whole in the input. */

@@ -14,11 +14,17 @@ def build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MQTTSIM_BUILD", ROOT / "build"))
 
 
+PARENT_MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "CC", "CFLAGS",
+                         "CPPFLAGS", "LDFLAGS", "LDLIBS", "BUILD", "PREFIX", "DESTDIR"}
+
+
 def clean_env(**extra) -> dict:
     """The environment without the variables a parent make passes down, so
     that a nested make builds as a user's would (no sanitizer flags)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    # make exports command-line variables (CC, CFLAGS, BUILD, ...) to the
+    # recipes' environment: a `make san` must not leak its flags into the
+    # library a test installs.
+    env = {k: v for k, v in os.environ.items() if k not in PARENT_MAKE_VARIABLES}
     env.update(extra)
     return env
 

@@ -1,6 +1,8 @@
 """Properties of the built codec that no unit test can see from inside."""
 import subprocess
 
+import pytest
+
 from conftest import build_dir, run
 
 ALLOCATORS = {"malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign"}
@@ -25,6 +27,7 @@ def test_unit_runner_reports_failures_by_exit_status(tmp_path):
     assert "no test ran" in proc.stderr
 
 
+@pytest.mark.unsanitized
 def test_bench_prints_the_result_line():
     bench = build_dir() / "bench/bench_codec"
     out = run([str(bench), "20000"]).stdout.splitlines()

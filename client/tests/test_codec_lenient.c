@@ -43,8 +43,8 @@ static struct mqtt_packet lenient_roundtrip(const uint8_t *bytes, size_t len, ui
 static void test_mqtt31_connect(void)
 {
 	uint8_t b[64];
-	size_t n = unhex("102500064d51497364700302000500177061686f2f33344141453534413735443833393536364"
-	                 "5", b, sizeof b);
+	size_t n = unhex("102500064d51497364700302000500177061686f2f3334414145353441373544383339353636"
+	                 "45", b, sizeof b);
 	struct mqtt_packet p;
 	CU_ASSERT_EQUAL(mqtt_decode(&p, b, n, MQTT_STRICT, NULL), MQTT_ERR_PROTOCOL_NAME);
 	p = lenient_roundtrip(b, n, 0);
@@ -63,8 +63,8 @@ static void test_mqtt31_session(void)
 		"20020000",
 		"82100001000b53616d706c65546f70696300",
 		"9003000100",
-		"3130000b53616d706c65546f70696348656c6c6f2066726f6d20746865205061686f20626c6f636b696e6720"
-		"636c69656e74",
+		("3130000b53616d706c65546f70696348656c6c6f2066726f6d20746865205061686f20626c6f636b"
+		 "696e6720636c69656e74"),
 		"c000", "d000", "e000",
 	};
 	for (size_t i = 0; i < sizeof frames / sizeof *frames; i++) {
