@@ -24,14 +24,14 @@ PYTEST_ARGS ?=
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wcast-qual -Wpointer-arith
-override CFLAGS += -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden
+override CFLAGS += -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden -pthread
 override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
 LDLIBS   ?=
 
 VERSION  := 0.1.0
 SOMAJOR  := 0
 
-LIB_SRC  := $(sort $(wildcard client/codec_*.c))
+LIB_SRC  := $(sort $(wildcard client/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
 
@@ -65,7 +65,7 @@ $(FLAGS_STAMP): FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) client/codec_internal.h $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -76,14 +76,14 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread $(LDLIBS)
 	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
 
 # Test and bench programs link the static library: they may use internals.
 $(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread $(LDLIBS)
 
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
