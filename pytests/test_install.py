@@ -54,7 +54,8 @@ def prefix(tmp_path_factory, root):
 def test_installed_files(prefix):
     for rel in ("include/mqttsim/codec.h", "include/mqttsim/api.h",
                 "lib/libmqttsim.a", "lib/libmqttsim.so", "lib/libmqttsim.so.0",
-                "lib/pkgconfig/mqttsim.pc", "share/man/man3/mqttsim_codec.3"):
+                "lib/pkgconfig/mqttsim.pc", "share/man/man3/mqttsim_codec.3",
+                "include/mqttsim/store.h", "share/man/man3/mqttsim_store.3"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc

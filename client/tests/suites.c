@@ -10,5 +10,6 @@ const struct suite_def client_suites[] = {
 	{"codec_framer", codec_framer_tests},
 	{"store", store_tests},
 	{"store_checked", store_checked_tests},
+	{"session", session_tests},
 	{NULL, NULL},
 };

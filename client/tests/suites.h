@@ -22,6 +22,8 @@ extern const struct test_def codec_lenient_tests[];
 extern const struct test_def codec_framer_tests[];
 extern const struct test_def store_tests[];
 extern const struct test_def store_checked_tests[];
+extern const struct test_def session_tests[];
+extern const struct test_def session_store_tests[];
 
 extern const struct suite_def client_suites[];
 

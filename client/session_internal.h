@@ -1,0 +1,111 @@
+/*
+ * session_internal.h - the state of a session core, shared by its files
+ * (session.c: lifecycle, output, timers, requests; session_receive.c:
+ * inbound packets; session_store.c: init and adopt). Not installed.
+ */
+#ifndef MQTTSIM_SESSION_INTERNAL_H
+#define MQTTSIM_SESSION_INTERNAL_H
+
+#include "mqttsim/session.h"
+
+enum out_state { OUT_FREE, OUT_PUBLISH, OUT_PUBREL };
+
+/* One outbound QoS 1 or 2 exchange, in the order list by node index
+ * (QoS 1 slots 0..16383, QoS 2 slots 16384..32767). */
+struct out_entry {
+	uint8_t state;
+	bool sent;           /* sent at least once: DUP on resend [MQTT-3.3.1-1] */
+	uint8_t *packet;     /* the PUBLISH, DUP clear, while OUT_PUBLISH */
+	size_t len;
+	uint64_t sent_at;    /* last sent on this connection; 0: not yet */
+	int32_t prev, next;  /* order list; -1: none */
+};
+
+struct space {
+	struct out_entry *e; /* MQTT_WINDOW_MAX slots, or NULL when disabled */
+	uint16_t base;       /* identifier space */
+	unsigned max, count, cursor;
+};
+
+#define REQUEST_SLOTS 8192u
+
+enum pending_ack { ACK_NONE, ACK_PUBACK, ACK_PUBREC };
+
+struct mqtt_session {
+	struct mqtt_session_config cfg; /* slices point into owned */
+	uint8_t *owned;
+	enum mqtt_session_state state;
+	bool transport_up, close_wanted, closing, refused, closed_event;
+	bool clean_done; /* a CONNACK was accepted: reconnects do not clean */
+	uint64_t dial_at;
+	uint32_t backoff_ms;
+	void (*warn)(void *arg, const char *text);
+	void *warn_arg;
+
+	bool stored;
+	struct mqtt_checked checked;
+
+	struct space qos1, qos2;
+	int32_t head, tail;
+
+	uint16_t sub_count[REQUEST_SLOTS], unsub_count[REQUEST_SLOTS]; /* 0: free */
+	unsigned sub_cursor, unsub_cursor;
+	bool ping_pending, ping_user;
+	uint64_t ping_sent_at;
+
+	uint8_t inbound[65536 / 8]; /* QoS 2 identifiers awaiting PUBREL */
+	enum pending_ack ack;
+	uint16_t ack_id;
+	struct mqtt_framer framer;
+	uint8_t *readbuf;
+
+	uint8_t *out;
+	size_t out_len, out_cap, out_sent;
+	uint64_t last_write, last_read;
+
+	struct mqtt_event *events;
+	size_t ev_head, ev_len, ev_cap;
+};
+
+static inline struct mqtt_error err_of(enum mqtt_class cls, int code)
+{
+	struct mqtt_error e = {cls, code};
+	return e;
+}
+
+static inline struct mqtt_error ok(void)
+{
+	return err_of(MQTT_SUCCESS, 0);
+}
+
+struct out_entry *session_entry(struct mqtt_session *s, int32_t node);
+struct space *session_space_of(struct mqtt_session *s, uint16_t id);
+void session_list_append(struct mqtt_session *s, int32_t node);
+void session_list_remove(struct mqtt_session *s, int32_t node);
+int32_t session_node(struct mqtt_session *s, struct space *sp, uint16_t id);
+
+struct mqtt_error session_queue(struct mqtt_session *s, const struct mqtt_packet *p);
+struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, size_t n);
+void session_event(struct mqtt_session *s, const struct mqtt_event *ev);
+void session_want_close(struct mqtt_session *s, struct mqtt_error why);
+void session_warn(struct mqtt_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void session_resend(struct mqtt_session *s, uint64_t now);
+void session_reset_backoff(struct mqtt_session *s);
+
+struct mqtt_error session_store_init(struct mqtt_session *s);
+struct mqtt_error session_store_adopt(struct mqtt_session *s);
+
+static inline bool inbound_has(const struct mqtt_session *s, uint16_t id)
+{
+	return s->inbound[id >> 3] & (1u << (id & 7));
+}
+
+static inline void inbound_set(struct mqtt_session *s, uint16_t id, bool on)
+{
+	if (on)
+		s->inbound[id >> 3] |= (uint8_t)(1u << (id & 7));
+	else
+		s->inbound[id >> 3] &= (uint8_t)~(1u << (id & 7));
+}
+
+#endif

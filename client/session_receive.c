@@ -1,0 +1,304 @@
+/*
+ * session_receive.c - what the broker sends: framing, decoding, checks
+ * against the session's state, acknowledgements and inbound QoS 2
+ * deduplication.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_internal.h"
+
+/* Closes the connection for a violation: the core never guesses. */
+static struct mqtt_error violation(struct mqtt_session *s, int code)
+{
+	struct mqtt_error e = err_of(MQTT_PROTOCOL, code);
+	session_want_close(s, e);
+	return e;
+}
+
+static struct mqtt_error queue_ack(struct mqtt_session *s, uint8_t first, uint16_t id)
+{
+	uint8_t b[4] = {first, 0x02, (uint8_t)(id >> 8), (uint8_t)id};
+	return session_queue_bytes(s, b, sizeof b);
+}
+
+/* The acknowledgement of the message the application has now taken. */
+static struct mqtt_error flush_ack(struct mqtt_session *s)
+{
+	enum pending_ack a = s->ack;
+	s->ack = ACK_NONE;
+	if (a == ACK_PUBACK)
+		return queue_ack(s, 0x40, s->ack_id); /* MQTT-4.3.2-2 */
+	if (a == ACK_PUBREC)
+		return queue_ack(s, 0x50, s->ack_id); /* MQTT-4.3.3-2 */
+	return ok();
+}
+
+static struct mqtt_error on_connack(struct mqtt_session *s, uint64_t now, const struct mqtt_connack *c)
+{
+	if (s->state == MQTT_STATE_ONLINE)
+		return violation(s, MQTT_V_SECOND_CONNACK);
+	if (c->return_code != MQTT_CONNACK_ACCEPTED) {
+		struct mqtt_error e = err_of(MQTT_REFUSED, c->return_code);
+		struct mqtt_event ev = {.type = MQTT_EVENT_REFUSED, .err = e};
+		session_event(s, &ev);
+		session_want_close(s, e);
+		return e;
+	}
+	s->state = MQTT_STATE_ONLINE;
+	s->clean_done = true; /* reconnects never clean the session (the seed) */
+	session_reset_backoff(s);
+	struct mqtt_event ev = {.type = MQTT_EVENT_ONLINE,
+	                        .session_present = c->flags & MQTT_CONNACK_SESSION_PRESENT};
+	session_event(s, &ev);
+	session_resend(s, now);
+	return ok();
+}
+
+/* The exchange an ack names, in the state it must be in; NULL if none. */
+static struct out_entry *exchange(struct mqtt_session *s, uint16_t id, uint16_t space,
+                                  enum out_state want, int32_t *node)
+{
+	if ((id & 0xc000) != space)
+		return NULL; /* an ack in the wrong space [the seed's check] */
+	struct space *sp = session_space_of(s, id);
+	if (!sp)
+		return NULL;
+	*node = session_node(s, sp, id);
+	struct out_entry *e = session_entry(s, *node);
+	return e->state == want ? e : NULL;
+}
+
+static void finish(struct mqtt_session *s, uint16_t id, int32_t node)
+{
+	struct out_entry *e = session_entry(s, node);
+	if (s->stored) {
+		int rc = mqtt_checked_remove(&s->checked, id);
+		if (rc)
+			session_warn(s, "persistence: cannot remove record %#x of a completed exchange: %s",
+			             id, strerror(-rc));
+	}
+	session_list_remove(s, node);
+	free(e->packet);
+	e->packet = NULL;
+	e->state = OUT_FREE;
+	e->sent = false;
+	e->sent_at = 0;
+	session_space_of(s, id)->count--;
+	struct mqtt_event ev = {.type = MQTT_EVENT_PUBLISHED, .id = id};
+	session_event(s, &ev);
+}
+
+static struct mqtt_error on_pubrec(struct mqtt_session *s, uint64_t now, uint16_t id)
+{
+	int32_t node;
+	struct out_entry *e = exchange(s, id, MQTT_SPACE_EXACTLY_ONCE, OUT_PUBLISH, &node);
+	if (!e) {
+		/* A repeated PUBREC after our PUBREL: repeat the PUBREL. */
+		if (exchange(s, id, MQTT_SPACE_EXACTLY_ONCE, OUT_PUBREL, &node))
+			return queue_ack(s, 0x62, id);
+		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
+	}
+	/* The release is saved before it is sent, replacing the message:
+	 * after a restart the exchange goes on from PUBREL [MQTT-4.3.3-1]. */
+	if (s->stored) {
+		uint8_t pubrel[4] = {0x62, 0x02, (uint8_t)(id >> 8), (uint8_t)id};
+		struct iovec v = {pubrel, sizeof pubrel};
+		int rc = mqtt_checked_save(&s->checked, id, &v, 1, NULL);
+		if (rc) {
+			struct mqtt_error err = err_of(MQTT_PERSISTENCE, -rc);
+			session_want_close(s, err);
+			return err;
+		}
+	}
+	free(e->packet);
+	e->packet = NULL;
+	e->len = 0;
+	e->state = OUT_PUBREL;
+	/* PUBRELs go out in PUBREC order [MQTT-4.6.0-4]: to the list's tail. */
+	session_list_remove(s, node);
+	session_list_append(s, node);
+	e->sent_at = now;
+	struct mqtt_event ev = {.type = MQTT_EVENT_RELEASED, .id = id};
+	session_event(s, &ev);
+	return queue_ack(s, 0x62, id);
+}
+
+static struct mqtt_error on_suback(struct mqtt_session *s, const struct mqtt_packet *p)
+{
+	uint16_t id = p->suback.packet_id;
+	unsigned slot = id & (REQUEST_SLOTS - 1);
+	if ((id & 0xe000) != MQTT_SPACE_SUBSCRIBE || !s->sub_count[slot])
+		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
+	if (p->suback.return_codes.len != s->sub_count[slot])
+		return violation(s, MQTT_V_SUBACK_COUNT);
+	s->sub_count[slot] = 0;
+	struct mqtt_event ev = {.type = MQTT_EVENT_SUBSCRIBED, .id = id};
+	size_t n = p->suback.return_codes.len;
+	ev.ncodes = n < 16 ? (unsigned)n : 16;
+	memcpy(ev.codes, p->suback.return_codes.data, ev.ncodes);
+	for (size_t i = 0; i < n; i++)
+		if (p->suback.return_codes.data[i] == MQTT_SUBACK_FAILURE)
+			ev.err = err_of(MQTT_SUBSCRIBE_FAILED, (int)i);
+	session_event(s, &ev);
+	return ok();
+}
+
+static struct mqtt_error on_unsuback(struct mqtt_session *s, uint16_t id)
+{
+	unsigned slot = id & (REQUEST_SLOTS - 1);
+	if ((id & 0xe000) != MQTT_SPACE_UNSUBSCRIBE || !s->unsub_count[slot])
+		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
+	s->unsub_count[slot] = 0;
+	struct mqtt_event ev = {.type = MQTT_EVENT_UNSUBSCRIBED, .id = id};
+	session_event(s, &ev);
+	return ok();
+}
+
+/*
+ * An inbound PUBLISH. Returns true when it is for the application.
+ * QoS 2 follows method B of §4.3.3: the identifier is saved before the
+ * message is handed over, and a PUBLISH with an identifier already held
+ * is acknowledged again but not delivered again [MQTT-4.3.3-2].
+ */
+static struct mqtt_error on_publish(struct mqtt_session *s, const struct mqtt_publish *m,
+                                    bool *deliver)
+{
+	*deliver = false;
+	if (m->qos == 2) {
+		if (inbound_has(s, m->packet_id))
+			return queue_ack(s, 0x50, m->packet_id);
+		if (s->stored) {
+			int rc = mqtt_checked_save(&s->checked, MQTT_KEY_INBOUND | m->packet_id, NULL, 0, NULL);
+			if (rc) {
+				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
+				session_want_close(s, e);
+				return e;
+			}
+		}
+		inbound_set(s, m->packet_id, true);
+		s->ack = ACK_PUBREC;
+		s->ack_id = m->packet_id;
+	} else if (m->qos == 1) {
+		s->ack = ACK_PUBACK;
+		s->ack_id = m->packet_id;
+	}
+	*deliver = true;
+	return ok();
+}
+
+static struct mqtt_error on_pubrel(struct mqtt_session *s, uint16_t id)
+{
+	if (inbound_has(s, id)) {
+		if (s->stored) {
+			int rc = mqtt_checked_remove(&s->checked, MQTT_KEY_INBOUND | id);
+			if (rc) {
+				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
+				session_want_close(s, e);
+				return e;
+			}
+		}
+		inbound_set(s, id, false);
+	}
+	/* PUBCOMP even for an identifier we do not hold: the release may
+	 * be a resend of one completed before a loss [MQTT-4.3.3-2]. */
+	return queue_ack(s, 0x70, id);
+}
+
+static struct mqtt_error handle(struct mqtt_session *s, uint64_t now, const struct mqtt_packet *p,
+                                bool *deliver)
+{
+	*deliver = false;
+	if (s->state == MQTT_STATE_CONNECTING && p->type != MQTT_CONNACK)
+		return violation(s, MQTT_V_NOT_CONNACK_FIRST); /* MQTT-3.2.0-1 */
+	int32_t node;
+	switch (p->type) {
+	case MQTT_CONNACK:
+		return on_connack(s, now, &p->connack);
+	case MQTT_PUBLISH:
+		return on_publish(s, &p->publish, deliver);
+	case MQTT_PUBACK:
+		if (!exchange(s, p->ack.packet_id, MQTT_SPACE_AT_LEAST_ONCE, OUT_PUBLISH, &node))
+			return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
+		finish(s, p->ack.packet_id, node);
+		return ok();
+	case MQTT_PUBREC:
+		return on_pubrec(s, now, p->ack.packet_id);
+	case MQTT_PUBREL:
+		return on_pubrel(s, p->ack.packet_id);
+	case MQTT_PUBCOMP:
+		if (!exchange(s, p->ack.packet_id, MQTT_SPACE_EXACTLY_ONCE, OUT_PUBREL, &node))
+			return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
+		finish(s, p->ack.packet_id, node);
+		return ok();
+	case MQTT_SUBACK:
+		return on_suback(s, p);
+	case MQTT_UNSUBACK:
+		return on_unsuback(s, p->ack.packet_id);
+	case MQTT_PINGRESP:
+		if (!s->ping_pending)
+			return violation(s, MQTT_V_UNEXPECTED_PINGRESP);
+		s->ping_pending = false;
+		if (s->ping_user) {
+			struct mqtt_event ev = {.type = MQTT_EVENT_PONG};
+			session_event(s, &ev);
+		}
+		s->ping_user = false;
+		return ok();
+	default: /* CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT */
+		return violation(s, MQTT_V_SERVER_ONLY_PACKET);
+	}
+}
+
+struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now, const uint8_t *in,
+                                       size_t len, size_t *consumed, struct mqtt_message *msg)
+{
+	*consumed = 0;
+	memset(msg, 0, sizeof *msg);
+	if (s->state == MQTT_STATE_CLOSED)
+		return err_of(MQTT_CLOSED, 0);
+	if (!s->transport_up || s->close_wanted)
+		return err_of(MQTT_DOWN, 0);
+	struct mqtt_error r = flush_ack(s);
+	if (r.cls) {
+		session_want_close(s, r);
+		return r;
+	}
+	if (len)
+		s->last_read = now;
+	size_t off = 0;
+	while (off < len) {
+		size_t used;
+		struct mqtt_frame fr;
+		enum mqtt_err fe = mqtt_framer_feed(&s->framer, in + off, len - off, &used, &fr);
+		off += used;
+		*consumed = off;
+		if (fe == MQTT_ERR_PACKET_SIZE) {
+			r = err_of(MQTT_BIG_MESSAGE, s->framer.need > (size_t)INT32_MAX ? INT32_MAX : (int)s->framer.need);
+			session_want_close(s, r);
+			return r;
+		}
+		if (fe)
+			return violation(s, fe);
+		if (!fr.len)
+			continue;
+		struct mqtt_packet p;
+		enum mqtt_err de = mqtt_decode(&p, fr.data, fr.len, MQTT_STRICT, NULL);
+		if (de)
+			return violation(s, de);
+		bool deliver;
+		r = handle(s, now, &p, &deliver);
+		if (r.cls)
+			return r;
+		if (deliver) {
+			msg->topic = p.publish.topic;
+			msg->payload = p.publish.payload;
+			msg->qos = p.publish.qos;
+			msg->retain = p.publish.retain;
+			msg->dup = p.publish.dup;
+			return ok();
+		}
+	}
+	return ok();
+}

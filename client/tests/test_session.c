@@ -1,0 +1,669 @@
+/*
+ * The session core, driven packet by packet as the broker would, with
+ * the time handed in: connect, publish at each QoS, windows, resends,
+ * inbound acknowledgement and deduplication, keep-alive, timeouts,
+ * backoff, subscriptions, violations, disconnect.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <string.h>
+
+#include "session_testutil.h"
+#include "suites.h"
+
+static struct mqtt_slice S(const char *s)
+{
+	return mqtt_slice_str(s);
+}
+
+static struct mqtt_error publish(struct harness *h, uint8_t qos, const char *topic,
+                                 const char *payload, uint16_t *id)
+{
+	return mqtt_session_publish(h->s, h->now, qos, false, S(topic), S(payload), id);
+}
+
+static void test_connect_fields(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.keep_alive = 30;
+	c.has_username = c.has_password = true;
+	c.username = S("user");
+	c.password = S("secret");
+	c.will = true;
+	c.will_topic = S("status/test");
+	c.will_message = S("gone");
+	c.will_qos = 1;
+	c.will_retain = true;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	CU_ASSERT_EQUAL(mqtt_session_state(h.s), MQTT_STATE_OFFLINE);
+	CU_ASSERT(mqtt_session_should_dial(h.s, h.now)); /* the first dial is immediate */
+	mqtt_session_connected(h.s, h.now);
+	struct mqtt_packet p = expect(&h, MQTT_CONNECT);
+	CU_ASSERT(p.connect.clean_session);
+	CU_ASSERT_EQUAL(p.connect.keep_alive, 30);
+	CU_ASSERT(p.connect.client_id.len == 4 && !memcmp(p.connect.client_id.data, "test", 4));
+	CU_ASSERT(p.connect.has_username && p.connect.has_password);
+	CU_ASSERT(p.connect.will && p.connect.will_qos == 1 && p.connect.will_retain);
+	feed_connack(&h, 0, true);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_ONLINE);
+	CU_ASSERT(ev.session_present);
+	/* A reconnect never cleans the session (as the seed). */
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	mqtt_session_connected(h.s, h.now);
+	p = expect(&h, MQTT_CONNECT);
+	CU_ASSERT_FALSE(p.connect.clean_session);
+	harness_free(&h);
+}
+
+static void test_invalid_configuration(void)
+{
+	struct mqtt_session *s = NULL;
+	struct mqtt_session_config c = test_config();
+	c.has_password = true;
+	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
+	c = test_config();
+	c.client_id = S("bad\xff");
+	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
+	c = test_config();
+	c.client_id = S("");
+	c.clean_session = false; /* MQTT-3.1.3-7 */
+	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
+	c = test_config();
+	c.will = true;
+	c.will_topic = S("a/#");
+	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
+	CU_ASSERT_PTR_NULL(s);
+	c = test_config();
+	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_INIT, NULL, NULL, NULL).cls, MQTT_DENY);
+}
+
+static void test_refused_waits_the_maximum(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.reconnect_wait_max_ms = 30000;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	mqtt_session_connected(h.s, h.now);
+	expect(&h, MQTT_CONNECT);
+	feed_connack(&h, MQTT_CONNACK_BAD_CREDENTIALS, false);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_REFUSED);
+	CU_ASSERT_EQUAL(h.last.code, 4);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_REFUSED);
+	CU_ASSERT_EQUAL(ev.err.code, 4);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, h.last);
+	CU_ASSERT_EQUAL(mqtt_session_dial_at(h.s), h.now + 30000);
+	CU_ASSERT_FALSE(mqtt_session_should_dial(h.s, h.now + 29999));
+	CU_ASSERT(mqtt_session_should_dial(h.s, h.now + 30000));
+	harness_free(&h);
+}
+
+static void test_backoff_doubles_and_resets(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	static const uint64_t waits[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000};
+	struct mqtt_error refused = {MQTT_IO, ECONNREFUSED};
+	for (size_t i = 0; i < 8; i++) {
+		CU_ASSERT(mqtt_session_should_dial(h.s, h.now));
+		mqtt_session_lost(h.s, h.now, refused); /* the dial failed */
+		CU_ASSERT_EQUAL(mqtt_session_dial_at(h.s) - h.now, waits[i]);
+		h.now = mqtt_session_dial_at(h.s);
+	}
+	go_online(&h); /* success resets the backoff */
+	cut(&h);
+	CU_ASSERT_EQUAL(mqtt_session_dial_at(h.s) - h.now, 1000);
+	harness_free(&h);
+}
+
+static uint64_t fixed_random(void *arg)
+{
+	return (*(uint64_t *)arg)++ * 7919;
+}
+
+static void test_backoff_jitter(void)
+{
+	struct mqtt_session_config c = test_config();
+	uint64_t state = 1;
+	c.random = fixed_random;
+	c.random_arg = &state;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	uint64_t base = 1000;
+	struct mqtt_error e = {MQTT_IO, ECONNREFUSED};
+	for (int i = 0; i < 10; i++) {
+		mqtt_session_lost(h.s, h.now, e);
+		uint64_t wait = mqtt_session_dial_at(h.s) - h.now;
+		CU_ASSERT(wait >= base / 2 && wait <= base);
+		h.now = mqtt_session_dial_at(h.s);
+		base = base * 2 > 60000 ? 60000 : base * 2;
+	}
+	harness_free(&h);
+}
+
+static void test_publish_qos0(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	CU_ASSERT_EQUAL(publish(&h, 0, "t", "x", NULL).cls, MQTT_DOWN);
+	go_online(&h);
+	CU_ASSERT_EQUAL(publish(&h, 0, "a/b", "hello", NULL).cls, MQTT_SUCCESS);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT_EQUAL(p.publish.qos, 0);
+	CU_ASSERT(p.publish.payload.len == 5 && !memcmp(p.publish.payload.data, "hello", 5));
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 0);
+	/* Deny: nothing sent. */
+	CU_ASSERT_EQUAL(publish(&h, 0, "a/+", "x", NULL).cls, MQTT_DENY);
+	CU_ASSERT_EQUAL(publish(&h, 0, "", "x", NULL).cls, MQTT_DENY);
+	CU_ASSERT_EQUAL(publish(&h, 3, "t", "x", NULL).cls, MQTT_DENY);
+	CU_ASSERT_EQUAL(publish(&h, 1, "bad\xc0", "x", NULL).cls, MQTT_DENY);
+	CU_ASSERT(quiet(&h));
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 0);
+	harness_free(&h);
+}
+
+static void test_publish_qos1(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t id = 0;
+	CU_ASSERT_EQUAL(publish(&h, 1, "q/1", "one", &id).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(id & 0xc000, MQTT_SPACE_AT_LEAST_ONCE);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT_EQUAL(p.publish.qos, 1);
+	CU_ASSERT_EQUAL(p.publish.packet_id, id);
+	CU_ASSERT_FALSE(p.publish.dup);
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 1);
+	feed_ack(&h, MQTT_PUBACK, id);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_SUCCESS);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_PUBLISHED);
+	CU_ASSERT_EQUAL(ev.id, id);
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 0);
+	/* The same ack again names no request: a violation. */
+	feed_ack(&h, MQTT_PUBACK, id);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_V_UNKNOWN_PACKET_ID);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	harness_free(&h);
+}
+
+static void test_publish_qos2(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t id = 0;
+	CU_ASSERT_EQUAL(publish(&h, 2, "q/2", "two", &id).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(id & 0xc000, MQTT_SPACE_EXACTLY_ONCE);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT_EQUAL(p.publish.qos, 2);
+	/* PUBCOMP before PUBREC is out of order. */
+	feed_ack(&h, MQTT_PUBREC, id);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_SUCCESS);
+	p = expect(&h, MQTT_PUBREL);
+	CU_ASSERT_EQUAL(p.ack.packet_id, id);
+	expect_event(&h, MQTT_EVENT_RELEASED);
+	feed_ack(&h, MQTT_PUBREC, id); /* repeated: PUBREL repeated */
+	expect(&h, MQTT_PUBREL);
+	feed_ack(&h, MQTT_PUBCOMP, id);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_PUBLISHED);
+	CU_ASSERT_EQUAL(ev.id, id);
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 0);
+	harness_free(&h);
+}
+
+static void test_acks_in_the_wrong_space(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t id1, id2;
+	publish(&h, 1, "t", "1", &id1);
+	publish(&h, 2, "t", "2", &id2);
+	feed_ack(&h, MQTT_PUBACK, id2); /* a QoS 2 exchange acked as QoS 1 */
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	harness_free(&h);
+
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	publish(&h, 2, "t", "2", &id2);
+	feed_ack(&h, MQTT_PUBCOMP, id2); /* completion before release */
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	harness_free(&h);
+
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	publish(&h, 1, "t", "1", &id1);
+	feed_ack(&h, MQTT_PUBREC, id1); /* QoS 1 exchange released */
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	harness_free(&h);
+}
+
+static void test_windows(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.at_least_once_max = 2;
+	c.exactly_once_max = 0; /* disabled */
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t a, b;
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "1", &a).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "2", &b).cls, MQTT_SUCCESS);
+	CU_ASSERT_NOT_EQUAL(a, b);
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "3", NULL).cls, MQTT_MAX);
+	CU_ASSERT_EQUAL(publish(&h, 2, "t", "x", NULL).cls, MQTT_MAX);
+	expect(&h, MQTT_PUBLISH);
+	expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(quiet(&h));
+	feed_ack(&h, MQTT_PUBACK, a);
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "3", NULL).cls, MQTT_SUCCESS);
+	harness_free(&h);
+}
+
+/* Unacknowledged messages are resent on reconnect, in order, with DUP;
+ * released QoS 2 exchanges resend PUBREL, in PUBREC order. */
+static void test_resend_after_reconnect(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t q1a, q2, q1b;
+	publish(&h, 1, "t", "first", &q1a);
+	publish(&h, 2, "t", "second", &q2);
+	publish(&h, 1, "t", "third", &q1b);
+	for (int i = 0; i < 3; i++)
+		expect(&h, MQTT_PUBLISH);
+	feed_ack(&h, MQTT_PUBREC, q2);
+	expect(&h, MQTT_PUBREL);
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_RELEASED);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	/* Offline, QoS 1 and 2 are still accepted: they go after the resends,
+	 * and without DUP, for they were never sent. */
+	uint16_t q1c;
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "fourth", &q1c).cls, MQTT_SUCCESS);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.dup && p.publish.packet_id == q1a);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.dup && p.publish.packet_id == q1b);
+	p = expect(&h, MQTT_PUBREL);
+	CU_ASSERT_EQUAL(p.ack.packet_id, q2);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(!p.publish.dup && p.publish.packet_id == q1c);
+	CU_ASSERT(p.publish.payload.len == 6 && !memcmp(p.publish.payload.data, "fourth", 6));
+	CU_ASSERT(quiet(&h));
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 4);
+	harness_free(&h);
+}
+
+static void test_inbound_ack_after_next_read(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 1;
+	m.publish.packet_id = 77;
+	m.publish.topic = S("in/1");
+	m.publish.payload = S("payload");
+	CU_ASSERT(feed(&h, &m));
+	CU_ASSERT(h.msg.topic.len == 4 && !memcmp(h.msg.topic.data, "in/1", 4));
+	CU_ASSERT_EQUAL(h.msg.qos, 1);
+	CU_ASSERT(quiet(&h)); /* not acknowledged until the application reads on */
+	CU_ASSERT_FALSE(feed_bytes(&h, NULL, 0));
+	struct mqtt_packet p = expect(&h, MQTT_PUBACK);
+	CU_ASSERT_EQUAL(p.ack.packet_id, 77);
+	/* QoS 0: nothing to acknowledge. */
+	m.publish.qos = 0;
+	CU_ASSERT(feed(&h, &m));
+	feed_bytes(&h, NULL, 0);
+	CU_ASSERT(quiet(&h));
+	harness_free(&h);
+}
+
+static void test_inbound_exactly_once(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.packet_id = 9;
+	m.publish.topic = S("in/2");
+	m.publish.payload = S("once");
+	CU_ASSERT(feed(&h, &m));
+	CU_ASSERT(quiet(&h));
+	/* The broker resends before our PUBREC: not delivered again. */
+	m.publish.dup = true;
+	CU_ASSERT_FALSE(feed(&h, &m)); /* also acknowledges the first */
+	struct mqtt_packet p = expect(&h, MQTT_PUBREC);
+	CU_ASSERT_EQUAL(p.ack.packet_id, 9);
+	p = expect(&h, MQTT_PUBREC);
+	CU_ASSERT_EQUAL(p.ack.packet_id, 9);
+	/* Across a reconnect too. */
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	CU_ASSERT_FALSE(feed(&h, &m));
+	expect(&h, MQTT_PUBREC);
+	feed_ack(&h, MQTT_PUBREL, 9);
+	p = expect(&h, MQTT_PUBCOMP);
+	CU_ASSERT_EQUAL(p.ack.packet_id, 9);
+	/* Released: the identifier may carry a new message. */
+	m.publish.dup = false;
+	m.publish.payload = S("new");
+	CU_ASSERT(feed(&h, &m));
+	/* A PUBREL for an identifier not held is still completed. */
+	feed_ack(&h, MQTT_PUBREL, 1234);
+	expect(&h, MQTT_PUBREC); /* the ack of "new", flushed by this call */
+	expect(&h, MQTT_PUBCOMP);
+	harness_free(&h);
+}
+
+static void test_keep_alive(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.keep_alive = 10;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint64_t deadline = mqtt_session_tick(h.s, h.now);
+	CU_ASSERT_EQUAL(deadline, h.now + 10000);
+	h.now += 5000;
+	publish(&h, 0, "t", "x", NULL); /* activity pushes the ping back */
+	expect(&h, MQTT_PUBLISH);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 10000);
+	h.now += 10000;
+	deadline = mqtt_session_tick(h.s, h.now);
+	expect(&h, MQTT_PINGREQ);
+	feed(&h, &(struct mqtt_packet){.type = MQTT_PINGRESP});
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_SUCCESS);
+	CU_ASSERT(no_event(&h)); /* our own ping: no event */
+	/* Unanswered: the connection is given up after one more period. */
+	h.now += 10000;
+	mqtt_session_tick(h.s, h.now);
+	expect(&h, MQTT_PINGREQ);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	h.now += 10000;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	harness_free(&h);
+}
+
+static void test_user_ping(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	CU_ASSERT_EQUAL(mqtt_session_ping(h.s, h.now).cls, MQTT_DOWN);
+	go_online(&h);
+	CU_ASSERT_EQUAL(mqtt_session_ping(h.s, h.now).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_session_ping(h.s, h.now).cls, MQTT_MAX); /* one slot */
+	expect(&h, MQTT_PINGREQ);
+	feed(&h, &(struct mqtt_packet){.type = MQTT_PINGRESP});
+	expect_event(&h, MQTT_EVENT_PONG);
+	feed(&h, &(struct mqtt_packet){.type = MQTT_PINGRESP});
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_V_UNEXPECTED_PINGRESP);
+	harness_free(&h);
+
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	mqtt_session_ping(h.s, h.now);
+	cut(&h);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_FAILED);
+	CU_ASSERT_EQUAL(ev.err.cls, MQTT_BREAK);
+	harness_free(&h);
+}
+
+/* A link that silently loses packets still delivers, with the timeout. */
+static void test_ack_timeout(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.ack_timeout_ms = 3000;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t id;
+	publish(&h, 1, "t", "lost", &id);
+	expect(&h, MQTT_PUBLISH); /* ... and the link drops it */
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 3000);
+	h.now += 2999;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	h.now += 1;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_TIMEOUT, 0});
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_OFFLINE);
+	CU_ASSERT_EQUAL(ev.err.cls, MQTT_TIMEOUT);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.dup && p.publish.packet_id == id);
+	feed_ack(&h, MQTT_PUBACK, id);
+	expect_event(&h, MQTT_EVENT_PUBLISHED);
+	/* Off by default: nothing times out. */
+	harness_free(&h);
+	c.ack_timeout_ms = 0;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	publish(&h, 1, "t", "x", NULL);
+	expect(&h, MQTT_PUBLISH);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now + 3600000), UINT64_MAX);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	harness_free(&h);
+}
+
+static void test_pause_timeout(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.pause_timeout_ms = 4000;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	/* A broker that never answers CONNECT. */
+	mqtt_session_connected(h.s, h.now);
+	expect(&h, MQTT_CONNECT);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 4000);
+	h.now += 4000;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_TIMEOUT, 0});
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	/* A peer that stops reading: output pending with no progress. */
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	publish(&h, 0, "t", "stuck", NULL);
+	h.now += 3999;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	h.now += 1;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	harness_free(&h);
+}
+
+static void test_subscribe(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	struct mqtt_topic f[2] = {{S("a/+"), 1}, {S("b/#"), 2}};
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, f, 2, NULL).cls, MQTT_DOWN);
+	go_online(&h);
+	uint16_t id;
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, f, 2, &id).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(id & 0xe000, MQTT_SPACE_SUBSCRIBE);
+	struct mqtt_packet p = expect(&h, MQTT_SUBSCRIBE);
+	CU_ASSERT_EQUAL(p.subscribe.packet_id, id);
+	CU_ASSERT_EQUAL(p.subscribe.count, 2);
+	struct mqtt_packet ack = {.type = MQTT_SUBACK};
+	ack.suback.packet_id = id;
+	ack.suback.return_codes = mqtt_slice_str("\x01\x80");
+	feed(&h, &ack);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_SUBSCRIBED);
+	CU_ASSERT_EQUAL(ev.id, id);
+	CU_ASSERT_EQUAL(ev.err.cls, MQTT_SUBSCRIBE_FAILED);
+	CU_ASSERT_EQUAL(ev.err.code, 1); /* the second filter */
+	CU_ASSERT(ev.ncodes == 2 && ev.codes[0] == 1 && ev.codes[1] == 0x80);
+
+	/* Unsubscribe, and a SUBACK with the wrong number of codes. */
+	CU_ASSERT_EQUAL(mqtt_session_unsubscribe(h.s, h.now, f, 1, &id).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(id & 0xe000, MQTT_SPACE_UNSUBSCRIBE);
+	expect(&h, MQTT_UNSUBSCRIBE);
+	feed_ack(&h, MQTT_UNSUBACK, id);
+	expect_event(&h, MQTT_EVENT_UNSUBSCRIBED);
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, f, 2, &id).cls, MQTT_SUCCESS);
+	ack.suback.packet_id = id;
+	ack.suback.return_codes = mqtt_slice_str("\x01");
+	feed(&h, &ack);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_V_SUBACK_COUNT);
+	/* Lost while pending: the outcome is unknown. */
+	cut(&h);
+	ev = expect_event(&h, MQTT_EVENT_FAILED);
+	CU_ASSERT_EQUAL(ev.err.cls, MQTT_BREAK);
+	harness_free(&h);
+
+	/* Deny. */
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	struct mqtt_topic bad[1] = {{S("a#"), 0}};
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, bad, 1, NULL).cls, MQTT_DENY);
+	bad[0].filter = S("a");
+	bad[0].qos = 3;
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, bad, 1, NULL).cls, MQTT_DENY);
+	CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, bad, 0, NULL).cls, MQTT_DENY);
+	CU_ASSERT(quiet(&h));
+	harness_free(&h);
+}
+
+static void test_violations(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	/* Anything but CONNACK first. */
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	mqtt_session_connected(h.s, h.now);
+	expect(&h, MQTT_CONNECT);
+	feed(&h, &(struct mqtt_packet){.type = MQTT_PINGRESP});
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_V_NOT_CONNACK_FIRST);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	harness_free(&h);
+
+	static const enum mqtt_type server_never[] = {MQTT_CONNACK, MQTT_PINGREQ, MQTT_DISCONNECT};
+	static const int codes[] = {MQTT_V_SECOND_CONNACK, MQTT_V_SERVER_ONLY_PACKET, MQTT_V_SERVER_ONLY_PACKET};
+	for (int i = 0; i < 3; i++) {
+		harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+		go_online(&h);
+		feed(&h, &(struct mqtt_packet){.type = server_never[i]});
+		CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+		CU_ASSERT_EQUAL(h.last.code, codes[i]);
+		harness_free(&h);
+	}
+
+	/* Malformed bytes: the codec's error is the code. */
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	static const uint8_t qos3[] = {0x36, 0x05, 0, 1, 'a', 0, 1};
+	feed_bytes(&h, qos3, sizeof qos3);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_ERR_QOS);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, qos3, 1, &(size_t){0}, &h.msg).cls, MQTT_DOWN);
+	harness_free(&h);
+}
+
+static void test_big_message(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.read_buffer_size = 64;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	static uint8_t payload[100];
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.topic = S("big");
+	m.publish.payload.data = payload;
+	m.publish.payload.len = sizeof payload;
+	feed(&h, &m);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_BIG_MESSAGE);
+	CU_ASSERT_EQUAL(h.last.code, 2 + 5 + 100);
+	harness_free(&h);
+}
+
+static void test_disconnect_and_close(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	struct mqtt_topic f = {S("x"), 0};
+	mqtt_session_subscribe(h.s, h.now, &f, 1, NULL);
+	expect(&h, MQTT_SUBSCRIBE);
+	CU_ASSERT_EQUAL(mqtt_session_disconnect(h.s, h.now).cls, MQTT_SUCCESS);
+	struct mqtt_event ev = expect_event(&h, MQTT_EVENT_FAILED);
+	CU_ASSERT_EQUAL(ev.err.cls, MQTT_CLOSED);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s)); /* DISCONNECT not written yet */
+	expect(&h, MQTT_DISCONNECT);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_SUCCESS, 0});
+	CU_ASSERT_EQUAL(mqtt_session_state(h.s), MQTT_STATE_CLOSED);
+	expect_event(&h, MQTT_EVENT_CLOSED);
+	CU_ASSERT_EQUAL(publish(&h, 0, "t", "x", NULL).cls, MQTT_CLOSED);
+	CU_ASSERT_EQUAL(publish(&h, 1, "t", "x", NULL).cls, MQTT_CLOSED);
+	CU_ASSERT_EQUAL(mqtt_session_ping(h.s, h.now).cls, MQTT_CLOSED);
+	CU_ASSERT_EQUAL(mqtt_session_disconnect(h.s, h.now).cls, MQTT_CLOSED);
+	CU_ASSERT_FALSE(mqtt_session_should_dial(h.s, h.now + 3600000));
+	harness_free(&h);
+
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	mqtt_session_close(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	CU_ASSERT(quiet(&h)); /* no DISCONNECT: the will is published */
+	expect_event(&h, MQTT_EVENT_CLOSED);
+	harness_free(&h);
+}
+
+const struct test_def session_tests[] = {
+	{"CONNECT carries the configuration; reconnects do not clean", test_connect_fields},
+	{"invalid configurations are denied", test_invalid_configuration},
+	{"a refusal waits the maximum", test_refused_waits_the_maximum},
+	{"backoff doubles to the maximum and resets", test_backoff_doubles_and_resets},
+	{"backoff jitter stays in range", test_backoff_jitter},
+	{"publish QoS 0", test_publish_qos0},
+	{"publish QoS 1", test_publish_qos1},
+	{"publish QoS 2", test_publish_qos2},
+	{"acks in the wrong space are violations", test_acks_in_the_wrong_space},
+	{"in-flight windows", test_windows},
+	{"resend after reconnect, in order, with DUP", test_resend_after_reconnect},
+	{"inbound acknowledged on the next read", test_inbound_ack_after_next_read},
+	{"inbound QoS 2 delivered once", test_inbound_exactly_once},
+	{"keep-alive pings when idle, gives up unanswered", test_keep_alive},
+	{"ping requests", test_user_ping},
+	{"acknowledgement timeout", test_ack_timeout},
+	{"pause timeout", test_pause_timeout},
+	{"subscribe and unsubscribe", test_subscribe},
+	{"protocol violations close the connection", test_violations},
+	{"big message", test_big_message},
+	{"disconnect and close", test_disconnect_and_close},
+	{NULL, NULL},
+};
