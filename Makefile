@@ -124,7 +124,7 @@ tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
-FUZZ_TARGETS := fuzz_decode fuzz_framer
+FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
 fuzz: deps

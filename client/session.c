@@ -44,10 +44,10 @@ struct space *session_space_of(struct mqtt_session *s, uint16_t id)
 void session_list_append(struct mqtt_session *s, int32_t node)
 {
 	struct out_entry *e = session_entry(s, node);
-	e->prev = s->tail;
-	e->next = -1;
+	e->prev1 = s->tail + 1;
+	e->next1 = 0;
 	if (s->tail >= 0)
-		session_entry(s, s->tail)->next = node;
+		session_entry(s, s->tail)->next1 = node + 1;
 	else
 		s->head = node;
 	s->tail = node;
@@ -56,15 +56,15 @@ void session_list_append(struct mqtt_session *s, int32_t node)
 void session_list_remove(struct mqtt_session *s, int32_t node)
 {
 	struct out_entry *e = session_entry(s, node);
-	if (e->prev >= 0)
-		session_entry(s, e->prev)->next = e->next;
+	if (e->prev1)
+		session_entry(s, e->prev1 - 1)->next1 = e->next1;
 	else
-		s->head = e->next;
-	if (e->next >= 0)
-		session_entry(s, e->next)->prev = e->prev;
+		s->head = e->next1 - 1;
+	if (e->next1)
+		session_entry(s, e->next1 - 1)->prev1 = e->prev1;
 	else
-		s->tail = e->prev;
-	e->prev = e->next = -1;
+		s->tail = e->prev1 - 1;
+	e->prev1 = e->next1 = 0;
 }
 
 /* --- output --- */
@@ -299,7 +299,7 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	s->close_wanted = false;
 	s->out_len = s->out_sent = 0;
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next)
+	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
 		session_entry(s, n)->sent_at = 0;
 	if (s->state == MQTT_STATE_CLOSED || s->closing) {
 		enter_closed(s);
@@ -320,7 +320,7 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
  * DUP when sent before [MQTT-3.3.1-1], and PUBREL [MQTT-4.4.0-1]. */
 void session_resend(struct mqtt_session *s, uint64_t now)
 {
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next) {
+	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1) {
 		struct out_entry *e = session_entry(s, n);
 		struct mqtt_error r;
 		if (e->state == OUT_PUBLISH) {
@@ -737,8 +737,6 @@ struct mqtt_error mqtt_session_new(struct mqtt_session **out, const struct mqtt_
 			           s->readbuf ? MQTT_ERR_ARGUMENT : ENOMEM);
 	}
 	if (!r.cls) {
-		for (unsigned i = 0; i < MQTT_WINDOW_MAX; i++)
-			s->qos1.e[i].prev = s->qos1.e[i].next = s->qos2.e[i].prev = s->qos2.e[i].next = -1;
 		session_reset_backoff(s);
 		s->state = MQTT_STATE_OFFLINE;
 		s->dial_at = 0; /* the first dial is immediate */
@@ -762,10 +760,11 @@ void mqtt_session_free(struct mqtt_session *s)
 {
 	if (!s)
 		return;
-	for (unsigned i = 0; s->qos1.e && i < MQTT_WINDOW_MAX; i++)
-		free(s->qos1.e[i].packet);
-	for (unsigned i = 0; s->qos2.e && i < MQTT_WINDOW_MAX; i++)
-		free(s->qos2.e[i].packet);
+	/* Every exchange in flight is on the order list: walk it rather
+	 * than the tables, whose untouched pages stay unmapped. */
+	if (s->qos1.e && s->qos2.e)
+		for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
+			free(session_entry(s, n)->packet);
 	free(s->qos1.e);
 	free(s->qos2.e);
 	free(s->readbuf);

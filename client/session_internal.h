@@ -18,7 +18,8 @@ struct out_entry {
 	uint8_t *packet;     /* the PUBLISH, DUP clear, while OUT_PUBLISH */
 	size_t len;
 	uint64_t sent_at;    /* last sent on this connection; 0: not yet */
-	int32_t prev, next;  /* order list; -1: none */
+	int32_t prev1, next1; /* order list: node index + 1; 0: none, so that
+	                        * calloc'd tables need no initialising pass */
 };
 
 struct space {

@@ -216,7 +216,8 @@ int mqtt_checked_scan(struct mqtt_checked *c,
 		nfound++;
 	}
 	if (!rc) {
-		qsort(found, nfound, sizeof *found, by_sequence);
+		if (nfound) /* found is NULL for an empty store */
+			qsort(found, nfound, sizeof *found, by_sequence);
 		for (size_t i = 0; i < nfound; i++)
 			if (found[i].r.seq >= c->next_seq)
 				c->next_seq = found[i].r.seq + 1;

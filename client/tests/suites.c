@@ -11,5 +11,6 @@ const struct suite_def client_suites[] = {
 	{"store", store_tests},
 	{"store_checked", store_checked_tests},
 	{"session", session_tests},
+	{"session_store", session_store_tests},
 	{NULL, NULL},
 };

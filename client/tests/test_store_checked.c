@@ -270,7 +270,22 @@ static void test_killed_mid_save(void)
 	CU_ASSERT(remove_tree(dir));
 }
 
+static void test_scan_empty_store(void)
+{
+	struct mqtt_store s;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&s), 0);
+	struct mqtt_checked c;
+	mqtt_checked_init(&c, s);
+	struct scan_log log = {0};
+	CU_ASSERT_EQUAL(mqtt_checked_scan(&c, on_record, on_damaged, &log), 0);
+	CU_ASSERT_EQUAL(log.n, 0);
+	CU_ASSERT_EQUAL(log.ndamaged, 0);
+	CU_ASSERT_EQUAL(c.next_seq, 1);
+	mqtt_store_close(&s);
+}
+
 const struct test_def store_checked_tests[] = {
+	{"scan of an empty store", test_scan_empty_store},
 	{"CRC-32C check values", test_crc32c},
 	{"save and load through the integrity layer", test_save_load},
 	{"every bit flip and truncation is detected", test_damage_detected},
