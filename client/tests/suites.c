@@ -12,5 +12,6 @@ const struct suite_def client_suites[] = {
 	{"store_checked", store_checked_tests},
 	{"session", session_tests},
 	{"session_store", session_store_tests},
+	{"client", client_tests},
 	{NULL, NULL},
 };

@@ -1,0 +1,776 @@
+/*
+ * client.c - the threaded driver: the blocking, thread-safe API over the
+ * session core. It only dials, reads, writes, waits and sleeps; every
+ * protocol decision is the core's.
+ *
+ * One mutex guards the core and this driver's state. The read routine's
+ * thread owns the connection: it alone dials, reads and closes. Writes
+ * happen from whichever thread queued bytes, outside the lock, one
+ * writer at a time; a writer flushes everything queued meanwhile, so
+ * concurrent publishers share system calls (group commit). The output
+ * is copied once from the core into the writer's buffer so that the
+ * core may keep queueing while the system call runs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mqttsim/client.h"
+
+#define EXCHANGE_SLOTS (2 * MQTT_WINDOW_MAX)
+#define REQUEST_SLOTS 8192u
+#define CANCEL_POLL_MS 50
+
+enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_DONE, SLOT_ABANDONED };
+
+struct slot {
+	uint8_t state;
+	struct mqtt_error result;
+};
+
+struct mqtt_exchange {
+	struct mqtt_client *c;
+	uint16_t id;
+	enum mqtt_exchange_state state;
+	int refs; /* the client's table while in flight, and the handle */
+};
+
+struct mqtt_client {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct mqtt_session *s;
+	struct mqtt_dialer dialer;
+	uint32_t pause_ms;
+
+	struct mqtt_conn conn;
+	bool have_conn, writing, attempted, online, closed;
+	uint64_t gen;               /* connection generation */
+	int write_errno;            /* the current connection's write failed */
+	struct mqtt_error close_why;
+	int wake[2];                /* wakes the read routine's poll */
+
+	uint64_t taken, written;    /* output bytes taken from the core, written */
+	uint8_t *wbuf;
+	size_t wcap;
+
+	uint8_t *rbuf;
+	size_t rcap, roff, rlen;
+	bool ack_due;               /* the last message is to be acknowledged */
+
+	struct mqtt_exchange **ex;  /* EXCHANGE_SLOTS */
+	struct slot sub[REQUEST_SLOTS], unsub[REQUEST_SLOTS], ping;
+	int event_fd;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct mqtt_error err_of(enum mqtt_class cls, int code)
+{
+	struct mqtt_error e = {cls, code};
+	return e;
+}
+
+void mqtt_cancel_fire(struct mqtt_cancel *c)
+{
+	if (c)
+		atomic_store(&c->fired, true);
+}
+
+static bool fired(struct mqtt_cancel *c)
+{
+	return c && atomic_load(&c->fired);
+}
+
+/* Waits on the client's condition; with a token, in short slices so a
+ * cancel is seen. Returns false when the token fired. */
+static bool wait_cond(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	if (fired(cancel))
+		return false;
+	if (!cancel) {
+		pthread_cond_wait(&c->cond, &c->lock);
+		return true;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += CANCEL_POLL_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	return !fired(cancel);
+}
+
+static void wake_reader(struct mqtt_client *c)
+{
+	ssize_t r;
+	do
+		r = write(c->wake[1], "", 1);
+	while (r < 0 && errno == EINTR);
+}
+
+static void signal_event_fd(struct mqtt_client *c)
+{
+	if (c->event_fd >= 0) {
+		uint64_t one = 1;
+		ssize_t r = write(c->event_fd, &one, sizeof one);
+		(void)r; /* a full counter still polls readable */
+	}
+}
+
+static size_t exchange_index(uint16_t id)
+{
+	return ((id >> 14) & 1) * MQTT_WINDOW_MAX + (id & (MQTT_WINDOW_MAX - 1));
+}
+
+static void exchange_unref(struct mqtt_exchange *x)
+{
+	if (--x->refs == 0)
+		free(x);
+}
+
+static void exchange_progress(struct mqtt_client *c, uint16_t id, enum mqtt_exchange_state st)
+{
+	struct mqtt_exchange **slot = &c->ex[exchange_index(id)];
+	struct mqtt_exchange *x = *slot;
+	if (!x || x->id != id)
+		return;
+	x->state = st;
+	if (st == MQTT_EXCHANGE_DONE) {
+		*slot = NULL;
+		exchange_unref(x);
+	}
+	signal_event_fd(c);
+}
+
+static struct slot *request_slot(struct mqtt_client *c, uint32_t id)
+{
+	if (id == 0)
+		return &c->ping;
+	if ((id & 0xe000) == MQTT_SPACE_SUBSCRIBE)
+		return &c->sub[id & (REQUEST_SLOTS - 1)];
+	if ((id & 0xe000) == MQTT_SPACE_UNSUBSCRIBE)
+		return &c->unsub[id & (REQUEST_SLOTS - 1)];
+	return NULL;
+}
+
+static void finish_request(struct slot *sl, struct mqtt_error result)
+{
+	if (!sl)
+		return;
+	if (sl->state == SLOT_ABANDONED) {
+		sl->state = SLOT_FREE; /* nobody waits any more */
+	} else if (sl->state == SLOT_WAITING) {
+		sl->state = SLOT_DONE;
+		sl->result = result;
+	}
+}
+
+/* Turns the core's events into the driver's state; lock held. */
+static void dispatch(struct mqtt_client *c)
+{
+	struct mqtt_event ev;
+	bool any = false;
+	while (mqtt_session_next_event(c->s, &ev)) {
+		any = true;
+		switch (ev.type) {
+		case MQTT_EVENT_ONLINE:
+			c->attempted = c->online = true;
+			break;
+		case MQTT_EVENT_REFUSED:
+			c->attempted = true;
+			break;
+		case MQTT_EVENT_OFFLINE:
+			c->online = false;
+			break;
+		case MQTT_EVENT_CLOSED:
+			c->closed = true;
+			c->online = false;
+			for (size_t i = 0; i < EXCHANGE_SLOTS; i++) {
+				if (c->ex[i]) {
+					c->ex[i]->state = MQTT_EXCHANGE_CLOSED;
+					exchange_unref(c->ex[i]);
+					c->ex[i] = NULL;
+				}
+			}
+			signal_event_fd(c);
+			break;
+		case MQTT_EVENT_PUBLISHED:
+			exchange_progress(c, (uint16_t)ev.id, MQTT_EXCHANGE_DONE);
+			break;
+		case MQTT_EVENT_RELEASED:
+			exchange_progress(c, (uint16_t)ev.id, MQTT_EXCHANGE_RELEASED);
+			break;
+		case MQTT_EVENT_SUBSCRIBED:
+		case MQTT_EVENT_UNSUBSCRIBED:
+		case MQTT_EVENT_FAILED:
+			finish_request(request_slot(c, ev.id), ev.err);
+			break;
+		case MQTT_EVENT_PONG:
+			finish_request(&c->ping, err_of(MQTT_SUCCESS, 0));
+			break;
+		case MQTT_EVENT_NONE:
+			break;
+		}
+	}
+	if (any)
+		pthread_cond_broadcast(&c->cond);
+}
+
+static int write_all(struct mqtt_conn *conn, const uint8_t *b, size_t n)
+{
+	while (n) {
+		struct iovec v = {(void *)(uintptr_t)b, n};
+		ssize_t w = conn->ops->writev(conn->self, &v, 1);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EPIPE;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Writes out what the core queued, unless another thread is writing
+ * (it will take these bytes too). Lock held; released during writes.
+ */
+static void flush(struct mqtt_client *c)
+{
+	while (!c->writing && c->have_conn && !c->write_errno) {
+		const uint8_t *p;
+		size_t n = mqtt_session_output(c->s, &p);
+		if (!n)
+			return;
+		if (n > c->wcap) {
+			size_t cap = c->wcap ? c->wcap : 4096;
+			while (cap < n)
+				cap *= 2;
+			uint8_t *w = realloc(c->wbuf, cap);
+			if (!w) {
+				c->write_errno = ENOMEM;
+				wake_reader(c);
+				return;
+			}
+			c->wbuf = w;
+			c->wcap = cap;
+		}
+		memcpy(c->wbuf, p, n);
+		mqtt_session_wrote(c->s, now_ms(), n);
+		c->taken += n;
+		c->writing = true;
+		struct mqtt_conn conn = c->conn;
+		uint64_t gen = c->gen;
+		pthread_mutex_unlock(&c->lock);
+		int rc = write_all(&conn, c->wbuf, n);
+		pthread_mutex_lock(&c->lock);
+		c->writing = false;
+		if (gen == c->gen) {
+			if (rc) {
+				c->write_errno = rc;
+				wake_reader(c);
+			} else {
+				c->written += n;
+			}
+		}
+		pthread_cond_broadcast(&c->cond);
+	}
+}
+
+/* Waits until the first connection attempt has an outcome (the seed). */
+static struct mqtt_error await_attempt(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	while (!c->attempted && !c->closed)
+		if (!wait_cond(c, cancel))
+			return err_of(MQTT_CANCELED, 0);
+	return err_of(c->closed ? MQTT_CLOSED : MQTT_SUCCESS, 0);
+}
+
+/* --- the read routine --- */
+
+static void drop_connection(struct mqtt_client *c, struct mqtt_error why)
+{
+	while (c->writing)
+		pthread_cond_wait(&c->cond, &c->lock);
+	c->conn.ops->close(c->conn.self);
+	c->have_conn = false;
+	c->gen++;
+	c->write_errno = 0;
+	c->roff = c->rlen = 0;
+	c->ack_due = false;
+	mqtt_session_lost(c->s, now_ms(), why);
+	dispatch(c);
+	pthread_cond_broadcast(&c->cond);
+}
+
+static void drain_wake(struct mqtt_client *c)
+{
+	uint8_t buf[64];
+	while (read(c->wake[0], buf, sizeof buf) > 0)
+		;
+}
+
+struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg)
+{
+	memset(msg, 0, sizeof *msg);
+	pthread_mutex_lock(&c->lock);
+	struct mqtt_error result = err_of(MQTT_SUCCESS, 0);
+	for (;;) {
+		uint64_t now = now_ms();
+		if (c->closed || mqtt_session_state(c->s) == MQTT_STATE_CLOSED) {
+			if (c->have_conn) {
+				flush(c); /* a DISCONNECT may be waiting */
+				drop_connection(c, err_of(MQTT_CLOSED, 0));
+			}
+			result = err_of(MQTT_CLOSED, 0);
+			break;
+		}
+		if (c->have_conn && !mqtt_session_should_close(c->s) && !c->write_errno) {
+			/* Acknowledge the message returned before; go on with
+			 * the input left over. */
+			while (c->ack_due || c->roff < c->rlen) {
+				size_t used = 0;
+				c->ack_due = false;
+				struct mqtt_error e = mqtt_session_receive(c->s, now, c->rbuf + c->roff,
+				                                           c->rlen - c->roff, &used, msg);
+				c->roff += used;
+				dispatch(c);
+				if (e.cls) {
+					c->close_why = e;
+					break;
+				}
+				if (msg->topic.data) {
+					c->ack_due = true;
+					flush(c);
+					pthread_mutex_unlock(&c->lock);
+					return err_of(MQTT_SUCCESS, 0);
+				}
+			}
+			flush(c);
+		}
+		if (c->have_conn && (mqtt_session_should_close(c->s) || c->write_errno)) {
+			struct mqtt_error why = c->write_errno ? err_of(c->write_errno == EAGAIN ? MQTT_TIMEOUT : MQTT_IO, c->write_errno)
+			                                       : c->close_why;
+			if (why.cls == MQTT_SUCCESS)
+				why = err_of(MQTT_TIMEOUT, 0);
+			drop_connection(c, why);
+			c->close_why = err_of(MQTT_SUCCESS, 0);
+			result = why;
+			break;
+		}
+		if (!c->have_conn) {
+			if (!mqtt_session_should_dial(c->s, now)) {
+				result = err_of(MQTT_DOWN, 0);
+				break;
+			}
+			struct mqtt_conn conn;
+			pthread_mutex_unlock(&c->lock);
+			int rc = c->dialer.dial(c->dialer.arg, &conn, c->pause_ms);
+			pthread_mutex_lock(&c->lock);
+			now = now_ms();
+			if (rc == 0 && c->closed) {
+				conn.ops->close(conn.self);
+				continue;
+			}
+			if (rc) {
+				c->attempted = true;
+				result = err_of(MQTT_IO, -rc);
+				mqtt_session_lost(c->s, now, result);
+				dispatch(c);
+				pthread_cond_broadcast(&c->cond);
+				break;
+			}
+			if (c->pause_ms) {
+				/* PauseTimeout on writes: the kernel enforces it. */
+				struct timeval tv = {c->pause_ms / 1000, (c->pause_ms % 1000) * 1000};
+				setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+			}
+			c->conn = conn;
+			c->have_conn = true;
+			mqtt_session_connected(c->s, now);
+			flush(c);
+			continue;
+		}
+		uint64_t deadline = mqtt_session_tick(c->s, now);
+		dispatch(c);
+		if (mqtt_session_should_close(c->s)) {
+			if (c->close_why.cls == MQTT_SUCCESS)
+				c->close_why = err_of(MQTT_TIMEOUT, 0);
+			continue;
+		}
+		flush(c);
+		if (mqtt_session_should_close(c->s) || c->write_errno || c->closed)
+			continue;
+		int timeout = deadline == UINT64_MAX ? -1
+		              : deadline <= now    ? 0
+		              : deadline - now > 60000 ? 60000 : (int)(deadline - now);
+		struct mqtt_conn conn = c->conn;
+		bool buffered = conn.ops->pending && conn.ops->pending(conn.self) > 0;
+		pthread_mutex_unlock(&c->lock);
+		struct pollfd p[2] = {{conn.fd, POLLIN, 0}, {c->wake[0], POLLIN, 0}};
+		int n = buffered ? 1 : poll(p, 2, timeout);
+		bool readable = buffered || (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)));
+		if (n > 0 && (p[1].revents & POLLIN))
+			drain_wake(c);
+		ssize_t got = 0;
+		int read_errno = 0;
+		if (readable) {
+			got = conn.ops->read(conn.self, c->rbuf, c->rcap);
+			read_errno = errno;
+		}
+		pthread_mutex_lock(&c->lock);
+		if (!readable || (got < 0 && (read_errno == EINTR || read_errno == EAGAIN)))
+			continue;
+		if (got <= 0) {
+			c->close_why = err_of(MQTT_IO, got == 0 ? ECONNRESET : read_errno);
+			drop_connection(c, c->close_why);
+			result = c->close_why;
+			c->close_why = err_of(MQTT_SUCCESS, 0);
+			break;
+		}
+		c->roff = 0;
+		c->rlen = (size_t)got;
+		c->ack_due = false;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return result;
+}
+
+void mqtt_client_backoff(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		uint64_t now = now_ms(), at = mqtt_session_dial_at(c->s);
+		if (c->closed || c->have_conn || now >= at || fired(cancel))
+			break;
+		uint64_t wait = at - now;
+		if (cancel && wait > CANCEL_POLL_MS)
+			wait = CANCEL_POLL_MS;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* --- requests --- */
+
+struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel *cancel, uint8_t qos,
+                                      bool retain, struct mqtt_slice topic, struct mqtt_slice payload,
+                                      struct mqtt_exchange **ex)
+{
+	if (ex)
+		*ex = NULL;
+	pthread_mutex_lock(&c->lock);
+	struct mqtt_error e = fired(cancel) ? err_of(MQTT_CANCELED, 0)
+	                      : qos ? err_of(c->closed ? MQTT_CLOSED : MQTT_SUCCESS, 0)
+	                            : await_attempt(c, cancel);
+	uint16_t id = 0;
+	if (!e.cls)
+		e = mqtt_session_publish(c->s, now_ms(), qos, retain, topic, payload, &id);
+	if (e.cls) {
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	if (qos) {
+		if (ex) {
+			struct mqtt_exchange *x = malloc(sizeof *x);
+			if (x) {
+				x->c = c;
+				x->id = id;
+				x->state = MQTT_EXCHANGE_PENDING;
+				x->refs = 2;
+				c->ex[exchange_index(id)] = x;
+				*ex = x;
+			}
+		}
+		flush(c);
+		pthread_mutex_unlock(&c->lock);
+		return err_of(MQTT_SUCCESS, 0);
+	}
+	const uint8_t *p;
+	uint64_t target = c->taken + mqtt_session_output(c->s, &p), gen = c->gen;
+	flush(c);
+	while (c->written < target && c->gen == gen && !c->closed) {
+		if (!wait_cond(c, cancel)) {
+			e = err_of(MQTT_CANCELED, 0);
+			break;
+		}
+	}
+	if (!e.cls && c->written < target)
+		e = err_of(c->closed ? MQTT_CLOSED : MQTT_BREAK, 0);
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+enum mqtt_exchange_state mqtt_exchange_wait(struct mqtt_exchange *x, enum mqtt_exchange_state want,
+                                            struct mqtt_cancel *cancel)
+{
+	struct mqtt_client *c = x->c;
+	pthread_mutex_lock(&c->lock);
+	while (x->state < want && x->state != MQTT_EXCHANGE_CLOSED)
+		if (!wait_cond(c, cancel))
+			break;
+	enum mqtt_exchange_state st = x->state;
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+enum mqtt_exchange_state mqtt_exchange_state(struct mqtt_exchange *x)
+{
+	pthread_mutex_lock(&x->c->lock);
+	enum mqtt_exchange_state st = x->state;
+	pthread_mutex_unlock(&x->c->lock);
+	return st;
+}
+
+uint16_t mqtt_exchange_id(const struct mqtt_exchange *x)
+{
+	return x->id;
+}
+
+void mqtt_exchange_release(struct mqtt_exchange *x)
+{
+	if (!x)
+		return;
+	struct mqtt_client *c = x->c;
+	pthread_mutex_lock(&c->lock);
+	exchange_unref(x);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int mqtt_client_event_fd(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->event_fd < 0)
+		c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fd = c->event_fd;
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+/* Submits through submit, then waits for the outcome in the slot. */
+static struct mqtt_error round_trip(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                    enum mqtt_type type, const struct mqtt_topic *filters, size_t n)
+{
+	pthread_mutex_lock(&c->lock);
+	struct mqtt_error e = fired(cancel) ? err_of(MQTT_CANCELED, 0) : await_attempt(c, cancel);
+	uint16_t id = 0;
+	if (!e.cls) {
+		uint64_t now = now_ms();
+		if (type == MQTT_SUBSCRIBE)
+			e = mqtt_session_subscribe(c->s, now, filters, n, &id);
+		else if (type == MQTT_UNSUBSCRIBE)
+			e = mqtt_session_unsubscribe(c->s, now, filters, n, &id);
+		else
+			e = mqtt_session_ping(c->s, now);
+	}
+	if (e.cls) {
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	struct slot *sl = request_slot(c, id);
+	sl->state = SLOT_WAITING;
+	flush(c);
+	while (sl->state == SLOT_WAITING) {
+		if (!wait_cond(c, cancel)) {
+			sl->state = SLOT_ABANDONED;
+			pthread_mutex_unlock(&c->lock);
+			return err_of(MQTT_ABANDONED, 0);
+		}
+	}
+	e = sl->result;
+	sl->state = SLOT_FREE;
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+struct mqtt_error mqtt_client_subscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                        const struct mqtt_topic *filters, size_t n)
+{
+	return round_trip(c, cancel, MQTT_SUBSCRIBE, filters, n);
+}
+
+struct mqtt_error mqtt_client_unsubscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                          const struct mqtt_topic *filters, size_t n)
+{
+	return round_trip(c, cancel, MQTT_UNSUBSCRIBE, filters, n);
+}
+
+struct mqtt_error mqtt_client_ping(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	return round_trip(c, cancel, MQTT_PINGREQ, NULL, 0);
+}
+
+struct mqtt_error mqtt_client_disconnect(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	pthread_mutex_lock(&c->lock);
+	struct mqtt_error e = mqtt_session_disconnect(c->s, now_ms());
+	if (!e.cls) {
+		uint64_t gen = c->gen;
+		flush(c);
+		while (c->writing && c->gen == gen && wait_cond(c, cancel))
+			;
+		if (c->write_errno)
+			e = err_of(MQTT_IO, c->write_errno);
+		mqtt_session_close(c->s, now_ms());
+		dispatch(c);
+		c->closed = true;
+		if (c->have_conn)
+			shutdown(c->conn.fd, SHUT_RDWR); /* the read routine sees it and closes */
+		wake_reader(c);
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+void mqtt_client_close(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	mqtt_session_close(c->s, now_ms());
+	dispatch(c);
+	c->closed = true;
+	if (c->have_conn)
+		shutdown(c->conn.fd, SHUT_RDWR);
+	wake_reader(c);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool mqtt_client_online(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	bool on = c->online;
+	pthread_mutex_unlock(&c->lock);
+	return on;
+}
+
+static bool wait_state(struct mqtt_client *c, struct mqtt_cancel *cancel, bool online)
+{
+	pthread_mutex_lock(&c->lock);
+	bool ok = true;
+	while (c->online != online && !(online && c->closed))
+		if (!(ok = wait_cond(c, cancel)))
+			break;
+	ok = ok && c->online == online;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+bool mqtt_client_wait_online(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	return wait_state(c, cancel, true);
+}
+
+bool mqtt_client_wait_offline(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	return wait_state(c, cancel, false);
+}
+
+/* --- creation --- */
+
+static int make_wake_pipe(int fds[2])
+{
+	if (pipe(fds) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++)
+		if (fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0)
+			return -1;
+	return 0;
+}
+
+struct mqtt_error mqtt_client_new(struct mqtt_client **out, const struct mqtt_client_config *cfg,
+                                  enum mqtt_session_mode mode, struct mqtt_store *store,
+                                  void (*warn)(void *arg, const char *text), void *warn_arg)
+{
+	*out = NULL;
+	struct mqtt_client *c = calloc(1, sizeof *c);
+	if (!c) {
+		if (cfg->dialer.free)
+			cfg->dialer.free(cfg->dialer.arg);
+		return err_of(MQTT_PERSISTENCE, ENOMEM);
+	}
+	c->dialer = cfg->dialer;
+	c->event_fd = -1;
+	c->wake[0] = c->wake[1] = -1;
+	c->pause_ms = cfg->session.pause_timeout_ms;
+	struct mqtt_error e = mqtt_session_new(&c->s, &cfg->session, mode, store, warn, warn_arg);
+	if (!e.cls) {
+		c->rcap = 64 * 1024;
+		c->rbuf = malloc(c->rcap);
+		c->ex = calloc(EXCHANGE_SLOTS, sizeof *c->ex);
+		if (!c->rbuf || !c->ex || make_wake_pipe(c->wake) != 0)
+			e = err_of(MQTT_PERSISTENCE, errno ? errno : ENOMEM);
+	}
+	if (!e.cls) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cond, &ca);
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_init(&c->lock, NULL);
+		*out = c;
+		return e;
+	}
+	mqtt_session_free(c->s);
+	free(c->rbuf);
+	free(c->ex);
+	if (c->wake[0] >= 0) {
+		close(c->wake[0]);
+		close(c->wake[1]);
+	}
+	if (c->dialer.free)
+		c->dialer.free(c->dialer.arg);
+	free(c);
+	return e;
+}
+
+void mqtt_client_free(struct mqtt_client *c)
+{
+	if (!c)
+		return;
+	mqtt_client_close(c);
+	pthread_mutex_lock(&c->lock);
+	if (c->have_conn)
+		drop_connection(c, err_of(MQTT_CLOSED, 0));
+	dispatch(c);
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < EXCHANGE_SLOTS; i++)
+		if (c->ex[i])
+			exchange_unref(c->ex[i]);
+	mqtt_session_free(c->s);
+	if (c->dialer.free)
+		c->dialer.free(c->dialer.arg);
+	if (c->event_fd >= 0)
+		close(c->event_fd);
+	close(c->wake[0]);
+	close(c->wake[1]);
+	free(c->wbuf);
+	free(c->rbuf);
+	free(c->ex);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}

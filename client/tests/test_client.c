@@ -1,0 +1,545 @@
+/*
+ * The threaded client over socketpairs: a scripted broker thread answers
+ * like a broker would (or refuses, or stays silent), a read-routine
+ * thread runs mqtt_client_read(), and the test calls the API.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mqttsim/client.h"
+#include "suites.h"
+
+#define MAX_LOG 256
+
+static void sleep_us(long us)
+{
+	struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&t, NULL);
+}
+
+struct logged {
+	enum mqtt_type type;
+	uint16_t id;
+	bool dup;
+	uint8_t qos;
+	char payload[32];
+};
+
+struct fake {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int pending_fd;      /* a new connection for the broker thread, or -1 */
+	int fd;              /* the connection served */
+	int dials, refuse_dials;
+	uint8_t connack_code;
+	bool silent_suback;  /* never answer SUBSCRIBE */
+	bool ack_publish;    /* answer PUBLISH QoS 1/2 */
+	bool stop;
+	struct logged log[MAX_LOG];
+	int nlog;
+	pthread_t thread;
+};
+
+static void fake_send(struct fake *f, const uint8_t *b, size_t n)
+{
+	if (f->fd >= 0 && write(f->fd, b, n) != (ssize_t)n)
+		fprintf(stderr, "fake broker: write failed\n");
+}
+
+static void fake_packet(struct fake *f, const struct mqtt_packet *p)
+{
+	uint8_t buf[256];
+	size_t n;
+	if (mqtt_encode(buf, sizeof buf, p, MQTT_STRICT, &n) == MQTT_OK)
+		fake_send(f, buf, n);
+}
+
+static void respond(struct fake *f, const struct mqtt_packet *p)
+{
+	uint8_t r[4] = {0, 2, 0, 0};
+	uint16_t id = 0;
+	switch (p->type) {
+	case MQTT_CONNECT:
+		r[0] = 0x20;
+		r[3] = f->connack_code;
+		break;
+	case MQTT_PUBLISH:
+		if (!p->publish.qos || !f->ack_publish)
+			return;
+		r[0] = p->publish.qos == 1 ? 0x40 : 0x50;
+		id = p->publish.packet_id;
+		break;
+	case MQTT_PUBREL:
+		r[0] = 0x70;
+		id = p->ack.packet_id;
+		break;
+	case MQTT_SUBSCRIBE: {
+		if (f->silent_suback)
+			return;
+		uint8_t codes[16] = {0};
+		struct mqtt_packet a = {.type = MQTT_SUBACK};
+		a.suback.packet_id = p->subscribe.packet_id;
+		a.suback.return_codes.data = codes;
+		a.suback.return_codes.len = p->subscribe.count;
+		fake_packet(f, &a);
+		return;
+	}
+	case MQTT_UNSUBSCRIBE:
+		r[0] = 0xb0;
+		id = p->subscribe.packet_id;
+		break;
+	case MQTT_PINGREQ:
+		r[0] = 0xd0;
+		r[1] = 0;
+		fake_send(f, r, 2);
+		return;
+	default:
+		return;
+	}
+	r[2] = (uint8_t)(id >> 8);
+	r[3] = id ? (uint8_t)id : r[3];
+	fake_send(f, r, 4);
+}
+
+static void *broker_main(void *arg)
+{
+	struct fake *f = arg;
+	uint8_t fbuf[4096], in[4096];
+	struct mqtt_framer fr;
+	pthread_mutex_lock(&f->m);
+	while (!f->stop) {
+		if (f->pending_fd >= 0) {
+			if (f->fd >= 0)
+				close(f->fd);
+			f->fd = f->pending_fd;
+			f->pending_fd = -1;
+			mqtt_framer_init(&fr, fbuf, sizeof fbuf);
+		}
+		int fd = f->fd;
+		pthread_mutex_unlock(&f->m);
+		struct pollfd p = {fd, POLLIN, 0};
+		int n = fd >= 0 ? poll(&p, 1, 10) : (sleep_us(10000), 0);
+		ssize_t got = n > 0 ? read(fd, in, sizeof in) : -1;
+		pthread_mutex_lock(&f->m);
+		if (n > 0 && got <= 0 && fd == f->fd) {
+			close(f->fd);
+			f->fd = -1;
+			continue;
+		}
+		for (size_t off = 0; got > 0 && off < (size_t)got;) {
+			size_t used;
+			struct mqtt_frame frame;
+			if (mqtt_framer_feed(&fr, in + off, (size_t)got - off, &used, &frame))
+				break;
+			off += used;
+			struct mqtt_packet pk;
+			if (!frame.len || mqtt_decode(&pk, frame.data, frame.len, MQTT_STRICT, NULL))
+				continue;
+			if (f->nlog < MAX_LOG) {
+				struct logged *l = &f->log[f->nlog++];
+				l->type = pk.type;
+				l->id = pk.type == MQTT_PUBLISH ? pk.publish.packet_id
+				        : pk.type == MQTT_SUBSCRIBE || pk.type == MQTT_UNSUBSCRIBE ? pk.subscribe.packet_id
+				                                                                  : pk.ack.packet_id;
+				l->dup = pk.type == MQTT_PUBLISH && pk.publish.dup;
+				l->qos = pk.type == MQTT_PUBLISH ? pk.publish.qos : 0;
+				if (pk.type == MQTT_PUBLISH)
+					snprintf(l->payload, sizeof l->payload, "%.*s", (int)pk.publish.payload.len,
+					         (const char *)pk.publish.payload.data);
+			}
+			respond(f, &pk);
+		}
+		pthread_cond_broadcast(&f->cv);
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	pthread_mutex_unlock(&f->m);
+	return NULL;
+}
+
+static int fake_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms);
+
+static void fake_start(struct fake *f)
+{
+	memset(f, 0, sizeof *f);
+	pthread_mutex_init(&f->m, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	f->pending_fd = f->fd = -1;
+	f->ack_publish = true;
+	pthread_create(&f->thread, NULL, broker_main, f);
+}
+
+static void fake_stop(struct fake *f)
+{
+	pthread_mutex_lock(&f->m);
+	f->stop = true;
+	pthread_mutex_unlock(&f->m);
+	pthread_join(f->thread, NULL);
+	if (f->pending_fd >= 0)
+		close(f->pending_fd);
+}
+
+/* Waits (up to 5 s) until the broker logged n packets. */
+static bool fake_wait_log(struct fake *f, int n)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&f->m);
+	while (f->nlog < n)
+		if (pthread_cond_timedwait(&f->cv, &f->m, &deadline) == ETIMEDOUT)
+			break;
+	bool ok = f->nlog >= n;
+	pthread_mutex_unlock(&f->m);
+	return ok;
+}
+
+/* A dialer that makes a socketpair per dial and hands one end to the broker. */
+static ssize_t pair_read(void *self, void *buf, size_t len)
+{
+	return read((int)(intptr_t)self, buf, len);
+}
+static ssize_t pair_writev(void *self, const struct iovec *iov, int n)
+{
+	return writev((int)(intptr_t)self, iov, n);
+}
+static void pair_close(void *self)
+{
+	close((int)(intptr_t)self);
+}
+static const struct mqtt_conn_ops pair_ops = {pair_read, pair_writev, NULL, pair_close};
+
+static int fake_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	(void)timeout_ms;
+	struct fake *f = arg;
+	pthread_mutex_lock(&f->m);
+	f->dials++;
+	if (f->refuse_dials > 0) {
+		f->refuse_dials--;
+		pthread_mutex_unlock(&f->m);
+		return -ECONNREFUSED;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		pthread_mutex_unlock(&f->m);
+		return -errno;
+	}
+	if (f->pending_fd >= 0)
+		close(f->pending_fd);
+	f->pending_fd = sv[0];
+	pthread_mutex_unlock(&f->m);
+	out->ops = &pair_ops;
+	out->self = (void *)(intptr_t)sv[1];
+	out->fd = sv[1];
+	return 0;
+}
+
+/* The read routine, in a thread of its own; messages and errors logged. */
+struct reader {
+	struct mqtt_client *c;
+	pthread_t thread;
+	pthread_mutex_t m;
+	char messages[16][64];
+	int nmessages;
+	enum mqtt_class errors[64];
+	int nerrors;
+	int hold; /* messages to keep unacknowledged (stop reading after) */
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	for (;;) {
+		struct mqtt_message msg;
+		struct mqtt_error e = mqtt_client_read(r->c, &msg);
+		pthread_mutex_lock(&r->m);
+		if (e.cls == MQTT_SUCCESS && r->nmessages < 16) {
+			snprintf(r->messages[r->nmessages++], 64, "%.*s=%.*s", (int)msg.topic.len,
+			         (const char *)msg.topic.data, (int)msg.payload.len,
+			         (const char *)msg.payload.data);
+		} else if (e.cls && r->nerrors < 64) {
+			r->errors[r->nerrors++] = e.cls;
+		}
+		bool holding = r->hold && r->nmessages >= r->hold;
+		pthread_mutex_unlock(&r->m);
+		while (holding) { /* the application sits on the message */
+			sleep_us(5000);
+			pthread_mutex_lock(&r->m);
+			holding = r->hold && r->nmessages >= r->hold;
+			pthread_mutex_unlock(&r->m);
+		}
+		if (e.cls == MQTT_CLOSED)
+			return NULL;
+		if (e.cls != MQTT_SUCCESS)
+			mqtt_client_backoff(r->c, NULL);
+	}
+}
+
+static struct mqtt_client *client_for(struct fake *f, struct mqtt_session_config sc)
+{
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = sc;
+	cfg.dialer.dial = fake_dial;
+	cfg.dialer.arg = f;
+	struct mqtt_client *c = NULL;
+	struct mqtt_error e = mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL);
+	CU_ASSERT_EQUAL(e.cls, MQTT_SUCCESS);
+	return c;
+}
+
+static struct mqtt_session_config quick_config(void)
+{
+	struct mqtt_session_config sc;
+	memset(&sc, 0, sizeof sc);
+	sc.client_id = mqtt_slice_str("threaded");
+	sc.clean_session = true;
+	sc.at_least_once_max = 16;
+	sc.exactly_once_max = 16;
+	sc.reconnect_wait_min_ms = 20;
+	sc.reconnect_wait_max_ms = 40;
+	return sc;
+}
+
+static void reader_start(struct reader *r, struct mqtt_client *c)
+{
+	memset(r, 0, sizeof *r);
+	r->c = c;
+	pthread_mutex_init(&r->m, NULL);
+	pthread_create(&r->thread, NULL, reader_main, r);
+}
+
+static void test_round_trips(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct mqtt_client *c = client_for(&f, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	struct reader r;
+	reader_start(&r, c);
+	struct mqtt_cancel timeout = MQTT_CANCEL_INIT;
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+
+	struct mqtt_topic filters[2] = {{mqtt_slice_str("a/#"), 1}, {mqtt_slice_str("b"), 2}};
+	CU_ASSERT_EQUAL(mqtt_client_subscribe(c, &timeout, filters, 2).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_client_ping(c, NULL).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), mqtt_slice_str("zero"), NULL).cls,
+	                MQTT_SUCCESS);
+	int efd = mqtt_client_event_fd(c);
+	CU_ASSERT(efd >= 0);
+	struct mqtt_exchange *x1, *x2;
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 1, false, mqtt_slice_str("t"), mqtt_slice_str("one"), &x1).cls,
+	                MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 2, true, mqtt_slice_str("t"), mqtt_slice_str("two"), &x2).cls,
+	                MQTT_SUCCESS);
+	CU_ASSERT_FATAL(x1 && x2);
+	CU_ASSERT_EQUAL(mqtt_exchange_wait(x1, MQTT_EXCHANGE_DONE, NULL), MQTT_EXCHANGE_DONE);
+	CU_ASSERT_EQUAL(mqtt_exchange_wait(x2, MQTT_EXCHANGE_DONE, NULL), MQTT_EXCHANGE_DONE);
+	struct pollfd p = {efd, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p, 1, 0), 1); /* the descriptor tells of progress */
+	mqtt_exchange_release(x1);
+	mqtt_exchange_release(x2);
+	CU_ASSERT_EQUAL(mqtt_client_unsubscribe(c, NULL, filters, 1).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 1, false, mqtt_slice_str("a/+"), mqtt_slice_str("x"), NULL).cls,
+	                MQTT_DENY);
+	CU_ASSERT_EQUAL(mqtt_client_disconnect(c, NULL).cls, MQTT_SUCCESS);
+	pthread_join(r.thread, NULL);
+	CU_ASSERT(fake_wait_log(&f, 9));
+	static const enum mqtt_type want[] = {
+		MQTT_CONNECT, MQTT_SUBSCRIBE, MQTT_PINGREQ, MQTT_PUBLISH, MQTT_PUBLISH,
+		MQTT_PUBLISH, MQTT_PUBREL, MQTT_UNSUBSCRIBE, MQTT_DISCONNECT,
+	};
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.nlog, 9);
+	for (int i = 0; i < 9 && i < f.nlog; i++)
+		CU_ASSERT_EQUAL(f.log[i].type, want[i]);
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), mqtt_slice_str("x"), NULL).cls,
+	                MQTT_CLOSED);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+static void test_inbound_ack_after_read(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct mqtt_client *c = client_for(&f, quick_config());
+	struct reader r;
+	reader_start(&r, c);
+	r.hold = 1;
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 1;
+	m.publish.packet_id = 42;
+	m.publish.topic = mqtt_slice_str("in");
+	m.publish.payload = mqtt_slice_str("hello");
+	pthread_mutex_lock(&f.m);
+	fake_packet(&f, &m);
+	pthread_mutex_unlock(&f.m);
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&r.m);
+		int n = r.nmessages;
+		pthread_mutex_unlock(&r.m);
+		if (n)
+			break;
+		sleep_us(2000);
+	}
+	pthread_mutex_lock(&r.m);
+	CU_ASSERT_EQUAL(r.nmessages, 1);
+	CU_ASSERT_STRING_EQUAL(r.messages[0], "in=hello");
+	pthread_mutex_unlock(&r.m);
+	sleep_us(50000);
+	pthread_mutex_lock(&f.m);
+	int before = f.nlog; /* CONNECT only: no PUBACK while the app holds it */
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(before, 1);
+	pthread_mutex_lock(&r.m);
+	r.hold = 0; /* the application reads on */
+	pthread_mutex_unlock(&r.m);
+	CU_ASSERT(fake_wait_log(&f, 2));
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT(f.log[1].type == MQTT_PUBACK && f.log[1].id == 42);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+static void test_refused_and_reconnect_resends(void)
+{
+	struct fake f;
+	fake_start(&f);
+	f.connack_code = MQTT_CONNACK_NOT_AUTHORIZED;
+	struct mqtt_client *c = client_for(&f, quick_config());
+	/* Before any connection: QoS 1 is accepted and waits. */
+	struct mqtt_exchange *x;
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 1, false, mqtt_slice_str("t"), mqtt_slice_str("kept"), &x).cls,
+	                MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(fake_wait_log(&f, 1));
+	sleep_us(30000);
+	pthread_mutex_lock(&r.m);
+	CU_ASSERT(r.nerrors >= 1 && r.errors[0] == MQTT_REFUSED);
+	pthread_mutex_unlock(&r.m);
+	/* Let it in, but drop acknowledgements: then cut the connection. */
+	pthread_mutex_lock(&f.m);
+	f.connack_code = 0;
+	f.ack_publish = false;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	CU_ASSERT(fake_wait_log(&f, 3)); /* CONNECT refused, CONNECT, PUBLISH */
+	pthread_mutex_lock(&f.m);
+	shutdown(f.fd, SHUT_RDWR);
+	f.ack_publish = true;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(mqtt_exchange_wait(x, MQTT_EXCHANGE_DONE, NULL), MQTT_EXCHANGE_DONE);
+	mqtt_exchange_release(x);
+	pthread_mutex_lock(&f.m);
+	int publishes = 0, dups = 0;
+	for (int i = 0; i < f.nlog; i++) {
+		if (f.log[i].type == MQTT_PUBLISH) {
+			publishes++;
+			dups += f.log[i].dup;
+			CU_ASSERT_STRING_EQUAL(f.log[i].payload, "kept");
+		}
+	}
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT(publishes >= 2);
+	CU_ASSERT_EQUAL(dups, publishes - 1); /* every resend carries DUP */
+	pthread_mutex_lock(&r.m);
+	bool saw_io = false;
+	for (int i = 0; i < r.nerrors; i++)
+		saw_io |= r.errors[i] == MQTT_IO;
+	pthread_mutex_unlock(&r.m);
+	CU_ASSERT(saw_io);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+static void *fire_later(void *arg)
+{
+	sleep_us(100000);
+	mqtt_cancel_fire(arg);
+	return NULL;
+}
+
+static void test_cancel(void)
+{
+	struct fake f;
+	fake_start(&f);
+	f.silent_suback = true;
+	struct mqtt_client *c = client_for(&f, quick_config());
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	struct mqtt_cancel cancel = MQTT_CANCEL_INIT;
+	mqtt_cancel_fire(&cancel);
+	struct mqtt_topic t = {mqtt_slice_str("x"), 0};
+	/* Fired before: the request is not sent. */
+	CU_ASSERT_EQUAL(mqtt_client_subscribe(c, &cancel, &t, 1).cls, MQTT_CANCELED);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, &cancel, 0, false, mqtt_slice_str("t"), mqtt_slice_str("x"), NULL).cls,
+	                MQTT_CANCELED);
+	/* Fired while the SUBACK is awaited: sent, outcome unknown. */
+	struct mqtt_cancel later = MQTT_CANCEL_INIT;
+	pthread_t firer;
+	pthread_create(&firer, NULL, fire_later, &later);
+	CU_ASSERT_EQUAL(mqtt_client_subscribe(c, &later, &t, 1).cls, MQTT_ABANDONED);
+	pthread_join(firer, NULL);
+	CU_ASSERT(fake_wait_log(&f, 2));
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.nlog, 2); /* CONNECT and the one SUBSCRIBE */
+	CU_ASSERT_EQUAL(f.log[1].type, MQTT_SUBSCRIBE);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	CU_ASSERT_EQUAL(mqtt_client_subscribe(c, NULL, &t, 1).cls, MQTT_CLOSED);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+static void test_dial_failures_back_off(void)
+{
+	struct fake f;
+	fake_start(&f);
+	f.refuse_dials = 3;
+	struct mqtt_client *c = client_for(&f, quick_config());
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.dials, 4);
+	pthread_mutex_unlock(&f.m);
+	pthread_mutex_lock(&r.m);
+	int io = 0;
+	for (int i = 0; i < r.nerrors; i++)
+		io += r.errors[i] == MQTT_IO;
+	pthread_mutex_unlock(&r.m);
+	CU_ASSERT_EQUAL(io, 3);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+const struct test_def client_tests[] = {
+	{"subscribe, ping, publish at each QoS, unsubscribe, disconnect", test_round_trips},
+	{"inbound message acknowledged after the next read", test_inbound_ack_after_read},
+	{"refused, then reconnect resends with DUP", test_refused_and_reconnect_resends},
+	{"cancel tokens", test_cancel},
+	{"failed dials back off and retry", test_dial_failures_back_off},
+	{NULL, NULL},
+};

@@ -1,0 +1,16 @@
+/* transport_internal.h - helpers shared by the dialers. Not installed. */
+#ifndef MQTTSIM_TRANSPORT_INTERNAL_H
+#define MQTTSIM_TRANSPORT_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include "mqttsim/client.h"
+
+/* A connection over a plain descriptor, which it closes. */
+void transport_fd_conn(struct mqtt_conn *out, int fd);
+/* connect(2) within timeout_ms (0: none); 0 or a negative errno. */
+int transport_connect(int fd, const struct sockaddr *addr, socklen_t len, uint32_t timeout_ms);
+/* A connected TCP socket to host:port in *out_fd; 0 or a negative errno. */
+int transport_tcp_connect(const char *host, const char *port, uint32_t timeout_ms, int *out_fd);
+
+#endif

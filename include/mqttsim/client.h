@@ -1,0 +1,209 @@
+/*
+ * mqttsim/client.h - the MQTT 3.1.1 client: blocking, thread-safe API
+ * over the session core, with real transports.
+ *
+ * NAME
+ *	mqtt_client_new, mqtt_client_read, mqtt_client_backoff,
+ *	mqtt_client_publish, mqtt_client_subscribe, mqtt_client_unsubscribe,
+ *	mqtt_client_ping, mqtt_client_disconnect, mqtt_client_close,
+ *	mqtt_client_free, mqtt_exchange_wait, mqtt_exchange_release,
+ *	mqtt_client_event_fd - the threaded client
+ *
+ * DESCRIPTION
+ *	The client follows the Go seed (github.com/pascaldekloe/mqtt). One
+ *	thread owns the read routine, mqtt_client_read(), which also runs
+ *	the network: it dials, reconnects after the backoff the core
+ *	decides, resends, pings and times out. Any thread may publish,
+ *	subscribe, unsubscribe, ping, disconnect and close at the same
+ *	time. Concurrent writers share system calls: whoever writes
+ *	flushes everything queued so far (a group commit).
+ *
+ *	Errors are struct mqtt_error (mqttsim/error.h). For each call below,
+ *	"not sent" classes leave nothing done; "unknown" classes mean the
+ *	request went out and its outcome is not known.
+ *
+ * CANCELLATION
+ *	Blocking calls take an optional struct mqtt_cancel (NULL: wait as
+ *	long as it takes). mqtt_cancel_fire() from any thread ends the wait
+ *	within 50 ms: with MQTT_CANCELED when the request was not sent,
+ *	MQTT_ABANDONED when it was.
+ *
+ * THREADS
+ *	Every call is thread-safe but mqtt_client_read(), which one thread
+ *	calls consecutively until MQTT_CLOSED. No callback runs with a
+ *	library lock held (there are no callbacks). mqtt_client_free() is
+ *	called once, after every other call has returned.
+ */
+#ifndef MQTTSIM_CLIENT_H
+#define MQTTSIM_CLIENT_H
+
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "mqttsim/session.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A connection. read and writev return what read(2) and writev(2) do,
+ * -1 with errno set on failure (EAGAIN/ETIMEDOUT when a timeout
+ * expired). fd is polled for input; pending() (may be NULL) tells of
+ * input buffered above the descriptor (TLS).
+ */
+struct mqtt_conn_ops {
+	ssize_t (*read)(void *self, void *buf, size_t len);
+	ssize_t (*writev)(void *self, const struct iovec *iov, int iovcnt);
+	int (*pending)(void *self);
+	void (*close)(void *self);
+};
+
+struct mqtt_conn {
+	const struct mqtt_conn_ops *ops;
+	void *self;
+	int fd;
+};
+
+/*
+ * A dialer opens a connection within timeout_ms (0: no limit). Returns
+ * 0, or a negative errno. Tests and the fault transport supply their
+ * own; the library has TCP, unix-socket, TLS and file-descriptor ones.
+ */
+struct mqtt_dialer {
+	int (*dial)(void *arg, struct mqtt_conn *out, uint32_t timeout_ms);
+	void (*free)(void *arg); /* may be NULL */
+	void *arg;
+};
+
+/* TCP to host (name or address, IPv4 or IPv6) and port ("1883"). */
+MQTTSIM_API int mqtt_dialer_tcp(struct mqtt_dialer *out, const char *host, const char *port);
+/* A unix-domain stream socket at path. */
+MQTTSIM_API int mqtt_dialer_unix(struct mqtt_dialer *out, const char *path);
+/* Hands out fd (already connected) on the first dial; later dials fail
+ * with -ECONNREFUSED. For tests over socketpair(2). */
+MQTTSIM_API int mqtt_dialer_fd(struct mqtt_dialer *out, int fd);
+
+/* A cancel token; zero-initialise it, or use MQTT_CANCEL_INIT. */
+struct mqtt_cancel {
+	atomic_bool fired;
+};
+#define MQTT_CANCEL_INIT {false}
+MQTTSIM_API void mqtt_cancel_fire(struct mqtt_cancel *c);
+
+struct mqtt_client_config {
+	struct mqtt_session_config session;
+	struct mqtt_dialer dialer; /* the client owns it from mqtt_client_new() on */
+};
+
+struct mqtt_client;
+
+/*
+ * Creates a client, offline; the read routine makes the first dial.
+ * Errors: those of mqtt_session_new(). On error the dialer is freed.
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_new(struct mqtt_client **out,
+                                              const struct mqtt_client_config *cfg,
+                                              enum mqtt_session_mode mode,
+                                              struct mqtt_store *store,
+                                              void (*warn)(void *arg, const char *text),
+                                              void *warn_arg);
+/* Frees the client, closing it first. The dialer is freed too. */
+MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
+
+/*
+ * The read routine: runs the connection and returns the next inbound
+ * message. Its slices are valid until the next call, which also
+ * acknowledges it. Errors:
+ *   MQTT_CLOSED      the client is closed: stop calling;
+ *   MQTT_DOWN        no connection; call mqtt_client_backoff() before
+ *                    the next read;
+ *   MQTT_REFUSED     the broker refused the connection (code 1-5);
+ *   MQTT_IO, MQTT_TIMEOUT, MQTT_PROTOCOL, MQTT_PERSISTENCE,
+ *   MQTT_BIG_MESSAGE the connection was lost for this reason;
+ *                    the next reads reconnect after the backoff.
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
+
+/* Waits until the backoff ends (the next dial is due), the client is
+ * closed, or cancel fires. */
+MQTTSIM_API void mqtt_client_backoff(struct mqtt_client *c, struct mqtt_cancel *cancel);
+
+/* A QoS 1 or 2 exchange in progress. */
+struct mqtt_exchange;
+
+enum mqtt_exchange_state {
+	MQTT_EXCHANGE_PENDING,  /* saved and queued; not acknowledged yet */
+	MQTT_EXCHANGE_RELEASED, /* QoS 2: PUBREC received */
+	MQTT_EXCHANGE_DONE,     /* acknowledged: PUBACK or PUBCOMP */
+	MQTT_EXCHANGE_CLOSED,   /* the client closed first; ADOPT may finish it */
+};
+
+/*
+ * Publishes at qos. QoS 0 blocks until the packet is written (or not).
+ * QoS 1 and 2 return once the message is saved and queued; *ex (when
+ * not NULL) then receives a handle to follow the exchange, to be
+ * released with mqtt_exchange_release().
+ *
+ * Errors, "not sent": MQTT_CLOSED, MQTT_DENY, MQTT_MAX (QoS 1/2 window
+ * full), MQTT_DOWN (QoS 0 while offline), MQTT_CANCELED,
+ * MQTT_PERSISTENCE (QoS 1/2: the save failed, the message is dropped).
+ * QoS 0 only, "unknown": MQTT_BREAK (the connection broke while
+ * writing).
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                                  uint8_t qos, bool retain, struct mqtt_slice topic,
+                                                  struct mqtt_slice payload,
+                                                  struct mqtt_exchange **ex);
+
+/*
+ * Waits until the exchange reaches state at least want (RELEASED or
+ * DONE), is closed, or cancel fires; returns its state.
+ */
+MQTTSIM_API enum mqtt_exchange_state mqtt_exchange_wait(struct mqtt_exchange *ex,
+                                                        enum mqtt_exchange_state want,
+                                                        struct mqtt_cancel *cancel);
+MQTTSIM_API enum mqtt_exchange_state mqtt_exchange_state(struct mqtt_exchange *ex);
+MQTTSIM_API uint16_t mqtt_exchange_id(const struct mqtt_exchange *ex);
+/* Drops the handle; the exchange goes on. */
+MQTTSIM_API void mqtt_exchange_release(struct mqtt_exchange *ex);
+
+/*
+ * A descriptor that polls readable when some exchange progressed, for
+ * event loops: one per client, made on first call. Read it (8 bytes)
+ * to reset it. Returns -1 with errno on failure.
+ */
+MQTTSIM_API int mqtt_client_event_fd(struct mqtt_client *c);
+
+/*
+ * Subscribes and waits for the SUBACK. Errors, "not sent": MQTT_CLOSED,
+ * MQTT_DENY, MQTT_DOWN, MQTT_MAX, MQTT_CANCELED; "unknown": MQTT_BREAK,
+ * MQTT_ABANDONED; MQTT_SUBSCRIBE_FAILED when the broker failed a filter
+ * (code: the index of the first).
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_subscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                                    const struct mqtt_topic *filters, size_t n);
+MQTTSIM_API struct mqtt_error mqtt_client_unsubscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                                      const struct mqtt_topic *filters, size_t n);
+/* A round trip. Errors as subscribe; MQTT_MAX when a ping is pending. */
+MQTTSIM_API struct mqtt_error mqtt_client_ping(struct mqtt_client *c, struct mqtt_cancel *cancel);
+
+/*
+ * Sends DISCONNECT (the broker discards the will) and closes. The
+ * client is closed whatever the result. Errors: MQTT_CLOSED (already),
+ * MQTT_IO (the DISCONNECT may not have gone out).
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_disconnect(struct mqtt_client *c, struct mqtt_cancel *cancel);
+/* Closes without DISCONNECT (the broker publishes the will). */
+MQTTSIM_API void mqtt_client_close(struct mqtt_client *c);
+
+/* Online/offline signals: wait until the state is (or is not) online. */
+MQTTSIM_API bool mqtt_client_wait_online(struct mqtt_client *c, struct mqtt_cancel *cancel);
+MQTTSIM_API bool mqtt_client_wait_offline(struct mqtt_client *c, struct mqtt_cancel *cancel);
+MQTTSIM_API bool mqtt_client_online(struct mqtt_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MQTTSIM_CLIENT_H */
