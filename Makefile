@@ -45,7 +45,7 @@ CLIENT_TESTS    := $(BUILD)/tests/client_tests
 TEST_BINS       := $(CLIENT_TESTS)
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq
-PROGRAMS   :=
+PROGRAMS   := $(BUILD)/bin/mqttbench
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
 .PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
@@ -88,6 +88,10 @@ $(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLA
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread $(LDLIBS)
 
 # The peer: libmosquitto (a Debian package, installed by make deps).
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)

@@ -1,0 +1,54 @@
+"""The client against a real broker (mosquitto, started here on a free
+loopback port): 10,000 sequence-numbered messages end to end at each QoS,
+checked by mqttbench's subscriber for length, QoS and order, so that a lost
+(QoS 1/2), duplicated (QoS 2) or reordered message fails the test."""
+import re
+
+import pytest
+
+from brokers import mosquitto
+from conftest import build_dir, run
+
+LINE = re.compile(r"^lib=mqttsim qos=(\d) size=(\d+) n=(\d+) seconds=[\d.]+ msgs_per_s=\d+ "
+                  r"mode=(pub|e2e) cpu_s=[\d.]+$")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    with mosquitto(tmp_path_factory.mktemp("mosquitto")) as (port, _):
+        yield port
+
+
+@pytest.mark.unsanitized
+@pytest.mark.parametrize("qos", [0, 1, 2])
+@pytest.mark.parametrize("mode", ["e2e", "pub"])
+def test_ten_thousand_messages(broker, qos, mode):
+    out = run([str(build_dir() / "bin/mqttbench"), "127.0.0.1", str(broker), str(qos), "64",
+               "10000", mode], timeout=120).stdout
+    m = LINE.match(out.strip())
+    assert m, out
+    assert m.groups() == (str(qos), "64", "10000", mode)
+
+
+@pytest.mark.unsanitized
+def test_large_payloads(broker):
+    out = run([str(build_dir() / "bin/mqttbench"), "127.0.0.1", str(broker), "2", "100000",
+               "200", "e2e"], timeout=120).stdout
+    assert LINE.match(out.strip()), out
+
+
+def test_bad_arguments_exit_2():
+    exe = str(build_dir() / "bin/mqttbench")
+    for args in ([], ["h", "1883", "3", "64", "10"], ["h", "0", "1", "64", "10"],
+                 ["h", "1883", "1", "64", "10", "both"], ["h", "1883", "1", "-1", "10"]):
+        proc = run([exe, *args], check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.strip(), args
+
+
+def test_unreachable_broker_exits_1():
+    from brokers import free_port
+    proc = run([str(build_dir() / "bin/mqttbench"), "127.0.0.1", str(free_port()), "1", "64",
+                "10"], check=False, timeout=60)
+    assert proc.returncode == 1
+    assert "connect" in proc.stderr or "connection" in proc.stderr, proc.stderr
