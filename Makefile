@@ -44,7 +44,7 @@ CLIENT_TEST_SRC := $(sort $(wildcard client/tests/*.c))
 CLIENT_TESTS    := $(BUILD)/tests/client_tests
 TEST_BINS       := $(CLIENT_TESTS)
 
-BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq
+BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq
 PROGRAMS   := $(BUILD)/bin/mqttbench
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
@@ -93,10 +93,14 @@ $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread $(LDLIBS)
 
-# The peer: libmosquitto (a Debian package, installed by make deps).
+# The peers: libmosquitto (a Debian package, installed by make deps).
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmosquitto $(LDLIBS)
+
+$(BUILD)/bench/peer_mosq: bench/peer_mosq.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmosquitto -pthread $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh
@@ -147,9 +151,11 @@ fuzz: deps
 
 # Ours and the peer's in one go, same machine, same run.
 BENCH_N ?= 5000000
-bench: $(BENCH_BINS)
+BENCH_REPS ?= 1
+bench: $(BENCH_BINS) $(PROGRAMS)
 	$(BUILD)/bench/bench_codec $(BENCH_N)
 	$(BUILD)/bench/bench_codec_mosq $(BENCH_N)
+	sh bench/run_clients.sh $(BUILD) $(BENCH_REPS)
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \
