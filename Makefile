@@ -40,9 +40,11 @@ SHARED   := $(BUILD)/lib/libmqttsim.so.$(VERSION)
 SONAME   := libmqttsim.so.$(SOMAJOR)
 
 # CUnit suites: one runner per part, from that part's tests/ folder.
-CLIENT_TEST_SRC := $(sort $(wildcard client/tests/*.c))
+CLIENT_TEST_SRC := $(filter-out client/tests/probe.c,$(sort $(wildcard client/tests/*.c)))
 CLIENT_TESTS    := $(BUILD)/tests/client_tests
 TEST_BINS       := $(CLIENT_TESTS)
+# A scriptable client for the pytest interop suites.
+PROBE           := $(BUILD)/tests/probe
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq
 PROGRAMS   := $(BUILD)/bin/mqttbench
@@ -54,7 +56,7 @@ all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(PROBE)
 
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
@@ -76,22 +78,26 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread -lssl -lcrypto $(LDLIBS)
 	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
 
 # Test and bench programs link the static library: they may use internals.
 $(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto $(LDLIBS)
+
+$(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
 
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
 
 # The peers: libmosquitto (a Debian package, installed by make deps).
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
@@ -137,10 +143,10 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=a
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
 fuzz: deps
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC)
+	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) -pthread -lssl -lcrypto
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) -pthread -lssl -lcrypto || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t; \

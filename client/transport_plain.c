@@ -22,9 +22,15 @@ static ssize_t fd_read(void *self, void *buf, size_t len)
 	return read((int)(intptr_t)self, buf, len);
 }
 
+/* sendmsg with MSG_NOSIGNAL: a peer that closed must give EPIPE, never
+ * a SIGPIPE that kills the application. */
 static ssize_t fd_writev(void *self, const struct iovec *iov, int iovcnt)
 {
-	return writev((int)(intptr_t)self, iov, iovcnt);
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)iovcnt;
+	return sendmsg((int)(intptr_t)self, &m, MSG_NOSIGNAL);
 }
 
 static void fd_close(void *self)

@@ -1,6 +1,7 @@
 """Private brokers for tests: mosquitto on a free loopback port, started by
 the test with its own configuration and stopped by its own PID."""
 import contextlib
+import getpass
 import pathlib
 import shutil
 import socket
@@ -35,7 +36,10 @@ def mosquitto(tmp: pathlib.Path, extra: str = ""):
     log = tmp / "mosquitto.log"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\n"
-        "max_queued_messages 1000000\npersistence false\nsys_interval 0\n" + extra)
+        "max_queued_messages 1000000\npersistence false\nsys_interval 0\n"
+        # Run as the test's user: as root, mosquitto would switch to the
+        # user "mosquitto", who cannot read the test's private files.
+        f"user {getpass.getuser()}\n" + extra)
     with open(log, "w") as out:
         proc = subprocess.Popen([exe, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -48,3 +52,22 @@ def mosquitto(tmp: pathlib.Path, extra: str = ""):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def make_pki(tmp: pathlib.Path) -> dict:
+    """A CA, a server certificate for localhost / 127.0.0.1 and a client
+    certificate, made with the openssl command."""
+    def sh(*args):
+        subprocess.run(args, cwd=tmp, check=True, capture_output=True)
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    sh("openssl", "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+       "-subj", "/CN=mqttsim test CA")
+    for name, cn, san in (("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+                          ("client", "probe-client", "extendedKeyUsage=clientAuth")):
+        sh("openssl", "req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+           "-subj", f"/CN={cn}")
+        (tmp / f"{name}.ext").write_text(san + "\n")
+        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+           "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+    return {n: str(tmp / n) for n in ("ca.crt", "server.crt", "server.key", "client.crt",
+                                      "client.key")}

@@ -9,6 +9,9 @@ import pytest
 from brokers import mosquitto
 from conftest import build_dir, run
 
+# mqttbench is a program of the normal build only.
+pytestmark = pytest.mark.unsanitized
+
 LINE = re.compile(r"^lib=mqttsim qos=(\d) size=(\d+) n=(\d+) seconds=[\d.]+ msgs_per_s=\d+ "
                   r"mode=(pub|e2e) cpu_s=[\d.]+$")
 
@@ -19,7 +22,6 @@ def broker(tmp_path_factory):
         yield port
 
 
-@pytest.mark.unsanitized
 @pytest.mark.parametrize("qos", [0, 1, 2])
 @pytest.mark.parametrize("mode", ["e2e", "pub"])
 def test_ten_thousand_messages(broker, qos, mode):
@@ -30,7 +32,6 @@ def test_ten_thousand_messages(broker, qos, mode):
     assert m.groups() == (str(qos), "64", "10000", mode)
 
 
-@pytest.mark.unsanitized
 def test_large_payloads(broker):
     out = run([str(build_dir() / "bin/mqttbench"), "127.0.0.1", str(broker), "2", "100000",
                "200", "e2e"], timeout=120).stdout

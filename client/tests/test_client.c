@@ -209,7 +209,11 @@ static ssize_t pair_read(void *self, void *buf, size_t len)
 }
 static ssize_t pair_writev(void *self, const struct iovec *iov, int n)
 {
-	return writev((int)(intptr_t)self, iov, n);
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)n;
+	return sendmsg((int)(intptr_t)self, &m, MSG_NOSIGNAL);
 }
 static void pair_close(void *self)
 {
@@ -535,7 +539,41 @@ static void test_dial_failures_back_off(void)
 	fake_stop(&f);
 }
 
+/* A broker that closes while the client writes: EPIPE, never SIGPIPE
+ * (whose default action would end this test program). */
+static void test_no_sigpipe(void)
+{
+	int sv[2];
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	CU_ASSERT_EQUAL_FATAL(mqtt_dialer_fd(&cfg.dialer, sv[1]), 0);
+	struct mqtt_client *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls,
+	                      MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	uint8_t connect[64];
+	CU_ASSERT(read(sv[0], connect, sizeof connect) > 0);
+	static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
+	CU_ASSERT_EQUAL(write(sv[0], connack, sizeof connack), (ssize_t)sizeof connack);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	close(sv[0]);
+	static uint8_t big[65536];
+	struct mqtt_error e = {MQTT_SUCCESS, 0};
+	for (int i = 0; i < 50 && e.cls == MQTT_SUCCESS; i++) {
+		struct mqtt_slice p = {big, sizeof big};
+		e = mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), p, NULL);
+	}
+	CU_ASSERT(e.cls == MQTT_BREAK || e.cls == MQTT_DOWN);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+}
+
 const struct test_def client_tests[] = {
+	{"a closed peer gives an error, not SIGPIPE", test_no_sigpipe},
 	{"subscribe, ping, publish at each QoS, unsubscribe, disconnect", test_round_trips},
 	{"inbound message acknowledged after the next read", test_inbound_ack_after_read},
 	{"refused, then reconnect resends with DUP", test_refused_and_reconnect_resends},

@@ -84,6 +84,31 @@ MQTTSIM_API int mqtt_dialer_unix(struct mqtt_dialer *out, const char *path);
  * with -ECONNREFUSED. For tests over socketpair(2). */
 MQTTSIM_API int mqtt_dialer_fd(struct mqtt_dialer *out, int fd);
 
+/*
+ * TLS (OpenSSL). The peer's certificate chain and its host name are
+ * verified by default: against ca_file and/or ca_dir when given, else
+ * the system's trust store; the name checked (and sent as SNI) is
+ * server_name when given, else host. cert_file and key_file (PEM) give
+ * a client certificate. insecure_no_verify turns every check off; it is
+ * for tests only.
+ */
+struct mqtt_tls_options {
+	const char *ca_file, *ca_dir;
+	const char *cert_file, *key_file;
+	const char *server_name;
+	bool insecure_no_verify;
+};
+
+/*
+ * A TLS dialer to host:port. Certificates and keys are loaded here, so
+ * that a bad file fails now: then the return is -EINVAL (or -ENOMEM)
+ * and errbuf (when not NULL) says what failed. A dial whose handshake
+ * or verification fails returns -ECONNREFUSED (-EPROTO for a failed
+ * verification) and leaves the reason in the same errbuf.
+ */
+MQTTSIM_API int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
+                                const struct mqtt_tls_options *opt, char *errbuf, size_t errcap);
+
 /* A cancel token; zero-initialise it, or use MQTT_CANCEL_INIT. */
 struct mqtt_cancel {
 	atomic_bool fired;

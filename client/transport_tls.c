@@ -1,0 +1,344 @@
+/*
+ * transport_tls.c - TLS connections through OpenSSL.
+ *
+ * Verification is on unless asked off: the chain against the given CAs
+ * (or the system's), and the host name (SSL_set1_host), sent as SNI too.
+ *
+ * An SSL object must not be used by two threads at once, yet the client
+ * reads from one thread and writes from others: a mutex serialises the
+ * two. So that a read does not hold it long, the socket gets a short
+ * receive timeout: a read that finds only TLS records and no data (a
+ * session ticket) returns EAGAIN instead of blocking.
+ */
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mqttsim/client.h"
+#include "transport_internal.h"
+
+#define READ_SLICE_MS 10
+
+struct tls_dialer {
+	SSL_CTX *ctx;
+	BIO_METHOD *bio_method; /* the dialer's own: no global state */
+	char *host, *port, *name;
+	bool verify;
+	char *errbuf;
+	size_t errcap;
+};
+
+struct tls_conn {
+	SSL *ssl;
+	int fd;
+	pthread_mutex_t lock;
+};
+
+static void report(char *errbuf, size_t cap, const char *what)
+{
+	if (!errbuf || !cap)
+		return;
+	unsigned long e = ERR_get_error();
+	char reason[256] = "";
+	if (e)
+		ERR_error_string_n(e, reason, sizeof reason);
+	snprintf(errbuf, cap, "%s%s%s", what, *reason ? ": " : "", reason);
+	ERR_clear_error();
+}
+
+static ssize_t tls_read(void *self, void *buf, size_t len)
+{
+	struct tls_conn *t = self;
+	pthread_mutex_lock(&t->lock);
+	int n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+	int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, n);
+	int saved = errno;
+	pthread_mutex_unlock(&t->lock);
+	if (n > 0)
+		return n;
+	switch (err) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		errno = saved == EAGAIN || saved == EWOULDBLOCK ? EAGAIN : saved ? saved : ECONNRESET;
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+static ssize_t tls_writev(void *self, const struct iovec *iov, int iovcnt)
+{
+	struct tls_conn *t = self;
+	ssize_t total = 0;
+	pthread_mutex_lock(&t->lock);
+	for (int i = 0; i < iovcnt; i++) {
+		size_t off = 0;
+		while (off < iov[i].iov_len) {
+			size_t want = iov[i].iov_len - off;
+			int n = SSL_write(t->ssl, (const char *)iov[i].iov_base + off,
+			                  want > INT32_MAX ? INT32_MAX : (int)want);
+			if (n <= 0) {
+				int err = SSL_get_error(t->ssl, n);
+				int saved = errno;
+				ERR_clear_error();
+				pthread_mutex_unlock(&t->lock);
+				if (total)
+					return total;
+				errno = err == SSL_ERROR_WANT_WRITE || saved == EAGAIN ? EAGAIN
+				        : saved                                   ? saved
+				                                                   : EPIPE;
+				return -1;
+			}
+			off += (size_t)n;
+			total += n;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return total;
+}
+
+static int tls_pending(void *self)
+{
+	struct tls_conn *t = self;
+	pthread_mutex_lock(&t->lock);
+	int n = SSL_pending(t->ssl);
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+static void tls_close(void *self)
+{
+	struct tls_conn *t = self;
+	SSL_shutdown(t->ssl); /* close_notify; the peer's is not awaited */
+	SSL_free(t->ssl);
+	close(t->fd);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static const struct mqtt_conn_ops tls_ops = {tls_read, tls_writev, tls_pending, tls_close};
+
+/*
+ * A socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own writes with
+ * write(2), and a peer that closed would raise SIGPIPE in the
+ * application. The descriptor is the BIO's data; it is not closed here.
+ */
+static int nosig_write(BIO *b, const char *buf, size_t len, size_t *written)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			BIO_set_retry_write(b);
+		return 0;
+	}
+	*written = (size_t)n;
+	return 1;
+}
+
+static int nosig_read(BIO *b, char *buf, size_t len, size_t *got)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t n = recv(fd, buf, len, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			BIO_set_retry_read(b);
+		return 0;
+	}
+	if (n == 0)
+		return 0; /* end of stream: SSL_read reports it */
+	*got = (size_t)n;
+	return 1;
+}
+
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int nosig_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *nosig_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mqttsim socket");
+	if (m && (!BIO_meth_set_write_ex(m, nosig_write) || !BIO_meth_set_read_ex(m, nosig_read) ||
+	          !BIO_meth_set_ctrl(m, nosig_ctrl) || !BIO_meth_set_create(m, nosig_create))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+static void set_timeouts(int fd, uint32_t rcv_ms, uint32_t snd_ms)
+{
+	struct timeval r = {rcv_ms / 1000, (rcv_ms % 1000) * 1000};
+	struct timeval w = {snd_ms / 1000, (snd_ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &w, sizeof w);
+}
+
+static int tls_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct tls_dialer *d = arg;
+	int fd;
+	int rc = transport_tcp_connect(d->host, d->port, timeout_ms, &fd);
+	if (rc)
+		return rc;
+	struct tls_conn *t = calloc(1, sizeof *t);
+	SSL *ssl = SSL_new(d->ctx);
+	if (!t || !ssl) {
+		free(t);
+		SSL_free(ssl);
+		close(fd);
+		return -ENOMEM;
+	}
+	/* The handshake is bounded by the pause timeout on each read and write. */
+	set_timeouts(fd, timeout_ms, timeout_ms);
+	BIO *bio = BIO_new(d->bio_method);
+	if (!bio) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	BIO_set_data(bio, (void *)(intptr_t)fd);
+	SSL_set_bio(ssl, bio, bio); /* the SSL owns the BIO now */
+	if (d->verify) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(ssl, d->name)) {
+			report(d->errbuf, d->errcap, "TLS: host name");
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	SSL_set_tlsext_host_name(ssl, d->name);
+	if (SSL_connect(ssl) != 1) {
+		long v = SSL_get_verify_result(ssl);
+		if (v != X509_V_OK) {
+			if (d->errbuf)
+				snprintf(d->errbuf, d->errcap, "TLS: certificate verification failed: %s",
+				         X509_verify_cert_error_string(v));
+			ERR_clear_error();
+			rc = -EPROTO;
+		} else {
+			report(d->errbuf, d->errcap, "TLS: handshake failed");
+			rc = -ECONNREFUSED;
+		}
+		goto fail;
+	}
+	set_timeouts(fd, READ_SLICE_MS, timeout_ms);
+	t->ssl = ssl;
+	t->fd = fd;
+	pthread_mutex_init(&t->lock, NULL);
+	out->ops = &tls_ops;
+	out->self = t;
+	out->fd = fd;
+	return 0;
+fail:
+	SSL_free(ssl);
+	free(t);
+	close(fd);
+	return rc;
+}
+
+static void tls_dialer_free(void *arg)
+{
+	struct tls_dialer *d = arg;
+	SSL_CTX_free(d->ctx);
+	BIO_meth_free(d->bio_method);
+	free(d->host);
+	free(d->port);
+	free(d->name);
+	free(d);
+}
+
+int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
+                    const struct mqtt_tls_options *opt, char *errbuf, size_t errcap)
+{
+	if (!out || !host || !port)
+		return -EINVAL;
+	struct mqtt_tls_options none;
+	memset(&none, 0, sizeof none);
+	if (!opt)
+		opt = &none;
+	struct tls_dialer *d = calloc(1, sizeof *d);
+	if (!d)
+		return -ENOMEM;
+	d->errbuf = errbuf;
+	d->errcap = errcap;
+	d->verify = !opt->insecure_no_verify;
+	d->host = strdup(host);
+	d->port = strdup(port);
+	d->name = strdup(opt->server_name ? opt->server_name : host);
+	d->ctx = SSL_CTX_new(TLS_client_method());
+	d->bio_method = nosig_method();
+	int rc = 0;
+	if (!d->host || !d->port || !d->name || !d->ctx || !d->bio_method) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(d->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(d->ctx, SSL_MODE_AUTO_RETRY);
+	if (d->verify) {
+		SSL_CTX_set_verify(d->ctx, SSL_VERIFY_PEER, NULL);
+		if (opt->ca_file || opt->ca_dir) {
+			if (SSL_CTX_load_verify_locations(d->ctx, opt->ca_file, opt->ca_dir) != 1) {
+				report(errbuf, errcap, "TLS: cannot load the CA file or directory");
+				rc = -EINVAL;
+				goto fail;
+			}
+		} else if (SSL_CTX_set_default_verify_paths(d->ctx) != 1) {
+			report(errbuf, errcap, "TLS: cannot load the system's CAs");
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	if (opt->cert_file || opt->key_file) {
+		if (!opt->cert_file || !opt->key_file) {
+			if (errbuf)
+				snprintf(errbuf, errcap, "TLS: a client certificate needs both a certificate and a key file");
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (SSL_CTX_use_certificate_chain_file(d->ctx, opt->cert_file) != 1) {
+			report(errbuf, errcap, "TLS: cannot load the client certificate");
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(d->ctx, opt->key_file, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(d->ctx) != 1) {
+			report(errbuf, errcap, "TLS: cannot load the key, or it does not match the certificate");
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	out->dial = tls_dial;
+	out->free = tls_dialer_free;
+	out->arg = d;
+	return 0;
+fail:
+	tls_dialer_free(d);
+	return rc;
+}
