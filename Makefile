@@ -46,7 +46,7 @@ TEST_BINS       := $(CLIENT_TESTS)
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
 
-BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq
+BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
 PROGRAMS   := $(BUILD)/bin/mqttbench
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
@@ -103,6 +103,10 @@ $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmosquitto $(LDLIBS)
+
+$(BUILD)/bench/peer_paho: bench/peer_paho.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpaho-mqtt3a -pthread $(LDLIBS)
 
 $(BUILD)/bench/peer_mosq: bench/peer_mosq.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -33,7 +33,7 @@ for rep in $(seq "$reps"); do
     for qos in 0 1 2; do
         n=${BENCH_CLIENT_N:-$([ "$qos" = 0 ] && echo 100000 || echo 50000)}
         for mode in pub e2e; do
-            for prog in "$build/bin/mqttbench" "$build/bench/peer_mosq"; do
+            for prog in "$build/bin/mqttbench" "$build/bench/peer_mosq" "$build/bench/peer_paho"; do
                 "$prog" 127.0.0.1 "$port" "$qos" 64 "$n" "$mode"
             done
         done

@@ -53,3 +53,17 @@ def test_unreachable_broker_exits_1():
                 "10"], check=False, timeout=60)
     assert proc.returncode == 1
     assert "connect" in proc.stderr or "connection" in proc.stderr, proc.stderr
+
+
+PEER_LINE = re.compile(r"^lib=(mosquitto|paho) qos=(\d) size=64 n=2000 seconds=[\d.]+ "
+                       r"msgs_per_s=\d+ mode=(pub|e2e) cpu_s=[\d.]+$")
+
+
+@pytest.mark.parametrize("peer", ["peer_mosq", "peer_paho"])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_peer_programs_share_the_method(broker, peer, qos):
+    """The project's own peer programs (for `make bench`) print the same
+    line and pass the same end-to-end checks."""
+    out = run([str(build_dir() / "bench" / peer), "127.0.0.1", str(broker), str(qos), "64",
+               "2000", "e2e"], timeout=120).stdout
+    assert PEER_LINE.match(out.strip()), out
