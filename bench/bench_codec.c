@@ -14,7 +14,9 @@
  * payload not copied), decode (mqtt_decode of one whole packet),
  * frame-decode (mqtt_framer_feed over a buffer of back-to-back packets,
  * then mqtt_decode of each), and topic-check (the topic validation a
- * PUBLISH decode performs). lib=memcpy op=copy is the baseline: copying
+ * PUBLISH decode performs), and session-publish-qos0 (the session
+ * core's QoS 0 publish and the take of its output: the client's hot
+ * path, which must not allocate). lib=memcpy op=copy is the baseline: copying
  * the encoded packet once, the least any encoder does. A peer with the
  * same line, bench_codec_mosq, times libmosquitto's topic checks (the
  * only codec piece that library exports).
@@ -29,6 +31,7 @@
 #include <time.h>
 
 #include "mqttsim/codec.h"
+#include "mqttsim/session.h"
 
 /* Allocation counting: this program's malloc family wraps glibc's. */
 extern void *__libc_malloc(size_t);
@@ -177,6 +180,52 @@ static void bench_topic(long n)
 	sink = acc;
 }
 
+/* The session core's QoS 0 publish path, output drained as a driver
+ * would: no allocation per message. */
+static void bench_session_publish(size_t size, long n)
+{
+	static uint8_t payload[1024];
+	struct mqtt_session_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.client_id = mqtt_slice_str("bench");
+	cfg.clean_session = true;
+	struct mqtt_session *s;
+	if (mqtt_session_new(&s, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls) {
+		fprintf(stderr, "bench_codec: cannot create a session\n");
+		exit(1);
+	}
+	mqtt_session_connected(s, 1);
+	const uint8_t *out;
+	mqtt_session_wrote(s, 1, mqtt_session_output(s, &out));
+	static const uint8_t connack[] = {0x20, 0x02, 0x00, 0x00};
+	size_t used;
+	struct mqtt_message msg;
+	struct mqtt_event ev;
+	mqtt_session_receive(s, 1, connack, sizeof connack, &used, &msg);
+	while (mqtt_session_next_event(s, &ev))
+		;
+	struct mqtt_slice topic = mqtt_slice_str(TOPIC), p = {payload, size};
+	/* Warm up: the output buffer grows once, before the clock. */
+	mqtt_session_publish(s, 2, 0, false, topic, p, NULL);
+	mqtt_session_wrote(s, 2, mqtt_session_output(s, &out));
+	unsigned acc = 0;
+	unsigned long a0 = allocations;
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		payload[0] = (uint8_t)i;
+		if (mqtt_session_publish(s, 3, 0, false, topic, p, NULL).cls) {
+			fprintf(stderr, "bench_codec: session publish failed\n");
+			exit(1);
+		}
+		size_t k = mqtt_session_output(s, &out);
+		acc += out[k - 1];
+		mqtt_session_wrote(s, 3, k);
+	}
+	report("mqttsim", "session-publish-qos0", size, n, now() - t0, allocations - a0);
+	sink = acc;
+	mqtt_session_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	long n = 5000000;
@@ -195,8 +244,10 @@ int main(int argc, char **argv)
 	bench_size(64, n);
 	bench_size(1024, n);
 	bench_topic(n);
+	bench_session_publish(64, n);
+	bench_session_publish(1024, n);
 	if (failed) {
-		fprintf(stderr, "bench_codec: the codec allocated memory in a timed loop\n");
+		fprintf(stderr, "bench_codec: the codec or the session core allocated memory in a timed loop\n");
 		return 1;
 	}
 	return 0;

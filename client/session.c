@@ -69,47 +69,58 @@ void session_list_remove(struct mqtt_session *s, int32_t node)
 
 /* --- output --- */
 
-struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, size_t n)
+/* Room for n more bytes at the end of the output: compact first, grow
+ * only when that is not enough (amortised: no allocation per packet). */
+static struct mqtt_error reserve_output(struct mqtt_session *s, size_t n)
 {
 	if (s->out_sent && s->out_sent == s->out_len)
 		s->out_sent = s->out_len = 0;
-	if (s->out_cap - s->out_len < n) {
-		/* Compact first; grow only when that is not enough. */
-		if (s->out_sent) {
-			memmove(s->out, s->out + s->out_sent, s->out_len - s->out_sent);
-			s->out_len -= s->out_sent;
-			s->out_sent = 0;
-		}
-		if (s->out_cap - s->out_len < n) {
-			size_t cap = s->out_cap ? s->out_cap : 4096;
-			while (cap - s->out_len < n)
-				cap *= 2;
-			uint8_t *o = realloc(s->out, cap);
-			if (!o)
-				return err_of(MQTT_PERSISTENCE, ENOMEM);
-			s->out = o;
-			s->out_cap = cap;
-		}
+	if (s->out_cap - s->out_len >= n)
+		return ok();
+	if (s->out_sent) {
+		memmove(s->out, s->out + s->out_sent, s->out_len - s->out_sent);
+		s->out_len -= s->out_sent;
+		s->out_sent = 0;
 	}
+	if (s->out_cap - s->out_len < n) {
+		size_t cap = s->out_cap ? s->out_cap : 4096;
+		while (cap - s->out_len < n)
+			cap *= 2;
+		uint8_t *o = realloc(s->out, cap);
+		if (!o)
+			return err_of(MQTT_PERSISTENCE, ENOMEM);
+		s->out = o;
+		s->out_cap = cap;
+	}
+	return ok();
+}
+
+struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, size_t n)
+{
+	struct mqtt_error r = reserve_output(s, n);
+	if (r.cls)
+		return r;
 	memcpy(s->out + s->out_len, b, n);
 	s->out_len += n;
 	return ok();
 }
 
+/* Encodes p straight into the output: the QoS 0 path allocates nothing. */
 struct mqtt_error session_queue(struct mqtt_session *s, const struct mqtt_packet *p)
 {
-	uint8_t small[64];
 	size_t n = mqtt_encoded_size(p);
 	if (n == 0)
-		return err_of(MQTT_DENY, MQTT_ERR_PACKET_SIZE);
-	uint8_t *buf = n <= sizeof small ? small : malloc(n);
-	if (!buf)
-		return err_of(MQTT_PERSISTENCE, ENOMEM);
-	enum mqtt_err e = mqtt_encode(buf, n, p, MQTT_STRICT, &n);
-	struct mqtt_error r = e ? err_of(MQTT_DENY, e) : session_queue_bytes(s, buf, n);
-	if (buf != small)
-		free(buf);
-	return r;
+		return err_of(MQTT_DENY, p->type == MQTT_PUBLISH && p->publish.topic.len > MQTT_STRING_MAX
+		                             ? MQTT_ERR_STRING_LENGTH
+		                             : MQTT_ERR_PACKET_SIZE);
+	struct mqtt_error r = reserve_output(s, n);
+	if (r.cls)
+		return r;
+	enum mqtt_err e = mqtt_encode(s->out + s->out_len, n, p, MQTT_STRICT, &n);
+	if (e)
+		return err_of(MQTT_DENY, e);
+	s->out_len += n;
+	return ok();
 }
 
 size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data)
@@ -463,19 +474,21 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	p.publish.retain = retain;
 	p.publish.topic = topic;
 	p.publish.payload = payload;
-	p.publish.packet_id = qos ? 1 : 0; /* validated with a stand-in */
+	if (qos == 0) {
+		/* Encoding validates topic and size [MQTT-3.3.2-1, -2, MQTT-4.7.3-1]. */
+		if (s->state != MQTT_STATE_ONLINE) {
+			enum mqtt_err v = mqtt_check_topic_name(topic.data, topic.len, NULL);
+			return v ? err_of(MQTT_DENY, v) : err_of(MQTT_DOWN, 0);
+		}
+		return session_queue(s, &p);
+	}
+	p.publish.packet_id = 1; /* a stand-in, to validate before taking an identifier */
 	size_t size = mqtt_encoded_size(&p);
 	if (size == 0)
 		return err_of(MQTT_DENY, topic.len > MQTT_STRING_MAX ? MQTT_ERR_STRING_LENGTH : MQTT_ERR_PACKET_SIZE);
 	enum mqtt_err v = mqtt_check_topic_name(topic.data, topic.len, NULL);
 	if (v)
 		return err_of(MQTT_DENY, v);
-
-	if (qos == 0) {
-		if (s->state != MQTT_STATE_ONLINE)
-			return err_of(MQTT_DOWN, 0);
-		return session_queue(s, &p);
-	}
 
 	struct space *sp = qos == 1 ? &s->qos1 : &s->qos2;
 	uint16_t pid = take_id(sp);
