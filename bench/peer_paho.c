@@ -12,17 +12,10 @@
  * client subscribed at QOS that checks length, QoS and sequence.
  */
 #include <MQTTAsync.h>
-#include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
-#define WINDOW 1024
-#define STALL_S 20.0
+#include "bench_util.h"
 
 struct state {
 	pthread_mutex_t m;
@@ -30,42 +23,8 @@ struct state {
 	int connected, subscribed; /* 0 waiting, 1 ok, -1 failed */
 	long done, failed;
 	long received, bad;
-	int qos, size;
-	long n;
+	const struct bench_args *a;
 };
-
-static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "peer_paho: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-	exit(1);
-}
-
-static long number(const char *s, long lo, long hi, const char *name)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		fprintf(stderr, "peer_paho: bad %s: %s\n", name, s);
-		exit(2);
-	}
-	return v;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec * 1e-6;
-}
 
 static void set(struct state *s, int *field, int value)
 {
@@ -126,14 +85,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 {
 	(void)topic_len;
 	struct state *s = ctx;
-	const unsigned char *p = msg->payload;
 	pthread_mutex_lock(&s->m);
-	unsigned long seq = s->size >= 4 ? (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 |
-	                                           (unsigned long)p[2] << 8 | p[3]
-	                                 : (unsigned long)s->received;
-	if (msg->payloadlen != s->size || msg->qos != s->qos || seq != (unsigned long)s->received)
+	if (!bench_check(msg->payload, msg->payloadlen, msg->qos, s->a, s->received))
 		s->bad++;
-	if (++s->received >= s->n)
+	if (++s->received >= s->a->n)
 		pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->m);
 	MQTTAsync_freeMessage(&msg);
@@ -144,13 +99,13 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 static void on_lost(void *ctx, char *cause)
 {
 	(void)ctx;
-	die("connection lost", cause);
+	bench_die("connection lost", cause);
 }
 
-/* Waits while cond(s) holds, failing after STALL_S without progress. */
+/* Waits while cond(s) holds, failing after BENCH_STALL_S without progress. */
 static void wait_while(struct state *s, int (*cond)(struct state *), const char *what)
 {
-	double progress = now_s();
+	double progress = bench_now();
 	long last = -1;
 	pthread_mutex_lock(&s->m);
 	while (cond(s)) {
@@ -165,9 +120,9 @@ static void wait_while(struct state *s, int (*cond)(struct state *), const char 
 		long p = s->done + s->received;
 		if (p != last) {
 			last = p;
-			progress = now_s();
-		} else if (now_s() - progress > STALL_S) {
-			die("timeout waiting for", what);
+			progress = bench_now();
+		} else if (bench_now() - progress > BENCH_STALL_S) {
+			bench_die("timeout waiting for", what);
 		}
 	}
 	pthread_mutex_unlock(&s->m);
@@ -175,33 +130,33 @@ static void wait_while(struct state *s, int (*cond)(struct state *), const char 
 
 static int not_connected(struct state *s) { return s->connected == 0; }
 static int not_subscribed(struct state *s) { return s->subscribed == 0; }
-static int not_received(struct state *s) { return s->received < s->n; }
+static int not_received(struct state *s) { return s->received < s->a->n; }
 static long sent_now;
-static int window_full(struct state *s) { return sent_now - s->done > WINDOW / 2 && !s->failed; }
-static int not_done(struct state *s) { return s->done < s->n && !s->failed; }
+static int window_full(struct state *s) { return sent_now - s->done > BENCH_WINDOW / 2 && !s->failed; }
+static int not_done(struct state *s) { return s->done < s->a->n && !s->failed; }
 
 static MQTTAsync make_client(const char *uri, const char *id, struct state *s, int subscriber)
 {
 	MQTTAsync c;
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-	co.maxBufferedMessages = WINDOW * 2;
+	co.maxBufferedMessages = BENCH_WINDOW * 2;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
 	if (MQTTAsync_createWithOptions(&c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co) != MQTTASYNC_SUCCESS)
-		die("MQTTAsync_create", uri);
+		bench_die("MQTTAsync_create", uri);
 	MQTTAsync_setCallbacks(c, s, on_lost, subscriber ? on_message : NULL, NULL);
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	o.keepAliveInterval = 60;
 	o.cleansession = 1;
 	o.MQTTVersion = MQTTVERSION_3_1_1;
-	o.maxInflight = WINDOW;
+	o.maxInflight = BENCH_WINDOW;
 	o.onSuccess = on_connect;
 	o.onFailure = on_connect_failure;
 	o.context = s;
 	if (MQTTAsync_connect(c, &o) != MQTTASYNC_SUCCESS)
-		die("connect", uri);
+		bench_die("connect", uri);
 	wait_while(s, not_connected, "CONNACK");
 	if (s->connected < 0)
-		die("connect refused", uri);
+		bench_die("connect refused", uri);
 	return c;
 }
 
@@ -212,48 +167,37 @@ static void subscribe(MQTTAsync c, struct state *s, const char *topic, int qos)
 	r.onFailure = on_subscribe_failure;
 	r.context = s;
 	if (MQTTAsync_subscribe(c, topic, qos, &r) != MQTTASYNC_SUCCESS)
-		die("subscribe", topic);
+		bench_die("subscribe", topic);
 	wait_while(s, not_subscribed, "SUBACK");
 	if (s->subscribed < 0)
-		die("subscribe refused", topic);
+		bench_die("subscribe refused", topic);
 }
 
-static void init_state(struct state *s, int qos, int size, long n)
+static void init_state(struct state *s, const struct bench_args *a)
 {
 	memset(s, 0, sizeof *s);
 	pthread_mutex_init(&s->m, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->qos = qos;
-	s->size = size;
-	s->n = n;
+	s->a = a;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 6 || argc > 7) {
-		fprintf(stderr, "usage: peer_paho HOST PORT QOS SIZE N [pub|e2e]\n");
-		return 2;
-	}
-	int port = (int)number(argv[2], 1, 65535, "PORT");
-	int qos = (int)number(argv[3], 0, 2, "QOS");
-	int size = (int)number(argv[4], 0, 268435000L, "SIZE");
-	long n = number(argv[5], 1, 1000000000L, "N");
-	int e2e = argc == 7 && !strcmp(argv[6], "e2e");
-	if (argc == 7 && !e2e && strcmp(argv[6], "pub")) {
-		fprintf(stderr, "peer_paho: bad mode (pub|e2e): %s\n", argv[6]);
-		return 2;
-	}
+	struct bench_args a;
+	bench_args(argc, argv, "peer_paho", &a);
+	int qos = a.qos, size = a.size, e2e = a.e2e;
+	long n = a.n;
 	char uri[300], topic[64], id[64];
-	snprintf(uri, sizeof uri, "tcp://%s:%d", argv[1], port);
+	snprintf(uri, sizeof uri, "tcp://%s:%s", a.host, a.port);
 	snprintf(topic, sizeof topic, "bench/peer-paho/%d", (int)getpid());
 	unsigned char *payload = malloc(size ? (size_t)size : 1);
 	if (!payload)
-		die("malloc", NULL);
+		bench_die("malloc", NULL);
 	memset(payload, 'x', size ? (size_t)size : 1);
 
 	struct state sub, pub;
-	init_state(&sub, qos, size, n);
-	init_state(&pub, qos, size, n);
+	init_state(&sub, &a);
+	init_state(&pub, &a);
 	MQTTAsync sc = NULL;
 	if (e2e) {
 		snprintf(id, sizeof id, "peer-paho-sub-%d", (int)getpid());
@@ -263,7 +207,7 @@ int main(int argc, char **argv)
 	snprintf(id, sizeof id, "peer-paho-pub-%d", (int)getpid());
 	MQTTAsync pc = make_client(uri, id, &pub, 0);
 
-	double t0 = now_s(), c0 = cpu_s();
+	double t0 = bench_now(), c0 = bench_cpu();
 	MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
 	r.onSuccess = on_sent;
 	r.onFailure = on_send_failure;
@@ -271,27 +215,22 @@ int main(int argc, char **argv)
 	for (long seq = 0; seq < n; seq++) {
 		pthread_mutex_lock(&pub.m);
 		sent_now = seq;
-		int full = seq - pub.done >= WINDOW;
+		int full = seq - pub.done >= BENCH_WINDOW;
 		pthread_mutex_unlock(&pub.m);
 		if (full)
 			wait_while(&pub, window_full, "acknowledgements");
-		if (size >= 4) {
-			payload[0] = (unsigned char)(seq >> 24);
-			payload[1] = (unsigned char)(seq >> 16);
-			payload[2] = (unsigned char)(seq >> 8);
-			payload[3] = (unsigned char)seq;
-		}
+		bench_put_seq(payload, size, seq);
 		int rc;
 		while ((rc = MQTTAsync_send(pc, topic, size, payload, qos, 0, &r)) == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
 			struct timespec t = {0, 100000};
 			nanosleep(&t, NULL);
 		}
 		if (rc != MQTTASYNC_SUCCESS)
-			die("MQTTAsync_send", MQTTAsync_strerror(rc));
+			bench_die("MQTTAsync_send", MQTTAsync_strerror(rc));
 	}
 	wait_while(&pub, not_done, "acknowledgements");
 	if (pub.failed)
-		die("send", "failed");
+		bench_die("send", "failed");
 	if (e2e) {
 		wait_while(&sub, not_received, "messages");
 	} else if (qos == 0) {
@@ -299,14 +238,12 @@ int main(int argc, char **argv)
 		snprintf(sync, sizeof sync, "%s/sync", topic);
 		subscribe(pc, &pub, sync, 0);
 	}
-	double t1 = now_s(), c1 = cpu_s();
+	double t1 = bench_now(), c1 = bench_cpu();
 	if (e2e && (sub.received != n || sub.bad)) {
 		fprintf(stderr, "peer_paho: received %ld of %ld, %ld bad\n", sub.received, n, sub.bad);
-		die("subscriber check failed", NULL);
+		bench_die("subscriber check failed", NULL);
 	}
-	printf("lib=paho qos=%d size=%d n=%ld seconds=%.4f msgs_per_s=%.0f mode=%s cpu_s=%.3f\n", qos, size, n,
-	       t1 - t0, t1 > t0 ? n / (t1 - t0) : 0.0, e2e ? "e2e" : "pub", c1 - c0);
-	fflush(stdout);
+	bench_report("paho", &a, t1 - t0, c1 - c0);
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
 	MQTTAsync_disconnect(pc, &d);
 	MQTTAsync_destroy(&pc);

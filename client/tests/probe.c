@@ -81,6 +81,19 @@ static char *field(char **s)
 	return f;
 }
 
+/* Waits on cond for at most 20 ms; lock held. */
+static void wait_a_little(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 20000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&cond, &lock, &ts);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -179,14 +192,7 @@ int main(int argc, char **argv)
 
 	pthread_mutex_lock(&lock);
 	while (!mqtt_client_online(client) && !first_error.cls && now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&cond, &lock, &ts);
+		wait_a_little();
 	}
 	struct mqtt_error early = first_error;
 	ever_online = mqtt_client_online(client);
@@ -235,14 +241,7 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_lock(&lock);
 	while (received < want && now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&cond, &lock, &ts);
+		wait_a_little();
 	}
 	long got = received;
 	pthread_mutex_unlock(&lock);
