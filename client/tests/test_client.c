@@ -42,6 +42,8 @@ struct fake {
 	uint8_t connack_code;
 	bool silent_suback;  /* never answer SUBSCRIBE */
 	bool ack_publish;    /* answer PUBLISH QoS 1/2 */
+	bool deaf;           /* read and log, never answer (after CONNACK) */
+	bool mute;           /* never answer anything, CONNECT included */
 	bool stop;
 	struct logged log[MAX_LOG];
 	int nlog;
@@ -66,6 +68,8 @@ static void respond(struct fake *f, const struct mqtt_packet *p)
 {
 	uint8_t r[4] = {0, 2, 0, 0};
 	uint16_t id = 0;
+	if (f->mute || (f->deaf && p->type != MQTT_CONNECT))
+		return;
 	switch (p->type) {
 	case MQTT_CONNECT:
 		r[0] = 0x20;
@@ -572,7 +576,77 @@ static void test_no_sigpipe(void)
 	mqtt_client_free(c);
 }
 
+static bool reader_saw(struct reader *r, enum mqtt_class cls, int wait_ms)
+{
+	for (int waited = 0; waited <= wait_ms; waited += 10) {
+		pthread_mutex_lock(&r->m);
+		bool seen = false;
+		for (int i = 0; i < r->nerrors; i++)
+			seen |= r->errors[i] == cls;
+		pthread_mutex_unlock(&r->m);
+		if (seen)
+			return true;
+		sleep_us(10000);
+	}
+	return false;
+}
+
+/* Keep-alive through the driver: a PINGREQ when idle; a broker that
+ * stops answering is given up (MQTT_TIMEOUT) and the client reconnects. */
+static void test_keep_alive_gives_up_on_silence(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct mqtt_session_config sc = quick_config();
+	sc.keep_alive = 1;
+	struct mqtt_client *c = client_for(&f, sc);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	CU_ASSERT(fake_wait_log(&f, 2)); /* CONNECT, then a PINGREQ after ~1 s */
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.log[1].type, MQTT_PINGREQ);
+	f.deaf = true;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT(reader_saw(&r, MQTT_TIMEOUT, 5000));
+	CU_ASSERT(mqtt_client_wait_online(c, NULL)); /* and back */
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT(f.dials >= 2);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
+/* PauseTimeout: a broker that accepts the connection but never answers
+ * CONNECT is given up after the pause timeout, and redialed. */
+static void test_pause_timeout_on_stalled_broker(void)
+{
+	struct fake f;
+	fake_start(&f);
+	f.mute = true;
+	struct mqtt_session_config sc = quick_config();
+	sc.pause_timeout_ms = 300;
+	struct mqtt_client *c = client_for(&f, sc);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(reader_saw(&r, MQTT_TIMEOUT, 3000));
+	CU_ASSERT_FALSE(mqtt_client_online(c));
+	CU_ASSERT(fake_wait_log(&f, 2)); /* a second CONNECT: it redialed */
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.log[0].type, MQTT_CONNECT);
+	CU_ASSERT_EQUAL(f.log[1].type, MQTT_CONNECT);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
+	{"keep-alive pings, and gives up on a silent broker", test_keep_alive_gives_up_on_silence},
+	{"pause timeout on a broker that never answers", test_pause_timeout_on_stalled_broker},
 	{"a closed peer gives an error, not SIGPIPE", test_no_sigpipe},
 	{"subscribe, ping, publish at each QoS, unsubscribe, disconnect", test_round_trips},
 	{"inbound message acknowledged after the next read", test_inbound_ack_after_read},
