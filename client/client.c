@@ -64,6 +64,7 @@ struct mqtt_client {
 	uint8_t *rbuf;
 	size_t rcap, roff, rlen;
 	bool ack_due;               /* the last message is to be acknowledged */
+	size_t big_size;            /* payload size of the big message reported */
 
 	struct mqtt_exchange **ex;  /* EXCHANGE_SLOTS */
 	struct slot sub[REQUEST_SLOTS], unsub[REQUEST_SLOTS], ping;
@@ -350,6 +351,14 @@ struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *m
 				                                           c->rlen - c->roff, &used, msg);
 				c->roff += used;
 				dispatch(c);
+				if (e.cls == MQTT_BIG_MESSAGE && msg->topic.data) {
+					/* Reported, not a failure: the application
+					 * reads it whole or skips it. */
+					c->big_size = (size_t)e.code;
+					flush(c);
+					pthread_mutex_unlock(&c->lock);
+					return e;
+				}
 				if (e.cls) {
 					c->close_why = e;
 					break;
@@ -449,6 +458,29 @@ struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *m
 	}
 	pthread_mutex_unlock(&c->lock);
 	return result;
+}
+
+struct mqtt_error mqtt_client_read_all(struct mqtt_client *c, struct mqtt_message *msg,
+                                       uint8_t **payload)
+{
+	*payload = NULL;
+	pthread_mutex_lock(&c->lock);
+	size_t size = c->big_size;
+	uint8_t *buf = malloc(size ? size : 1);
+	bool claimed = buf && mqtt_session_claim(c->s, buf);
+	pthread_mutex_unlock(&c->lock);
+	if (!claimed) {
+		free(buf);
+		return err_of(buf ? MQTT_DENY : MQTT_PERSISTENCE, buf ? MQTT_ERR_ARGUMENT : ENOMEM);
+	}
+	/* The stream's next message is this one. */
+	struct mqtt_error e = mqtt_client_read(c, msg);
+	if (e.cls == MQTT_SUCCESS && msg->payload.data == buf) {
+		*payload = buf;
+		return e;
+	}
+	free(buf);
+	return e.cls == MQTT_SUCCESS ? err_of(MQTT_PROTOCOL, MQTT_V_UNKNOWN_PACKET_ID) : e;
 }
 
 void mqtt_client_backoff(struct mqtt_client *c, struct mqtt_cancel *cancel)

@@ -51,6 +51,54 @@ static enum mqtt_err size_packet(struct mqtt_framer *f, const uint8_t *hdr, size
 	return MQTT_OK;
 }
 
+enum mqtt_err mqtt_framer_stream(struct mqtt_framer *f)
+{
+	if (!f || f->err != MQTT_ERR_PACKET_SIZE || f->need <= f->cap)
+		return MQTT_ERR_ARGUMENT;
+	f->err = MQTT_OK;
+	f->stream_total = f->need;
+	f->stream_done = 0;
+	return MQTT_OK;
+}
+
+/* The next piece of a streamed packet: its head, assembled in buf up to
+ * cap bytes (header bytes already there stay), then views of the input. */
+static enum mqtt_err stream_piece(struct mqtt_framer *f, const uint8_t *in, size_t len,
+                                  size_t *consumed, struct mqtt_frame *frame)
+{
+	size_t take;
+	if (f->stream_done == 0) {
+		take = f->cap - f->have;
+		if (take > len)
+			take = len;
+		memcpy(f->buf + f->have, in, take);
+		f->have += take;
+		if (f->have == f->cap) {
+			frame->data = f->buf;
+			frame->len = f->cap;
+			f->stream_done = f->cap;
+			f->have = 0;
+		}
+	} else {
+		take = f->stream_total - f->stream_done;
+		if (take > len)
+			take = len;
+		frame->data = in;
+		frame->len = take;
+		frame->offset = f->stream_done;
+		f->stream_done += take;
+	}
+	if (frame->len)
+		frame->total = f->stream_total;
+	*consumed = take;
+	f->offset += take;
+	if (f->stream_done == f->stream_total) {
+		f->stream_total = f->stream_done = 0;
+		f->need = 0;
+	}
+	return MQTT_OK;
+}
+
 enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t len,
                                size_t *consumed, struct mqtt_frame *frame)
 {
@@ -58,11 +106,13 @@ enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t 
 		return MQTT_ERR_ARGUMENT;
 	*consumed = 0;
 	frame->data = NULL;
-	frame->len = 0;
+	frame->len = frame->offset = frame->total = 0;
 	if (f->err)
 		return f->err;
 	if (len == 0)
 		return MQTT_OK; /* in may be NULL: nothing to copy from it */
+	if (f->stream_total)
+		return stream_piece(f, in, len, consumed, frame);
 
 	if (f->have == 0) {
 		/* Fast path: the packet may lie whole in the input. */
@@ -72,7 +122,7 @@ enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t 
 			return err;
 		if (size && size <= len) {
 			frame->data = in;
-			frame->len = size;
+			frame->len = frame->total = size;
 			*consumed = size;
 			f->offset += size;
 			return MQTT_OK;
@@ -114,7 +164,7 @@ enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t 
 	f->offset += used;
 	if (f->need && f->have == f->need) {
 		frame->data = f->buf;
-		frame->len = f->have;
+		frame->len = frame->total = f->have;
 		f->have = 0;
 		f->need = 0;
 	}

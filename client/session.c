@@ -245,8 +245,8 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	s->close_wanted = false;
 	s->state = MQTT_STATE_CONNECTING;
 	s->out_len = s->out_sent = 0;
-	s->framer.have = s->framer.need = 0;
-	s->framer.err = MQTT_OK;
+	mqtt_framer_init(&s->framer, s->readbuf, s->cfg.read_buffer_size);
+	s->big.active = false;
 	s->ack = ACK_NONE;
 	s->last_write = s->last_read = now;
 
@@ -310,6 +310,7 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	s->close_wanted = false;
 	s->out_len = s->out_sent = 0;
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
+	s->big.active = false; /* and a big message cut short comes again */
 	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
 		session_entry(s, n)->sent_at = 0;
 	if (s->state == MQTT_STATE_CLOSED || s->closing) {

@@ -59,6 +59,16 @@ struct mqtt_session {
 	uint16_t ack_id;
 	struct mqtt_framer framer;
 	uint8_t *readbuf;
+	struct big_message {
+		bool active;       /* an oversize PUBLISH is streaming in */
+		bool deliver;      /* reported to the application (not a QoS 2 duplicate) */
+		uint8_t qos;
+		bool retain, dup;
+		uint16_t id;
+		struct mqtt_slice topic; /* in readbuf, which the stream leaves alone */
+		size_t payload_at, payload_len;
+		uint8_t *claim;    /* the application's buffer, or NULL to skip */
+	} big;
 
 	uint8_t *out;
 	size_t out_len, out_cap, out_sent;

@@ -251,6 +251,116 @@ static struct mqtt_error handle(struct mqtt_session *s, uint64_t now, const stru
 	}
 }
 
+/*
+ * The head of a streamed oversize packet: a PUBLISH is parsed as far as
+ * its payload, checked like any other, deduplicated, and reported; any
+ * other type cannot be read and ends the connection.
+ */
+static struct mqtt_error big_head(struct mqtt_session *s, const struct mqtt_frame *fr,
+                                  struct mqtt_message *msg)
+{
+	const uint8_t *p = fr->data;
+	struct big_message *b = &s->big;
+	struct mqtt_error too_big = err_of(MQTT_BIG_MESSAGE, fr->total > INT32_MAX ? INT32_MAX : (int)fr->total);
+	if (s->state == MQTT_STATE_CONNECTING)
+		return violation(s, MQTT_V_NOT_CONNACK_FIRST); /* MQTT-3.2.0-1 */
+	if ((p[0] >> 4) != MQTT_PUBLISH) {
+		session_want_close(s, too_big);
+		return too_big;
+	}
+	size_t at = 1;
+	while (p[at] & 0x80)
+		at++; /* the framer checked the length field */
+	at++;
+	uint8_t flags = p[0] & 0x0f;
+	b->qos = (flags >> 1) & 3;
+	b->dup = flags & 0x08;
+	b->retain = flags & 0x01;
+	if (b->qos == 3)
+		return violation(s, MQTT_ERR_QOS); /* MQTT-3.3.1-4 */
+	if (b->dup && b->qos == 0)
+		return violation(s, MQTT_ERR_DUP_QOS0); /* MQTT-3.3.1-2 */
+	size_t topic_len = (size_t)p[at] << 8 | p[at + 1];
+	size_t id_len = b->qos ? 2 : 0;
+	if (at + 2 + topic_len + id_len > fr->len) {
+		session_want_close(s, too_big); /* the topic does not fit the read buffer */
+		return too_big;
+	}
+	b->topic.data = p + at + 2;
+	b->topic.len = topic_len;
+	enum mqtt_err v = mqtt_check_topic_name(b->topic.data, topic_len, NULL);
+	if (v)
+		return violation(s, v); /* MQTT-3.3.2-1, -2, MQTT-4.7.3-1 */
+	at += 2 + topic_len;
+	b->id = b->qos ? (uint16_t)(p[at] << 8 | p[at + 1]) : 0;
+	if (b->qos && !b->id)
+		return violation(s, MQTT_ERR_PACKET_ID); /* MQTT-2.3.1-1 */
+	b->payload_at = at + id_len;
+	b->payload_len = fr->total - b->payload_at;
+	b->claim = NULL;
+	b->active = true;
+	b->deliver = !(b->qos == 2 && inbound_has(s, b->id));
+	if (!b->deliver)
+		return ok(); /* a resend of one held: skipped, acknowledged at its end */
+	if (b->qos == 2) {
+		if (s->stored) {
+			int rc = mqtt_checked_save(&s->checked, MQTT_KEY_INBOUND | b->id, NULL, 0, NULL);
+			if (rc) {
+				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
+				session_want_close(s, e);
+				return e;
+			}
+		}
+		inbound_set(s, b->id, true);
+	}
+	msg->topic = b->topic;
+	msg->qos = b->qos;
+	msg->retain = b->retain;
+	msg->dup = b->dup;
+	return err_of(MQTT_BIG_MESSAGE, b->payload_len > INT32_MAX ? INT32_MAX : (int)b->payload_len);
+}
+
+bool mqtt_session_claim(struct mqtt_session *s, uint8_t *buf)
+{
+	struct big_message *b = &s->big;
+	if (!b->active || !b->deliver || b->claim || !buf)
+		return false;
+	b->claim = buf;
+	/* The payload bytes that came with the head are still in readbuf. */
+	size_t head = s->framer.cap - b->payload_at;
+	memcpy(buf, s->readbuf + b->payload_at, head < b->payload_len ? head : b->payload_len);
+	return true;
+}
+
+/* A piece after the head; at the end, the message (claimed) or its ack. */
+static struct mqtt_error big_piece(struct mqtt_session *s, const struct mqtt_frame *fr,
+                                   struct mqtt_message *msg)
+{
+	struct big_message *b = &s->big;
+	if (b->claim)
+		memcpy(b->claim + (fr->offset - b->payload_at), fr->data, fr->len);
+	if (fr->offset + fr->len < fr->total)
+		return ok();
+	b->active = false;
+	if (b->qos == 2 && !b->deliver)
+		return queue_ack(s, 0x50, b->id); /* MQTT-4.3.3-2: PUBREC again, no delivery */
+	if (b->claim) {
+		msg->topic = b->topic;
+		msg->payload.data = b->claim;
+		msg->payload.len = b->payload_len;
+		msg->qos = b->qos;
+		msg->retain = b->retain;
+		msg->dup = b->dup;
+	}
+	/* Acknowledged now when skipped; after the next read when claimed. */
+	enum pending_ack a = b->qos == 1 ? ACK_PUBACK : b->qos == 2 ? ACK_PUBREC : ACK_NONE;
+	if (!b->claim && a != ACK_NONE)
+		return queue_ack(s, a == ACK_PUBACK ? 0x40 : 0x50, b->id);
+	s->ack = a;
+	s->ack_id = b->id;
+	return ok();
+}
+
 struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now, const uint8_t *in,
                                        size_t len, size_t *consumed, struct mqtt_message *msg)
 {
@@ -275,14 +385,20 @@ struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now, con
 		off += used;
 		*consumed = off;
 		if (fe == MQTT_ERR_PACKET_SIZE) {
-			r = err_of(MQTT_BIG_MESSAGE, s->framer.need > (size_t)INT32_MAX ? INT32_MAX : (int)s->framer.need);
-			session_want_close(s, r);
-			return r;
+			/* Read it in pieces: the head tells what it is. */
+			mqtt_framer_stream(&s->framer);
+			continue;
 		}
 		if (fe)
 			return violation(s, fe);
 		if (!fr.len)
 			continue;
+		if (fr.total > fr.len) {
+			r = fr.offset == 0 ? big_head(s, &fr, msg) : big_piece(s, &fr, msg);
+			if (r.cls || msg->topic.data)
+				return r;
+			continue;
+		}
 		struct mqtt_packet p;
 		enum mqtt_err de = mqtt_decode(&p, fr.data, fr.len, MQTT_STRICT, NULL);
 		if (de)

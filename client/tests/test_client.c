@@ -44,6 +44,8 @@ struct fake {
 	bool ack_publish;    /* answer PUBLISH QoS 1/2 */
 	bool deaf;           /* read and log, never answer (after CONNACK) */
 	bool mute;           /* never answer anything, CONNECT included */
+	const uint8_t *after_connack; /* sent right after CONNACK */
+	size_t after_len;
 	bool stop;
 	struct logged log[MAX_LOG];
 	int nlog;
@@ -74,7 +76,10 @@ static void respond(struct fake *f, const struct mqtt_packet *p)
 	case MQTT_CONNECT:
 		r[0] = 0x20;
 		r[3] = f->connack_code;
-		break;
+		fake_send(f, r, 4);
+		if (f->after_len)
+			fake_send(f, f->after_connack, f->after_len);
+		return;
 	case MQTT_PUBLISH:
 		if (!p->publish.qos || !f->ack_publish)
 			return;
@@ -644,7 +649,69 @@ static void test_pause_timeout_on_stalled_broker(void)
 	fake_stop(&f);
 }
 
+/* Big messages through the driver: one read whole (read_all), one
+ * skipped; both acknowledged; the stream goes on after them. */
+static void test_big_message_read_all(void)
+{
+	static uint8_t wire[2 * 100100 + 64];
+	static uint8_t payload[100000];
+	for (size_t i = 0; i < sizeof payload; i++)
+		payload[i] = (uint8_t)(i * 13 + 1);
+	size_t n = 0, k;
+	for (uint16_t id = 1; id <= 2; id++) {
+		struct mqtt_packet m = {.type = MQTT_PUBLISH};
+		m.publish.qos = 1;
+		m.publish.packet_id = id;
+		m.publish.topic = mqtt_slice_str(id == 1 ? "big/1" : "big/2");
+		m.publish.payload.data = payload;
+		m.publish.payload.len = sizeof payload;
+		CU_ASSERT_EQUAL_FATAL(mqtt_encode(wire + n, sizeof wire - n, &m, 0, &k), MQTT_OK);
+		n += k;
+	}
+	struct mqtt_packet small = {.type = MQTT_PUBLISH};
+	small.publish.topic = mqtt_slice_str("small");
+	small.publish.payload = mqtt_slice_str("after");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(wire + n, sizeof wire - n, &small, 0, &k), MQTT_OK);
+	n += k;
+
+	struct fake f;
+	fake_start(&f);
+	f.after_connack = wire;
+	f.after_len = n;
+	struct mqtt_session_config sc = quick_config();
+	sc.read_buffer_size = 4096;
+	struct mqtt_client *c = client_for(&f, sc);
+	struct mqtt_message msg;
+	struct mqtt_error e = mqtt_client_read(c, &msg);
+	CU_ASSERT_EQUAL_FATAL(e.cls, MQTT_BIG_MESSAGE);
+	CU_ASSERT_EQUAL(e.code, (int)sizeof payload);
+	CU_ASSERT(msg.topic.len == 5 && !memcmp(msg.topic.data, "big/1", 5));
+	uint8_t *all = NULL;
+	e = mqtt_client_read_all(c, &msg, &all);
+	CU_ASSERT_EQUAL_FATAL(e.cls, MQTT_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+	CU_ASSERT(msg.payload.len == sizeof payload && !memcmp(all, payload, sizeof payload));
+	free(all);
+	e = mqtt_client_read(c, &msg); /* acknowledges big/1; reports big/2 */
+	CU_ASSERT_EQUAL(e.cls, MQTT_BIG_MESSAGE);
+	CU_ASSERT(msg.topic.len == 5 && !memcmp(msg.topic.data, "big/2", 5));
+	e = mqtt_client_read(c, &msg); /* skips big/2 */
+	CU_ASSERT_EQUAL(e.cls, MQTT_SUCCESS);
+	CU_ASSERT(msg.topic.len == 5 && !memcmp(msg.topic.data, "small", 5));
+	CU_ASSERT_EQUAL(mqtt_client_read_all(c, &msg, &all).cls, MQTT_DENY); /* nothing to claim */
+	CU_ASSERT(fake_wait_log(&f, 3));
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT(f.log[1].type == MQTT_PUBACK && f.log[1].id == 1);
+	CU_ASSERT(f.log[2].type == MQTT_PUBACK && f.log[2].id == 2);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	CU_ASSERT_EQUAL(mqtt_client_read(c, &msg).cls, MQTT_CLOSED);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
+	{"big messages: read whole or skipped", test_big_message_read_all},
 	{"keep-alive pings, and gives up on a silent broker", test_keep_alive_gives_up_on_silence},
 	{"pause timeout on a broker that never answers", test_pause_timeout_on_stalled_broker},
 	{"a closed peer gives an error, not SIGPIPE", test_no_sigpipe},

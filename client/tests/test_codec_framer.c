@@ -235,6 +235,68 @@ static void test_packet_too_large(void)
 	}
 }
 
+/* An oversize packet streamed in pieces, at any chunking, reassembles to
+ * its bytes, and framing goes on after it. */
+static void test_stream_oversize(void)
+{
+	uint8_t data[3 + 2 + 303 + 2];
+	size_t n = 0;
+	data[n++] = 0xc0; /* PINGREQ */
+	data[n++] = 0x00;
+	data[n++] = 0x30; /* PUBLISH, remaining length 300 */
+	data[n++] = 0xac;
+	data[n++] = 0x02;
+	data[n++] = 0x00;
+	data[n++] = 0x01;
+	data[n++] = 't';
+	for (int i = 0; i < 297; i++)
+		data[n++] = (uint8_t)i;
+	data[n++] = 0xd0; /* PINGRESP */
+	data[n++] = 0x00;
+	const size_t big_start = 2, big_size = 303;
+	for (size_t step = 1; step <= n; step++) {
+		uint8_t buf[64], whole[303];
+		struct mqtt_framer f;
+		mqtt_framer_init(&f, buf, sizeof buf);
+		size_t off = 0, got = 0, frames = 0, pieces = 0;
+		bool ok = true;
+		while (off < n && ok) {
+			size_t used, chunk = n - off < step ? n - off : step;
+			struct mqtt_frame fr;
+			enum mqtt_err e = mqtt_framer_feed(&f, data + off, chunk, &used, &fr);
+			off += used;
+			if (e == MQTT_ERR_PACKET_SIZE) {
+				ok = f.need == big_size && mqtt_framer_stream(&f) == MQTT_OK;
+				continue;
+			}
+			ok = e == MQTT_OK;
+			if (!fr.len)
+				continue;
+			if (fr.total == big_size) {
+				ok = fr.offset == got && got + fr.len <= big_size &&
+				     (fr.offset || fr.len == sizeof buf); /* the head fills the buffer */
+				if (ok)
+					memcpy(whole + got, fr.data, fr.len);
+				got += fr.len;
+				pieces++;
+			} else {
+				ok = fr.offset == 0 && fr.total == fr.len && fr.len == 2;
+				frames++;
+			}
+		}
+		CU_ASSERT(ok);
+		CU_ASSERT_EQUAL(frames, 2);
+		CU_ASSERT(pieces >= 2);
+		CU_ASSERT_EQUAL(got, big_size);
+		CU_ASSERT(memcmp(whole, data + big_start, big_size) == 0);
+		CU_ASSERT_EQUAL(f.offset, n);
+	}
+	uint8_t buf[64];
+	struct mqtt_framer f;
+	mqtt_framer_init(&f, buf, sizeof buf);
+	CU_ASSERT_EQUAL(mqtt_framer_stream(&f), MQTT_ERR_ARGUMENT); /* no oversize packet */
+}
+
 static void test_largest_packet_fits(void)
 {
 	/* A packet exactly the size of the buffer, fed in two pieces. */
@@ -280,6 +342,7 @@ const struct test_def codec_framer_tests[] = {
 	{"framed packets decode", test_decodes_after_framing},
 	{"fifth length byte at any split", test_remaining_length_too_long},
 	{"packet over the limit at any split", test_packet_too_large},
+	{"oversize packet streamed at any split", test_stream_oversize},
 	{"packet of exactly the limit", test_largest_packet_fits},
 	{"arguments", test_arguments},
 	{NULL, NULL},

@@ -144,11 +144,28 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
  *   MQTT_DOWN        no connection; call mqtt_client_backoff() before
  *                    the next read;
  *   MQTT_REFUSED     the broker refused the connection (code 1-5);
+ *   MQTT_BIG_MESSAGE with msg->topic set: a message larger than the
+ *                    read buffer (code: its payload size; msg has its
+ *                    topic and QoS). Read it with mqtt_client_read_all()
+ *                    or read on to skip it; it is acknowledged either
+ *                    way. Not a connection failure.
  *   MQTT_IO, MQTT_TIMEOUT, MQTT_PROTOCOL, MQTT_PERSISTENCE,
- *   MQTT_BIG_MESSAGE the connection was lost for this reason;
- *                    the next reads reconnect after the backoff.
+ *   MQTT_BIG_MESSAGE (no topic) the connection was lost for this
+ *                    reason; the next reads reconnect after the backoff.
  */
 MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
+
+/*
+ * After mqtt_client_read() reported MQTT_BIG_MESSAGE, reads that message
+ * whole, as the seed's BigMessage.ReadAll: *payload gets a buffer from
+ * malloc(3) that the caller frees, and msg the message (its payload in
+ * that buffer, its topic valid until the next read). From the read
+ * routine's thread only, before the next read. Errors: MQTT_DENY (no
+ * big message waits), and those of mqtt_client_read() when the
+ * connection goes first (*payload is NULL then; the broker resends).
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_read_all(struct mqtt_client *c, struct mqtt_message *msg,
+                                                   uint8_t **payload);
 
 /* Waits until the backoff ends (the next dial is due), the client is
  * closed, or cancel fires. */

@@ -346,12 +346,19 @@ struct mqtt_framer {
 	uint64_t offset;    /* stream bytes consumed so far */
 	uint64_t error_at;  /* stream offset of the byte that failed */
 	enum mqtt_err err;  /* sticky: after an error every feed returns it */
+	size_t stream_total; /* while streaming an oversize packet: its size */
+	size_t stream_done;  /* bytes of it handed out so far */
 };
 
-/* A whole packet: fixed header, variable header and payload. */
+/*
+ * A whole packet: fixed header, variable header and payload; or, for a
+ * packet streamed with mqtt_framer_stream(), a piece of one.
+ */
 struct mqtt_frame {
 	const uint8_t *data;
 	size_t len;         /* 0 when no packet is complete yet */
+	size_t offset;      /* where data lies in its packet: 0 but for streamed pieces */
+	size_t total;       /* the packet's size: len for a whole packet */
 };
 
 /*
@@ -379,6 +386,18 @@ MQTTSIM_API enum mqtt_err mqtt_framer_init(struct mqtt_framer *f, uint8_t *buf, 
  */
 MQTTSIM_API enum mqtt_err mqtt_framer_feed(struct mqtt_framer *f, const uint8_t *in, size_t len,
                                            size_t *consumed, struct mqtt_frame *frame);
+
+/*
+ * After MQTT_ERR_PACKET_SIZE, hands the oversize packet out in pieces
+ * instead of failing: the next feeds yield first its head (the first
+ * cap bytes, fixed header included, assembled in the framer's buffer;
+ * offset 0), then the rest as views into the input (offset > 0), each
+ * frame with total set to the packet's size; then framing goes on as
+ * before. Returns MQTT_ERR_ARGUMENT unless the framer's error is
+ * MQTT_ERR_PACKET_SIZE. For receivers that read large messages on
+ * demand, as the Go seed's BigMessage.
+ */
+MQTTSIM_API enum mqtt_err mqtt_framer_stream(struct mqtt_framer *f);
 
 /*
  * Validation of single fields, as the codec applies them; for cores

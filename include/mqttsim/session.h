@@ -168,15 +168,31 @@ struct mqtt_message {
  * returned before (PUBACK, or PUBREC after the inbound QoS 2 identifier
  * is saved). Call with len 0 to acknowledge without new input.
  *
+ * MQTT_BIG_MESSAGE with msg->topic set is no failure: an application
+ * message whose packet is larger than read_buffer_size is coming in
+ * (code: its payload size; msg has topic, qos, retain and dup). Call
+ * mqtt_session_claim() with a buffer of that size before the next
+ * receive to get it whole (returned then as a message), or just go on
+ * to skip it; it is acknowledged either way, as the seed's BigMessage.
+ *
  * Errors (the connection must be closed; mqtt_session_should_close()
  * is true): MQTT_PROTOCOL (a malformed packet, or one out of protocol),
- * MQTT_BIG_MESSAGE (a packet over read_buffer_size; code: its size),
+ * MQTT_BIG_MESSAGE without a topic (a packet other than PUBLISH over
+ * read_buffer_size, or a topic that does not fit it; code: its size),
  * MQTT_PERSISTENCE (saving an inbound QoS 2 identifier failed),
  * MQTT_CLOSED.
  */
 MQTTSIM_API struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now,
                                                    const uint8_t *in, size_t len,
                                                    size_t *consumed, struct mqtt_message *msg);
+
+/*
+ * Receives the big message just reported by mqtt_session_receive() into
+ * buf, which holds its payload size and stays valid until the message
+ * comes back from a later receive (with msg->payload.data == buf).
+ * Returns false when no big message is waiting to be claimed.
+ */
+MQTTSIM_API bool mqtt_session_claim(struct mqtt_session *s, uint8_t *buf);
 
 /* The bytes waiting to be sent: *data and the return value (0: none). */
 MQTTSIM_API size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data);
