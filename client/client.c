@@ -602,7 +602,7 @@ int mqtt_client_event_fd(struct mqtt_client *c)
 	return fd;
 }
 
-/* Submits through submit, then waits for the outcome in the slot. */
+/* Submits a subscribe, unsubscribe or ping, then waits for its outcome. */
 static struct mqtt_error round_trip(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                     enum mqtt_type type, const struct mqtt_topic *filters, size_t n)
 {

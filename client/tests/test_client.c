@@ -16,6 +16,7 @@
 
 #include "mqttsim/client.h"
 #include "suites.h"
+#include "transport_internal.h"
 
 #define MAX_LOG 256
 
@@ -212,24 +213,6 @@ static bool fake_wait_log(struct fake *f, int n)
 }
 
 /* A dialer that makes a socketpair per dial and hands one end to the broker. */
-static ssize_t pair_read(void *self, void *buf, size_t len)
-{
-	return read((int)(intptr_t)self, buf, len);
-}
-static ssize_t pair_writev(void *self, const struct iovec *iov, int n)
-{
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = (struct iovec *)(uintptr_t)iov;
-	m.msg_iovlen = (size_t)n;
-	return sendmsg((int)(intptr_t)self, &m, MSG_NOSIGNAL);
-}
-static void pair_close(void *self)
-{
-	close((int)(intptr_t)self);
-}
-static const struct mqtt_conn_ops pair_ops = {pair_read, pair_writev, NULL, pair_close};
-
 static int fake_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 {
 	(void)timeout_ms;
@@ -250,9 +233,7 @@ static int fake_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 		close(f->pending_fd);
 	f->pending_fd = sv[0];
 	pthread_mutex_unlock(&f->m);
-	out->ops = &pair_ops;
-	out->self = (void *)(intptr_t)sv[1];
-	out->fd = sv[1];
+	transport_fd_conn(out, sv[1]); /* the library's own plain connection */
 	return 0;
 }
 
