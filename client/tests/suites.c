@@ -8,6 +8,7 @@ const struct suite_def client_suites[] = {
 	{"codec_malformed", codec_malformed_tests},
 	{"codec_lenient", codec_lenient_tests},
 	{"codec_framer", codec_framer_tests},
+	{"codec_match", codec_match_tests},
 	{"store", store_tests},
 	{"store_checked", store_checked_tests},
 	{"session", session_tests},

@@ -20,6 +20,7 @@ extern const struct test_def codec_roundtrip_tests[];
 extern const struct test_def codec_malformed_tests[];
 extern const struct test_def codec_lenient_tests[];
 extern const struct test_def codec_framer_tests[];
+extern const struct test_def codec_match_tests[];
 extern const struct test_def store_tests[];
 extern const struct test_def store_checked_tests[];
 extern const struct test_def session_tests[];

@@ -409,6 +409,17 @@ MQTTSIM_API enum mqtt_err mqtt_check_utf8(const uint8_t *s, size_t len, size_t *
 MQTTSIM_API enum mqtt_err mqtt_check_topic_name(const uint8_t *s, size_t len, size_t *error_at);
 MQTTSIM_API enum mqtt_err mqtt_check_topic_filter(const uint8_t *s, size_t len, size_t *error_at);
 
+/*
+ * Whether topic name matches topic filter (§4.7): '+' matches exactly
+ * one level (an empty one too), '#' the parent level and any below it;
+ * filters that start with a wildcard do not match names that start with
+ * '$' [MQTT-4.7.2-1]. Comparison is byte for byte, case-sensitive, with
+ * no normalisation. Both must be valid (mqtt_check_topic_filter(),
+ * mqtt_check_topic_name()); the result is unspecified otherwise.
+ */
+MQTTSIM_API bool mqtt_topic_match(const uint8_t *filter, size_t filter_len, const uint8_t *name,
+                                  size_t name_len);
+
 #ifdef __cplusplus
 }
 #endif
