@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct fake {
 	bool stop;
 	struct logged log[MAX_LOG];
 	int nlog;
+	int publishes;       /* PUBLISH packets received, all of them */
 	pthread_t thread;
 };
 
@@ -153,6 +155,7 @@ static void *broker_main(void *arg)
 			struct mqtt_packet pk;
 			if (!frame.len || mqtt_decode(&pk, frame.data, frame.len, MQTT_STRICT, NULL))
 				continue;
+			f->publishes += pk.type == MQTT_PUBLISH;
 			if (f->nlog < MAX_LOG) {
 				struct logged *l = &f->log[f->nlog++];
 				l->type = pk.type;
@@ -718,7 +721,119 @@ static void test_window_full(void)
 	fake_stop(&f);
 }
 
+/* A transport whose writes take a millisecond and are counted. */
+struct slow_conn {
+	int fd;
+	atomic_int writes;
+};
+
+static ssize_t slow_read(void *self, void *buf, size_t len)
+{
+	return read(((struct slow_conn *)self)->fd, buf, len);
+}
+
+static ssize_t slow_writev(void *self, const struct iovec *iov, int n)
+{
+	struct slow_conn *sc = self;
+	atomic_fetch_add(&sc->writes, 1);
+	sleep_us(1000);
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)n;
+	return sendmsg(sc->fd, &m, MSG_NOSIGNAL);
+}
+
+static void slow_close(void *self)
+{
+	close(((struct slow_conn *)self)->fd);
+}
+
+static const struct mqtt_conn_ops slow_ops = {slow_read, slow_writev, NULL, slow_close};
+
+struct slow_dialer {
+	struct fake *f;
+	struct slow_conn conn;
+};
+
+static int slow_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct slow_dialer *d = arg;
+	struct mqtt_conn inner;
+	int rc = fake_dial(d->f, &inner, timeout_ms);
+	if (rc)
+		return rc;
+	d->conn.fd = inner.fd;
+	out->ops = &slow_ops;
+	out->self = &d->conn;
+	out->fd = inner.fd;
+	return 0;
+}
+
+#define PUBLISHERS 4
+#define EACH 200
+
+static void *publisher(void *arg)
+{
+	struct mqtt_client *c = arg;
+	for (int i = 0; i < EACH; i++)
+		if (mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("g"), mqtt_slice_str("commit"), NULL).cls)
+			return (void *)1;
+	return NULL;
+}
+
+/* Concurrent publishers share system calls: while one writes, the
+ * others queue, and the next write takes all of it. */
+static void test_group_commit(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct slow_dialer d = {.f = &f};
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	cfg.dialer.dial = slow_dial;
+	cfg.dialer.arg = &d;
+	struct mqtt_client *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	int before = atomic_load(&d.conn.writes);
+	pthread_t t[PUBLISHERS];
+	for (int i = 0; i < PUBLISHERS; i++)
+		pthread_create(&t[i], NULL, publisher, c);
+	bool failed = false;
+	for (int i = 0; i < PUBLISHERS; i++) {
+		void *res;
+		pthread_join(t[i], &res);
+		failed |= res != NULL;
+	}
+	CU_ASSERT_FALSE(failed);
+	int writes = atomic_load(&d.conn.writes) - before;
+	for (int waited = 0; waited < 5000; waited += 10) { /* every message arrives */
+		pthread_mutex_lock(&f.m);
+		int got = f.publishes;
+		pthread_mutex_unlock(&f.m);
+		if (got >= PUBLISHERS * EACH)
+			break;
+		sleep_us(10000);
+	}
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT_EQUAL(f.publishes, PUBLISHERS * EACH);
+	pthread_mutex_unlock(&f.m);
+	/* Without sharing there would be one write per message. */
+	CU_ASSERT(writes <= PUBLISHERS * EACH * 3 / 4);
+	if (writes > PUBLISHERS * EACH * 3 / 4)
+		fprintf(stderr, "\n  %d writes for %d messages\n", writes, PUBLISHERS * EACH);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
+	{"concurrent publishers share system calls", test_group_commit},
 	{"in-flight window full: MQTT_MAX, not blocking", test_window_full},
 	{"big messages: read whole or skipped", test_big_message_read_all},
 	{"keep-alive pings, and gives up on a silent broker", test_keep_alive_gives_up_on_silence},
