@@ -57,7 +57,8 @@ def test_installed_files(prefix):
                 "lib/pkgconfig/mqttsim.pc", "share/man/man3/mqttsim_codec.3",
                 "include/mqttsim/store.h", "share/man/man3/mqttsim_store.3",
                 "include/mqttsim/client.h", "include/mqttsim/session.h",
-                "include/mqttsim/error.h", "share/man/man3/mqttsim_client.3", "bin/mqttbench"):
+                "include/mqttsim/error.h", "share/man/man3/mqttsim_client.3",
+                "share/man/man3/mqttsim_session.3", "bin/mqttbench"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc
