@@ -463,7 +463,72 @@ static void test_killed_at_each_step_of_qos2(void)
 	}
 }
 
+/* Bad input from the application: denied, nothing sent, nothing saved. */
+static void test_deny_sends_and_saves_nothing(void)
+{
+	struct mqtt_store st;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
+	struct mqtt_session_config c = stored_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	go_online(&h);
+	static const uint8_t small[8];
+	struct mqtt_slice huge = {small, (size_t)MQTT_REMAINING_LENGTH_MAX}; /* never read */
+	static const char *bad_topics[] = {"a/+", "#", "", "nul\0x", "bad\xff"};
+	for (uint8_t qos = 0; qos <= 2; qos++) {
+		struct mqtt_error e = mqtt_session_publish(h.s, h.now, qos, false, mqtt_slice_str("t"), huge, NULL);
+		CU_ASSERT_EQUAL(e.cls, MQTT_DENY);
+		CU_ASSERT_EQUAL(e.code, MQTT_ERR_PACKET_SIZE);
+		for (size_t i = 0; i < 5; i++) {
+			struct mqtt_slice t = {(const uint8_t *)bad_topics[i], i == 3 ? 5 : strlen(bad_topics[i])};
+			e = mqtt_session_publish(h.s, h.now, qos, false, t, mqtt_slice_str("x"), NULL);
+			CU_ASSERT_EQUAL(e.cls, MQTT_DENY);
+			CU_ASSERT(mqtt_error_not_sent(e));
+		}
+	}
+	CU_ASSERT(quiet(&h));
+	CU_ASSERT_EQUAL(mqtt_session_inflight(h.s), 0);
+	CU_ASSERT_EQUAL(keys_in(&st), 1); /* the client identifier only */
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
+/* Garbage from the broker ends the connection; what was in flight is
+ * resent after the reconnect: nothing lost. */
+static void test_garbage_loses_nothing(void)
+{
+	struct mqtt_store st;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
+	struct mqtt_session_config c = stored_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	go_online(&h);
+	uint16_t a, b;
+	mqtt_session_publish(h.s, h.now, 1, false, mqtt_slice_str("t"), mqtt_slice_str("one"), &a);
+	mqtt_session_publish(h.s, h.now, 2, false, mqtt_slice_str("t"), mqtt_slice_str("two"), &b);
+	expect(&h, MQTT_PUBLISH);
+	expect(&h, MQTT_PUBLISH);
+	static const uint8_t garbage[] = {0xf0, 0x00, 0x12, 0x34};
+	feed_bytes(&h, garbage, sizeof garbage);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+	CU_ASSERT_EQUAL(h.last.code, MQTT_ERR_PACKET_TYPE);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, h.last);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	CU_ASSERT_EQUAL(keys_in(&st), 3); /* still saved */
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.dup && p.publish.packet_id == a);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.dup && p.publish.packet_id == b);
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
 const struct test_def session_store_tests[] = {
+	{"denied requests send and save nothing", test_deny_sends_and_saves_nothing},
+	{"garbage from the broker loses nothing in flight", test_garbage_loses_nothing},
 	{"INIT, then ADOPT after a crash resends and deduplicates", test_init_and_adopt},
 	{"ADOPT warns about damaged and unusable records", test_adopt_with_damage},
 	{"a failing store refuses requests, sends nothing", test_failing_store},
