@@ -31,7 +31,7 @@ LDLIBS   ?=
 VERSION  := 0.1.0
 SOMAJOR  := 0
 
-LIB_SRC  := $(sort $(wildcard client/*.c))
+LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
 
@@ -42,7 +42,13 @@ SONAME   := libmqttsim.so.$(SOMAJOR)
 # CUnit suites: one runner per part, from that part's tests/ folder.
 CLIENT_TEST_SRC := $(filter-out client/tests/probe.c,$(sort $(wildcard client/tests/*.c)))
 CLIENT_TESTS    := $(BUILD)/tests/client_tests
-TEST_BINS       := $(CLIENT_TESTS)
+CAPTURE_TEST_SRC := client/tests/main.c $(sort $(wildcard capture/tests/*.c))
+CAPTURE_TESTS   := $(BUILD)/tests/capture_tests
+TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS)
+$(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
 
@@ -67,7 +73,7 @@ $(FLAGS_STAMP): FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h) $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -78,26 +84,26 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread -lssl -lcrypto $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
 
 # Test and bench programs link the static library: they may use internals.
 $(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 
 $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 
 # The peers: libmosquitto (a Debian package, installed by make deps).
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
@@ -137,7 +143,7 @@ san: deps
 # The threaded code arrives with the client's driver and the broker's
 # server thread; until then the TSan build runs the unit suites.
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS := $(CLIENT_TESTS:$(BUILD)/%=build/tsan/%)
+TSAN_TESTS := $(TEST_BINS:$(BUILD)/%=build/tsan/%)
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
@@ -147,10 +153,10 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=a
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
 fuzz: deps
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) -pthread -lssl -lcrypto
+	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) -pthread -lssl -lcrypto || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t; \

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
 		return 2;
 	}
-	for (const struct suite_def *s = client_suites; s->name; s++) {
+	for (const struct suite_def *s = all_suites; s->name; s++) {
 		/* One suite by name: client_tests codec_framer;
 		 * one test of it: client_tests store "file-system store traced save" */
 		if (argc > 1 && strcmp(argv[1], s->name) != 0)

@@ -2,7 +2,7 @@
 
 #include <stddef.h>
 
-const struct suite_def client_suites[] = {
+const struct suite_def all_suites[] = {
 	{"codec_check", codec_check_tests},
 	{"codec_roundtrip", codec_roundtrip_tests},
 	{"codec_malformed", codec_malformed_tests},

@@ -27,6 +27,6 @@ extern const struct test_def session_tests[];
 extern const struct test_def session_store_tests[];
 extern const struct test_def client_tests[];
 
-extern const struct suite_def client_suites[];
+extern const struct suite_def all_suites[];
 
 #endif
