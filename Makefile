@@ -171,7 +171,8 @@ BENCH_REPS ?= 1
 bench: $(BENCH_BINS) $(PROGRAMS)
 	$(BUILD)/bench/bench_codec $(BENCH_N)
 	$(BUILD)/bench/bench_codec_mosq $(BENCH_N)
-	sh bench/run_clients.sh $(BUILD) $(BENCH_REPS)
+	sh bench/run_clients.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/clients.txt
+	$(PYTHON) bench/summarize.py $(BUILD)/bench/clients.txt
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \

@@ -1,0 +1,32 @@
+"""bench/summarize.py turns result lines into the comparison table."""
+import importlib.util
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("summarize", ROOT / "bench/summarize.py")
+summarize = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(summarize)
+
+LINES = """# broker: mosquitto
+lib=mqttsim qos=1 size=64 n=1000 seconds=0.1 msgs_per_s=30000 mode=pub cpu_s=0.010
+lib=mosquitto qos=1 size=64 n=1000 seconds=0.1 msgs_per_s=20000 mode=pub cpu_s=0.020
+lib=mqttsim qos=1 size=64 n=1000 seconds=0.1 msgs_per_s=10000 mode=pub cpu_s=0.030
+lib=mqttsim qos=1 size=64 n=1000 seconds=0.1 msgs_per_s=20000 mode=pub cpu_s=0.020
+lib=paho qos=0 size=64 n=2000 seconds=0.1 msgs_per_s=5000 mode=e2e cpu_s=0.004
+not a result line
+""".splitlines()
+
+
+def test_medians_and_ratios():
+    table = summarize.summarize(LINES).splitlines()
+    assert table[0].startswith("| lib | mode | qos |")
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:5]): line for line in table[2:]}
+    mqttsim = rows[("mqttsim", "pub", "1", "64", "3")]
+    # median of 30000, 10000, 20000 is 20000: 1.00 x mosquitto's 20000;
+    # CPU median 20 us/msg against mosquitto's 20: 1.00
+    assert "| 20000 | 1.00 | 20.00 | 1.00 |" in mqttsim
+    assert "| 20000 | 1.00 | 20.00 | 1.00 |" in rows[("mosquitto", "pub", "1", "64", "1")]
+    # No mosquitto figure for paho's row: no ratio.
+    assert "| 5000 | - | 2.00 | - |" in rows[("paho", "e2e", "0", "64", "1")]
+    # QoS 0 rows come before QoS 1 rows.
+    assert table[2].startswith("| paho | e2e | 0 |")
