@@ -127,14 +127,21 @@ static void test_init_and_adopt(void)
 	CU_ASSERT(remove_tree(dir));
 }
 
+/* A session INIT on a new in-memory store, online. */
+static void online_on_mem_store(struct harness *h, const struct mqtt_session_config *c,
+                                struct mqtt_store *st)
+{
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(st), 0);
+	harness_new(h, c, MQTT_SESSION_INIT, st);
+	go_online(h);
+}
+
 static void test_adopt_with_damage(void)
 {
 	struct mqtt_store st;
-	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
 	struct mqtt_session_config c = stored_config();
 	struct harness h;
-	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
-	go_online(&h);
+	online_on_mem_store(&h, &c, &st);
 	uint16_t a, b;
 	mqtt_session_publish(h.s, h.now, 1, false, mqtt_slice_str("t"), mqtt_slice_str("a"), &a);
 	mqtt_session_publish(h.s, h.now, 1, false, mqtt_slice_str("t"), mqtt_slice_str("b"), &b);
@@ -467,11 +474,9 @@ static void test_killed_at_each_step_of_qos2(void)
 static void test_deny_sends_and_saves_nothing(void)
 {
 	struct mqtt_store st;
-	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
 	struct mqtt_session_config c = stored_config();
 	struct harness h;
-	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
-	go_online(&h);
+	online_on_mem_store(&h, &c, &st);
 	static const uint8_t small[8];
 	struct mqtt_slice huge = {small, (size_t)MQTT_REMAINING_LENGTH_MAX}; /* never read */
 	static const char *bad_topics[] = {"a/+", "#", "", "nul\0x", "bad\xff"};
@@ -498,11 +503,9 @@ static void test_deny_sends_and_saves_nothing(void)
 static void test_garbage_loses_nothing(void)
 {
 	struct mqtt_store st;
-	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
 	struct mqtt_session_config c = stored_config();
 	struct harness h;
-	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
-	go_online(&h);
+	online_on_mem_store(&h, &c, &st);
 	uint16_t a, b;
 	mqtt_session_publish(h.s, h.now, 1, false, mqtt_slice_str("t"), mqtt_slice_str("one"), &a);
 	mqtt_session_publish(h.s, h.now, 2, false, mqtt_slice_str("t"), mqtt_slice_str("two"), &b);
