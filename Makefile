@@ -25,13 +25,13 @@ CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wcast-qual -Wpointer-arith
 override CFLAGS += -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden -pthread
-override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
+override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
 LDLIBS   ?=
 
 VERSION  := 0.1.0
 SOMAJOR  := 0
 
-LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c))
+LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c fakebroker/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
 
@@ -44,7 +44,12 @@ CLIENT_TEST_SRC := $(filter-out client/tests/probe.c,$(sort $(wildcard client/te
 CLIENT_TESTS    := $(BUILD)/tests/client_tests
 CAPTURE_TEST_SRC := client/tests/main.c $(sort $(wildcard capture/tests/*.c))
 CAPTURE_TESTS   := $(BUILD)/tests/capture_tests
-TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS)
+BROKER_TEST_SRC := client/tests/main.c $(sort $(wildcard fakebroker/tests/*.c))
+BROKER_TESTS    := $(BUILD)/tests/broker_tests
+TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS)
+$(BROKER_TESTS): $(BROKER_TEST_SRC) $(STATIC) $(wildcard fakebroker/tests/*.h) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
@@ -73,7 +78,7 @@ $(FLAGS_STAMP): FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h) $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h fakebroker/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

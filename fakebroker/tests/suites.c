@@ -1,0 +1,14 @@
+#include "suites.h"
+
+#include <stddef.h>
+
+extern const struct test_def broker_tests[];
+extern const struct test_def broker_script_tests[];
+extern const struct test_def trigger_tests[];
+
+const struct suite_def all_suites[] = {
+	{"broker", broker_tests},
+	{"broker_script", broker_script_tests},
+	{"trigger", trigger_tests},
+	{NULL, NULL},
+};
