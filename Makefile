@@ -32,6 +32,7 @@ VERSION  := 0.1.0
 SOMAJOR  := 0
 
 LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c fakebroker/*.c))
+FAKEBROKER_SRC := $(wildcard fakebroker/program/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
 
@@ -58,7 +59,7 @@ $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 PROBE           := $(BUILD)/tests/probe
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
-PROGRAMS   := $(BUILD)/bin/mqttbench
+PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
 .PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
@@ -105,6 +106,10 @@ $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+
+$(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Ifakebroker/program -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson -pthread -lssl -lcrypto -lpcap $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

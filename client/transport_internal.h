@@ -2,6 +2,7 @@
 #ifndef MQTTSIM_TRANSPORT_INTERNAL_H
 #define MQTTSIM_TRANSPORT_INTERNAL_H
 
+#include <openssl/bio.h>
 #include <sys/socket.h>
 
 #include "mqttsim/client.h"
@@ -12,5 +13,11 @@ void transport_fd_conn(struct mqtt_conn *out, int fd);
 int transport_connect(int fd, const struct sockaddr *addr, socklen_t len, uint32_t timeout_ms);
 /* A connected TCP socket to host:port in *out_fd; 0 or a negative errno. */
 int transport_tcp_connect(const char *host, const char *port, uint32_t timeout_ms, int *out_fd);
+/*
+ * A socket BIO that sends with MSG_NOSIGNAL (OpenSSL's own raises
+ * SIGPIPE when the peer closed); its data is the descriptor, which it
+ * does not close. The caller frees the method with BIO_meth_free().
+ */
+BIO_METHOD *transport_nosig_bio_method(void);
 
 #endif

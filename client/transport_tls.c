@@ -182,7 +182,7 @@ static int nosig_create(BIO *b)
 	return 1;
 }
 
-static BIO_METHOD *nosig_method(void)
+BIO_METHOD *transport_nosig_bio_method(void)
 {
 	BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "mqttsim socket");
 	if (m && (!BIO_meth_set_write_ex(m, nosig_write) || !BIO_meth_set_read_ex(m, nosig_read) ||
@@ -293,7 +293,7 @@ int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
 	d->port = strdup(port);
 	d->name = strdup(opt->server_name ? opt->server_name : host);
 	d->ctx = SSL_CTX_new(TLS_client_method());
-	d->bio_method = nosig_method();
+	d->bio_method = transport_nosig_bio_method();
 	int rc = 0;
 	if (!d->host || !d->port || !d->name || !d->ctx || !d->bio_method) {
 		rc = -ENOMEM;
