@@ -68,7 +68,7 @@ all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS) $(PROBE)
+tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker
 
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
@@ -158,9 +158,9 @@ tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
-FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session
+FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient
+FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
 fuzz: deps
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap
@@ -169,6 +169,10 @@ fuzz: deps
 	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
+	  if [ -d fuzz/regressions/$$t ]; then \
+	    echo "== $$t: inputs that once failed"; \
+	    build/fuzz/$$t fuzz/regressions/$$t/* || exit 1; \
+	  fi; \
 	  mkdir -p build/fuzz/corpus/$$t; \
 	  echo "== $$t for $(FUZZ_SECONDS) s"; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

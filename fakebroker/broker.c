@@ -364,6 +364,10 @@ size_t mqtt_broker_output(struct mqtt_broker *b, struct mqtt_bconn *conn, const 
 {
 	(void)b;
 	struct bconn *c = (struct bconn *)conn;
+	if (!c->out.data) { /* nothing was ever sent: NULL + 0 is undefined */
+		*data = NULL;
+		return 0;
+	}
 	*data = c->out.data + c->out.off;
 	return c->out.len - c->out.off;
 }

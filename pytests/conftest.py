@@ -43,3 +43,26 @@ def run(cmd, *, env=None, cwd=None, timeout=300, check=True):
 @pytest.fixture(scope="session")
 def root() -> pathlib.Path:
     return ROOT
+
+
+@pytest.fixture
+def fakebroker_factory(tmp_path):
+    """Starts fakebrokers with the given command-line options; each is
+    stopped (SIGTERM, by its PID) at teardown."""
+    from fakebroker import FakeBroker
+    started = []
+
+    def start(*args):
+        fb = FakeBroker(*args, tmp=tmp_path)
+        started.append(fb)
+        return fb
+    yield start
+    for fb in started:
+        fb.stop()
+
+
+@pytest.fixture
+def fakebroker(fakebroker_factory):
+    """A fakebroker on a free loopback port: .host, .port, and control
+    commands (.rule(), .packets(), .stats(), .command())."""
+    return fakebroker_factory()
