@@ -150,8 +150,8 @@ san: deps
 	  $(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
 	  check-unit check-py PYTEST_ARGS='-m "not slow and not unsanitized"'
 
-# The threaded code arrives with the client's driver and the broker's
-# server thread; until then the TSan build runs the unit suites.
+# The threaded code: the client's driver and the broker's serving thread,
+# exercised by the CUnit suites (client, and broker "server").
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := $(TEST_BINS:$(BUILD)/%=build/tsan/%)
 tsan: deps
@@ -187,6 +187,8 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(BUILD)/bench/bench_codec_mosq $(BENCH_N)
 	sh bench/run_clients.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/clients.txt
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/clients.txt
+	sh bench/run_brokers.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/brokers.txt
+	$(PYTHON) bench/summarize.py $(BUILD)/bench/brokers.txt
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \
@@ -206,6 +208,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmqttsim.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/mqttsim
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+	for p in $(notdir $(PROGRAMS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$p; done
 
 clean:
 	rm -rf build

@@ -44,6 +44,33 @@ def summarize(lines):
     return "\n".join(out)
 
 
+def summarize_brokers(lines):
+    """Lines prefixed "broker=B": per client library, QoS and broker, the
+    median msgs/s and its ratio to the mosquitto broker's."""
+    groups = {}
+    for r in parse(lines):
+        if "broker" not in r:
+            continue
+        key = (r["lib"], int(r["qos"]), r["mode"], r["broker"])
+        groups.setdefault(key, []).append(float(r["msgs_per_s"]))
+    if not groups:
+        return ""
+    med = {k: (statistics.median(v), len(v)) for k, v in groups.items()}
+    out = ["| client | mode | qos | broker | reps | msgs/s median | x mosquitto broker |",
+           "|---|---|---:|---|---:|---:|---:|"]
+    for key in sorted(med, key=lambda k: (k[1], k[0], k[2], k[3] != "mosquitto", k[3])):
+        lib, qos, mode, broker = key
+        rate, reps = med[key]
+        ref = med.get((lib, qos, mode, "mosquitto"))
+        ratio = f"{rate / ref[0]:.2f}" if ref and ref[0] else "-"
+        out.append(f"| {lib} | {mode} | {qos} | {broker} | {reps} | {rate:.0f} | {ratio} |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
-    print(summarize(src.read().splitlines()))
+    lines = src.read().splitlines()
+    if any(line.startswith("broker=") for line in lines):
+        print(summarize_brokers(lines))
+    else:
+        print(summarize(lines))

@@ -30,3 +30,23 @@ def test_medians_and_ratios():
     assert "| 5000 | - | 2.00 | - |" in rows[("paho", "e2e", "0", "64", "1")]
     # QoS 0 rows come before QoS 1 rows.
     assert table[2].startswith("| paho | e2e | 0 |")
+
+
+BROKER_LINES = """# brokers: ...
+broker=mosquitto lib=mosquitto qos=2 size=64 n=10 seconds=1 msgs_per_s=1000 mode=e2e cpu_s=1
+broker=fakebroker lib=mosquitto qos=2 size=64 n=10 seconds=1 msgs_per_s=1500 mode=e2e cpu_s=1
+broker=fakebroker lib=mosquitto qos=2 size=64 n=10 seconds=1 msgs_per_s=2500 mode=e2e cpu_s=1
+broker=fakebroker-recording lib=paho qos=0 size=64 n=10 seconds=1 msgs_per_s=700 mode=e2e cpu_s=1
+""".splitlines()
+
+
+def test_broker_table():
+    table = summarize.summarize_brokers(BROKER_LINES).splitlines()
+    assert table[0].startswith("| client | mode | qos | broker |")
+    # QoS 0 first; no mosquitto broker figure for paho: no ratio.
+    assert table[2] == "| paho | e2e | 0 | fakebroker-recording | 1 | 700 | - |"
+    # The mosquitto broker's row comes first in its group; the median of
+    # 1500 and 2500 is 2000, twice mosquitto's.
+    assert table[3] == "| mosquitto | e2e | 2 | mosquitto | 1 | 1000 | 1.00 |"
+    assert table[4] == "| mosquitto | e2e | 2 | fakebroker | 2 | 2000 | 2.00 |"
+    assert summarize.summarize_brokers(LINES) == ""

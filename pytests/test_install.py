@@ -58,7 +58,10 @@ def test_installed_files(prefix):
                 "include/mqttsim/store.h", "share/man/man3/mqttsim_store.3",
                 "include/mqttsim/client.h", "include/mqttsim/session.h",
                 "include/mqttsim/error.h", "share/man/man3/mqttsim_client.3",
-                "share/man/man3/mqttsim_session.3", "bin/mqttbench"):
+                "share/man/man3/mqttsim_session.3", "bin/mqttbench",
+                "bin/fakebroker", "share/man/man1/fakebroker.1",
+                "include/mqttsim/broker.h", "include/mqttsim/fakebroker.h",
+                "include/mqttsim/trigger.h", "share/man/man3/mqttsim_broker.3"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc
