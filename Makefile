@@ -31,7 +31,9 @@ LDLIBS   ?=
 VERSION  := 0.1.0
 SOMAJOR  := 0
 
-LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c fakebroker/*.c))
+# What libmqttsim itself links against (also in mqttsim.pc's Libs.private).
+LIB_DEPS := -pthread -lssl -lcrypto -lpcap -lm
+LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c fakebroker/*.c faults/*.c))
 FAKEBROKER_SRC := $(wildcard fakebroker/program/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
@@ -47,13 +49,18 @@ CAPTURE_TEST_SRC := client/tests/main.c $(sort $(wildcard capture/tests/*.c))
 CAPTURE_TESTS   := $(BUILD)/tests/capture_tests
 BROKER_TEST_SRC := client/tests/main.c $(sort $(wildcard fakebroker/tests/*.c))
 BROKER_TESTS    := $(BUILD)/tests/broker_tests
-TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS)
+FAULTS_TEST_SRC := client/tests/main.c $(sort $(wildcard faults/tests/*.c))
+FAULTS_TESTS    := $(BUILD)/tests/faults_tests
+TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS)
+$(FAULTS_TESTS): $(FAULTS_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(FAULTS_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(BROKER_TESTS): $(BROKER_TEST_SRC) $(STATIC) $(wildcard fakebroker/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
@@ -79,7 +86,7 @@ $(FLAGS_STAMP): FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h fakebroker/*.h) $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h fakebroker/*.h faults/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -90,30 +97,30 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LIB_DEPS) $(LDLIBS)
 	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
 
 # Test and bench programs link the static library: they may use internals.
 $(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 
 $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Ifakebroker/program -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Ifakebroker/program -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -pthread -lssl -lcrypto -lpcap $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 # The peers: libmosquitto (a Debian package, installed by make deps).
 $(BUILD)/bench/bench_codec_mosq: bench/bench_codec_mosq.c $(FLAGS_STAMP)
@@ -163,10 +170,10 @@ FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=a
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
 fuzz: deps
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap
+	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) $(LIB_DEPS)
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) -pthread -lssl -lcrypto -lpcap || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/regressions/$$t ]; then \
