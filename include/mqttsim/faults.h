@@ -9,8 +9,8 @@
  *	mqtt_fault_link_shutdown, mqtt_fault_link_peek,
  *	mqtt_fault_link_consume, mqtt_fault_link_state,
  *	mqtt_fault_link_inject, mqtt_fault_link_next,
- *	mqtt_fault_link_report - faults as data, applied the same way to
- *	real connections, a proxy and simulated links
+ *	mqtt_fault_link_report, mqtt_dialer_faulty - faults as data, applied
+ *	the same way to real connections, a proxy and simulated links
  *
  * PLANS
  *	A plan is text, one fault a line ('#' starts a comment):
@@ -79,6 +79,7 @@
 #include <stdint.h>
 
 #include "mqttsim/api.h"
+#include "mqttsim/client.h"
 #include "mqttsim/trigger.h"
 
 #ifdef __cplusplus
@@ -233,6 +234,21 @@ MQTTSIM_API bool mqtt_fault_link_report(struct mqtt_fault_link *l, struct mqtt_f
 /* "t=1234ms conn=1 c2b byte=57 packet=PUBREC#2 action=drop line=3" (as snprintf). */
 MQTTSIM_API int mqtt_fault_report_format(const struct mqtt_fault_report *r, char *buf,
                                          size_t cap);
+
+/*
+ * The fault-injecting transport: a dialer around inner (which it owns
+ * from then on) whose connections pass through links of one run of
+ * plan (copied) with seed. The client's reads and writes see the
+ * faults as real I/O: short reads and writes, EINTR and EAGAIN, late
+ * bytes, a closed or reset connection, damaged bytes; the real
+ * connection is closed (FIN) or reset (RST) when the link is. report
+ * (may be NULL) is called for each fault applied, from the thread that
+ * made the call on the connection. Returns 0 or ENOMEM.
+ */
+MQTTSIM_API int mqtt_dialer_faulty(struct mqtt_dialer *out, struct mqtt_dialer inner,
+                                   const struct mqtt_fault_plan *plan, uint64_t seed,
+                                   void (*report)(void *arg, const struct mqtt_fault_report *r),
+                                   void *arg);
 
 #ifdef __cplusplus
 }

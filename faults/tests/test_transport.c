@@ -1,0 +1,225 @@
+/*
+ * The fault-injecting transport over a socketpair: the test holds the
+ * broker's end and checks the exact bytes and errors on both sides.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mqttsim/faults.h"
+#include "suites.h"
+
+struct tx {
+	struct mqtt_dialer dialer;
+	struct mqtt_conn conn;
+	int broker; /* the far end */
+	char reports[8][128];
+	int nreports;
+};
+
+static void on_report(void *arg, const struct mqtt_fault_report *r)
+{
+	struct tx *t = arg;
+	if (t->nreports < 8)
+		mqtt_fault_report_format(r, t->reports[t->nreports++], sizeof t->reports[0]);
+}
+
+static void tx_open(struct tx *t, const char *plan_text)
+{
+	memset(t, 0, sizeof *t);
+	int sv[2];
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	t->broker = sv[1];
+	struct mqtt_dialer inner;
+	CU_ASSERT_FATAL(mqtt_dialer_fd(&inner, sv[0]) == 0);
+	struct mqtt_fault_plan plan;
+	char err[256];
+	CU_ASSERT_FATAL(mqtt_fault_plan_parse(&plan, plan_text, err, sizeof err) == 0);
+	CU_ASSERT_FATAL(mqtt_dialer_faulty(&t->dialer, inner, &plan, 1, on_report, t) == 0);
+	mqtt_fault_plan_free(&plan);
+	CU_ASSERT_FATAL(t->dialer.dial(t->dialer.arg, &t->conn, 1000) == 0);
+}
+
+static void tx_close(struct tx *t)
+{
+	t->conn.ops->close(t->conn.self);
+	t->dialer.free(t->dialer.arg);
+	close(t->broker);
+}
+
+/* The client's read, after waiting for the descriptor as the client does. */
+static ssize_t client_read(struct tx *t, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = {t->conn.fd, POLLIN, 0};
+	if (!t->conn.ops->pending(t->conn.self) && poll(&p, 1, timeout_ms) != 1) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return t->conn.ops->read(t->conn.self, buf, len);
+}
+
+/* Reads until got bytes arrived or the time is up; returns the count. */
+static size_t client_read_n(struct tx *t, uint8_t *buf, size_t want, int timeout_ms)
+{
+	size_t got = 0;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (got < want) {
+		ssize_t n = client_read(t, buf + got, want - got, 50);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			break;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > timeout_ms)
+			break;
+	}
+	return got;
+}
+
+static ssize_t client_write(struct tx *t, const void *b, size_t n)
+{
+	struct iovec v = {(void *)(uintptr_t)b, n};
+	return t->conn.ops->writev(t->conn.self, &v, 1);
+}
+
+static const uint8_t PUBACK1[] = {0x40, 0x02, 0x00, 0x01};
+static const uint8_t PUBACK2[] = {0x40, 0x02, 0x00, 0x02};
+static const uint8_t PUB[] = {0x30, 0x05, 0x00, 0x01, 't', 'h', 'i'};
+
+static void clean_link_passes_bytes(void)
+{
+	struct tx t;
+	tx_open(&t, "");
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), (ssize_t)sizeof PUB);
+	uint8_t buf[64];
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof PUB);
+	CU_ASSERT(memcmp(buf, PUB, sizeof PUB) == 0);
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4);
+	CU_ASSERT_EQUAL(client_read_n(&t, buf, 4, 1000), 4);
+	CU_ASSERT(memcmp(buf, PUBACK1, 4) == 0);
+	close(t.broker); /* the broker closes: the client reads the end */
+	t.broker = -1;
+	CU_ASSERT_EQUAL(client_read(&t, buf, sizeof buf, 1000), 0);
+	CU_ASSERT_EQUAL(t.nreports, 0);
+	tx_close(&t);
+}
+
+static void partial_writes_reads_and_eintr(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b partial-write size=3\nb2c partial-read size=2\nc2b before=PINGREQ eintr");
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), 3); /* a short write */
+	CU_ASSERT_EQUAL(client_write(&t, PUB + 3, 4), 3);
+	CU_ASSERT_EQUAL(client_write(&t, PUB + 6, 1), 1);
+	uint8_t buf[64];
+	nanosleep(&(struct timespec){0, 10000000}, NULL);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof PUB);
+	CU_ASSERT(memcmp(buf, PUB, sizeof PUB) == 0);
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4);
+	CU_ASSERT_EQUAL(client_read(&t, buf, sizeof buf, 1000), 2); /* a short read */
+	CU_ASSERT_EQUAL(client_read(&t, buf + 2, sizeof buf, 1000), 2);
+	CU_ASSERT(memcmp(buf, PUBACK1, 4) == 0);
+	/* The PINGREQ passes the link, then the next write call fails with EINTR. */
+	const uint8_t ping[] = {0xc0, 0x00};
+	CU_ASSERT_EQUAL(client_write(&t, ping, 2), 2);
+	errno = 0;
+	CU_ASSERT_EQUAL(client_write(&t, ping, 2), -1);
+	CU_ASSERT_EQUAL(errno, EINTR);
+	CU_ASSERT_EQUAL(client_write(&t, ping, 2), 2);
+	CU_ASSERT(t.nreports >= 1);
+	tx_close(&t);
+}
+
+static void latency_delays_both_ways(void)
+{
+	struct tx t;
+	tx_open(&t, "both latency ms=80");
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), (ssize_t)sizeof PUB);
+	uint8_t buf[64];
+	struct pollfd p = {t.broker, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p, 1, 30), 0); /* not yet */
+	/* Delayed outgoing bytes leave when the client's poll wakes it. */
+	CU_ASSERT_EQUAL(client_read(&t, buf, sizeof buf, 200), -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof PUB);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	CU_ASSERT(ms >= 75);
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(client_read_n(&t, buf, 4, 1000), 4);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	CU_ASSERT(ms >= 75);
+	tx_close(&t);
+}
+
+static void drop_after_second_puback(void)
+{
+	struct tx t;
+	tx_open(&t, "b2c after=PUBACK#2 drop");
+	uint8_t two[8], buf[64];
+	memcpy(two, PUBACK1, 4);
+	memcpy(two + 4, PUBACK2, 4);
+	CU_ASSERT_EQUAL(write(t.broker, two, 8), 8);
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4); /* lost: after the drop */
+	CU_ASSERT_EQUAL(client_read_n(&t, buf, 12, 300), 8);
+	CU_ASSERT(memcmp(buf, two, 8) == 0);
+	CU_ASSERT_EQUAL(client_read(&t, buf, sizeof buf, 1000), 0); /* the end */
+	errno = 0;
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), -1);
+	CU_ASSERT_EQUAL(errno, EPIPE);
+	/* The broker sees the connection end too. */
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), 0);
+	CU_ASSERT_EQUAL(t.nreports, 1);
+	CU_ASSERT_STRING_EQUAL(t.reports[0] + strcspn(t.reports[0], " ") + 1,
+	                       "conn=1 b2c byte=7 packet=PUBACK#2 action=drop line=1");
+	tx_close(&t);
+}
+
+static void reset_reaches_both_sides(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b before=PUBLISH#1 reset");
+	errno = 0;
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), (ssize_t)sizeof PUB); /* taken, lost */
+	uint8_t buf[64];
+	CU_ASSERT_EQUAL(client_read(&t, buf, sizeof buf, 1000), -1);
+	CU_ASSERT_EQUAL(errno, ECONNRESET);
+	/* The far end sees an error or the end, never the PUBLISH. */
+	ssize_t n = read(t.broker, buf, sizeof buf);
+	CU_ASSERT(n <= 0);
+	tx_close(&t);
+}
+
+static void corrupt_damages_exact_bytes(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b byte=1 corrupt");
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), (ssize_t)sizeof PUB);
+	uint8_t buf[64];
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof PUB);
+	CU_ASSERT_EQUAL(buf[0], PUB[0]);
+	CU_ASSERT_NOT_EQUAL(buf[1], PUB[1]); /* the length byte: a detectable violation */
+	CU_ASSERT(memcmp(buf + 2, PUB + 2, sizeof PUB - 2) == 0);
+	tx_close(&t);
+}
+
+const struct test_def fault_transport_tests[] = {
+	{"a clean link passes bytes", clean_link_passes_bytes},
+	{"partial writes, reads and EINTR", partial_writes_reads_and_eintr},
+	{"latency delays both ways", latency_delays_both_ways},
+	{"drop after the second PUBACK", drop_after_second_puback},
+	{"reset reaches both sides", reset_reaches_both_sides},
+	{"corrupt damages exact bytes", corrupt_damages_exact_bytes},
+	{NULL, NULL},
+};
