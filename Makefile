@@ -66,7 +66,7 @@ $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 PROBE           := $(BUILD)/tests/probe
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
-PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker
+PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
 .PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
@@ -75,7 +75,7 @@ all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker
+tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy
 
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
@@ -117,6 +117,10 @@ $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 $(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Ifakebroker/program -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+
+$(BUILD)/bin/faultproxy: faults/program/faultproxy.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -165,7 +169,7 @@ tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
-FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker
+FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
 fuzz: deps
@@ -183,7 +187,8 @@ fuzz: deps
 	  mkdir -p build/fuzz/corpus/$$t; \
 	  echo "== $$t for $(FUZZ_SECONDS) s"; \
 	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t build/fuzz/seeds || exit 1; \
+	    -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus/$$t build/fuzz/seeds \
+	    $$([ -d fuzz/seeds/$$t ] && echo fuzz/seeds/$$t) || exit 1; \
 	done
 
 # Ours and the peer's in one go, same machine, same run.
@@ -196,6 +201,8 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/clients.txt
 	sh bench/run_brokers.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/brokers.txt
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/brokers.txt
+	sh bench/run_proxy.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/proxy.txt
+	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \

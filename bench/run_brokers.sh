@@ -41,19 +41,23 @@ mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 &
 pids="$pids $!"
 wait_port "$mport" mosquitto
 
-# The fakebroker prints its port first; read it from a fifo-free file.
-start_fake() {
-    "$build/bin/fakebroker" "$@" > "$tmp/fake.$#.out" 2>"$tmp/fake.$#.err" &
-    pids="$pids $!"
+# A fakebroker prints its port first: wait for that line and read it.
+listening_port() {
     i=0
-    while ! grep -q '^listening tcp' "$tmp/fake.$#.out" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 100 ] || { echo "fakebroker did not start" >&2; cat "$tmp/fake.$#.err" >&2; exit 1; }
+    while ! grep -q '^listening tcp' "$1" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "fakebroker did not start" >&2; cat "$2" >&2; exit 1; }
         sleep 0.05
     done
-    sed -n 's/^listening tcp 127.0.0.1://p' "$tmp/fake.$#.out"
+    sed -n 's/^listening tcp 127.0.0.1://p' "$1"
 }
-fport=$(start_fake --no-record)
-rport=$(start_fake --record "$tmp/rec.pcap" --record-max 100000 --queue-max 1000000)
+# Started here, not in a $(...) subshell, so that the trap knows their PIDs.
+"$build/bin/fakebroker" --no-record > "$tmp/fake.out" 2> "$tmp/fake.err" &
+pids="$pids $!"
+"$build/bin/fakebroker" --record "$tmp/rec.pcap" --record-max 100000 --queue-max 1000000 \
+    > "$tmp/rec.out" 2> "$tmp/rec.err" &
+pids="$pids $!"
+fport=$(listening_port "$tmp/fake.out" "$tmp/fake.err")
+rport=$(listening_port "$tmp/rec.out" "$tmp/rec.err")
 echo "# brokers: $(mosquitto -h 2>/dev/null | head -1) on $mport; fakebroker --no-record on $fport; fakebroker recording on $rport"
 for rep in $(seq "$reps"); do
     for qos in 0 1 2; do

@@ -44,27 +44,35 @@ def summarize(lines):
     return "\n".join(out)
 
 
-def summarize_brokers(lines):
-    """Lines prefixed "broker=B": per client library, QoS and broker, the
-    median msgs/s and its ratio to the mosquitto broker's."""
+def summarize_by(lines, field, reference, title):
+    """Lines prefixed "FIELD=VALUE": per client library, mode and QoS, the
+    median msgs/s of each value and its ratio to the reference value's."""
     groups = {}
     for r in parse(lines):
-        if "broker" not in r:
+        if field not in r:
             continue
-        key = (r["lib"], int(r["qos"]), r["mode"], r["broker"])
+        key = (r["lib"], int(r["qos"]), r["mode"], r[field])
         groups.setdefault(key, []).append(float(r["msgs_per_s"]))
     if not groups:
         return ""
     med = {k: (statistics.median(v), len(v)) for k, v in groups.items()}
-    out = ["| client | mode | qos | broker | reps | msgs/s median | x mosquitto broker |",
+    out = [f"| client | mode | qos | {field} | reps | msgs/s median | {title} |",
            "|---|---|---:|---|---:|---:|---:|"]
-    for key in sorted(med, key=lambda k: (k[1], k[0], k[2], k[3] != "mosquitto", k[3])):
-        lib, qos, mode, broker = key
+    for key in sorted(med, key=lambda k: (k[1], k[0], k[2], k[3] != reference, k[3])):
+        lib, qos, mode, value = key
         rate, reps = med[key]
-        ref = med.get((lib, qos, mode, "mosquitto"))
+        ref = med.get((lib, qos, mode, reference))
         ratio = f"{rate / ref[0]:.2f}" if ref and ref[0] else "-"
-        out.append(f"| {lib} | {mode} | {qos} | {broker} | {reps} | {rate:.0f} | {ratio} |")
+        out.append(f"| {lib} | {mode} | {qos} | {value} | {reps} | {rate:.0f} | {ratio} |")
     return "\n".join(out)
+
+
+def summarize_brokers(lines):
+    return summarize_by(lines, "broker", "mosquitto", "x mosquitto broker")
+
+
+def summarize_proxy(lines):
+    return summarize_by(lines, "via", "direct", "x direct")
 
 
 if __name__ == "__main__":
@@ -72,5 +80,7 @@ if __name__ == "__main__":
     lines = src.read().splitlines()
     if any(line.startswith("broker=") for line in lines):
         print(summarize_brokers(lines))
+    elif any(line.startswith("via=") for line in lines):
+        print(summarize_proxy(lines))
     else:
         print(summarize(lines))

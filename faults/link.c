@@ -63,6 +63,7 @@ struct dir {
 	uint64_t stall_until;
 	uint64_t bw_free;           /* bandwidth: when the next chunk may go */
 	bool closed;                /* takes no more data (FIN queued or reset) */
+	size_t queued;              /* data bytes waiting in the queue */
 	int inject_read, inject_write; /* errno to inject, pending */
 };
 
@@ -318,6 +319,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 		l->reset = true;
 		for (int i = 0; i < 2; i++) {
 			l->d[i].closed = true;
+			l->d[i].queued = 0;
 			while (l->d[i].head) { /* a reset loses what was in flight */
 				struct seg *s = l->d[i].head;
 				l->d[i].head = s->next;
@@ -479,6 +481,7 @@ static void queue_seg(struct dir *d, uint64_t due, const uint8_t *b, size_t n)
 	memcpy(s->data, b, n);
 	push_seg(d, s);
 	d->last_due = due;
+	d->queued += n;
 }
 
 static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, const uint8_t *b,
@@ -698,7 +701,9 @@ void mqtt_fault_link_consume(struct mqtt_fault_link *l, unsigned dir, size_t n)
 	struct seg *s = d->head;
 	if (!s || s->kind != SEG_DATA)
 		return;
-	s->off += n < s->len - s->off ? n : s->len - s->off;
+	size_t take = n < s->len - s->off ? n : s->len - s->off;
+	s->off += take;
+	d->queued -= take;
 	if (s->off == s->len) {
 		d->head = s->next;
 		if (!d->head)
@@ -728,6 +733,11 @@ int mqtt_fault_link_inject(struct mqtt_fault_link *l, unsigned dir, uint64_t now
 	int e = *slot;
 	*slot = 0;
 	return e;
+}
+
+size_t mqtt_fault_link_queued(const struct mqtt_fault_link *l, unsigned dir)
+{
+	return l->d[di(dir)].queued;
 }
 
 uint64_t mqtt_fault_link_next(const struct mqtt_fault_link *l, uint64_t now)

@@ -66,3 +66,20 @@ def fakebroker(fakebroker_factory):
     """A fakebroker on a free loopback port: .host, .port, and control
     commands (.rule(), .packets(), .stats(), .command())."""
     return fakebroker_factory()
+
+
+@pytest.fixture
+def faultproxy(tmp_path):
+    """Starts faultproxy processes: call with the upstream port and the
+    faults (each a plan line); yields a factory of FaultProxy objects
+    (.host, .port, .log()). Each is stopped by its PID at teardown."""
+    from faultproxy import FaultProxy
+    started = []
+
+    def start(upstream_port, *faults, seed=1, extra=()):
+        fp = FaultProxy(upstream_port, faults, seed=seed, extra=extra, tmp=tmp_path)
+        started.append(fp)
+        return fp
+    yield start
+    for fp in started:
+        fp.stop()

@@ -50,3 +50,12 @@ def test_broker_table():
     assert table[3] == "| mosquitto | e2e | 2 | mosquitto | 1 | 1000 | 1.00 |"
     assert table[4] == "| mosquitto | e2e | 2 | fakebroker | 2 | 2000 | 2.00 |"
     assert summarize.summarize_brokers(LINES) == ""
+
+
+def test_proxy_table():
+    lines = ["via=direct lib=mqttsim qos=0 size=64 n=10 seconds=1 msgs_per_s=1000 mode=e2e cpu_s=1",
+             "via=faultproxy lib=mqttsim qos=0 size=64 n=10 seconds=1 msgs_per_s=850 mode=e2e cpu_s=1"]
+    table = summarize.summarize_proxy(lines).splitlines()
+    assert table[0] == "| client | mode | qos | via | reps | msgs/s median | x direct |"
+    assert table[2] == "| mqttsim | e2e | 0 | direct | 1 | 1000 | 1.00 |"
+    assert table[3] == "| mqttsim | e2e | 0 | faultproxy | 1 | 850 | 0.85 |"

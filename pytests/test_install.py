@@ -61,7 +61,9 @@ def test_installed_files(prefix):
                 "share/man/man3/mqttsim_session.3", "bin/mqttbench",
                 "bin/fakebroker", "share/man/man1/fakebroker.1",
                 "include/mqttsim/broker.h", "include/mqttsim/fakebroker.h",
-                "include/mqttsim/trigger.h", "share/man/man3/mqttsim_broker.3"):
+                "include/mqttsim/trigger.h", "share/man/man3/mqttsim_broker.3",
+                "bin/faultproxy", "share/man/man1/faultproxy.1",
+                "include/mqttsim/faults.h"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc

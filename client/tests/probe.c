@@ -14,6 +14,12 @@
  *                        "msg TOPIC PAYLOAD qos=Q retain=R")
  *   --timeout MS         for the whole run (default 10000)
  *   --abort              end without DISCONNECT (the will goes out)
+ *   --seq TOPIC:QOS:N    publish N messages with payloads "0".."N-1" (all
+ *                        queued, the window permitting), wait for every
+ *                        acknowledgement across reconnects, then print
+ *                        "sequence N lost=L reconnects=R"
+ *   --fault SPEC         through the fault-injecting transport, one plan
+ *                        line each (repeatable); --seed N for its PRNG
  * Prints "online", "subscribed" and "published" as it goes. On failure
  * prints "error CLASS CODE: text" and exits 10 + the error class.
  */
@@ -26,6 +32,7 @@
 #include <unistd.h>
 
 #include "mqttsim/client.h"
+#include "mqttsim/faults.h"
 
 static struct mqtt_client *client;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -33,6 +40,7 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static long received;
 static struct mqtt_error first_error;
 static bool ever_online;
+static long connection_losses;
 
 static void fail(struct mqtt_error e)
 {
@@ -56,6 +64,8 @@ static void *reader(void *arg)
 			       (int)m.payload.len, (const char *)m.payload.data, m.qos, m.retain);
 			fflush(stdout);
 			received++;
+		} else if (e.cls != MQTT_DOWN && ever_online) {
+			connection_losses++;
 		} else if (e.cls != MQTT_DOWN && !first_error.cls) {
 			first_error = e;
 		}
@@ -115,8 +125,10 @@ int main(int argc, char **argv)
 	struct mqtt_tls_options tls;
 	memset(&tls, 0, sizeof tls);
 	bool use_tls = false, abort_end = false;
-	char *subs[16], *pubs[16];
+	char *subs[16], *pubs[16], *seq = NULL;
 	int nsubs = 0, npubs = 0;
+	struct mqtt_fault_plan plan = {0};
+	uint64_t seed = 1;
 	long want = 0;
 	double timeout = 10000;
 	int i = 1;
@@ -163,7 +175,19 @@ int main(int argc, char **argv)
 			subs[nsubs++] = argv[i];
 		else if (!strcmp(o, "--pub") && npubs < 16)
 			pubs[npubs++] = argv[i];
-		else if (!strcmp(o, "--read"))
+		else if (!strcmp(o, "--seq"))
+			seq = argv[i];
+		else if (!strcmp(o, "--seed"))
+			seed = strtoull(v, NULL, 10);
+		else if (!strcmp(o, "--fault")) {
+			struct mqtt_fault f;
+			char err[256];
+			if (mqtt_fault_parse(&f, v, strlen(v), err, sizeof err) != 0 ||
+			    mqtt_fault_plan_add(&plan, &f, err, sizeof err) != 0) {
+				fprintf(stderr, "probe: --fault '%s': %s\n", v, err);
+				return 2;
+			}
+		} else if (!strcmp(o, "--read"))
 			want = atol(v);
 		else if (!strcmp(o, "--timeout"))
 			timeout = atof(v);
@@ -182,6 +206,14 @@ int main(int argc, char **argv)
 	if (rc) {
 		printf("error dialer %d: %s\n", rc, tls_error);
 		return 2;
+	}
+	if (plan.n) {
+		struct mqtt_dialer inner = cfg.dialer;
+		if (mqtt_dialer_faulty(&cfg.dialer, inner, &plan, seed, NULL, NULL) != 0)
+			return 2;
+		mqtt_fault_plan_free(&plan);
+		sc->reconnect_wait_min_ms = 10;
+		sc->reconnect_wait_max_ms = 100;
 	}
 	struct mqtt_error e = mqtt_client_new(&client, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL);
 	if (e.cls)
@@ -237,6 +269,43 @@ int main(int argc, char **argv)
 	}
 	if (npubs) {
 		printf("published\n");
+		fflush(stdout);
+	}
+	if (seq) {
+		char *s = seq;
+		struct mqtt_slice topic = mqtt_slice_str(field(&s));
+		uint8_t qos = (uint8_t)atoi(field(&s));
+		long n = atol(field(&s));
+		struct mqtt_exchange **xs = calloc((size_t)n + 1, sizeof *xs);
+		for (long k = 0; k < n; k++) {
+			char payload[24];
+			snprintf(payload, sizeof payload, "%ld", k);
+			for (;;) {
+				e = mqtt_client_publish(client, NULL, qos, false, topic, mqtt_slice_str(payload),
+				                        qos ? &xs[k] : NULL);
+				if (e.cls != MQTT_MAX && !(qos == 0 && e.cls == MQTT_DOWN))
+					break;
+				if (now_ms() > deadline)
+					fail((struct mqtt_error){MQTT_TIMEOUT, (int)k});
+				nanosleep(&(struct timespec){0, 2000000}, NULL);
+			}
+			if (e.cls && qos)
+				fail(e);
+		}
+		long lost = 0;
+		for (long k = 0; k < n; k++) {
+			if (!xs[k])
+				continue;
+			while (mqtt_exchange_state(xs[k]) != MQTT_EXCHANGE_DONE && now_ms() < deadline)
+				nanosleep(&(struct timespec){0, 1000000}, NULL);
+			lost += mqtt_exchange_state(xs[k]) != MQTT_EXCHANGE_DONE;
+			mqtt_exchange_release(xs[k]);
+		}
+		free(xs);
+		pthread_mutex_lock(&lock);
+		long losses = connection_losses;
+		pthread_mutex_unlock(&lock);
+		printf("sequence %ld lost=%ld reconnects=%ld\n", n, lost, losses);
 		fflush(stdout);
 	}
 	pthread_mutex_lock(&lock);

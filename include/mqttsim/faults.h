@@ -214,6 +214,8 @@ MQTTSIM_API enum mqtt_fault_state mqtt_fault_link_state(const struct mqtt_fault_
  */
 MQTTSIM_API int mqtt_fault_link_inject(struct mqtt_fault_link *l, unsigned dir, uint64_t now,
                                        bool write);
+/* Data bytes of dir waiting in the link (due or not): for back-pressure. */
+MQTTSIM_API size_t mqtt_fault_link_queued(const struct mqtt_fault_link *l, unsigned dir);
 /* The next time something becomes due; UINT64_MAX when nothing waits. */
 MQTTSIM_API uint64_t mqtt_fault_link_next(const struct mqtt_fault_link *l, uint64_t now);
 

@@ -1,0 +1,37 @@
+"""The benchmark scripts of `make bench` run every combination and leave no
+process behind (they once leaked the fake brokers they started)."""
+import os
+import pathlib
+import uuid
+
+import pytest
+
+from conftest import ROOT, build_dir, clean_env, run
+
+
+def processes_with(mark: str) -> list:
+    found = []
+    for env in pathlib.Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark.encode() in env.read_bytes():
+                found.append(env.parent.name)
+        except OSError:
+            pass  # gone, or not ours to read
+    return found
+
+
+@pytest.mark.unsanitized
+@pytest.mark.parametrize("script,field,values", [
+    ("bench/run_brokers.sh", "broker", {"mosquitto", "fakebroker", "fakebroker-recording"}),
+    ("bench/run_proxy.sh", "via", {"direct", "faultproxy"}),
+])
+def test_bench_script(script, field, values):
+    mark = f"MQTTSIM_BENCH_TEST={uuid.uuid4()}"
+    key, value = mark.split("=")
+    env = clean_env(BENCH_CLIENT_N="300", **{key: value})
+    out = run(["sh", str(ROOT / script), str(build_dir()), "1"], env=env, timeout=300).stdout
+    seen = {line.split()[0].split("=")[1] for line in out.splitlines()
+            if line.startswith(field + "=")}
+    assert seen == values, out
+    assert all("msgs_per_s=" in line for line in out.splitlines() if not line.startswith("#"))
+    assert processes_with(mark) == [], f"{script} left processes behind"
