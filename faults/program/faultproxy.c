@@ -92,6 +92,7 @@ static struct {
 	struct proxied *conns, *graveyard;
 	uint64_t started;
 	bool verbose;
+	bool passthrough; /* an empty plan: bytes go straight through when nothing waits */
 	uint8_t buf[CHUNK];
 } g;
 
@@ -288,6 +289,19 @@ static bool ingest(struct proxied *p, struct end *src, uint64_t now)
 		return true;
 	}
 	size_t off = 0;
+	struct end *dst = dir == MQTT_C2B ? &p->upstream : &p->client;
+	if (g.passthrough && !mqtt_fault_link_queued(p->link, dir) && !(dir == MQTT_C2B && p->connecting)) {
+		/* Nothing to apply and nothing waiting: send from the read buffer;
+		 * only what the socket does not take goes through the link. */
+		ssize_t w = send(dst->fd, g.buf, (size_t)n, MSG_NOSIGNAL);
+		if (w > 0) {
+			if (g.pcap)
+				mqtt_pcap_write(g.pcap, mqtt_fault_link_number(p->link),
+				                dir == MQTT_C2B ? MQTT_PCAP_TO_BROKER : MQTT_PCAP_TO_CLIENT,
+				                wall_us(), g.buf, (size_t)w);
+			off = (size_t)w;
+		}
+	}
 	while (off < (size_t)n) {
 		size_t room = mqtt_fault_link_room(p->link, dir, now, (size_t)n - off);
 		if (!room)
@@ -433,6 +447,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	g.passthrough = plan.n == 0;
 	if (mqtt_fault_run_new(&g.run, &plan, seed) != 0) {
 		fprintf(stderr, "faultproxy: out of memory\n");
 		return 1;

@@ -214,7 +214,138 @@ static void corrupt_damages_exact_bytes(void)
 	tx_close(&t);
 }
 
+static long elapsed_ms(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static void half_close_ends_one_way(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b after=PUBLISH#1 half-close");
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), (ssize_t)sizeof PUB);
+	uint8_t buf[64];
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof PUB);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), 0); /* the broker sees the end */
+	errno = 0;
+	CU_ASSERT_EQUAL(client_write(&t, PUB, sizeof PUB), -1);
+	CU_ASSERT_EQUAL(errno, EPIPE);
+	/* The broker's way still works. */
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4);
+	CU_ASSERT_EQUAL(client_read_n(&t, buf, 4, 1000), 4);
+	CU_ASSERT(memcmp(buf, PUBACK1, 4) == 0);
+	tx_close(&t);
+}
+
+static void stall_and_bandwidth_slow_down(void)
+{
+	struct tx t;
+	tx_open(&t, "b2c before=PUBACK#2 stall ms=150");
+	uint8_t two[8], buf[64];
+	memcpy(two, PUBACK1, 4);
+	memcpy(two + 4, PUBACK2, 4);
+	struct timespec a;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(write(t.broker, two, 8), 8);
+	size_t first = client_read_n(&t, buf, 8, 60);
+	if (first != 4)
+		fprintf(stderr, "\nstall: first read got %zu\n", first);
+	CU_ASSERT_EQUAL(first, 4); /* the first at once */
+	CU_ASSERT_EQUAL(client_read_n(&t, buf + 4, 4, 1000), 4);
+	CU_ASSERT(elapsed_ms(&a) >= 140);
+	CU_ASSERT(memcmp(buf, two, 8) == 0);
+	tx_close(&t);
+
+	tx_open(&t, "c2b bandwidth rate=400");
+	uint8_t big[40] = {0x30, 38, 0, 1, 't'};
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CU_ASSERT_EQUAL(client_write(&t, big, sizeof big), (ssize_t)sizeof big);
+	size_t got = 0;
+	while (got < sizeof big && elapsed_ms(&a) < 2000) {
+		client_read(&t, buf, sizeof buf, 20); /* lets delayed bytes out */
+		struct pollfd p = {t.broker, POLLIN, 0};
+		if (poll(&p, 1, 0) == 1)
+			got += (size_t)read(t.broker, buf, sizeof buf);
+	}
+	CU_ASSERT_EQUAL(got, sizeof big);
+	CU_ASSERT(elapsed_ms(&a) >= 80); /* 40 bytes at 400 B/s: 100 ms, in 10 ms ticks */
+	tx_close(&t);
+}
+
+static void truncate_and_discard_packets(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b before=PUBLISH#1 truncate size=3\nc2b before=PUBLISH#2 discard");
+	uint8_t three[3 * sizeof PUB], buf[64];
+	for (int i = 0; i < 3; i++)
+		memcpy(three + i * sizeof PUB, PUB, sizeof PUB);
+	CU_ASSERT_EQUAL(client_write(&t, three, sizeof three), (ssize_t)sizeof three);
+	nanosleep(&(struct timespec){0, 10000000}, NULL);
+	/* 3 bytes of the first, nothing of the second, all of the third. */
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)(3 + sizeof PUB));
+	CU_ASSERT(memcmp(buf, PUB, 3) == 0 && memcmp(buf + 3, PUB, sizeof PUB) == 0);
+	tx_close(&t);
+}
+
+static void eagain_time_and_probability(void)
+{
+	struct tx t;
+	tx_open(&t, "b2c before=PUBACK#1 eagain\nc2b time=100 drop");
+	uint8_t buf[64];
+	CU_ASSERT_EQUAL(write(t.broker, PUBACK1, 4), 4);
+	struct pollfd p = {t.conn.fd, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p, 1, 1000), 1);
+	errno = 0;
+	CU_ASSERT_EQUAL(t.conn.ops->read(t.conn.self, buf, sizeof buf), -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN); /* injected once */
+	CU_ASSERT_EQUAL(client_read_n(&t, buf, 4, 1000), 4);
+	/* At 100 ms the connection drops: the client reads the end. */
+	struct timespec a;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ssize_t n;
+	while ((n = client_read(&t, buf, sizeof buf, 50)) < 0 && elapsed_ms(&a) < 2000)
+		;
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), 0);
+	tx_close(&t);
+
+	/* p=: the same seed, the same PUBLISHes lost, over real sockets. */
+	uint8_t runs[2][64];
+	for (int r = 0; r < 2; r++) {
+		tx_open(&t, "c2b p=0.5 packet=PUBLISH discard");
+		for (int i = 0; i < 40; i++) {
+			uint8_t pub[sizeof PUB];
+			memcpy(pub, PUB, sizeof PUB);
+			pub[6] = (uint8_t)('0' + i % 64);
+			CU_ASSERT_EQUAL(client_write(&t, pub, sizeof pub), (ssize_t)sizeof pub);
+		}
+		nanosleep(&(struct timespec){0, 20000000}, NULL);
+		memset(runs[r], 0, sizeof runs[r]);
+		ssize_t got = read(t.broker, buf, sizeof buf);
+		uint8_t all[512];
+		size_t total = 0;
+		while (got > 0) {
+			memcpy(all + total, buf, (size_t)got);
+			total += (size_t)got;
+			struct pollfd q = {t.broker, POLLIN, 0};
+			got = poll(&q, 1, 20) == 1 ? read(t.broker, buf, sizeof buf) : 0;
+		}
+		CU_ASSERT(total % sizeof PUB == 0);
+		for (size_t k = 0; k < total; k += sizeof PUB)
+			runs[r][all[k + 6] - '0'] = 1;
+		CU_ASSERT(total > 5 * sizeof PUB && total < 35 * sizeof PUB);
+		tx_close(&t);
+	}
+	CU_ASSERT(memcmp(runs[0], runs[1], sizeof runs[0]) == 0);
+}
+
 const struct test_def fault_transport_tests[] = {
+	{"half-close ends one way", half_close_ends_one_way},
+	{"stall and bandwidth slow down", stall_and_bandwidth_slow_down},
+	{"truncate and discard packets", truncate_and_discard_packets},
+	{"EAGAIN, time and probability", eagain_time_and_probability},
 	{"a clean link passes bytes", clean_link_passes_bytes},
 	{"partial writes, reads and EINTR", partial_writes_reads_and_eintr},
 	{"latency delays both ways", latency_delays_both_ways},
