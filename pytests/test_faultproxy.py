@@ -141,3 +141,21 @@ def test_same_seed_same_faults(fakebroker, faultproxy):
         lines.append([line.split(" ", 1)[1] for line in proxy.faults_applied()])  # without time
         proxy.stop()
     assert lines[0] and lines[0] == lines[1]
+
+
+def test_empty_plan_passes_and_records(tmp_path, fakebroker, faultproxy):
+    """No faults: everything passes (the direct path), and --record writes
+    what passed as a pcap that tshark decodes as MQTT."""
+    import shutil
+    pcap = tmp_path / "proxy.pcap"
+    proxy = faultproxy(fakebroker.port, extra=("--record", str(pcap)))
+    pub = pub_lines(proxy.port, 1, n=50, host=proxy.host)
+    assert pub.returncode == 0, pub.stderr
+    assert [p["payload"] for p in fakebroker.packets(type="PUBLISH")] == [str(i) for i in range(50)]
+    assert proxy.faults_applied() == []
+    proxy.stop()
+    out = run([shutil.which("tshark"), "-r", str(pcap), "-Y", "mqtt.msgtype == 3", "-T", "fields",
+               "-e", "mqtt.msg"]).stdout.split()
+    # A segment may carry several PUBLISHes: tshark joins their fields with ','.
+    payloads = [bytes.fromhex(m.replace(":", "")).decode() for f in out for m in f.split(",")]
+    assert payloads == [str(i) for i in range(50)]
