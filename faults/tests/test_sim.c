@@ -165,7 +165,9 @@ static uint64_t simulate(const char *pub_plan, const char *sub_plan, uint8_t qos
 	while (now < 120000) {
 		bool moved = true;
 		while (moved) {
-			moved = step(b, &c[0], now) | step(b, &c[1], now);
+			bool pub_moved = step(b, &c[0], now);
+			bool sub_moved = step(b, &c[1], now);
+			moved = pub_moved || sub_moved;
 			if (!subscribing && mqtt_session_state(c[1].s) == MQTT_STATE_ONLINE) {
 				struct mqtt_topic f = {mqtt_slice_str("sim/#"), qos};
 				CU_ASSERT(mqtt_session_subscribe(c[1].s, now, &f, 1, NULL).cls == MQTT_SUCCESS);
