@@ -66,7 +66,7 @@ $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 PROBE           := $(BUILD)/tests/probe
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
-PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy
+PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
 .PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
@@ -75,7 +75,7 @@ all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy
+tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
 
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
@@ -121,6 +121,12 @@ $(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(
 $(BUILD)/bin/faultproxy: faults/program/faultproxy.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+
+# The scenario runner: language, simulator, oracle.
+MQTTSIM_SRC := $(sort $(wildcard scenarios/runner/*.c))
+$(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iscenarios/runner -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

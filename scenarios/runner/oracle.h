@@ -1,0 +1,33 @@
+/*
+ * oracle.h - the guarantee oracle: what was published, what each client
+ * read, and the verdict on the scenario's invariants.
+ */
+#ifndef SCENARIOS_ORACLE_H
+#define SCENARIOS_ORACLE_H
+
+#include "scenario.h"
+
+struct oracle;
+
+struct oracle *oracle_new(const struct scenario *s);
+void oracle_free(struct oracle *o);
+
+void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos);
+/* A publish call; ok when it succeeded (QoS 1/2: owed delivery). Returns its message index. */
+uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, const char *topic,
+                          uint8_t qos, bool ok, uint64_t now);
+/* The publisher's exchange for message index completed (PUBACK, PUBCOMP). */
+void oracle_completed(struct oracle *o, uint32_t index);
+/* A memory-only publisher crashed: its unfinished messages are no longer owed. */
+void oracle_excuse_unfinished(struct oracle *o, int client);
+/* A client's session at the broker was lost (clean): its deliveries are not judged for loss. */
+void oracle_session_lost(struct oracle *o, int client);
+/* The application of client read a message. */
+void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
+                      const uint8_t *payload, size_t len, uint8_t qos, bool dup, uint64_t now);
+/* Whether every owed message reached every subscriber owed it. */
+bool oracle_all_delivered(const struct oracle *o);
+/* The verdict: violations found, and whether the scenario's expectations hold. */
+void oracle_judge(struct oracle *o, const struct scenario *s, bool finished, struct scn_result *r);
+
+#endif

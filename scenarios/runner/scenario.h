@@ -1,0 +1,114 @@
+/*
+ * scenario.h - scenarios: their parsed form, the simulator that runs
+ * one with a seed, and the oracle that judges the run (docs/scenarios.md).
+ */
+#ifndef SCENARIOS_SCENARIO_H
+#define SCENARIOS_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mqttsim/faults.h"
+
+#define SCN_MAX_CLIENTS 8
+#define SCN_MAX_STEPS 64
+#define SCN_NAME_MAX 32
+
+enum scn_store { SCN_STORE_MEMORY, SCN_STORE_FS };
+
+struct scn_client {
+	char name[SCN_NAME_MAX];
+	char id[64];
+	bool clean;
+	enum scn_store store;
+	unsigned window;
+	uint16_t keep_alive;
+	uint32_t pause_ms, ack_timeout_ms;
+	struct mqtt_fault_plan plan; /* faults on this client's link */
+	unsigned line;
+};
+
+enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT };
+
+struct scn_step {
+	enum scn_step_kind kind;
+	int client;
+	char topic[128];     /* filter for subscribe */
+	uint8_t qos;
+	uint32_t count;      /* publish */
+	uint32_t size;       /* payload bytes, at least the identity */
+	bool retain;
+	uint64_t at_ms;      /* from the start of the workload */
+	uint64_t every_ms;   /* publish spacing; 0: as fast as the window allows */
+	struct mqtt_trigger after; /* crash: after this packet (type 0: use at_ms) */
+	unsigned after_dirs;
+	uint64_t restart_ms; /* crash: restart this long after; 0: never */
+	unsigned line;
+};
+
+enum scn_invariant {
+	SCN_AT_MOST_ONCE = 1,
+	SCN_AT_LEAST_ONCE,
+	SCN_EXACTLY_ONCE,
+	SCN_ORDER,
+	SCN_NO_PHANTOM,
+	SCN_LIVE,
+	SCN_RECONNECTS,
+	SCN_INVARIANT_COUNT
+};
+
+struct scn_expect {
+	enum scn_invariant what;
+	bool violation;      /* expect violation WHAT: the oracle must find it */
+	int client;          /* reconnects */
+	uint32_t min, max;   /* reconnects */
+	unsigned line;
+};
+
+struct scenario {
+	char path[512];
+	char description[256]; /* the first comment line */
+	struct scn_client clients[SCN_MAX_CLIENTS];
+	int nclients;
+	struct scn_step steps[SCN_MAX_STEPS];
+	int nsteps;
+	char broker_rules[8][256];
+	int nrules;
+	size_t queue_max;
+	uint16_t inflight_max;
+	uint32_t jitter_ms;      /* network: random extra delay per write */
+	uint32_t latency_ms;
+	uint64_t limit_ms;       /* virtual time a run may take; default 600 s */
+	uint64_t live_within_ms; /* liveness bound after the last fault */
+	struct scn_expect expects[16];
+	int nexpects;
+};
+
+/*
+ * Parses the scenario text (from path, for messages). Returns 0, or -1
+ * with err "PATH:LINE:COLUMN: message".
+ */
+int scenario_parse(struct scenario *s, const char *path, const char *text, char *err,
+                   size_t errcap);
+int scenario_load(struct scenario *s, const char *path, char *err, size_t errcap);
+void scenario_free(struct scenario *s);
+const char *scn_invariant_name(enum scn_invariant i);
+
+/* One run's verdict. */
+struct scn_result {
+	bool violated[SCN_INVARIANT_COUNT];
+	char first[SCN_INVARIANT_COUNT][256]; /* the first violation of each, explained */
+	bool passed;                 /* every expectation met */
+	char why[512];               /* when not passed: which expectation, and the evidence */
+	uint64_t virtual_ms;
+	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
+	uint64_t events;             /* simulation steps, for the benchmark */
+};
+
+/* Runs s with seed in simulation; trace (may be NULL) gets one line per event. */
+int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result *r,
+                      FILE *trace);
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * sim.c - the simulator: one thread, a virtual clock, the broker core,
+ * each client's session core, and fault links between them (the same
+ * engine as real connections). A run is a function of (scenario, seed).
+ *
+ * The application of each client publishes the workload's messages
+ * (identity in the payload: "c:step:seq:") and reads every message at
+ * once; the oracle (oracle.c) judges what was read against what was
+ * published.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqttsim/broker.h"
+#include "mqttsim/codec.h"
+#include "mqttsim/session.h"
+#include "mqttsim/store.h"
+#include "oracle.h"
+#include "scenario.h"
+
+#define CRASH_LINE_BASE 100000u /* hidden faults that mark crash points */
+
+struct sclient {
+	const struct scn_client *cfg;
+	int index;
+	struct mqtt_session *s;          /* NULL while crashed */
+	struct mqtt_store store;         /* store=fs: outlives crashes */
+	bool has_store;
+	struct mqtt_fault_plan plan;     /* the client's faults + network + crash marks */
+	struct mqtt_fault_run *run;
+	struct mqtt_fault_link *link;
+	struct mqtt_bconn *bc;
+	uint64_t prng;
+	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
+	bool crashed_volatile;           /* lost its state at least once */
+	bool lost_connection;
+	bool subscribed;                 /* every SUBACK of its subscriptions came */
+	int sub_pending;
+	int connects;
+	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
+};
+
+struct pubstate {
+	uint32_t next;                   /* next seq to publish */
+	uint64_t next_at;
+};
+
+struct sim {
+	const struct scenario *sc;
+	struct mqtt_broker *b;
+	struct sclient c[SCN_MAX_CLIENTS];
+	struct pubstate pub[SCN_MAX_STEPS];
+	struct oracle *o;
+	uint64_t now, start;             /* start: the workload's time 0 (all subscribed) */
+	bool started;
+	FILE *trace;
+	uint64_t events;
+	uint64_t traced_seq; /* broker records already in the trace */
+};
+
+/* The packets the broker saw and sent since the last call, into the trace. */
+static void trace_packets(struct sim *m)
+{
+	struct mqtt_broker_record rec[32];
+	size_t n;
+	while ((n = mqtt_broker_records(m->b, m->traced_seq, rec, 32)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			m->traced_seq = rec[i].seq;
+			char detail[64] = "";
+			const uint8_t *b = rec[i].bytes;
+			if ((rec[i].type == MQTT_PUBACK || rec[i].type == MQTT_PUBREC ||
+			     rec[i].type == MQTT_PUBREL || rec[i].type == MQTT_PUBCOMP) && rec[i].len >= 4)
+				snprintf(detail, sizeof detail, " id=%u", (unsigned)(b[2] << 8 | b[3]));
+			else if (rec[i].type == MQTT_PUBLISH && rec[i].len >= 2)
+				snprintf(detail, sizeof detail, " qos=%u%s", (unsigned)(b[0] >> 1 & 3),
+				         b[0] & 8 ? " dup" : "");
+			fprintf(m->trace, "t=%llums broker %s %s %s%s (%zu bytes)\n",
+			        (unsigned long long)rec[i].time, rec[i].dir == MQTT_C2B ? "<-" : "->",
+			        *rec[i].client_id ? rec[i].client_id : "?",
+			        rec[i].type ? mqtt_type_name(rec[i].type) : "RAW", detail, rec[i].len);
+		}
+	}
+}
+
+static uint64_t rnd(void *arg)
+{
+	uint64_t *state = arg;
+	uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static void tracef(struct sim *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tracef(struct sim *m, const char *fmt, ...)
+{
+	if (!m->trace)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(m->trace, "t=%llums ", (unsigned long long)m->now);
+	vfprintf(m->trace, fmt, ap);
+	fputc('\n', m->trace);
+	va_end(ap);
+}
+
+static int session_start(struct sim *m, struct sclient *c, bool adopt)
+{
+	struct mqtt_session_config cfg = {0};
+	cfg.client_id = mqtt_slice_str(c->cfg->id);
+	cfg.clean_session = c->cfg->clean;
+	cfg.keep_alive = c->cfg->keep_alive;
+	cfg.at_least_once_max = cfg.exactly_once_max = c->cfg->window;
+	cfg.reconnect_wait_min_ms = 200;
+	cfg.reconnect_wait_max_ms = 5000;
+	cfg.pause_timeout_ms = c->cfg->pause_ms;
+	cfg.ack_timeout_ms = c->cfg->ack_timeout_ms;
+	cfg.random = rnd;
+	cfg.random_arg = &c->prng;
+	enum mqtt_session_mode mode = c->has_store ? (adopt ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT)
+	                                           : MQTT_SESSION_VOLATILE;
+	struct mqtt_error e = mqtt_session_new(&c->s, &cfg, mode, c->has_store ? &c->store : NULL,
+	                                       NULL, NULL);
+	if (e.cls) {
+		tracef(m, "%s: session: class %d code %d", c->cfg->name, e.cls, e.code);
+		return -1;
+	}
+	return 0;
+}
+
+static void drop_connection(struct sim *m, struct sclient *c, const char *why)
+{
+	if (!c->link)
+		return;
+	tracef(m, "%s: connection %u ends: %s", c->cfg->name, mqtt_fault_link_number(c->link), why);
+	if (c->s)
+		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
+	mqtt_broker_closed(m->b, c->bc, m->now);
+	mqtt_fault_link_free(c->link);
+	c->link = NULL;
+	c->bc = NULL;
+	c->lost_connection = true;
+}
+
+static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
+{
+	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
+	drop_connection(m, c, "crash");
+	mqtt_session_free(c->s);
+	c->s = NULL;
+	if (!c->has_store) {
+		/* What was in flight is gone by design: no longer owed. */
+		oracle_excuse_unfinished(m->o, c->index);
+		c->crashed_volatile = true;
+		memset(c->inflight_msg, 0, 65536 * sizeof *c->inflight_msg);
+	}
+	c->restart_at = restart_ms ? m->now + restart_ms : UINT64_MAX;
+}
+
+static void on_message(struct sim *m, struct sclient *c, const struct mqtt_message *msg)
+{
+	oracle_delivered(m->o, c->index, msg->topic.data, msg->topic.len, msg->payload.data,
+	                 msg->payload.len, msg->qos, msg->dup, m->now);
+}
+
+/* Moves what can move for client c at now; returns whether anything did. */
+static bool step(struct sim *m, struct sclient *c)
+{
+	bool moved = false;
+	if (!c->s) {
+		if (m->now < c->restart_at)
+			return false;
+		tracef(m, "%s: restart%s", c->cfg->name, c->has_store ? " (adopting its store)" : "");
+		c->restart_at = UINT64_MAX;
+		if (session_start(m, c, true) != 0)
+			return false;
+		moved = true;
+	}
+	if (!c->link) {
+		if (mqtt_session_state(c->s) == MQTT_STATE_CLOSED || !mqtt_session_should_dial(c->s, m->now))
+			return moved;
+		if (mqtt_fault_link_new(&c->link, c->run, m->now) != 0)
+			return moved;
+		c->bc = mqtt_broker_open(m->b, m->now);
+		mqtt_session_connected(c->s, m->now);
+		c->connects++;
+		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
+		moved = true;
+	}
+	struct mqtt_fault_link *l = c->link;
+	const uint8_t *d;
+	size_t n;
+	while ((n = mqtt_session_output(c->s, &d)) > 0) {
+		size_t room = mqtt_fault_link_room(l, MQTT_C2B, m->now, n);
+		if (!room)
+			break;
+		mqtt_session_wrote(c->s, m->now, mqtt_fault_link_write(l, MQTT_C2B, m->now, d, room));
+		moved = true;
+	}
+	while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0) {
+		size_t room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n);
+		if (!room)
+			break;
+		mqtt_broker_wrote(m->b, c->bc, mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room));
+		moved = true;
+	}
+	/* Faults applied; a crash mark crashes the client right here. */
+	struct mqtt_fault_report rep;
+	uint64_t restart = 0;
+	bool crash_now = false;
+	while (mqtt_fault_link_report(l, &rep)) {
+		char line[200];
+		mqtt_fault_report_format(&rep, line, sizeof line);
+		if (rep.line >= CRASH_LINE_BASE) {
+			crash_now = true;
+			restart = m->sc->steps[rep.line - CRASH_LINE_BASE].restart_ms;
+		} else if (rep.line) { /* line 0: the network's own latency, not news */
+			tracef(m, "%s: fault %s", c->cfg->name, line);
+		}
+	}
+	if (crash_now) {
+		crash(m, c, restart);
+		return true;
+	}
+	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
+		size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
+		mqtt_fault_link_consume(l, MQTT_C2B, used);
+		moved = true;
+		if (used < n)
+			break;
+	}
+	while ((n = mqtt_fault_link_peek(l, MQTT_B2C, m->now, &d)) > 0) {
+		size_t used = 0;
+		struct mqtt_message msg = {0};
+		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
+		mqtt_fault_link_consume(l, MQTT_B2C, used);
+		moved = true;
+		if (msg.topic.data) {
+			on_message(m, c, &msg);
+			mqtt_session_receive(c->s, m->now, NULL, 0, &used, &msg); /* read: acknowledge */
+		}
+		if (e.cls && !msg.topic.data)
+			break;
+	}
+	struct mqtt_event ev;
+	while (mqtt_session_next_event(c->s, &ev)) {
+		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
+			c->subscribed = true;
+		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->inflight_msg[ev.id]) {
+			oracle_completed(m->o, c->inflight_msg[ev.id] - 1);
+			c->inflight_msg[ev.id] = 0;
+		}
+		if (ev.type == MQTT_EVENT_ONLINE && !ev.session_present && c->subscribed) {
+			/* The broker forgot us: subscribe again, as an application does. */
+			for (int i = 0; i < m->sc->nsteps; i++) {
+				const struct scn_step *st = &m->sc->steps[i];
+				if (st->kind == SCN_SUBSCRIBE && st->client == c->index) {
+					struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
+					mqtt_session_subscribe(c->s, m->now, &f, 1, NULL);
+				}
+			}
+			oracle_session_lost(m->o, c->index);
+		}
+	}
+	const uint8_t *rest;
+	if (mqtt_fault_link_state(l, MQTT_B2C, m->now) != MQTT_LINK_OPEN)
+		drop_connection(m, c, "closed toward the client");
+	else if (mqtt_fault_link_state(l, MQTT_C2B, m->now) != MQTT_LINK_OPEN)
+		drop_connection(m, c, "closed toward the broker");
+	else if (mqtt_session_should_close(c->s))
+		drop_connection(m, c, "the client gave up on it");
+	else if (mqtt_bconn_wants_close(c->bc) && !mqtt_broker_output(m->b, c->bc, &rest))
+		drop_connection(m, c, mqtt_bconn_close_reason(c->bc));
+	else
+		return moved;
+	return true;
+}
+
+/* The application: subscriptions first, then the workload. */
+static bool schedule(struct sim *m)
+{
+	bool moved = false;
+	const struct scenario *sc = m->sc;
+	if (!m->started) {
+		bool all = true;
+		for (int i = 0; i < sc->nsteps; i++) {
+			const struct scn_step *st = &sc->steps[i];
+			if (st->kind != SCN_SUBSCRIBE)
+				continue;
+			struct sclient *c = &m->c[st->client];
+			if (c->subscribed)
+				continue;
+			all = false;
+			if (c->s && mqtt_session_state(c->s) == MQTT_STATE_ONLINE && !c->sub_pending) {
+				for (int j = 0; j < sc->nsteps; j++) {
+					const struct scn_step *s2 = &sc->steps[j];
+					if (s2->kind != SCN_SUBSCRIBE || s2->client != st->client)
+						continue;
+					struct mqtt_topic f = {mqtt_slice_str(s2->topic), s2->qos};
+					if (mqtt_session_subscribe(c->s, m->now, &f, 1, NULL).cls == MQTT_SUCCESS) {
+						c->sub_pending++;
+						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos);
+					}
+				}
+				moved = true;
+			}
+		}
+		if (!all)
+			return moved;
+		m->started = true;
+		m->start = m->now;
+		tracef(m, "workload starts");
+		for (int i = 0; i < sc->nsteps; i++)
+			m->pub[i].next_at = m->start + sc->steps[i].at_ms;
+	}
+	for (int i = 0; i < sc->nsteps; i++) {
+		const struct scn_step *st = &sc->steps[i];
+		struct pubstate *ps = &m->pub[i];
+		struct sclient *c = &m->c[st->client];
+		if (m->now < ps->next_at || ps->next == UINT32_MAX)
+			continue;
+		if (st->kind == SCN_CRASH && !st->after.type) {
+			ps->next = UINT32_MAX;
+			if (c->s)
+				crash(m, c, st->restart_ms);
+			moved = true;
+			continue;
+		}
+		if (st->kind == SCN_DISCONNECT) {
+			ps->next = UINT32_MAX;
+			if (c->s)
+				mqtt_session_disconnect(c->s, m->now);
+			moved = true;
+			continue;
+		}
+		if (st->kind != SCN_PUBLISH)
+			continue;
+		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
+		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
+			char payload[64];
+			int len = snprintf(payload, sizeof payload, "%d:%d:%u:", st->client, i, ps->next);
+			size_t size = st->size > (size_t)len ? st->size : (size_t)len;
+			uint8_t *buf = malloc(size);
+			if (!buf)
+				break;
+			memcpy(buf, payload, (size_t)len);
+			memset(buf + len, 'x', size - (size_t)len);
+			uint16_t id = 0;
+			struct mqtt_error e = mqtt_session_publish(c->s, m->now, st->qos, st->retain,
+			                                           mqtt_slice_str(st->topic),
+			                                           (struct mqtt_slice){buf, size}, &id);
+			free(buf);
+			if (e.cls == MQTT_MAX || e.cls == MQTT_DOWN)
+				break; /* the window is full, or offline at QoS 0: try again later */
+			if (e.cls)
+				tracef(m, "%s: publish %s #%u refused: class %d code %d", c->cfg->name,
+				       st->topic, ps->next, e.cls, e.code);
+			uint32_t index = oracle_published(m->o, st->client, i, ps->next, st->topic, st->qos,
+			                                  e.cls == MQTT_SUCCESS, m->now);
+			if (e.cls == MQTT_SUCCESS && st->qos)
+				c->inflight_msg[id] = index + 1;
+			ps->next++;
+			ps->next_at = st->every_ms ? ps->next_at + st->every_ms : ps->next_at;
+			moved = true;
+		}
+		if (ps->next == st->count)
+			ps->next = UINT32_MAX;
+	}
+	return moved;
+}
+
+static bool workload_done(struct sim *m)
+{
+	if (!m->started)
+		return false;
+	for (int i = 0; i < m->sc->nsteps; i++) {
+		const struct scn_step *st = &m->sc->steps[i];
+		/* A crash at a packet happens when the packet passes, or never. */
+		bool waits = st->kind != SCN_SUBSCRIBE && !(st->kind == SCN_CRASH && st->after.type);
+		if (waits && m->pub[i].next != UINT32_MAX)
+			return false;
+	}
+	for (int i = 0; i < m->sc->nclients; i++) {
+		const struct sclient *c = &m->c[i];
+		if (c->restart_at != UINT64_MAX)
+			return false;
+		if (c->s && mqtt_session_inflight(c->s))
+			return false;
+		/* Nothing on the way either, QoS 0 included. */
+		const uint8_t *d;
+		if (c->link && (mqtt_fault_link_queued(c->link, MQTT_C2B) ||
+		                mqtt_fault_link_queued(c->link, MQTT_B2C) ||
+		                mqtt_session_output(c->s, &d) || mqtt_broker_output(m->b, c->bc, &d)))
+			return false;
+	}
+	return oracle_all_delivered(m->o);
+}
+
+static uint64_t next_time(struct sim *m)
+{
+	uint64_t next = mqtt_broker_tick(m->b, m->now);
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct sclient *c = &m->c[i];
+		uint64_t t = c->restart_at;
+		if (c->s) {
+			uint64_t u = mqtt_session_tick(c->s, m->now);
+			if (u < t)
+				t = u;
+			u = c->link ? mqtt_fault_link_next(c->link, m->now) : mqtt_session_dial_at(c->s);
+			if (u < t)
+				t = u;
+		}
+		if (t < next)
+			next = t;
+	}
+	for (int i = 0; m->started && i < m->sc->nsteps; i++)
+		if (m->pub[i].next != UINT32_MAX && m->pub[i].next_at < next)
+			next = m->pub[i].next_at;
+	return next > m->now ? next : m->now + 1;
+}
+
+static int build_client(struct sim *m, int i, uint64_t seed)
+{
+	struct sclient *c = &m->c[i];
+	const struct scenario *sc = m->sc;
+	c->cfg = &sc->clients[i];
+	c->index = i;
+	c->restart_at = UINT64_MAX;
+	c->prng = seed * 31 + (uint64_t)i;
+	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
+	if (!c->inflight_msg)
+		return -1;
+	char err[256];
+	for (size_t k = 0; k < c->cfg->plan.n; k++)
+		if (mqtt_fault_plan_add(&c->plan, &c->cfg->plan.faults[k], err, sizeof err) != 0)
+			return -1;
+	if (sc->latency_ms || sc->jitter_ms) {
+		struct mqtt_fault f = {.dirs = MQTT_C2B | MQTT_B2C, .action = MQTT_FAULT_LATENCY,
+		                       .ms = sc->latency_ms + sc->jitter_ms, .jitter_ms = sc->jitter_ms};
+		if (mqtt_fault_plan_add(&c->plan, &f, err, sizeof err) != 0)
+			return -1;
+	}
+	for (int k = 0; k < sc->nsteps; k++) {
+		const struct scn_step *st = &sc->steps[k];
+		if (st->kind != SCN_CRASH || st->client != i || !st->after.type)
+			continue;
+		/* A mark: a fault that does nothing here but report where the crash is. */
+		struct mqtt_fault f = {.dirs = st->after.dirs ? st->after.dirs : MQTT_C2B | MQTT_B2C,
+		                       .when = MQTT_WHEN_AFTER, .packet = st->after,
+		                       .action = MQTT_FAULT_EAGAIN, .count = 1,
+		                       .line = CRASH_LINE_BASE + (unsigned)k};
+		f.packet.dirs = f.dirs;
+		if (mqtt_fault_plan_add(&c->plan, &f, err, sizeof err) != 0)
+			return -1;
+	}
+	if (mqtt_fault_run_new(&c->run, &c->plan, seed ^ (UINT64_C(0x51ED27) * (uint64_t)(i + 1))) != 0)
+		return -1;
+	if (c->cfg->store == SCN_STORE_FS) {
+		if (mqtt_store_mem(&c->store) != 0)
+			return -1;
+		c->has_store = true;
+	}
+	return session_start(m, c, false);
+}
+
+int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_result *r, FILE *trace)
+{
+	memset(r, 0, sizeof *r);
+	struct sim *m = calloc(1, sizeof *m);
+	if (!m)
+		return -1;
+	m->sc = sc;
+	m->trace = trace;
+	m->now = 0;
+	struct mqtt_broker_config bcfg = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max,
+	                                  .record = trace != NULL};
+	int rc = -1;
+	if (mqtt_broker_new(&m->b, &bcfg) != 0 || !(m->o = oracle_new(sc)))
+		goto out;
+	char err[256];
+	for (int i = 0; i < sc->nrules; i++)
+		if (mqtt_broker_rule(m->b, sc->broker_rules[i], err, sizeof err) < 0)
+			goto out;
+	for (int i = 0; i < sc->nclients; i++)
+		if (build_client(m, i, seed) != 0)
+			goto out;
+	while (m->now <= sc->limit_ms) {
+		bool moved = true;
+		while (moved) {
+			moved = false;
+			for (int i = 0; i < sc->nclients; i++)
+				if (step(m, &m->c[i]))
+					moved = true;
+			if (schedule(m))
+				moved = true;
+			m->events++;
+		}
+		if (m->trace)
+			trace_packets(m);
+		if (workload_done(m))
+			break;
+		m->now = next_time(m);
+	}
+	r->virtual_ms = m->now;
+	r->events = m->events;
+	for (int i = 0; i < sc->nclients; i++)
+		if (m->c[i].s)
+			tracef(m, "%s: end: %s, %zu in flight", m->c[i].cfg->name,
+			       mqtt_session_state(m->c[i].s) == MQTT_STATE_ONLINE ? "online" : "not online",
+			       mqtt_session_inflight(m->c[i].s));
+	for (int i = 0; i < sc->nsteps; i++)
+		if (sc->steps[i].kind == SCN_PUBLISH && m->pub[i].next != UINT32_MAX)
+			tracef(m, "line %u: published %u of %u", sc->steps[i].line, m->pub[i].next,
+			       sc->steps[i].count);
+	for (int i = 0; i < sc->nclients; i++)
+		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
+	oracle_judge(m->o, sc, workload_done(m), r);
+	rc = 0;
+out:
+	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
+		struct sclient *c = &m->c[i];
+		mqtt_fault_link_free(c->link);
+		mqtt_fault_run_free(c->run);
+		mqtt_fault_plan_free(&c->plan);
+		mqtt_session_free(c->s);
+		if (c->has_store)
+			mqtt_store_close(&c->store);
+		free(c->inflight_msg);
+	}
+	mqtt_broker_free(m->b);
+	oracle_free(m->o);
+	free(m);
+	return rc;
+}
