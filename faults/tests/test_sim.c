@@ -105,9 +105,8 @@ static bool step(struct mqtt_broker *b, struct sim_client *c, uint64_t now)
 		size_t used = 0;
 		struct mqtt_message m = {0};
 		struct mqtt_error e = mqtt_session_receive(c->s, now, d, n, &used, &m);
-		mqtt_fault_link_consume(c->link, MQTT_B2C, used);
 		moved = true;
-		if (m.topic.data) {
+		if (m.topic.data) { /* it borrows the link's bytes: read it before consuming them */
 			char digits[8] = "";
 			memcpy(digits, m.payload.data, m.payload.len < 7 ? m.payload.len : 7);
 			int k = atoi(digits);
@@ -117,8 +116,10 @@ static bool step(struct mqtt_broker *b, struct sim_client *c, uint64_t now)
 				c->got[k] = true;
 			}
 			/* The application read it: acknowledge. */
-			mqtt_session_receive(c->s, now, NULL, 0, &used, &m);
+			size_t none;
+			mqtt_session_receive(c->s, now, NULL, 0, &none, &m);
 		}
+		mqtt_fault_link_consume(c->link, MQTT_B2C, used);
 		if (e.cls)
 			break;
 	}

@@ -236,12 +236,14 @@ static bool step(struct sim *m, struct sclient *c)
 		size_t used = 0;
 		struct mqtt_message msg = {0};
 		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
-		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		moved = true;
 		if (msg.topic.data) {
+			/* The message borrows the link's bytes: read it before they are consumed. */
 			on_message(m, c, &msg);
-			mqtt_session_receive(c->s, m->now, NULL, 0, &used, &msg); /* read: acknowledge */
+			size_t none;
+			mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* read: acknowledge */
 		}
+		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
 	}
