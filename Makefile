@@ -1,5 +1,6 @@
 # mqttsim - one GNU Makefile for every build, test, bench and install.
 #
+#   make demo       run the scenario library in simulation (the main job)
 #   make            library (static and shared) and every program
 #   make test       install build dependencies, build, run CUnit and pytest
 #   make san        the same tests on an ASan+UBSan build
@@ -69,7 +70,7 @@ BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
-.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean
+.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean demo
 
 all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
@@ -147,6 +148,13 @@ $(BUILD)/bench/peer_mosq: bench/peer_mosq.c $(FLAGS_STAMP)
 
 deps:
 	@sh scripts/deps.sh
+
+# The main job: the whole scenario library in simulation, with a table of
+# verdicts and the guarantees each scenario proved. DEMO_SEEDS to change.
+DEMO_SEEDS ?= 1..100
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bin/mqttsim
+	$(BUILD)/bin/mqttsim run --quiet --table --seeds $(DEMO_SEEDS) scenarios/*.scn
 
 # The README's test command. Runs every suite even when one fails, then
 # reports: a red suite must not hide the others.

@@ -465,6 +465,7 @@ int scenario_parse(struct scenario *s, const char *path, const char *text, char 
 		if (*line == '\n')
 			line++;
 	}
+	p.line = 1; /* what the whole file lacks is reported at its start */
 	if (!s->nclients)
 		return fail(&p, 1, "a scenario needs at least one client"), scenario_free(s), -1;
 	if (!s->nexpects)

@@ -26,6 +26,8 @@ static const char usage_text[] =
 "  --trace           print every run's trace (connections, faults, crashes)\n"
 "  --artifacts DIR   where a failing run's trace goes (default ./mqttsim-failures)\n"
 "  -q, --quiet       only the summary and failures\n"
+"  --table           end with a table: each scenario, its verdict and the\n"
+"                    guarantees it proved (make demo)\n"
 "  -h, --help        this text\n"
 "\n"
 "A failing run prints its seed and the command that reproduces it. The last\n"
@@ -90,7 +92,7 @@ int main(int argc, char **argv)
 	if (!check_only && strcmp(argv[1], "run") != 0)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
-	bool trace = false, quiet = false;
+	bool trace = false, quiet = false, table = false;
 	const char *artifacts = "mqttsim-failures";
 	int i = 2;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -103,6 +105,8 @@ int main(int argc, char **argv)
 			artifacts = argv[++i];
 		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
 			quiet = true;
+		} else if (!strcmp(argv[i], "--table")) {
+			table = true;
 		} else {
 			return usage_error("unknown option ", argv[i]);
 		}
@@ -133,6 +137,9 @@ int main(int argc, char **argv)
 	}
 	bool tty = isatty(STDOUT_FILENO) && !trace;
 	int passed = 0, failed = 0;
+	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
+	if (!verdicts)
+		return 1;
 	uint64_t runs = 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -167,6 +174,7 @@ int main(int argc, char **argv)
 		}
 		if (tty)
 			printf("\r\033[K");
+		verdicts[k] = ok;
 		if (ok) {
 			passed++;
 			if (!quiet)
@@ -182,6 +190,39 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
+	if (table) {
+		printf("\n| scenario | verdict | guarantees proved over seeds %llu..%llu |\n|---|---|---|\n",
+		       (unsigned long long)first, (unsigned long long)last);
+		for (int k = 0; k < n; k++) {
+			const struct scenario *s = &scs[k];
+			const char *base = strrchr(s->path, '/');
+			char proved[256] = "";
+			size_t used = 0;
+			for (int e = 0; e < s->nexpects; e++) {
+				const struct scn_expect *x = &s->expects[e];
+				char one[80];
+				const char *who = x->what == SCN_RECONNECTS ? s->clients[x->client].name : "";
+				if (x->what == SCN_RECONNECTS && x->max == 0)
+					snprintf(one, sizeof one, "%s never reconnects", who);
+				else if (x->what == SCN_RECONNECTS && x->min == x->max)
+					snprintf(one, sizeof one, "%s reconnects %u time%s", who, x->min,
+					         x->min == 1 ? "" : "s");
+				else if (x->what == SCN_RECONNECTS && x->max == UINT32_MAX)
+					snprintf(one, sizeof one, "%s reconnects (at least %u)", who, x->min);
+				else if (x->what == SCN_RECONNECTS)
+					snprintf(one, sizeof one, "%s reconnects %u to %u times", who, x->min, x->max);
+				else
+					snprintf(one, sizeof one, "%s%s", x->violation ? "catches " : "",
+					         scn_invariant_name(x->what));
+				used += (size_t)snprintf(proved + used, used < sizeof proved ? sizeof proved - used : 0,
+				                         "%s%s", e ? ", " : "", one);
+			}
+			printf("| %s | %s | %s |\n", base ? base + 1 : s->path, verdicts[k] ? "pass" : "FAIL",
+			       proved);
+		}
+		printf("\n");
+	}
+	free(verdicts);
 	printf("%d passed, %d failed\n", passed, failed);
 	for (int k = 0; k < n; k++)
 		scenario_free(&scs[k]);

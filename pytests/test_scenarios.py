@@ -1,0 +1,77 @@
+"""The scenario library in simulation, one test per file (many seeds), and
+the runner's output, exit codes and messages for bad files."""
+import pathlib
+
+import pytest
+
+from conftest import ROOT, build_dir, run
+
+LIBRARY = sorted((ROOT / "scenarios").glob("*.scn"))
+BAD = pathlib.Path(__file__).parent / "bad_scenarios"
+
+
+def mqttsim(*args, check=False, timeout=300):
+    return run([str(build_dir() / "bin/mqttsim"), *map(str, args)], check=check, timeout=timeout)
+
+
+def test_library_is_large_and_explained():
+    assert len(LIBRARY) >= 40
+    for f in LIBRARY:
+        first = f.read_text().splitlines()[0]
+        assert first.startswith("# ") and len(first) > 20, f"{f.name}: the first line says what it proves"
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
+def test_scenario_in_simulation(path):
+    p = mqttsim("run", "--seeds", "1..25", path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(f"PASS {path}")
+    assert lines[-1] == "1 passed, 0 failed"
+
+
+def test_a_failing_expectation_names_its_seed_and_reproduces(tmp_path):
+    wrong = tmp_path / "wrong.scn"
+    # The scenario claims a duplicating broker keeps exactly-once: it must fail.
+    wrong.write_text("# a false claim\nclient pub\nclient sub clean=no\nsubscribe sub t qos=2\n"
+                     "publish pub t qos=2 count=5\nrule deliver-twice PUBLISH#2 client=sub\n"
+                     "expect exactly-once\n")
+    p = mqttsim("run", "--seeds", "3..5", "--artifacts", tmp_path / "out", wrong)
+    assert p.returncode == 1
+    assert f"FAIL {wrong} seed 3: line 7: exactly-once violated: sub read t #1 (QoS 2) 2 times" \
+        in p.stdout, p.stdout
+    assert f"reproduce: mqttsim run --seeds 3 --trace {wrong}" in p.stdout
+    assert p.stdout.splitlines()[-1] == "0 passed, 1 failed"
+    trace = (tmp_path / "out" / "wrong.scn-seed3.trace").read_text()
+    assert "broker -> sub PUBLISH" in trace and trace.strip().endswith(
+        "verdict: fail: line 7: exactly-once violated: sub read t #1 (QoS 2) 2 times")
+    # The same seed gives the same run.
+    again = mqttsim("run", "--seeds", "3", "--trace", wrong).stdout
+    assert again == mqttsim("run", "--seeds", "3", "--trace", wrong).stdout
+
+
+@pytest.mark.parametrize("name,message", [
+    ("unknown-directive.scn", ":3:1: unknown directive frobnicate"),
+    ("bad-fault.scn", ":3:19: expected a packet type"),
+    ("unknown-client.scn", ":3:9: no client named b"),
+    ("no-expect.scn", ":1:1: a scenario needs at least one 'expect'"),
+    ("bad-qos.scn", ":3:17: qos= is 0, 1 or 2"),
+])
+def test_bad_files_exit_2_with_line_and_column(name, message):
+    p = mqttsim("run", BAD / name)
+    assert p.returncode == 2, p.stdout
+    assert f"{BAD / name}{message}" in p.stderr, p.stderr
+    assert p.stdout == ""
+
+
+def test_usage_errors():
+    assert mqttsim().returncode == 2
+    assert "Usage: mqttsim run" in mqttsim("--help").stdout
+    for args, msg in ((["run", "--seeds", "5..2", "x.scn"], "--seeds takes A..B"),
+                      (["run"], "no scenario file"),
+                      (["launch", "x.scn"], "unknown command launch"),
+                      (["run", str(ROOT / "nope.scn")], "nope.scn: No such file")):
+        p = mqttsim(*args)
+        assert p.returncode == 2 and msg in p.stderr, (args, p.stderr)
+    p = mqttsim("check", *LIBRARY)
+    assert p.returncode == 0 and f"{len(LIBRARY)} scenarios parsed" in p.stdout
