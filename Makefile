@@ -217,6 +217,7 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/brokers.txt
 	sh bench/run_proxy.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/proxy.txt
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
+	sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
 
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \

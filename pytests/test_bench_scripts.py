@@ -35,3 +35,14 @@ def test_bench_script(script, field, values):
     assert seen == values, out
     assert all("msgs_per_s=" in line for line in out.splitlines() if not line.startswith("#"))
     assert processes_with(mark) == [], f"{script} left processes behind"
+
+
+def test_sim_bench_script():
+    env = clean_env(BENCH_SIM_RUNS="20")
+    out = run(["sh", str(ROOT / "bench/run_sim.sh"), str(build_dir()), "2"], env=env,
+              timeout=120).stdout.splitlines()
+    assert len(out) == 2
+    for line in out:
+        fields = dict(f.split("=") for f in line.split())
+        assert fields["op"] == "simulate" and fields["runs"] == "20"
+        assert float(fields["runs_per_s"]) > 0

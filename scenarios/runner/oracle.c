@@ -143,6 +143,29 @@ void oracle_session_lost(struct oracle *o, int client)
 	o->lossy[client] = true;
 }
 
+/* "client:step:seq:" (decimal), as the simulator writes it; false when damaged. */
+static bool parse_identity(const char *s, int *client, int *step, unsigned *seq)
+{
+	unsigned v[3];
+	for (int k = 0; k < 3; k++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		uint64_t x = 0;
+		while (*s >= '0' && *s <= '9') {
+			x = x * 10 + (uint64_t)(*s++ - '0');
+			if (x > UINT32_MAX)
+				return false;
+		}
+		if (*s++ != ':')
+			return false;
+		v[k] = (unsigned)x;
+	}
+	*client = (int)v[0];
+	*step = (int)v[1];
+	*seq = v[2];
+	return v[0] < SCN_MAX_CLIENTS && v[1] < SCN_MAX_STEPS;
+}
+
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
                       const uint8_t *payload, size_t len, uint8_t qos, bool dup, uint64_t now)
 {
@@ -154,7 +177,7 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	int pub, step;
 	unsigned seq;
 	const struct scenario *sc = o->sc;
-	if (sscanf(id, "%d:%d:%u:", &pub, &step, &seq) != 3 || step < 0 || step >= sc->nsteps ||
+	if (!parse_identity(id, &pub, &step, &seq) || step < 0 || step >= sc->nsteps ||
 	    sc->steps[step].kind != SCN_PUBLISH || seq >= sc->steps[step].count ||
 	    !o->msgs[o->base[step] + seq].published || sc->steps[step].client != pub ||
 	    strlen(sc->steps[step].topic) != topic_len ||
