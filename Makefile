@@ -154,7 +154,7 @@ deps:
 DEMO_SEEDS ?= 1..100
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bin/mqttsim
-	$(BUILD)/bin/mqttsim run --quiet --table --seeds $(DEMO_SEEDS) scenarios/*.scn
+	$(BUILD)/bin/mqttsim run --quiet --table --jobs $$(nproc) --seeds $(DEMO_SEEDS) scenarios/*.scn
 
 # The README's test command. Runs every suite even when one fails, then
 # reports: a red suite must not hide the others.

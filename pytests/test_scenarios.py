@@ -45,6 +45,13 @@ def test_a_failing_expectation_names_its_seed_and_reproduces(tmp_path):
     trace = (tmp_path / "out" / "wrong.scn-seed3.trace").read_text()
     assert "broker -> sub PUBLISH" in trace and trace.strip().endswith(
         "verdict: fail: line 7: exactly-once violated: sub read t #1 (QoS 2) 2 times")
+    # A capture of the failing run, in virtual time, that tshark decodes.
+    import shutil
+    pcap = tmp_path / "out" / "wrong.scn-seed3.pcap"
+    assert f"pcap: {pcap}" in p.stdout
+    types = run([shutil.which("tshark"), "-r", str(pcap), "-Y", "mqtt", "-T", "fields",
+                 "-e", "mqtt.msgtype"]).stdout.split()
+    assert "1" in types and "3" in types  # CONNECTs and PUBLISHes
     # The same seed gives the same run.
     again = mqttsim("run", "--seeds", "3", "--trace", wrong).stdout
     assert again == mqttsim("run", "--seeds", "3", "--trace", wrong).stdout
@@ -75,3 +82,17 @@ def test_usage_errors():
         assert p.returncode == 2 and msg in p.stderr, (args, p.stderr)
     p = mqttsim("check", *LIBRARY)
     assert p.returncode == 0 and f"{len(LIBRARY)} scenarios parsed" in p.stdout
+
+
+def test_jobs_keep_the_output_in_order(tmp_path):
+    files = LIBRARY[:5]
+    wrong = tmp_path / "wrong.scn"
+    wrong.write_text("# must fail\nclient pub\nclient sub clean=no\nsubscribe sub t qos=1\n"
+                     "publish pub t qos=1 count=5\nrule drop PUBLISH#2 client=sub\n"
+                     "expect at-least-once\n")
+    args = ["run", "--seeds", "1..3", "--artifacts", tmp_path / "a", *files, wrong, *LIBRARY[5:7]]
+    one = mqttsim(*args)
+    many = mqttsim("run", "--jobs", "3", *args[1:])
+    assert one.returncode == many.returncode == 1
+    assert one.stdout == many.stdout
+    assert many.stdout.splitlines()[-1] == "7 passed, 1 failed"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ static const char usage_text[] =
 "  --trace           print every run's trace (connections, faults, crashes)\n"
 "  --artifacts DIR   where a failing run's trace goes (default ./mqttsim-failures)\n"
 "  -q, --quiet       only the summary and failures\n"
+"  --jobs N          run scenarios in N processes at once (output stays in order)\n"
 "  --table           end with a table: each scenario, its verdict and the\n"
 "                    guarantees it proved (make demo)\n"
 "  -h, --help        this text\n"
@@ -64,23 +66,88 @@ static bool parse_seeds(const char *s, uint64_t *a, uint64_t *b)
 	return !errno && end != t && !*end && *t != '-' && *b >= *a;
 }
 
-static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed)
+static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
 {
 	mkdir(dir, 0777);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
-	char path[1024];
+	char path[1024], pcap[1024];
 	snprintf(path, sizeof path, "%s/%s-seed%llu.trace", dir, base, (unsigned long long)seed);
+	snprintf(pcap, sizeof pcap, "%s/%s-seed%llu.pcap", dir, base, (unsigned long long)seed);
 	FILE *f = fopen(path, "w");
 	if (!f) {
 		fprintf(stderr, "mqttsim: %s: %s\n", path, strerror(errno));
 		return;
 	}
 	struct scn_result r;
-	scenario_simulate(s, seed, &r, f);
+	scenario_simulate(s, seed, &r, f, pcap);
 	fprintf(f, "verdict: %s%s%s\n", r.passed ? "pass" : "fail", r.passed ? "" : ": ", r.why);
 	fclose(f);
-	printf("  trace: %s\n", path);
+	fprintf(out, "  trace: %s\n  pcap: %s\n", path, pcap);
+}
+
+struct options {
+	uint64_t first, last;
+	bool trace, quiet;
+	const char *artifacts;
+};
+
+struct progress {
+	bool tty;
+	uint64_t runs;
+	struct timespec t0;
+	int failed;
+};
+
+/* Runs one scenario over every seed; reports to out; returns whether it passed. */
+static bool run_one(const struct scenario *s, const struct options *o, FILE *out,
+                    struct progress *pr)
+{
+	bool ok = true;
+	uint64_t seed;
+	struct scn_result r;
+	memset(&r, 0, sizeof r);
+	for (seed = o->first; seed <= o->last; seed++) {
+		if (o->trace)
+			fprintf(out, "== %s seed %llu\n", s->path, (unsigned long long)seed);
+		if (scenario_simulate(s, seed, &r, o->trace ? out : NULL, NULL) != 0) {
+			fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
+			snprintf(r.why, sizeof r.why, "the simulation could not be set up");
+			ok = false;
+			break;
+		}
+		if (pr && pr->tty && ++pr->runs % 50 == 0) {
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			double el = (double)(t1.tv_sec - pr->t0.tv_sec) +
+			            (double)(t1.tv_nsec - pr->t0.tv_nsec) / 1e9;
+			fprintf(out, "\r%s: %llu runs, %.0f runs/s, %d failed so far ", s->path,
+			        (unsigned long long)pr->runs, el > 0 ? (double)pr->runs / el : 0.0,
+			        pr->failed);
+			fflush(out);
+		}
+		if (!r.passed) {
+			ok = false;
+			break;
+		}
+		if (seed == UINT64_MAX)
+			break;
+	}
+	if (pr && pr->tty)
+		fprintf(out, "\r\033[K");
+	if (ok) {
+		if (!o->quiet)
+			fprintf(out, "PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n",
+			        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
+			        r.delivered, *s->description ? " - " : "", s->description);
+	} else {
+		fprintf(out, "FAIL %s seed %llu: %s\n", s->path, (unsigned long long)seed, r.why);
+		fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
+		        (unsigned long long)seed, s->path);
+		write_artifact(o->artifacts, s, seed, out);
+	}
+	fflush(out);
+	return ok;
 }
 
 int main(int argc, char **argv)
@@ -99,6 +166,7 @@ int main(int argc, char **argv)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
 	bool trace = false, quiet = false, table = false;
+	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
 	int i = 2;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -113,6 +181,12 @@ int main(int argc, char **argv)
 			quiet = true;
 		} else if (!strcmp(argv[i], "--table")) {
 			table = true;
+		} else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
+			char *end;
+			long j = strtol(argv[++i], &end, 10);
+			if (*end || j < 1 || j > 256)
+				return usage_error("--jobs takes 1 to 256, not ", argv[i]);
+			jobs = (int)j;
 		} else {
 			return usage_error("unknown option ", argv[i]);
 		}
@@ -141,60 +215,61 @@ int main(int argc, char **argv)
 		free(scs);
 		return 0;
 	}
-	bool tty = isatty(STDOUT_FILENO) && !trace;
-	int passed = 0, failed = 0;
+	struct options opt = {first, last, trace, quiet, artifacts};
 	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
 	if (!verdicts)
 		return 1;
-	uint64_t runs = 0;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int k = 0; k < n; k++) {
-		const struct scenario *s = &scs[k];
-		bool ok = true;
-		uint64_t seed;
-		struct scn_result r;
-		for (seed = first; seed <= last; seed++) {
-			if (trace)
-				printf("== %s seed %llu\n", s->path, (unsigned long long)seed);
-			if (scenario_simulate(s, seed, &r, trace ? stdout : NULL) != 0) {
-				fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
-				ok = false;
-				break;
-			}
-			runs++;
-			if (tty && runs % 50 == 0) {
-				struct timespec t1;
-				clock_gettime(CLOCK_MONOTONIC, &t1);
-				double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-				printf("\r%s: %llu runs, %.0f runs/s, %d failed so far ", s->path,
-				       (unsigned long long)runs, el > 0 ? (double)runs / el : 0.0, failed);
-				fflush(stdout);
-			}
-			if (!r.passed) {
-				ok = false;
-				break;
-			}
-			if (seed == UINT64_MAX)
-				break;
-		}
-		if (tty)
-			printf("\r\033[K");
-		verdicts[k] = ok;
-		if (ok) {
-			passed++;
-			if (!quiet)
-				printf("PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n", s->path,
-				       (unsigned long long)(last - first + 1), r.published, r.delivered,
-				       *s->description ? " - " : "", s->description);
-		} else {
-			failed++;
-			printf("FAIL %s seed %llu: %s\n", s->path, (unsigned long long)seed, r.why);
-			printf("  reproduce: mqttsim run --seeds %llu --trace %s\n", (unsigned long long)seed,
-			       s->path);
-			write_artifact(artifacts, s, seed);
-		}
+	int passed = 0, failed = 0;
+	if (jobs > 1 && n > 1 && !trace) {
+		/* Scenarios shared out to worker processes; each writes its report
+		 * to its own unlinked file, printed here in the order given. */
+		FILE **reports = calloc((size_t)n, sizeof *reports);
+		if (!reports)
+			return 1;
+		for (int k = 0; k < n; k++)
+			if (!(reports[k] = tmpfile()))
+				return 1;
 		fflush(stdout);
+		pid_t *pids = calloc((size_t)jobs, sizeof *pids);
+		for (int w = 0; w < jobs && pids; w++) {
+			pids[w] = fork();
+			if (pids[w] == 0) {
+				for (int k = w; k < n; k += jobs) {
+					bool ok = run_one(&scs[k], &opt, reports[k], NULL);
+					fputc(ok ? 'P' : 'F', reports[k]); /* the verdict, last */
+					fflush(reports[k]);
+				}
+				_exit(0);
+			}
+		}
+		for (int w = 0; w < jobs && pids; w++)
+			if (pids[w] > 0)
+				waitpid(pids[w], NULL, 0);
+		free(pids);
+		for (int k = 0; k < n; k++) {
+			long size = ftell(reports[k]);
+			rewind(reports[k]);
+			int ch;
+			for (long at = 0; at < size - 1 && (ch = fgetc(reports[k])) != EOF; at++)
+				putchar(ch);
+			verdicts[k] = size > 0 && fgetc(reports[k]) == 'P';
+			if (verdicts[k])
+				passed++;
+			else
+				failed++;
+			fclose(reports[k]);
+		}
+		free(reports);
+	} else {
+		struct progress pr = {isatty(STDOUT_FILENO) && !trace, 0, {0, 0}, 0};
+		clock_gettime(CLOCK_MONOTONIC, &pr.t0);
+		for (int k = 0; k < n; k++) {
+			verdicts[k] = run_one(&scs[k], &opt, stdout, &pr);
+			if (verdicts[k])
+				passed++;
+			else
+				pr.failed = ++failed;
+		}
 	}
 	if (table) {
 		printf("\n| scenario | verdict | guarantees proved over seeds %llu..%llu |\n|---|---|---|\n",

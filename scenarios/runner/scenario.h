@@ -107,8 +107,12 @@ struct scn_result {
 	uint64_t events;             /* simulation steps, for the benchmark */
 };
 
-/* Runs s with seed in simulation; trace (may be NULL) gets one line per event. */
+/*
+ * Runs s with seed in simulation; trace (may be NULL) gets one line per
+ * event; pcap (may be NULL) names a capture file of every connection, as
+ * delivered, in virtual time (tshark decodes it as MQTT).
+ */
 int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result *r,
-                      FILE *trace);
+                      FILE *trace, const char *pcap);
 
 #endif

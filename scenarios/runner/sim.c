@@ -16,6 +16,7 @@
 
 #include "mqttsim/broker.h"
 #include "mqttsim/codec.h"
+#include "mqttsim/pcap.h"
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
 #include "oracle.h"
@@ -40,6 +41,7 @@ struct sclient {
 	bool subscribed;                 /* every SUBACK of its subscriptions came */
 	int sub_pending;
 	int connects;
+	uint32_t pcap_conn;              /* the connection's number in the capture */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 };
 
@@ -57,6 +59,8 @@ struct sim {
 	uint64_t now, start;             /* start: the workload's time 0 (all subscribed) */
 	bool started;
 	FILE *trace;
+	struct mqtt_pcap *pcap;
+	uint32_t pcap_conns;
 	uint64_t events;
 	uint64_t traced_seq; /* broker records already in the trace */
 };
@@ -139,6 +143,8 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	mqtt_broker_closed(m->b, c->bc, m->now);
+	if (m->pcap)
+		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
 	mqtt_fault_link_free(c->link);
 	c->link = NULL;
 	c->bc = NULL;
@@ -187,6 +193,7 @@ static bool step(struct sim *m, struct sclient *c)
 		c->bc = mqtt_broker_open(m->b, m->now);
 		mqtt_session_connected(c->s, m->now);
 		c->connects++;
+		c->pcap_conn = ++m->pcap_conns;
 		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
 		moved = true;
 	}
@@ -227,6 +234,8 @@ static bool step(struct sim *m, struct sclient *c)
 	}
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
+		if (m->pcap && used)
+			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
 		moved = true;
 		if (used < n)
@@ -243,6 +252,8 @@ static bool step(struct sim *m, struct sclient *c)
 			size_t none;
 			mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* read: acknowledge */
 		}
+		if (m->pcap && used)
+			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
@@ -489,7 +500,8 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	return session_start(m, c, false);
 }
 
-int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_result *r, FILE *trace)
+int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_result *r, FILE *trace,
+                      const char *pcap)
 {
 	memset(r, 0, sizeof *r);
 	struct sim *m = calloc(1, sizeof *m);
@@ -501,9 +513,13 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	struct mqtt_broker_config bcfg = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max,
 	                                  .record = trace != NULL};
 	int rc = -1;
+	char err[256];
 	if (mqtt_broker_new(&m->b, &bcfg) != 0 || !(m->o = oracle_new(sc)))
 		goto out;
-	char err[256];
+	if (pcap && mqtt_pcap_open(&m->pcap, pcap, err, sizeof err) != 0) {
+		fprintf(stderr, "mqttsim: %s\n", err);
+		goto out;
+	}
 	for (int i = 0; i < sc->nrules; i++)
 		if (mqtt_broker_rule(m->b, sc->broker_rules[i], err, sizeof err) < 0)
 			goto out;
@@ -553,6 +569,8 @@ out:
 			mqtt_store_close(&c->store);
 		free(c->inflight_msg);
 	}
+	if (m->pcap)
+		mqtt_pcap_close(m->pcap);
 	mqtt_broker_free(m->b);
 	oracle_free(m->o);
 	free(m);
