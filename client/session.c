@@ -102,6 +102,7 @@ struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, 
 		return r;
 	memcpy(s->out + s->out_len, b, n);
 	s->out_len += n;
+	s->queued_total += n;
 	return ok();
 }
 
@@ -120,6 +121,7 @@ struct mqtt_error session_queue(struct mqtt_session *s, const struct mqtt_packet
 	if (e)
 		return err_of(MQTT_DENY, e);
 	s->out_len += n;
+	s->queued_total += n;
 	return ok();
 }
 
@@ -134,6 +136,7 @@ void mqtt_session_wrote(struct mqtt_session *s, uint64_t now, size_t n)
 	if (n > s->out_len - s->out_sent)
 		n = s->out_len - s->out_sent;
 	s->out_sent += n;
+	s->written_total += n;
 	if (n)
 		s->last_write = now;
 	if (s->out_sent == s->out_len) {
@@ -245,6 +248,7 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	s->close_wanted = false;
 	s->state = MQTT_STATE_CONNECTING;
 	s->out_len = s->out_sent = 0;
+	s->queued_total = s->written_total = 0;
 	mqtt_framer_init(&s->framer, s->readbuf, s->cfg.read_buffer_size);
 	s->big.active = false;
 	s->ack = ACK_NONE;
@@ -311,8 +315,17 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	s->out_len = s->out_sent = 0;
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
 	s->big.active = false; /* and a big message cut short comes again */
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
-		session_entry(s, n)->sent_at = 0;
+	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1) {
+		struct out_entry *e = session_entry(s, n);
+		/* Queued on this connection but not a byte written: it was never
+		 * on the wire, so its next send is a first one, DUP clear. */
+		if (e->sent_at && e->state == OUT_PUBLISH && s->written_total <= e->queued_at &&
+		    !e->sent_before)
+			e->sent = false;
+		if (e->sent)
+			e->sent_before = true;
+		e->sent_at = 0;
+	}
 	if (s->state == MQTT_STATE_CLOSED || s->closing) {
 		enter_closed(s);
 		return;
@@ -339,6 +352,7 @@ void session_resend(struct mqtt_session *s, uint64_t now)
 			uint8_t first = e->packet[0];
 			if (e->sent)
 				e->packet[0] |= 0x08;
+			e->queued_at = s->queued_total;
 			r = session_queue_bytes(s, e->packet, e->len);
 			e->packet[0] = first;
 		} else {
@@ -520,10 +534,12 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	ent->packet = packet;
 	ent->len = size;
 	ent->sent = false;
+	ent->sent_before = false;
 	ent->sent_at = 0;
 	sp->count++;
 	session_list_append(s, node);
 	if (s->state == MQTT_STATE_ONLINE) {
+		ent->queued_at = s->queued_total;
 		r = session_queue_bytes(s, packet, size);
 		if (r.cls) {
 			session_want_close(s, r); /* in flight all the same: resent later */

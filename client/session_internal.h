@@ -14,7 +14,9 @@ enum out_state { OUT_FREE, OUT_PUBLISH, OUT_PUBREL };
  * (QoS 1 slots 0..16383, QoS 2 slots 16384..32767). */
 struct out_entry {
 	uint8_t state;
-	bool sent;           /* sent at least once: DUP on resend [MQTT-3.3.1-1] */
+	bool sent;           /* a byte of it reached a transport: DUP on resend [MQTT-3.3.1-1] */
+	uint64_t queued_at;  /* where its bytes start in this connection's output stream */
+	bool sent_before;    /* written on an earlier connection (or adopted) */
 	uint8_t *packet;     /* the PUBLISH, DUP clear, while OUT_PUBLISH */
 	size_t len;
 	uint64_t sent_at;    /* last sent on this connection; 0: not yet */
@@ -72,6 +74,9 @@ struct mqtt_session {
 
 	uint8_t *out;
 	size_t out_len, out_cap, out_sent;
+	/* This connection's output stream: bytes queued and bytes written, so
+	 * that a PUBLISH counts as sent only once a byte of it was written. */
+	uint64_t queued_total, written_total;
 	uint64_t last_write, last_read;
 
 	struct mqtt_event *events;

@@ -86,6 +86,7 @@ static void adopt_outbound(struct mqtt_session *s, const struct mqtt_checked_rec
 	}
 	/* The seed's assumption: what was saved was also sent. */
 	ent->sent = true;
+	ent->sent_before = true;
 	sp->count++;
 	if ((unsigned)(id & (MQTT_WINDOW_MAX - 1)) >= sp->cursor)
 		sp->cursor = (id & (MQTT_WINDOW_MAX - 1)) + 1;

@@ -309,6 +309,40 @@ static void test_resend_after_reconnect(void)
 	harness_free(&h);
 }
 
+/* A PUBLISH queued on a connection that broke before a byte of it was
+ * written was never on the wire: its next send is a first one, DUP clear
+ * [MQTT-3.3.1-1]. (It used to carry DUP; the scenario oracle's dup-flag
+ * invariant found it.) One that was written, even once, keeps DUP. */
+static void test_unwritten_publish_resent_without_dup(void)
+{
+	struct mqtt_session_config c = test_config();
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint16_t written, unwritten;
+	publish(&h, 1, "t", "written", &written);
+	expect(&h, MQTT_PUBLISH); /* taken: written to the transport */
+	publish(&h, 1, "t", "never", &unwritten);
+	cut(&h); /* before the second one was written */
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == unwritten && !p.publish.dup);
+	/* Cut again, now that both were written: both carry DUP from here on. */
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
+	p = expect(&h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == unwritten && p.publish.dup);
+	harness_free(&h);
+}
+
 static void test_inbound_ack_after_next_read(void)
 {
 	struct mqtt_session_config c = test_config();
@@ -765,6 +799,7 @@ static void test_disconnect_and_close(void)
 }
 
 const struct test_def session_tests[] = {
+	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"CONNECT carries the configuration; reconnects do not clean", test_connect_fields},
 	{"invalid configurations are denied", test_invalid_configuration},
 	{"a refusal waits the maximum", test_refused_waits_the_maximum},

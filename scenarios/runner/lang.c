@@ -15,7 +15,8 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_AT_MOST_ONCE] = "at-most-once", [SCN_AT_LEAST_ONCE] = "at-least-once",
 	[SCN_EXACTLY_ONCE] = "exactly-once", [SCN_ORDER] = "order",
 	[SCN_NO_PHANTOM] = "no-phantom",     [SCN_LIVE] = "live",
-	[SCN_RECONNECTS] = "reconnects",
+	[SCN_RECONNECTS] = "reconnects",   [SCN_DUP_FLAG] = "dup-flag",
+	[SCN_PACKET_IDS] = "packet-ids",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)
@@ -296,13 +297,13 @@ static int parse_expect(struct parser *p, struct scenario *s, struct word *w, in
 	if (i >= n)
 		return fail(p, w[i - 1].col + w[i - 1].len + 1,
 		            "expected an invariant: at-most-once, at-least-once, exactly-once, order, "
-		            "no-phantom, live or reconnects");
+		            "no-phantom, live, dup-flag, packet-ids or reconnects");
 	for (int k = 1; k < SCN_INVARIANT_COUNT; k++)
 		if (is(&w[i], invariant_names[k]))
 			e->what = (enum scn_invariant)k;
 	if (!e->what)
 		return fail(p, w[i].col, "unknown invariant %.*s; expected at-most-once, at-least-once, "
-		            "exactly-once, order, no-phantom, live or reconnects", (int)w[i].len, w[i].s);
+		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids or reconnects", (int)w[i].len, w[i].s);
 	i++;
 	if (e->what == SCN_RECONNECTS) {
 		if (e->violation)

@@ -83,6 +83,11 @@ static void violation(struct oracle *o, enum scn_invariant what, const char *fmt
 	va_end(ap);
 }
 
+void oracle_wire_violation(struct oracle *o, enum scn_invariant what, const char *why)
+{
+	violation(o, what, "%s", why);
+}
+
 void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos)
 {
 	if (o->nsubs[client] == 16)

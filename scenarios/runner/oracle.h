@@ -25,6 +25,8 @@ void oracle_session_lost(struct oracle *o, int client);
 /* The application of client read a message. */
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
                       const uint8_t *payload, size_t len, uint8_t qos, bool dup, uint64_t now);
+/* A rule broken on the wire (dup-flag, packet-ids), found by wire.c. */
+void oracle_wire_violation(struct oracle *o, enum scn_invariant what, const char *why);
 /* Whether every owed message reached every subscriber owed it. */
 bool oracle_all_delivered(const struct oracle *o);
 /* The verdict: violations found, and whether the scenario's expectations hold. */

@@ -20,6 +20,7 @@
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
 #include "oracle.h"
+#include "wire.h"
 #include "scenario.h"
 
 #define CRASH_LINE_BASE 100000u /* hidden faults that mark crash points */
@@ -42,6 +43,8 @@ struct sclient {
 	int sub_pending;
 	int connects;
 	uint32_t pcap_conn;              /* the connection's number in the capture */
+	struct wire *wire;               /* DUP and identifier rules on its traffic */
+	bool adopted;                    /* restarted on its store at least once */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 };
 
@@ -59,6 +62,7 @@ struct sim {
 	uint64_t now, start;             /* start: the workload's time 0 (all subscribed) */
 	bool started;
 	FILE *trace;
+	struct wire_report wire;
 	struct mqtt_pcap *pcap;
 	uint32_t pcap_conns;
 	uint64_t events;
@@ -162,6 +166,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
 		memset(c->inflight_msg, 0, 65536 * sizeof *c->inflight_msg);
+		wire_init(c->wire); /* a new session: a new identifier space */
 	}
 	c->restart_at = restart_ms ? m->now + restart_ms : UINT64_MAX;
 }
@@ -183,6 +188,7 @@ static bool step(struct sim *m, struct sclient *c)
 		c->restart_at = UINT64_MAX;
 		if (session_start(m, c, true) != 0)
 			return false;
+		c->adopted = c->has_store;
 		moved = true;
 	}
 	if (!c->link) {
@@ -194,6 +200,7 @@ static bool step(struct sim *m, struct sclient *c)
 		mqtt_session_connected(c->s, m->now);
 		c->connects++;
 		c->pcap_conn = ++m->pcap_conns;
+		wire_connection(c->wire, c->adopted);
 		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
 		moved = true;
 	}
@@ -204,7 +211,10 @@ static bool step(struct sim *m, struct sclient *c)
 		size_t room = mqtt_fault_link_room(l, MQTT_C2B, m->now, n);
 		if (!room)
 			break;
-		mqtt_session_wrote(c->s, m->now, mqtt_fault_link_write(l, MQTT_C2B, m->now, d, room));
+		size_t w = mqtt_fault_link_write(l, MQTT_C2B, m->now, d, room);
+		/* The client's conduct is judged by what it wrote, lost on the way or not. */
+		wire_bytes(c->wire, 0, d, w, c->cfg->name, &m->wire);
+		mqtt_session_wrote(c->s, m->now, w);
 		moved = true;
 	}
 	while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0) {
@@ -254,6 +264,7 @@ static bool step(struct sim *m, struct sclient *c)
 		}
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
+		wire_bytes(c->wire, 1, d, used, c->cfg->name, &m->wire);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
@@ -465,8 +476,10 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->restart_at = UINT64_MAX;
 	c->prng = seed * 31 + (uint64_t)i;
 	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
-	if (!c->inflight_msg)
+	c->wire = calloc(1, sizeof *c->wire);
+	if (!c->inflight_msg || !c->wire)
 		return -1;
+	wire_init(c->wire);
 	char err[256];
 	for (size_t k = 0; k < c->cfg->plan.n; k++)
 		if (mqtt_fault_plan_add(&c->plan, &c->cfg->plan.faults[k], err, sizeof err) != 0)
@@ -556,6 +569,10 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 			       sc->steps[i].count);
 	for (int i = 0; i < sc->nclients; i++)
 		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
+	if (m->wire.dup_violation)
+		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
+	if (m->wire.id_violation)
+		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
 	oracle_judge(m->o, sc, workload_done(m), r);
 	rc = 0;
 out:
@@ -568,6 +585,7 @@ out:
 		if (c->has_store)
 			mqtt_store_close(&c->store);
 		free(c->inflight_msg);
+		free(c->wire);
 	}
 	if (m->pcap)
 		mqtt_pcap_close(m->pcap);
