@@ -1,6 +1,7 @@
 # mqttsim - one GNU Makefile for every build, test, bench and install.
 #
 #   make demo       run the scenario library in simulation (the main job)
+#   make mutants    show that named defects of the client fail scenarios
 #   make            library (static and shared) and every program
 #   make test       install build dependencies, build, run CUnit and pytest
 #   make san        the same tests on an ASan+UBSan build
@@ -70,7 +71,7 @@ BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
-.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean demo
+.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
 
 all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
@@ -148,6 +149,12 @@ $(BUILD)/bench/peer_mosq: bench/peer_mosq.c $(FLAGS_STAMP)
 
 deps:
 	@sh scripts/deps.sh
+
+# Named defects in the client core must each fail a scenario (slow: one
+# build per defect; outside make test).
+MUTANT_SEEDS ?= 1..20
+mutants: deps
+	sh scripts/mutants.sh $(MUTANT_SEEDS)
 
 # The main job: the whole scenario library in simulation, with a table of
 # verdicts and the guarantees each scenario proved. DEMO_SEEDS to change.

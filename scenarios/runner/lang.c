@@ -160,7 +160,7 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 		uint64_t x;
 		if (!key_value(&w[i], &k, &v))
 			return fail(p, w[i].col, "expected key=value (id=, clean=, store=, window=, "
-			            "keepalive=, pause=, ack-timeout=)");
+			            "keepalive=, pause=, ack-timeout=, read-delay=)");
 		if (is(&k, "id")) {
 			if (!v.len || v.len >= sizeof c->id ||
 			    mqtt_check_utf8((const uint8_t *)v.s, v.len, NULL) != MQTT_OK)
@@ -184,6 +184,10 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 			if (!to_u64(&v, &x) || x > 65535)
 				return fail(p, v.col, "keepalive= is 0 to 65535 seconds");
 			c->keep_alive = (uint16_t)x;
+		} else if (is(&k, "read-delay")) {
+			if (!to_ms(&v, &x) || x > 600000)
+				return fail(p, v.col, "read-delay= needs a duration up to 10m");
+			c->read_delay_ms = (uint32_t)x;
 		} else if (is(&k, "pause") || is(&k, "ack-timeout")) {
 			if (!to_ms(&v, &x) || !x || x > UINT32_MAX)
 				return fail(p, v.col, "%.*s= needs a duration above 0 (N, Nms, Ns, Nm)",

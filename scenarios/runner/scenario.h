@@ -26,6 +26,7 @@ struct scn_client {
 	unsigned window;
 	uint16_t keep_alive;
 	uint32_t pause_ms, ack_timeout_ms;
+	uint32_t read_delay_ms;      /* the application takes this long to read a message */
 	struct mqtt_fault_plan plan; /* faults on this client's link */
 	unsigned line;
 };

@@ -44,6 +44,10 @@ struct sclient {
 	int connects;
 	uint32_t pcap_conn;              /* the connection's number in the capture */
 	struct wire *wire;               /* DUP and identifier rules on its traffic */
+	/* The application is busy with the last message (read-delay) and asks
+	 * for the next one, which acknowledges it, at read_at. */
+	bool reading;
+	uint64_t read_at;
 	bool adopted;                    /* restarted on its store at least once */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 };
@@ -158,9 +162,15 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
-	drop_connection(m, c, "crash");
+	if (c->link) {
+		/* As when a process dies: the kernel still sends what it had been
+		 * given, then ends the connection (FIN); nobody reads any more. */
+		mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
+		c->lost_connection = true;
+	}
 	mqtt_session_free(c->s);
 	c->s = NULL;
+	c->reading = false; /* its last message was never acknowledged: the broker resends it */
 	if (!c->has_store) {
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
@@ -177,10 +187,85 @@ static void on_message(struct sim *m, struct sclient *c, const struct mqtt_messa
 	                 msg->payload.len, msg->qos, msg->dup, m->now);
 }
 
+/* Faults applied on c's link; a crash mark crashes the client right here. Returns whether it did. */
+static bool check_crash(struct sim *m, struct sclient *c)
+{
+	struct mqtt_fault_report rep;
+	uint64_t restart = 0;
+	bool crash_now = false;
+	while (c->link && mqtt_fault_link_report(c->link, &rep)) {
+		if (rep.line >= CRASH_LINE_BASE) {
+			crash_now = true;
+			restart = m->sc->steps[rep.line - CRASH_LINE_BASE].restart_ms;
+		} else if (rep.line && m->trace) { /* line 0: the network's own latency, not news */
+			char line[200];
+			mqtt_fault_report_format(&rep, line, sizeof line);
+			tracef(m, "%s: fault %s", c->cfg->name, line);
+		}
+	}
+	if (!c->s)
+		return false; /* already dead: its connection only drains */
+	if (crash_now)
+		crash(m, c, restart);
+	return crash_now;
+}
+
+/* What the client's session has to send, into its link. Returns whether anything moved. */
+static bool send_output(struct sim *m, struct sclient *c)
+{
+	const uint8_t *d;
+	size_t n;
+	bool moved = false;
+	while ((n = mqtt_session_output(c->s, &d)) > 0) {
+		size_t room = mqtt_fault_link_room(c->link, MQTT_C2B, m->now, n);
+		if (!room)
+			break;
+		size_t w = mqtt_fault_link_write(c->link, MQTT_C2B, m->now, d, room);
+		/* The client's conduct is judged by what it wrote, lost on the way or not. */
+		wire_bytes(c->wire, 0, d, w, c->cfg->name, &m->wire);
+		mqtt_session_wrote(c->s, m->now, w);
+		moved = true;
+	}
+	return moved;
+}
+
 /* Moves what can move for client c at now; returns whether anything did. */
 static bool step(struct sim *m, struct sclient *c)
 {
 	bool moved = false;
+	if (!c->s && c->link) {
+		/* The connection of a crashed process: what was written still goes
+		 * to the broker; what comes back is lost. */
+		const uint8_t *d;
+		size_t n;
+		while ((n = mqtt_fault_link_peek(c->link, MQTT_C2B, m->now, &d)) > 0) {
+			size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
+			if (m->pcap && used)
+				mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
+			mqtt_fault_link_consume(c->link, MQTT_C2B, used);
+			moved = true;
+			if (used < n)
+				break;
+		}
+		while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0)
+			mqtt_broker_wrote(m->b, c->bc, n);
+		while ((n = mqtt_fault_link_peek(c->link, MQTT_B2C, m->now, &d)) > 0)
+			mqtt_fault_link_consume(c->link, MQTT_B2C, n);
+		check_crash(m, c); /* drains reports; the process is gone already */
+		if (mqtt_fault_link_state(c->link, MQTT_C2B, m->now) != MQTT_LINK_OPEN ||
+		    mqtt_bconn_wants_close(c->bc)) {
+			tracef(m, "%s: connection %u ends: the crashed process's connection closes",
+			       c->cfg->name, mqtt_fault_link_number(c->link));
+			mqtt_broker_closed(m->b, c->bc, m->now);
+			if (m->pcap)
+				mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
+			mqtt_fault_link_free(c->link);
+			c->link = NULL;
+			c->bc = NULL;
+			moved = true;
+		}
+		return moved;
+	}
 	if (!c->s) {
 		if (m->now < c->restart_at)
 			return false;
@@ -207,16 +292,8 @@ static bool step(struct sim *m, struct sclient *c)
 	struct mqtt_fault_link *l = c->link;
 	const uint8_t *d;
 	size_t n;
-	while ((n = mqtt_session_output(c->s, &d)) > 0) {
-		size_t room = mqtt_fault_link_room(l, MQTT_C2B, m->now, n);
-		if (!room)
-			break;
-		size_t w = mqtt_fault_link_write(l, MQTT_C2B, m->now, d, room);
-		/* The client's conduct is judged by what it wrote, lost on the way or not. */
-		wire_bytes(c->wire, 0, d, w, c->cfg->name, &m->wire);
-		mqtt_session_wrote(c->s, m->now, w);
+	if (send_output(m, c))
 		moved = true;
-	}
 	while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0) {
 		size_t room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n);
 		if (!room)
@@ -224,24 +301,8 @@ static bool step(struct sim *m, struct sclient *c)
 		mqtt_broker_wrote(m->b, c->bc, mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room));
 		moved = true;
 	}
-	/* Faults applied; a crash mark crashes the client right here. */
-	struct mqtt_fault_report rep;
-	uint64_t restart = 0;
-	bool crash_now = false;
-	while (mqtt_fault_link_report(l, &rep)) {
-		if (rep.line >= CRASH_LINE_BASE) {
-			crash_now = true;
-			restart = m->sc->steps[rep.line - CRASH_LINE_BASE].restart_ms;
-		} else if (rep.line && m->trace) { /* line 0: the network's own latency, not news */
-			char line[200];
-			mqtt_fault_report_format(&rep, line, sizeof line);
-			tracef(m, "%s: fault %s", c->cfg->name, line);
-		}
-	}
-	if (crash_now) {
-		crash(m, c, restart);
+	if (check_crash(m, c))
 		return true;
-	}
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
 		if (m->pcap && used)
@@ -251,20 +312,36 @@ static bool step(struct sim *m, struct sclient *c)
 		if (used < n)
 			break;
 	}
-	while ((n = mqtt_fault_link_peek(l, MQTT_B2C, m->now, &d)) > 0) {
+	if (c->reading && m->now >= c->read_at) {
+		/* The slow application asks for the next message: that acknowledges the last. */
+		c->reading = false;
+		size_t none;
+		struct mqtt_message msg;
+		mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg);
+		moved = true;
+	}
+	while (!c->reading && (n = mqtt_fault_link_peek(l, MQTT_B2C, m->now, &d)) > 0) {
 		size_t used = 0;
 		struct mqtt_message msg = {0};
 		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
 		moved = true;
 		if (msg.topic.data) {
-			/* The message borrows the link's bytes: read it before they are consumed. */
+			/* Whatever the read queued leaves before the read returns (a client
+			 * that acknowledged here would be caught by a crash at that ack). */
+			send_output(m, c);
+			if (check_crash(m, c))
+				return true; /* the message died with the process, unread */
+			/* The read returned it: delivered (it borrows the link's bytes). */
 			on_message(m, c, &msg);
-			size_t none;
-			mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* read: acknowledge */
+			if (c->cfg->read_delay_ms) {
+				/* The application takes its time before it asks for the next one. */
+				c->reading = true;
+				c->read_at = m->now + c->cfg->read_delay_ms;
+			} else {
+				size_t none;
+				mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* the next read */
+			}
 		}
-		if (m->pcap && used)
-			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
-		wire_bytes(c->wire, 1, d, used, c->cfg->name, &m->wire);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
@@ -430,7 +507,7 @@ static bool workload_done(struct sim *m)
 	}
 	for (int i = 0; i < m->sc->nclients; i++) {
 		const struct sclient *c = &m->c[i];
-		if (c->restart_at != UINT64_MAX)
+		if (c->restart_at != UINT64_MAX || c->reading)
 			return false;
 		if (c->s && mqtt_session_inflight(c->s))
 			return false;
@@ -450,6 +527,13 @@ static uint64_t next_time(struct sim *m)
 	for (int i = 0; i < m->sc->nclients; i++) {
 		struct sclient *c = &m->c[i];
 		uint64_t t = c->restart_at;
+		if (c->reading && c->read_at < t)
+			t = c->read_at;
+		if (!c->s && c->link) {
+			uint64_t u = mqtt_fault_link_next(c->link, m->now);
+			if (u < t)
+				t = u;
+		}
 		if (c->s) {
 			uint64_t u = mqtt_session_tick(c->s, m->now);
 			if (u < t)
