@@ -16,40 +16,10 @@ tmp=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/lib.sh"
+start_mosquitto "$tmp"
+mport=$mosquitto_port
 
-wait_port() {
-    i=0
-    while ! /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 100 ] || { echo "$2 did not start" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-mport=$(free_port)
-cat > "$tmp/mosquitto.conf" <<CONF
-listener $mport 127.0.0.1
-allow_anonymous true
-max_inflight_messages 0
-max_queued_messages 1000000
-persistence false
-sys_interval 0
-CONF
-mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 &
-pids="$pids $!"
-wait_port "$mport" mosquitto
-
-# A fakebroker prints its port first: wait for that line and read it.
-listening_port() {
-    i=0
-    while ! grep -q '^listening tcp' "$1" 2>/dev/null; do
-        i=$((i + 1)); [ $i -lt 100 ] || { echo "fakebroker did not start" >&2; cat "$2" >&2; exit 1; }
-        sleep 0.05
-    done
-    sed -n 's/^listening tcp 127.0.0.1://p' "$1"
-}
 # Started here, not in a $(...) subshell, so that the trap knows their PIDs.
 "$build/bin/fakebroker" --no-record > "$tmp/fake.out" 2> "$tmp/fake.err" &
 pids="$pids $!"

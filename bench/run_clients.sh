@@ -11,23 +11,11 @@ set -eu
 build=$1
 reps=${2:-1}
 tmp=$(mktemp -d)
-trap 'kill "$broker" 2>/dev/null; wait "$broker" 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$tmp/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-max_inflight_messages 0
-max_queued_messages 1000000
-persistence false
-sys_interval 0
-CONF
-mosquitto -c "$tmp/mosquitto.conf" > "$tmp/mosquitto.log" 2>&1 &
-broker=$!
-i=0
-while ! /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 100 ] || { echo "mosquitto did not start" >&2; cat "$tmp/mosquitto.log" >&2; exit 1; }
-    sleep 0.05
-done
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
+start_mosquitto "$tmp"
+port=$mosquitto_port
 echo "# broker: $(mosquitto -h 2>/dev/null | head -1), port $port"
 for rep in $(seq "$reps"); do
     for qos in 0 1 2; do

@@ -52,18 +52,6 @@ static int errorf(char *err, size_t cap, size_t col, const char *fmt, ...)
 	return -1;
 }
 
-static bool client_ids_only(unsigned type)
-{
-	return type == MQTT_CONNECT || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE ||
-	       type == MQTT_PINGREQ || type == MQTT_DISCONNECT;
-}
-
-static bool server_ids_only(unsigned type)
-{
-	return type == MQTT_CONNACK || type == MQTT_SUBACK || type == MQTT_UNSUBACK ||
-	       type == MQTT_PINGRESP;
-}
-
 int mqtt_broker_rule_add(struct mqtt_broker *b, const struct mqtt_broker_rule *in, char *err,
                          size_t errcap)
 {
@@ -112,10 +100,10 @@ int mqtt_broker_rule_add(struct mqtt_broker *b, const struct mqtt_broker_rule *i
 	}
 	if (r.action != MQTT_ACT_REFUSE && r.action != MQTT_ACT_REFUSE_SUBSCRIBE && r.trigger.type) {
 		/* A trigger that can never fire is refused before it runs. */
-		if (r.trigger.dirs == MQTT_B2C && client_ids_only(r.trigger.type))
-			return errorf(err, errcap, 0, "the broker never sends %s", mqtt_type_name(r.trigger.type));
-		if (r.trigger.dirs == MQTT_C2B && server_ids_only(r.trigger.type))
-			return errorf(err, errcap, 0, "clients never send %s", mqtt_type_name(r.trigger.type));
+		if (!mqtt_trigger_possible(r.trigger.dirs, r.trigger.type))
+			return errorf(err, errcap, 0, "%s never send%s %s",
+			              r.trigger.dirs == MQTT_B2C ? "the broker" : "clients",
+			              r.trigger.dirs == MQTT_B2C ? "s" : "", mqtt_type_name(r.trigger.type));
 	}
 	struct brule *rule = calloc(1, sizeof *rule);
 	if (!rule)

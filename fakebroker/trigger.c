@@ -107,3 +107,17 @@ bool mqtt_trigger_spent(const struct mqtt_trigger *t)
 {
 	return t->count != 0 && t->seen >= (uint64_t)t->first + t->count - 1;
 }
+
+bool mqtt_trigger_possible(unsigned dirs, unsigned type)
+{
+	bool to_broker_only = type == MQTT_CONNECT || type == MQTT_SUBSCRIBE ||
+	                      type == MQTT_UNSUBSCRIBE || type == MQTT_PINGREQ ||
+	                      type == MQTT_DISCONNECT;
+	bool to_client_only = type == MQTT_CONNACK || type == MQTT_SUBACK ||
+	                      type == MQTT_UNSUBACK || type == MQTT_PINGRESP;
+	if (dirs == MQTT_C2B)
+		return !to_client_only;
+	if (dirs == MQTT_B2C)
+		return !to_broker_only;
+	return true;
+}

@@ -530,23 +530,29 @@ static uint64_t next_byte_event(const struct mqtt_fault_link *l, unsigned dir, u
 	return next;
 }
 
+/* n, or less under a partial-write or partial-read (action) in force on dir. */
+static size_t piece(struct mqtt_fault_link *l, enum mqtt_fault_action action, unsigned dir,
+                    uint64_t now, size_t n)
+{
+	const struct mqtt_fault_plan *plan = &l->run->plan;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct mqtt_fault *f = &plan->faults[i];
+		if (f->action != action || !(f->dirs & dir) || !lasting_active(l, i, now))
+			continue;
+		size_t k = f->size ? f->size : 1 + (size_t)(rnd(l) % RANDOM_SIZE_MAX);
+		if (k < n)
+			n = k;
+	}
+	return n;
+}
+
 size_t mqtt_fault_link_room(struct mqtt_fault_link *l, unsigned dir, uint64_t now, size_t want)
 {
 	check_time(l, now);
 	struct dir *d = &l->d[di(dir)];
 	if (l->reset || d->closed)
 		return 0;
-	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action != MQTT_FAULT_PARTIAL_WRITE || !(f->dirs & dir) ||
-		    !lasting_active(l, i, now))
-			continue;
-		size_t k = f->size ? f->size : 1 + (size_t)(rnd(l) % RANDOM_SIZE_MAX);
-		if (k < want)
-			want = k;
-	}
-	return want;
+	return piece(l, MQTT_FAULT_PARTIAL_WRITE, dir, now, want);
 }
 
 size_t mqtt_fault_link_write(struct mqtt_fault_link *l, unsigned dir, uint64_t now,
@@ -680,19 +686,8 @@ size_t mqtt_fault_link_peek(struct mqtt_fault_link *l, unsigned dir, uint64_t no
 	}
 	if (!s || s->kind != SEG_DATA || s->due > now)
 		return 0;
-	size_t n = s->len - s->off;
-	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action != MQTT_FAULT_PARTIAL_READ || !(f->dirs & dir) ||
-		    !lasting_active(l, i, now))
-			continue;
-		size_t k = f->size ? f->size : 1 + (size_t)(rnd(l) % RANDOM_SIZE_MAX);
-		if (k < n)
-			n = k;
-	}
 	*data = s->data + s->off;
-	return n;
+	return piece(l, MQTT_FAULT_PARTIAL_READ, dir, now, s->len - s->off);
 }
 
 void mqtt_fault_link_consume(struct mqtt_fault_link *l, unsigned dir, size_t n)

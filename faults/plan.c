@@ -66,30 +66,6 @@ static int errorf(char *err, size_t cap, size_t col, const char *fmt, ...)
 	return -1;
 }
 
-static bool client_only(unsigned type)
-{
-	return type == MQTT_CONNECT || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE ||
-	       type == MQTT_PINGREQ || type == MQTT_DISCONNECT;
-}
-
-static bool server_only(unsigned type)
-{
-	return type == MQTT_CONNACK || type == MQTT_SUBACK || type == MQTT_UNSUBACK ||
-	       type == MQTT_PINGRESP;
-}
-
-/* Whether the type can travel in at least one of dirs. */
-static bool type_possible(unsigned dirs, unsigned type)
-{
-	if (!type)
-		return true;
-	if (dirs == MQTT_C2B)
-		return !server_only(type);
-	if (dirs == MQTT_B2C)
-		return !client_only(type);
-	return true;
-}
-
 int mqtt_fault_check(const struct mqtt_fault *f, char *err, size_t errcap)
 {
 	if (!f->dirs || (f->dirs & ~(unsigned)(MQTT_C2B | MQTT_B2C)))
@@ -102,7 +78,7 @@ int mqtt_fault_check(const struct mqtt_fault *f, char *err, size_t errcap)
 	case MQTT_WHEN_P_PACKET:
 		if (f->packet.dirs && f->packet.dirs != f->dirs)
 			return errorf(err, errcap, 0, "the trigger's direction differs from the fault's");
-		if (!type_possible(f->dirs, f->packet.type))
+		if (!mqtt_trigger_possible(f->dirs, f->packet.type))
 			return errorf(err, errcap, 0, "%s never travels %s: the trigger can never fire",
 			              mqtt_type_name(f->packet.type), f->dirs == MQTT_C2B ? "c2b" : "b2c");
 		break;

@@ -79,7 +79,18 @@ static void selection(void)
 	CU_ASSERT_FALSE(mqtt_trigger_spent(&t));
 }
 
+static void possible_directions(void)
+{
+	CU_ASSERT_FALSE(mqtt_trigger_possible(MQTT_B2C, MQTT_CONNECT));
+	CU_ASSERT_FALSE(mqtt_trigger_possible(MQTT_C2B, MQTT_SUBACK));
+	CU_ASSERT_TRUE(mqtt_trigger_possible(MQTT_C2B, MQTT_CONNECT));
+	CU_ASSERT_TRUE(mqtt_trigger_possible(MQTT_B2C, MQTT_PUBLISH));
+	CU_ASSERT_TRUE(mqtt_trigger_possible(MQTT_C2B | MQTT_B2C, MQTT_CONNACK));
+	CU_ASSERT_TRUE(mqtt_trigger_possible(MQTT_B2C, 0));
+}
+
 const struct test_def trigger_tests[] = {
+	{"possible directions", possible_directions},
 	{"parse and format", parse_and_format},
 	{"errors name the place", errors_name_the_place},
 	{"selection", selection},

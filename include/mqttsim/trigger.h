@@ -77,6 +77,15 @@ MQTTSIM_API int mqtt_trigger_format(const struct mqtt_trigger *t, char *buf, siz
  */
 MQTTSIM_API bool mqtt_trigger_hit(struct mqtt_trigger *t, unsigned dir, unsigned type);
 
+/*
+ * Whether a packet of type can travel in dirs at all: CONNECT, SUBSCRIBE,
+ * UNSUBSCRIBE, PINGREQ and DISCONNECT only go to the broker; CONNACK,
+ * SUBACK, UNSUBACK and PINGRESP only to the client. Type 0 (ANY) and
+ * both directions are always possible. For refusing triggers that could
+ * never fire.
+ */
+MQTTSIM_API bool mqtt_trigger_possible(unsigned dirs, unsigned type);
+
 /* Whether t will select no more packets (its count is used up). */
 MQTTSIM_API bool mqtt_trigger_spent(const struct mqtt_trigger *t);
 
