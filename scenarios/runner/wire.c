@@ -13,9 +13,14 @@
 
 void wire_init(struct wire *w)
 {
-	memset(w, 0, sizeof *w);
-	for (int d = 0; d < 2; d++)
+	/* w comes from calloc: only what says "nothing in flight" is cleared,
+	 * not the large buffers (this runs for every client of every run). */
+	memset(w->inflight, 0, sizeof w->inflight);
+	w->adopted = false;
+	for (int d = 0; d < 2; d++) {
 		mqtt_framer_init(&w->f[d], w->fbuf[d], sizeof w->fbuf[d]);
+		w->framing_lost[d] = false;
+	}
 }
 
 void wire_connection(struct wire *w, bool after_adopt)
@@ -41,16 +46,32 @@ static void set_flight(struct wire *w, uint16_t id, bool on)
 		w->inflight[id >> 3] &= (uint8_t)~(1u << (id & 7));
 }
 
+/*
+ * The fields the rules need, read straight from a whole packet (the
+ * framer's): its type and flags, a PUBLISH's identifier and content, an
+ * acknowledgement's or request's identifier. Damaged packets are skipped:
+ * the receiver deals with those, and they are no conduct of the client.
+ */
 static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const char *client,
                    struct wire_report *r)
 {
-	struct mqtt_packet p;
-	if (mqtt_decode(&p, b, len, MQTT_STRICT, NULL) != MQTT_OK)
-		return; /* damaged on purpose by a fault: the receiver deals with it */
-	if (dir == 0 && p.type == MQTT_PUBLISH && p.publish.qos) {
-		uint16_t id = p.publish.packet_id;
-		uint32_t h = mqtt_crc32c(mqtt_crc32c(0, p.publish.topic.data, p.publish.topic.len),
-		                         p.publish.payload.data, p.publish.payload.len);
+	size_t at = 1;
+	while (at < len && at < 5 && (b[at] & 0x80))
+		at++;
+	at++; /* past the last remaining-length byte */
+	if (at > len)
+		return;
+	unsigned type = b[0] >> 4, qos = b[0] >> 1 & 3;
+	bool dup = b[0] & 8;
+	if (dir == 0 && type == MQTT_PUBLISH && (qos == 1 || qos == 2)) {
+		if (len - at < 2)
+			return;
+		size_t tlen = (size_t)b[at] << 8 | b[at + 1];
+		if (len - at - 2 < tlen + 2)
+			return;
+		const uint8_t *topic = b + at + 2, *idp = topic + tlen, *payload = idp + 2;
+		uint16_t id = (uint16_t)(idp[0] << 8 | idp[1]);
+		uint32_t h = mqtt_crc32c(mqtt_crc32c(0, topic, tlen), payload, (size_t)(b + len - payload));
 		bool again = in_flight(w, id);
 		if (again && h != w->content[id]) {
 			if (!r->id_violation) {
@@ -59,12 +80,11 @@ static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const 
 				         "%s reused identifier %u for another message while it was in flight "
 				         "[MQTT-2.3.1-2]", client, id);
 			}
-		} else if (again && !p.publish.dup && !r->dup_violation) {
+		} else if (again && !dup && !r->dup_violation) {
 			r->dup_violation = true;
 			snprintf(r->dup_why, sizeof r->dup_why,
 			         "%s sent PUBLISH id %u again without DUP [MQTT-3.3.1-1]", client, id);
-		}
-		if (!again && p.publish.dup && !w->adopted && !r->dup_violation) {
+		} else if (!again && dup && !w->adopted && !r->dup_violation) {
 			r->dup_violation = true;
 			snprintf(r->dup_why, sizeof r->dup_why,
 			         "%s sent PUBLISH id %u for the first time with DUP [MQTT-3.3.1-1]", client,
@@ -72,16 +92,20 @@ static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const 
 		}
 		set_flight(w, id, true);
 		w->content[id] = h;
-	} else if (dir == 1 && (p.type == MQTT_PUBACK || p.type == MQTT_PUBCOMP)) {
-		set_flight(w, p.ack.packet_id, false); /* the identifier is free again */
-	} else if (dir == 0 && (p.type == MQTT_SUBSCRIBE || p.type == MQTT_UNSUBSCRIBE)) {
+		return;
+	}
+	if (len - at < 2)
+		return;
+	uint16_t id = (uint16_t)(b[at] << 8 | b[at + 1]);
+	if (dir == 1 && (type == MQTT_PUBACK || type == MQTT_PUBCOMP)) {
+		set_flight(w, id, false); /* the identifier is free again */
+	} else if (dir == 0 && (type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE) &&
+	           in_flight(w, id) && !r->id_violation) {
 		/* A request must not take an identifier a PUBLISH holds. */
-		if (in_flight(w, p.subscribe.packet_id) && !r->id_violation) {
-			r->id_violation = true;
-			snprintf(r->id_why, sizeof r->id_why,
-			         "%s used identifier %u for %s while a PUBLISH held it [MQTT-2.3.1-2]",
-			         client, p.subscribe.packet_id, mqtt_type_name(p.type));
-		}
+		r->id_violation = true;
+		snprintf(r->id_why, sizeof r->id_why,
+		         "%s used identifier %u for %s while a PUBLISH held it [MQTT-2.3.1-2]", client, id,
+		         mqtt_type_name(type));
 	}
 }
 

@@ -25,6 +25,7 @@ struct wire {
 	bool framing_lost[2];
 };
 
+/* Nothing in flight: for a zeroed wire, and for a client that lost its session. */
 void wire_init(struct wire *w);
 /* A new connection: framing starts over; identifiers stay in flight. */
 void wire_connection(struct wire *w, bool after_adopt);
