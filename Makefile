@@ -53,13 +53,19 @@ BROKER_TEST_SRC := client/tests/main.c $(sort $(wildcard fakebroker/tests/*.c))
 BROKER_TESTS    := $(BUILD)/tests/broker_tests
 FAULTS_TEST_SRC := client/tests/main.c $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
-TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS)
+# The scenario runner's parts (the simulated disk, ...) with their suites.
+SCENARIO_TEST_SRC := client/tests/main.c $(sort $(wildcard scenarios/tests/*.c)) scenarios/runner/simdisk.c
+SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
+TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) $(SCENARIO_TESTS)
 $(FAULTS_TESTS): $(FAULTS_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(FAULTS_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(BROKER_TESTS): $(BROKER_TEST_SRC) $(STATIC) $(wildcard fakebroker/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+$(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)

@@ -9,22 +9,22 @@
  * seed skips that last step; without it a crash can undo a save that
  * had already been reported as done. A delete fsyncs the directory for
  * the same reason: a completed exchange must not come back.
+ *
+ * The file operations go through a table (store_internal.h): POSIX calls
+ * on a directory here (store_fs_posix.c), a simulated disk that forgets
+ * unsynced writes in the scenario simulator.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "mqttsim/store.h"
 #include "store_internal.h"
 
 struct fs_store {
-	int dirfd;
+	struct store_fs_vfs vfs;
 };
 
 #define NAME_LEN 5
@@ -54,32 +54,33 @@ static long name_key(const char *name)
 static int fs_load(void *self, uint32_t key, uint8_t **value, size_t *len)
 {
 	struct fs_store *s = self;
+	const struct store_fs_vfs *v = &s->vfs;
 	if (key > MQTT_STORE_KEY_MAX || !value || !len)
 		return -EINVAL;
 	*value = NULL;
 	*len = 0;
 	char name[NAME_LEN + sizeof SPOOL_SUFFIX];
 	key_name(name, key, false);
-	int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = v->open_read(v->ctx, name);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	int rc = 0;
-	struct stat st;
+		return fd == -ENOENT ? 0 : fd;
+	size_t want = 0;
 	uint8_t *buf = NULL;
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-	} else if ((uint64_t)st.st_size > MQTT_STORE_VALUE_MAX) {
+	int rc = v->size(v->ctx, fd, &want);
+	if (rc) {
+		/* rc says why */
+	} else if (want > MQTT_STORE_VALUE_MAX) {
 		rc = -EFBIG;
-	} else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+	} else if (!(buf = malloc(want ? want : 1))) {
 		rc = -ENOMEM;
 	} else {
-		size_t got = 0, want = (size_t)st.st_size;
+		size_t got = 0;
 		while (got < want) {
-			ssize_t n = read(fd, buf + got, want - got);
-			if (n < 0 && errno == EINTR)
+			ssize_t n = v->read(v->ctx, fd, buf + got, want - got);
+			if (n == -EINTR)
 				continue;
 			if (n < 0) {
-				rc = -errno;
+				rc = (int)n;
 				break;
 			}
 			if (n == 0)
@@ -93,12 +94,12 @@ static int fs_load(void *self, uint32_t key, uint8_t **value, size_t *len)
 		}
 	}
 	free(buf);
-	close(fd);
+	v->close(v->ctx, fd);
 	return rc;
 }
 
 /* Writes all of iov to fd, through short writes and EINTR. */
-static int write_all(int fd, const struct iovec *iov, int iovcnt)
+static int write_all(const struct store_fs_vfs *vfs, int fd, const struct iovec *iov, int iovcnt)
 {
 	struct iovec local[16], *v = local;
 	if (iovcnt > 16 && !(v = malloc((size_t)iovcnt * sizeof *v)))
@@ -112,11 +113,11 @@ static int write_all(int fd, const struct iovec *iov, int iovcnt)
 			continue;
 		}
 		int batch = iovcnt - at < 1024 ? iovcnt - at : 1024; /* IOV_MAX */
-		ssize_t n = writev(fd, v + at, batch);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = vfs->writev(vfs->ctx, fd, v + at, batch);
+		if (n == -EINTR)
 			continue;
 		if (n < 0) {
-			rc = -errno;
+			rc = (int)n;
 			break;
 		}
 		size_t done = (size_t)n;
@@ -135,6 +136,7 @@ static int write_all(int fd, const struct iovec *iov, int iovcnt)
 static int fs_save(void *self, uint32_t key, const struct iovec *iov, int iovcnt)
 {
 	struct fs_store *s = self;
+	const struct store_fs_vfs *v = &s->vfs;
 	size_t total;
 	int rc = store_iov_total(key, iov, iovcnt, &total);
 	if (rc)
@@ -142,38 +144,50 @@ static int fs_save(void *self, uint32_t key, const struct iovec *iov, int iovcnt
 	char spool[NAME_LEN + sizeof SPOOL_SUFFIX], name[NAME_LEN + sizeof SPOOL_SUFFIX];
 	key_name(spool, key, true);
 	key_name(name, key, false);
-	int fd = openat(s->dirfd, spool, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = v->open_spool(v->ctx, spool);
 	if (fd < 0)
-		return -errno;
-	rc = write_all(fd, iov, iovcnt);
-	if (!rc && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && !rc)
-		rc = -errno;
-	if (!rc && renameat(s->dirfd, spool, s->dirfd, name) != 0)
-		rc = -errno;
+		return fd;
+	rc = write_all(v, fd, iov, iovcnt);
+	if (!rc)
+		rc = v->fsync(v->ctx, fd);
+	int closed = v->close(v->ctx, fd);
+	if (!rc)
+		rc = closed;
+	if (!rc)
+		rc = v->rename(v->ctx, spool, name);
 	if (rc) {
-		unlinkat(s->dirfd, spool, 0);
+		v->unlink(v->ctx, spool);
 		return rc;
 	}
 	/* The rename is durable only once the directory is. */
-	if (fsync(s->dirfd) != 0)
-		return -errno;
-	return 0;
+	return v->fsync(v->ctx, STORE_FS_DIR);
 }
 
 static int fs_remove(void *self, uint32_t key)
 {
 	struct fs_store *s = self;
+	const struct store_fs_vfs *v = &s->vfs;
 	if (key > MQTT_STORE_KEY_MAX)
 		return -EINVAL;
 	char name[NAME_LEN + sizeof SPOOL_SUFFIX];
 	key_name(name, key, false);
-	if (unlinkat(s->dirfd, name, 0) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fsync(s->dirfd) != 0)
-		return -errno;
-	return 0;
+	int rc = v->unlink(v->ctx, name);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	/* A completed exchange must not come back after a power loss. */
+	return v->fsync(v->ctx, STORE_FS_DIR);
+}
+
+struct list_arg {
+	int (*each)(void *arg, uint32_t key);
+	void *arg;
+};
+
+static int list_name(void *arg, const char *name)
+{
+	struct list_arg *l = arg;
+	long key = name_key(name);
+	return key >= 0 ? l->each(l->arg, (uint32_t)key) : 0;
 }
 
 static int fs_list(void *self, int (*each)(void *arg, uint32_t key), void *arg)
@@ -181,36 +195,15 @@ static int fs_list(void *self, int (*each)(void *arg, uint32_t key), void *arg)
 	struct fs_store *s = self;
 	if (!each)
 		return -EINVAL;
-	/* fdopendir takes over the descriptor: give it a copy. */
-	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	int rc = 0;
-	for (;;) {
-		errno = 0;
-		struct dirent *e = readdir(d);
-		if (!e) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		long key = name_key(e->d_name);
-		if (key >= 0 && (rc = each(arg, (uint32_t)key)) != 0)
-			break;
-	}
-	closedir(d);
-	return rc;
+	struct list_arg l = {each, arg};
+	return s->vfs.list(s->vfs.ctx, list_name, &l);
 }
 
 static void fs_close(void *self)
 {
 	struct fs_store *s = self;
-	close(s->dirfd);
+	if (s->vfs.release)
+		s->vfs.release(s->vfs.ctx);
 	free(s);
 }
 
@@ -222,19 +215,15 @@ static const struct mqtt_store_ops fs_ops = {
 	.close = fs_close,
 };
 
-int mqtt_store_fs(struct mqtt_store *out, const char *dir)
+int store_fs_over(struct mqtt_store *out, const struct store_fs_vfs *vfs)
 {
-	if (!out || !dir)
+	if (!out || !vfs || !vfs->open_read || !vfs->open_spool || !vfs->size || !vfs->read ||
+	    !vfs->writev || !vfs->fsync || !vfs->close || !vfs->rename || !vfs->unlink || !vfs->list)
 		return -EINVAL;
 	struct fs_store *s = malloc(sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dirfd < 0) {
-		int e = errno;
-		free(s);
-		return -e;
-	}
+	s->vfs = *vfs;
 	out->ops = &fs_ops;
 	out->self = s;
 	return 0;

@@ -234,6 +234,14 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 		copy(st->topic, sizeof st->topic, &w[2]);
 		i = 3;
 	}
+	if (kind == SCN_DISK) {
+		if (n < 3 || !is(&w[2], "full"))
+			return fail(p, n < 3 ? w[1].col + w[1].len + 1 : w[2].col,
+			            "expected 'full' (disk CLIENT full at=DUR [for=DUR])");
+		if (s->clients[st->client].store != SCN_STORE_FS)
+			return fail(p, w[1].col, "%.*s has no disk: give it store=fs", (int)w[1].len, w[1].s);
+		i = 3;
+	}
 	bool have_when = false;
 	for (; i < n; i++) {
 		struct word k, v;
@@ -270,6 +278,9 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 			if (!st->after.type || st->after.count != 1)
 				return fail(p, v.col, "after= needs one packet: TYPE#K");
 			have_when = true;
+		} else if (is(&k, "for") && kind == SCN_DISK) {
+			if (!to_ms(&v, &st->for_ms) || !st->for_ms)
+				return fail(p, v.col, "for= needs a duration above 0");
 		} else if (is(&k, "restart") && kind == SCN_CRASH) {
 			if (!to_ms(&v, &st->restart_ms) || !st->restart_ms)
 				return fail(p, v.col, "restart= needs a duration above 0");
@@ -278,7 +289,7 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 			            w[0].s);
 		}
 	}
-	if ((kind == SCN_CRASH || kind == SCN_DISCONNECT) && !have_when)
+	if ((kind == SCN_CRASH || kind == SCN_DISCONNECT || kind == SCN_DISK) && !have_when)
 		return fail(p, w[0].col, "%.*s needs at= or after=", (int)w[0].len, w[0].s);
 	if (kind == SCN_SUBSCRIBE && st->at_ms)
 		return fail(p, w[0].col, "subscriptions are made before the workload starts; no at=");
@@ -369,6 +380,8 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return parse_step(p, s, w, n, SCN_CRASH);
 	if (is(&w[0], "disconnect"))
 		return parse_step(p, s, w, n, SCN_DISCONNECT);
+	if (is(&w[0], "disk"))
+		return parse_step(p, s, w, n, SCN_DISK);
 	if (is(&w[0], "expect"))
 		return parse_expect(p, s, w, n);
 	if (is(&w[0], "fault")) {
@@ -438,7 +451,7 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return 0;
 	}
 	return fail(p, w[0].col, "unknown directive %.*s; expected client, broker, rule, network, "
-	            "limit, subscribe, publish, fault, crash, disconnect or expect",
+	            "limit, subscribe, publish, fault, crash, disconnect, disk or expect",
 	            (int)w[0].len, w[0].s);
 }
 

@@ -193,6 +193,12 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	}
 	struct msg *m = &o->msgs[o->base[step] + seq];
 	const char *topic_s = sc->steps[step].topic;
+	if (!m->ok) {
+		/* A refused call must have sent nothing: its caller was told so. */
+		violation(o, SCN_NO_PHANTOM, "%s read %s #%u, whose publish call was refused",
+		          sc->clients[client].name, topic_s, seq);
+		return;
+	}
 	int eff = effective_qos(o, client, topic_s, m->qos);
 	if (eff < 0 || qos > eff) {
 		violation(o, SCN_NO_PHANTOM, "%s read %s #%u at QoS %u, above what it subscribed to",

@@ -31,7 +31,7 @@ struct scn_client {
 	unsigned line;
 };
 
-enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT };
+enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT, SCN_DISK };
 
 struct scn_step {
 	enum scn_step_kind kind;
@@ -46,6 +46,7 @@ struct scn_step {
 	struct mqtt_trigger after; /* crash: after this packet (type 0: use at_ms) */
 	unsigned after_dirs;
 	uint64_t restart_ms; /* crash: restart this long after; 0: never */
+	uint64_t for_ms;     /* disk full: this long; 0: for good */
 	unsigned line;
 };
 

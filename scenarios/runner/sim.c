@@ -20,6 +20,7 @@
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
 #include "oracle.h"
+#include "simdisk.h"
 #include "wire.h"
 #include "scenario.h"
 
@@ -29,7 +30,8 @@ struct sclient {
 	const struct scn_client *cfg;
 	int index;
 	struct mqtt_session *s;          /* NULL while crashed */
-	struct mqtt_store store;         /* store=fs: outlives crashes */
+	struct mqtt_store store;         /* store=fs: the file-system store on disk */
+	struct simdisk *disk;            /* store=fs: outlives crashes, minus what was not synced */
 	bool has_store;
 	struct mqtt_fault_plan plan;     /* the client's faults + network + crash marks */
 	struct mqtt_fault_run *run;
@@ -71,6 +73,7 @@ struct sim {
 	uint32_t pcap_conns;
 	uint64_t events;
 	uint64_t traced_seq; /* broker records already in the trace */
+	bool broken;         /* the simulation itself failed (out of memory) */
 };
 
 /* The packets the broker saw and sent since the last call, into the trace. */
@@ -170,6 +173,13 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 	}
 	mqtt_session_free(c->s);
 	c->s = NULL;
+	if (c->disk) {
+		/* The machine goes down with the process: what the store did not
+		 * sync is gone (the store's own code ran on this disk). */
+		if (simdisk_crash(c->disk) != 0)
+			m->broken = true;
+		tracef(m, "%s: its disk keeps %u records", c->cfg->name, simdisk_durable_files(c->disk));
+	}
 	c->reading = false; /* its last message was never acknowledged: the broker resends it */
 	if (!c->has_store) {
 		/* What was in flight is gone by design: no longer owed. */
@@ -451,6 +461,17 @@ static bool schedule(struct sim *m)
 			moved = true;
 			continue;
 		}
+		if (st->kind == SCN_DISK) {
+			/* Full from at= for for= (or for good); the sender sees ENOSPC. */
+			bool full = ps->next == 0;
+			if (c->disk)
+				simdisk_set_full(c->disk, full);
+			tracef(m, "%s: disk %s", c->cfg->name, full ? "full" : "has room again");
+			ps->next = full && st->for_ms ? 1 : UINT32_MAX;
+			ps->next_at += st->for_ms;
+			moved = true;
+			continue;
+		}
 		if (st->kind == SCN_DISCONNECT) {
 			ps->next = UINT32_MAX;
 			if (c->s)
@@ -590,7 +611,7 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	if (mqtt_fault_run_new(&c->run, &c->plan, seed ^ (UINT64_C(0x51ED27) * (uint64_t)(i + 1))) != 0)
 		return -1;
 	if (c->cfg->store == SCN_STORE_FS) {
-		if (mqtt_store_mem(&c->store) != 0)
+		if (!(c->disk = simdisk_new()) || simdisk_store(c->disk, &c->store) != 0)
 			return -1;
 		c->has_store = true;
 	}
@@ -658,7 +679,7 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	if (m->wire.id_violation)
 		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
 	oracle_judge(m->o, sc, workload_done(m), r);
-	rc = 0;
+	rc = m->broken ? -1 : 0;
 out:
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		struct sclient *c = &m->c[i];
@@ -668,6 +689,7 @@ out:
 		mqtt_session_free(c->s);
 		if (c->has_store)
 			mqtt_store_close(&c->store);
+		simdisk_free(c->disk);
 		free(c->inflight_msg);
 		free(c->wire);
 	}

@@ -1,0 +1,409 @@
+/*
+ * simdisk.c - the simulated disk (simdisk.h): one directory of files, in
+ * two versions, what the running system sees and what survives a power
+ * loss.
+ *
+ * The model is the weakest that POSIX allows and ext4 and XFS show in
+ * practice: written bytes live in the page cache until fsync of the
+ * file; a directory entry change (create, rename, unlink) is in memory
+ * until fsync of the directory. Files are few (one per message in
+ * flight), so lists are arrays searched in order.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "simdisk.h"
+#include "store_internal.h"
+
+struct inode {
+	uint8_t *data, *synced; /* what is seen; what survives a crash */
+	size_t len, cap, synced_len;
+	bool synced_valid;      /* synced holds the file's durable bytes */
+	bool used;
+};
+
+struct entry {
+	char name[16];
+	int ino;
+};
+
+struct dir {
+	struct entry *e;
+	size_t n, cap;
+};
+
+struct fd {
+	int ino;     /* -1: free */
+	size_t pos;
+	bool write;
+};
+
+struct simdisk {
+	struct inode *ino;
+	size_t nino;
+	struct dir live, durable;
+	struct fd fds[8];
+	bool full;
+};
+
+struct simdisk *simdisk_new(void)
+{
+	struct simdisk *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+		d->fds[i].ino = -1;
+	return d;
+}
+
+void simdisk_free(struct simdisk *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nino; i++) {
+		free(d->ino[i].data);
+		free(d->ino[i].synced);
+	}
+	free(d->ino);
+	free(d->live.e);
+	free(d->durable.e);
+	free(d);
+}
+
+static struct entry *dir_find(struct dir *dir, const char *name)
+{
+	for (size_t i = 0; i < dir->n; i++)
+		if (!strcmp(dir->e[i].name, name))
+			return &dir->e[i];
+	return NULL;
+}
+
+static int dir_set(struct dir *dir, const char *name, int ino)
+{
+	struct entry *e = dir_find(dir, name);
+	if (e) {
+		e->ino = ino;
+		return 0;
+	}
+	if (strlen(name) >= sizeof e->name)
+		return -ENAMETOOLONG;
+	if (dir->n == dir->cap) {
+		size_t cap = dir->cap ? dir->cap * 2 : 16;
+		struct entry *ne = realloc(dir->e, cap * sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		dir->e = ne;
+		dir->cap = cap;
+	}
+	e = &dir->e[dir->n++];
+	strcpy(e->name, name);
+	e->ino = ino;
+	return 0;
+}
+
+static void dir_remove(struct dir *dir, const char *name)
+{
+	struct entry *e = dir_find(dir, name);
+	if (e)
+		*e = dir->e[--dir->n];
+}
+
+static int dir_copy(struct dir *to, const struct dir *from)
+{
+	if (to->cap < from->n) {
+		struct entry *ne = realloc(to->e, from->cap * sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		to->e = ne;
+		to->cap = from->cap;
+	}
+	if (from->n)
+		memcpy(to->e, from->e, from->n * sizeof *to->e);
+	to->n = from->n;
+	return 0;
+}
+
+static bool referenced(const struct simdisk *d, int ino)
+{
+	for (size_t i = 0; i < d->live.n; i++)
+		if (d->live.e[i].ino == ino)
+			return true;
+	for (size_t i = 0; i < d->durable.n; i++)
+		if (d->durable.e[i].ino == ino)
+			return true;
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+		if (d->fds[i].ino == ino)
+			return true;
+	return false;
+}
+
+/* Frees the inode when no name, durable or not, and no descriptor has it. */
+static void release_inode(struct simdisk *d, int ino)
+{
+	if (ino < 0 || referenced(d, ino))
+		return;
+	struct inode *n = &d->ino[ino];
+	free(n->data);
+	free(n->synced);
+	memset(n, 0, sizeof *n);
+}
+
+static int new_inode(struct simdisk *d)
+{
+	for (size_t i = 0; i < d->nino; i++)
+		if (!d->ino[i].used) {
+			d->ino[i].used = true;
+			return (int)i;
+		}
+	struct inode *ni = realloc(d->ino, (d->nino + 1) * sizeof *ni);
+	if (!ni)
+		return -ENOMEM;
+	d->ino = ni;
+	memset(&ni[d->nino], 0, sizeof *ni);
+	ni[d->nino].used = true;
+	return (int)d->nino++;
+}
+
+static int new_fd(struct simdisk *d, int ino, bool write)
+{
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+		if (d->fds[i].ino < 0) {
+			d->fds[i] = (struct fd){ino, 0, write};
+			return (int)i;
+		}
+	return -EMFILE;
+}
+
+static struct fd *get_fd(struct simdisk *d, int fd)
+{
+	if (fd < 0 || (size_t)fd >= sizeof d->fds / sizeof d->fds[0] || d->fds[fd].ino < 0)
+		return NULL;
+	return &d->fds[fd];
+}
+
+static int sd_open_read(void *ctx, const char *name)
+{
+	struct simdisk *d = ctx;
+	struct entry *e = dir_find(&d->live, name);
+	return e ? new_fd(d, e->ino, false) : -ENOENT;
+}
+
+static int sd_open_spool(void *ctx, const char *name)
+{
+	struct simdisk *d = ctx;
+	struct entry *e = dir_find(&d->live, name);
+	int ino;
+	if (e) {
+		ino = e->ino;
+		d->ino[ino].len = 0; /* O_TRUNC: in the page cache only */
+	} else {
+		if ((ino = new_inode(d)) < 0)
+			return ino;
+		int rc = dir_set(&d->live, name, ino);
+		if (rc) {
+			release_inode(d, ino);
+			return rc;
+		}
+	}
+	return new_fd(d, ino, true);
+}
+
+static int sd_size(void *ctx, int fd, size_t *size)
+{
+	struct simdisk *d = ctx;
+	struct fd *f = get_fd(d, fd);
+	if (!f)
+		return -EBADF;
+	*size = d->ino[f->ino].len;
+	return 0;
+}
+
+static ssize_t sd_read(void *ctx, int fd, void *buf, size_t n)
+{
+	struct simdisk *d = ctx;
+	struct fd *f = get_fd(d, fd);
+	if (!f)
+		return -EBADF;
+	struct inode *in = &d->ino[f->ino];
+	size_t avail = f->pos < in->len ? in->len - f->pos : 0;
+	if (n > avail)
+		n = avail;
+	if (n)
+		memcpy(buf, in->data + f->pos, n);
+	f->pos += n;
+	return (ssize_t)n;
+}
+
+static ssize_t sd_writev(void *ctx, int fd, const struct iovec *v, int n)
+{
+	struct simdisk *d = ctx;
+	struct fd *f = get_fd(d, fd);
+	if (!f || !f->write)
+		return -EBADF;
+	if (d->full)
+		return -ENOSPC;
+	struct inode *in = &d->ino[f->ino];
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += v[i].iov_len;
+	if (f->pos + total > in->cap) {
+		size_t cap = (f->pos + total) * 2;
+		uint8_t *nd = realloc(in->data, cap);
+		if (!nd)
+			return -ENOMEM;
+		in->data = nd;
+		in->cap = cap;
+	}
+	for (int i = 0; i < n; i++) {
+		if (v[i].iov_len)
+			memcpy(in->data + f->pos, v[i].iov_base, v[i].iov_len);
+		f->pos += v[i].iov_len;
+	}
+	if (f->pos > in->len)
+		in->len = f->pos;
+	return (ssize_t)total;
+}
+
+static int sd_fsync(void *ctx, int fd)
+{
+	struct simdisk *d = ctx;
+	if (fd == STORE_FS_DIR) {
+		int rc = dir_copy(&d->durable, &d->live);
+		/* Inodes only the old durable directory named may go now. */
+		for (size_t i = 0; !rc && i < d->nino; i++)
+			if (d->ino[i].used)
+				release_inode(d, (int)i);
+		return rc;
+	}
+	struct fd *f = get_fd(d, fd);
+	if (!f)
+		return -EBADF;
+	struct inode *in = &d->ino[f->ino];
+	uint8_t *copy = malloc(in->len ? in->len : 1);
+	if (!copy)
+		return -ENOMEM;
+	if (in->len)
+		memcpy(copy, in->data, in->len);
+	free(in->synced);
+	in->synced = copy;
+	in->synced_len = in->len;
+	in->synced_valid = true;
+	return 0;
+}
+
+static int sd_close(void *ctx, int fd)
+{
+	struct simdisk *d = ctx;
+	struct fd *f = get_fd(d, fd);
+	if (!f)
+		return -EBADF;
+	int ino = f->ino;
+	f->ino = -1;
+	release_inode(d, ino);
+	return 0;
+}
+
+static int sd_rename(void *ctx, const char *from, const char *to)
+{
+	struct simdisk *d = ctx;
+	struct entry *e = dir_find(&d->live, from);
+	if (!e)
+		return -ENOENT;
+	int ino = e->ino;
+	struct entry *old = dir_find(&d->live, to);
+	int replaced = old ? old->ino : -1;
+	int rc = dir_set(&d->live, to, ino);
+	if (rc)
+		return rc;
+	dir_remove(&d->live, from);
+	release_inode(d, replaced);
+	return 0;
+}
+
+static int sd_unlink(void *ctx, const char *name)
+{
+	struct simdisk *d = ctx;
+	struct entry *e = dir_find(&d->live, name);
+	if (!e)
+		return -ENOENT;
+	int ino = e->ino;
+	dir_remove(&d->live, name);
+	release_inode(d, ino);
+	return 0;
+}
+
+static int sd_list(void *ctx, int (*each)(void *arg, const char *name), void *arg)
+{
+	struct simdisk *d = ctx;
+	for (size_t i = 0; i < d->live.n; i++) {
+		int rc = each(arg, d->live.e[i].name);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void simdisk_vfs(struct simdisk *d, struct store_fs_vfs *out)
+{
+	*out = (struct store_fs_vfs){
+		.ctx = d, .open_read = sd_open_read, .open_spool = sd_open_spool, .size = sd_size,
+		.read = sd_read, .writev = sd_writev, .fsync = sd_fsync, .close = sd_close,
+		.rename = sd_rename, .unlink = sd_unlink, .list = sd_list, .release = NULL,
+	};
+}
+
+int simdisk_store(struct simdisk *d, struct mqtt_store *out)
+{
+	struct store_fs_vfs vfs;
+	simdisk_vfs(d, &vfs);
+	return store_fs_over(out, &vfs);
+}
+
+int simdisk_crash(struct simdisk *d)
+{
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+		d->fds[i].ino = -1;
+	int rc = dir_copy(&d->live, &d->durable);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < d->nino; i++) {
+		struct inode *in = &d->ino[i];
+		if (!in->used)
+			continue;
+		/* What was never synced is gone: a file that never was, is empty. */
+		if (in->synced_valid && in->synced_len) {
+			if (in->cap < in->synced_len) {
+				uint8_t *nd = realloc(in->data, in->synced_len);
+				if (!nd)
+					return -ENOMEM;
+				in->data = nd;
+				in->cap = in->synced_len;
+			}
+			memcpy(in->data, in->synced, in->synced_len);
+		}
+		in->len = in->synced_valid ? in->synced_len : 0;
+		release_inode(d, (int)i);
+	}
+	return 0;
+}
+
+void simdisk_set_full(struct simdisk *d, bool full)
+{
+	d->full = full;
+}
+
+unsigned simdisk_durable_files(const struct simdisk *d)
+{
+	return (unsigned)d->durable.n;
+}
+
+unsigned simdisk_inodes(const struct simdisk *d)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < d->nino; i++)
+		n += d->ino[i].used;
+	return n;
+}
