@@ -26,7 +26,13 @@ static const char usage_text[] =
 "Options:\n"
 "  --seeds A..B      the seeds to run, inclusive (default 1..200); A alone: one\n"
 "  --trace           print every run's trace (connections, faults, crashes)\n"
-"  --artifacts DIR   where a failing run's trace goes (default ./mqttsim-failures)\n"
+"  --artifacts DIR   where a failing run's trace and pcap go\n"
+"                    (default ./mqttsim-failures)\n"
+"  --shrink          also reduce a failing run to a smallest scenario that still\n"
+"                    fails with its seed: only the failed expectation, every\n"
+"                    fault, step and client it can do without left out, counts\n"
+"                    and sizes halved; written as NAME-seedS.min.scn beside\n"
+"                    the trace\n"
 "  -q, --quiet       only the summary and failures\n"
 "  --jobs N          run scenarios in N processes at once (output stays in order)\n"
 "  --table           end with a table: each scenario, its verdict and the\n"
@@ -88,9 +94,59 @@ static void write_artifact(const char *dir, const struct scenario *s, uint64_t s
 
 struct options {
 	uint64_t first, last;
-	bool trace, quiet;
+	bool trace, quiet, shrink;
 	const char *artifacts;
 };
+
+/* --shrink: the failing file, reduced, into the artifacts folder. */
+static void write_shrunk(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
+{
+	FILE *f = fopen(s->path, "r");
+	char *text = NULL;
+	size_t cap = 0;
+	if (!f || getdelim(&text, &cap, '\0', f) < 0) {
+		fprintf(out, "  shrink: cannot read %s: %s\n", s->path, strerror(errno));
+		if (f)
+			fclose(f);
+		free(text);
+		return;
+	}
+	fclose(f);
+	unsigned runs = 0;
+	size_t before = 0, after = 0;
+	char *small = scenario_shrink(s->path, text, seed, &runs, &before, &after);
+	free(text);
+	if (!small) {
+		fprintf(out, "  shrink: the file does not fail again with seed %llu (%u runs)\n",
+		        (unsigned long long)seed, runs);
+		return;
+	}
+	mkdir(dir, 0777);
+	const char *base = strrchr(s->path, '/');
+	base = base ? base + 1 : s->path;
+	size_t blen = strlen(base);
+	if (blen > 4 && !strcmp(base + blen - 4, ".scn"))
+		blen -= 4;
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%.*s-seed%llu.min.scn", dir, (int)blen, base,
+	         (unsigned long long)seed);
+	FILE *w = fopen(path, "w");
+	if (!w) {
+		fprintf(out, "  shrink: %s: %s\n", path, strerror(errno));
+		free(small);
+		return;
+	}
+	fprintf(w, "%s# shrunk by mqttsim run --shrink from %s with seed %llu: %zu of %zu "
+	        "directives left\n", small, s->path, (unsigned long long)seed, after, before);
+	free(small);
+	if (fclose(w) != 0) {
+		fprintf(out, "  shrink: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	fprintf(out, "  shrunk: %zu of %zu directives still fail (%u runs): %s\n"
+	        "  reproduce shrunk: mqttsim run --seeds %llu --trace %s\n",
+	        after, before, runs, path, (unsigned long long)seed, path);
+}
 
 struct progress {
 	bool tty;
@@ -145,6 +201,8 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 		fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
 		        (unsigned long long)seed, s->path);
 		write_artifact(o->artifacts, s, seed, out);
+		if (o->shrink)
+			write_shrunk(o->artifacts, s, seed, out);
 	}
 	fflush(out);
 	return ok;
@@ -165,7 +223,7 @@ int main(int argc, char **argv)
 	if (!check_only && strcmp(argv[1], "run") != 0)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
-	bool trace = false, quiet = false, table = false;
+	bool trace = false, quiet = false, table = false, shrink = false;
 	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
 	int i = 2;
@@ -179,6 +237,8 @@ int main(int argc, char **argv)
 			artifacts = argv[++i];
 		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
 			quiet = true;
+		} else if (!strcmp(argv[i], "--shrink")) {
+			shrink = true;
 		} else if (!strcmp(argv[i], "--table")) {
 			table = true;
 		} else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
@@ -215,7 +275,7 @@ int main(int argc, char **argv)
 		free(scs);
 		return 0;
 	}
-	struct options opt = {first, last, trace, quiet, artifacts};
+	struct options opt = {first, last, trace, quiet, shrink, artifacts};
 	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
 	if (!verdicts)
 		return 1;

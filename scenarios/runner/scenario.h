@@ -119,4 +119,15 @@ struct scn_result {
 int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result *r,
                       FILE *trace, const char *pcap);
 
+/*
+ * Shrinks a scenario text that fails with seed to a smaller one that
+ * still does (shrink.c): only the failed expectation, every line it can
+ * do without left out, workload sizes halved. Returns the new text
+ * (free() it), or NULL when the text does not fail or memory ran out.
+ * runs: how many simulations it took; lines_before/after: directives.
+ * path names the scenario in messages.
+ */
+char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigned *runs,
+                      size_t *lines_before, size_t *lines_after);
+
 #endif
