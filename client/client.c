@@ -57,7 +57,7 @@ struct mqtt_client {
 	struct mqtt_error close_why;
 	int wake[2];                /* wakes the read routine's poll */
 
-	uint64_t taken, written;    /* output bytes taken from the core, written */
+	uint64_t written;           /* output bytes written on any connection */
 	uint8_t *wbuf;
 	size_t wcap;
 
@@ -232,17 +232,18 @@ static void dispatch(struct mqtt_client *c)
 		pthread_cond_broadcast(&c->cond);
 }
 
-static int write_all(struct mqtt_conn *conn, const uint8_t *b, size_t n)
+/* Writes b[0..n); *done gets how much was written, also on failure. */
+static int write_all(struct mqtt_conn *conn, const uint8_t *b, size_t n, size_t *done)
 {
-	while (n) {
-		struct iovec v = {(void *)(uintptr_t)b, n};
+	*done = 0;
+	while (*done < n) {
+		struct iovec v = {(void *)(uintptr_t)(b + *done), n - *done};
 		ssize_t w = conn->ops->writev(conn->self, &v, 1);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return w < 0 ? errno : EPIPE;
-		b += w;
-		n -= (size_t)w;
+		*done += (size_t)w;
 	}
 	return 0;
 }
@@ -271,22 +272,25 @@ static void flush(struct mqtt_client *c)
 			c->wbuf = w;
 			c->wcap = cap;
 		}
+		/* The bytes stay in the core's output until they are written: the
+		 * core decides DUP by what reached the wire, and a PUBLISH whose
+		 * write failed before its first byte is sent again as a first
+		 * send [MQTT-3.3.1-1]. Others only append meanwhile (writing). */
 		memcpy(c->wbuf, p, n);
-		mqtt_session_wrote(c->s, now_ms(), n);
-		c->taken += n;
 		c->writing = true;
 		struct mqtt_conn conn = c->conn;
 		uint64_t gen = c->gen;
 		pthread_mutex_unlock(&c->lock);
-		int rc = write_all(&conn, c->wbuf, n);
+		size_t done;
+		int rc = write_all(&conn, c->wbuf, n, &done);
 		pthread_mutex_lock(&c->lock);
 		c->writing = false;
 		if (gen == c->gen) {
+			mqtt_session_wrote(c->s, now_ms(), done);
+			c->written += done;
 			if (rc) {
 				c->write_errno = rc;
 				wake_reader(c);
-			} else {
-				c->written += n;
 			}
 		}
 		pthread_cond_broadcast(&c->cond);
@@ -542,7 +546,7 @@ struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel 
 		return err_of(MQTT_SUCCESS, 0);
 	}
 	const uint8_t *p;
-	uint64_t target = c->taken + mqtt_session_output(c->s, &p), gen = c->gen;
+	uint64_t target = c->written + mqtt_session_output(c->s, &p), gen = c->gen;
 	flush(c);
 	while (c->written < target && c->gen == gen && !c->closed) {
 		if (!wait_cond(c, cancel)) {

@@ -832,7 +832,104 @@ static void test_group_commit(void)
 	fake_stop(&f);
 }
 
+/* A transport whose first connection breaks on its second write: the
+ * CONNECT goes out, the next write fails with nothing written. */
+struct breaking_conn {
+	int fd;
+	int writes;
+	bool breaks;
+};
+
+static ssize_t breaking_read(void *self, void *buf, size_t len)
+{
+	return read(((struct breaking_conn *)self)->fd, buf, len);
+}
+
+static ssize_t breaking_writev(void *self, const struct iovec *iov, int n)
+{
+	struct breaking_conn *bc = self;
+	if (bc->breaks && bc->writes++ >= 1) {
+		shutdown(bc->fd, SHUT_RDWR);
+		errno = EPIPE;
+		return -1;
+	}
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)n;
+	return sendmsg(bc->fd, &m, MSG_NOSIGNAL);
+}
+
+static void breaking_close(void *self)
+{
+	close(((struct breaking_conn *)self)->fd);
+}
+
+static const struct mqtt_conn_ops breaking_ops = {breaking_read, breaking_writev, NULL, breaking_close};
+
+struct breaking_dialer {
+	struct fake *f;
+	struct breaking_conn conn[4];
+	int dials;
+};
+
+static int breaking_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct breaking_dialer *d = arg;
+	struct mqtt_conn inner;
+	int rc = fake_dial(d->f, &inner, timeout_ms);
+	if (rc || d->dials == 4)
+		return rc ? rc : -EMFILE;
+	struct breaking_conn *bc = &d->conn[d->dials];
+	*bc = (struct breaking_conn){inner.fd, 0, d->dials == 0};
+	d->dials++;
+	*out = (struct mqtt_conn){&breaking_ops, bc, inner.fd};
+	return 0;
+}
+
+/* A PUBLISH whose write failed with not a byte written was never on the
+ * wire: its next send is its first, DUP clear [MQTT-3.3.1-1]. (Found by
+ * mqttsim run --real: the driver counted bytes as written when it took
+ * them from the core, before the write.) */
+static void test_unwritten_publish_resent_without_dup(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct breaking_dialer d = {.f = &f};
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	cfg.dialer.dial = breaking_dial;
+	cfg.dialer.arg = &d;
+	struct mqtt_client *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	struct mqtt_exchange *x = NULL;
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 1, false, mqtt_slice_str("t"), mqtt_slice_str("once"), &x).cls,
+	                MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(mqtt_exchange_wait(x, MQTT_EXCHANGE_DONE, NULL), MQTT_EXCHANGE_DONE);
+	mqtt_exchange_release(x);
+	CU_ASSERT(d.dials >= 2);
+	pthread_mutex_lock(&f.m);
+	int publishes = 0, dups = 0;
+	for (int i = 0; i < f.nlog; i++)
+		if (f.log[i].type == MQTT_PUBLISH) {
+			publishes++;
+			dups += f.log[i].dup;
+		}
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(publishes, 1);
+	CU_ASSERT_EQUAL(dups, 0);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
+	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"concurrent publishers share system calls", test_group_commit},
 	{"in-flight window full: MQTT_MAX, not blocking", test_window_full},
 	{"big messages: read whole or skipped", test_big_message_read_all},
