@@ -4,7 +4,9 @@
 # publisher restart) with RUNS seeds (default 2000), REPS times.
 #
 # usage: run_sim.sh BUILD_DIR [REPS]
-# Prints "op=simulate scenario=... runs=N seconds=S runs_per_s=R" lines.
+# Then the same scenario --real, BENCH_REAL_RUNS seeds (default 3).
+# Prints "op=simulate scenario=... runs=N seconds=S runs_per_s=R" lines
+# and one "op=real ..." line.
 set -eu
 build=$1
 reps=${2:-1}
@@ -15,6 +17,17 @@ for rep in $(seq "$reps"); do
     out=$(taskset -c 0 "$build/bin/mqttsim" run --quiet --seeds "1..$runs" "$scn" 2>&1) || {
         echo "$out" >&2; exit 1; }
     end=$(date +%s.%N)
-    echo "$start $end" | awk -v runs="$runs" -v scn="$(basename "$scn")" \
-        '{ s = $2 - $1; printf "op=simulate scenario=%s runs=%d seconds=%.3f runs_per_s=%.0f\n", scn, runs, s, runs / s }'
+    line=$(echo "$start $end" | awk -v runs="$runs" -v scn="$(basename "$scn")" \
+        '{ s = $2 - $1; printf "op=simulate scenario=%s runs=%d seconds=%.3f runs_per_s=%.0f\n", scn, runs, s, runs / s }')
+    echo "$line"
+    sim_rate=${line##*runs_per_s=}
 done
+# The same scenario --real (threads, sockets, processes, a real restart
+# delay), for the ratio the simulator buys.
+real_runs=${BENCH_REAL_RUNS:-3}
+start=$(date +%s.%N)
+out=$("$build/bin/mqttsim" run --real --quiet --seeds "1..$real_runs" "$scn" 2>&1) || {
+    echo "$out" >&2; exit 1; }
+end=$(date +%s.%N)
+echo "$start $end" | awk -v runs="$real_runs" -v scn="$(basename "$scn")" -v sim="$sim_rate" \
+    '{ s = $2 - $1; printf "op=real scenario=%s runs=%d seconds=%.3f runs_per_s=%.3f simulation_x=%.0f\n", scn, runs, s, runs / s, sim / (runs / s) }'

@@ -703,6 +703,14 @@ bool mqtt_client_online(struct mqtt_client *c)
 	return on;
 }
 
+size_t mqtt_client_inflight(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	size_t n = mqtt_session_inflight(c->s);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 static bool wait_state(struct mqtt_client *c, struct mqtt_cancel *cancel, bool online)
 {
 	pthread_mutex_lock(&c->lock);

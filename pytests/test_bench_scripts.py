@@ -38,11 +38,16 @@ def test_bench_script(script, field, values):
 
 
 def test_sim_bench_script():
-    env = clean_env(BENCH_SIM_RUNS="20")
+    env = clean_env(BENCH_SIM_RUNS="20", BENCH_REAL_RUNS="1")
     out = run(["sh", str(ROOT / "bench/run_sim.sh"), str(build_dir()), "2"], env=env,
               timeout=120).stdout.splitlines()
-    assert len(out) == 2
-    for line in out:
+    assert len(out) == 3
+    for line in out[:2]:
         fields = dict(f.split("=") for f in line.split())
         assert fields["op"] == "simulate" and fields["runs"] == "20"
         assert float(fields["runs_per_s"]) > 0
+    real = dict(f.split("=") for f in out[2].split())
+    assert real["op"] == "real" and real["runs"] == "1"
+    # The scenario restarts its publisher after 1 s: a real run takes longer.
+    assert float(real["seconds"]) >= 1.0
+    assert float(real["simulation_x"]) > 1

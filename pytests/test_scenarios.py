@@ -146,3 +146,58 @@ def test_shrink_of_a_passing_scenario_writes_nothing(tmp_path):
     p = mqttsim("run", "--seeds", "1..3", "--shrink", "--artifacts", tmp_path / "out",
                 ROOT / "scenarios/qos1-clean.scn")
     assert p.returncode == 0 and not (tmp_path / "out").exists()
+
+
+# A subset of the library that also runs --real: every QoS through drops,
+# restarts of a killed process on its store, silent loss and the
+# acknowledgement timeout, a full window, big messages, slow links, and
+# brokers that must be caught. (Scenarios that wait on keep-alive or long
+# timeouts take minutes of real time; they stay in simulation.)
+REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
+        "qos2-restart-publish", "qos1-silent-loss-ack-timeout", "caught-duplicating-broker",
+        "caught-losing-broker", "volatile-crash", "window-full", "big-messages",
+        "two-publishers", "qos1-slow-partial-write"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_scenario_real(name, tmp_path):
+    path = ROOT / "scenarios" / f"{name}.scn"
+    p = mqttsim("run", "--real", "--seeds", "1..2", "--artifacts", tmp_path / "out", path,
+                timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines()[-1] == "1 passed, 0 failed"
+    assert not (tmp_path / "out").exists()  # nothing kept for a run that passed
+
+
+def test_real_crash_kills_and_restarts_the_process(tmp_path):
+    path = ROOT / "scenarios/qos2-restart-pubrec.scn"
+    p = mqttsim("run", "--real", "--seeds", "1", "--trace", path, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    started = [l for l in p.stdout.splitlines() if "pub: process" in l]
+    assert len(started) == 2 and "adopting its store" in started[1], p.stdout
+    assert any(l.endswith("pub: crashed") for l in p.stdout.splitlines())
+
+
+def test_real_failure_keeps_trace_and_capture(tmp_path):
+    wrong = tmp_path / "wrong.scn"
+    wrong.write_text("# a false claim\nclient pub\nclient sub clean=no\nsubscribe sub t qos=2\n"
+                     "publish pub t qos=2 count=5\nrule deliver-twice PUBLISH#2 client=sub\n"
+                     "expect exactly-once\n")
+    out = tmp_path / "out"
+    p = mqttsim("run", "--real", "--seeds", "7", "--artifacts", out, wrong, timeout=120)
+    assert p.returncode == 1
+    assert f"FAIL {wrong} seed 7 (real): line 7: exactly-once violated: sub read t #1 (QoS 2) 2 times" \
+        in p.stdout, p.stdout
+    assert f"again: mqttsim run --real --seeds 7 --trace {wrong}" in p.stdout
+    trace = (out / "wrong.scn-seed7.real.trace").read_text()
+    assert "workload starts" in trace and "verdict: fail: line 7" in trace
+    import shutil
+    types = run([shutil.which("tshark"), "-r", str(out / "wrong.scn-seed7.real.pcap"), "-Y", "mqtt",
+                 "-T", "fields", "-e", "mqtt.msgtype"]).stdout.replace(",", " ").split()
+    assert "1" in types and "3" in types, types
+
+
+def test_real_refuses_a_simulated_disk():
+    p = mqttsim("run", "--real", ROOT / "scenarios/qos1-disk-full.scn")
+    assert p.returncode == 2
+    assert "qos1-disk-full.scn:6: a full disk is simulated only" in p.stderr, p.stderr

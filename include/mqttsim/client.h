@@ -244,6 +244,13 @@ MQTTSIM_API bool mqtt_client_wait_online(struct mqtt_client *c, struct mqtt_canc
 MQTTSIM_API bool mqtt_client_wait_offline(struct mqtt_client *c, struct mqtt_cancel *cancel);
 MQTTSIM_API bool mqtt_client_online(struct mqtt_client *c);
 
+/*
+ * QoS 1 and 2 exchanges not complete yet (no PUBACK or PUBCOMP), those
+ * of an adopted session included: 0 means everything published has been
+ * acknowledged, e.g. before a Disconnect that should lose nothing.
+ */
+MQTTSIM_API size_t mqtt_client_inflight(struct mqtt_client *c);
+
 #ifdef __cplusplus
 }
 #endif

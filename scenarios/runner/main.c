@@ -22,9 +22,16 @@ static const char usage_text[] =
 "with the guarantee oracle: QoS 0 at most once, QoS 1 at least once, QoS 2\n"
 "exactly once, order, no phantom messages, liveness. A scenario passes when\n"
 "every seed meets its expectations. 'check' only parses the files.\n"
+"With --real the same scenario runs over real sockets in real time: the fake\n"
+"broker in this process on a free loopback port, each client a process of\n"
+"its own (the threaded client, the fault-injecting transport, a file-system\n"
+"store in a temporary folder), a crash a SIGKILL of that process.\n"
 "\n"
 "Options:\n"
-"  --seeds A..B      the seeds to run, inclusive (default 1..200); A alone: one\n"
+"  --seeds A..B      the seeds to run, inclusive (default 1..200, with --real\n"
+"                    1..3); A alone: one\n"
+"  --real            real sockets, threads and processes instead of simulation;\n"
+"                    a seed fixes the fault decisions, not the interleaving\n"
 "  --trace           print every run's trace (connections, faults, crashes)\n"
 "  --artifacts DIR   where a failing run's trace and pcap go\n"
 "                    (default ./mqttsim-failures)\n"
@@ -94,9 +101,49 @@ static void write_artifact(const char *dir, const struct scenario *s, uint64_t s
 
 struct options {
 	uint64_t first, last;
-	bool trace, quiet, shrink;
+	bool trace, quiet, shrink, real;
 	const char *artifacts;
+	char exe[1024]; /* this program, for --real's client processes */
 };
+
+/*
+ * One run over real sockets: its trace kept in a temporary file and its
+ * capture written into the artifacts folder, both kept only if it fails
+ * (it cannot be run again the same way). Returns scenario_real's.
+ */
+static int run_real(const struct scenario *s, const struct options *o, uint64_t seed,
+                    struct scn_result *r, FILE *out)
+{
+	const char *base = strrchr(s->path, '/');
+	base = base ? base + 1 : s->path;
+	char trace_path[1024], pcap[1024];
+	snprintf(trace_path, sizeof trace_path, "%s/%s-seed%llu.real.trace", o->artifacts, base,
+	         (unsigned long long)seed);
+	snprintf(pcap, sizeof pcap, "%s/%s-seed%llu.real.pcap", o->artifacts, base,
+	         (unsigned long long)seed);
+	mkdir(o->artifacts, 0777);
+	FILE *trace = o->trace ? out : tmpfile();
+	int rc = scenario_real(s, o->exe, seed, r, trace, pcap);
+	if (rc == 0 && r->passed) {
+		unlink(pcap);
+	} else if (trace && trace != out) {
+		FILE *f = fopen(trace_path, "w");
+		if (f) {
+			rewind(trace);
+			char buf[4096];
+			size_t n;
+			while ((n = fread(buf, 1, sizeof buf, trace)) > 0)
+				fwrite(buf, 1, n, f);
+			fprintf(f, "verdict: fail: %s\n", r->why);
+			fclose(f);
+			fprintf(out, "  trace: %s\n  pcap: %s\n", trace_path, pcap);
+		}
+	}
+	if (trace && trace != out)
+		fclose(trace);
+	rmdir(o->artifacts); /* when nothing was kept */
+	return rc;
+}
 
 /* --shrink: the failing file, reduced, into the artifacts folder. */
 static void write_shrunk(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
@@ -166,7 +213,13 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 	for (seed = o->first; seed <= o->last; seed++) {
 		if (o->trace)
 			fprintf(out, "== %s seed %llu\n", s->path, (unsigned long long)seed);
-		if (scenario_simulate(s, seed, &r, o->trace ? out : NULL, NULL) != 0) {
+		if (o->real) {
+			if (run_real(s, o, seed, &r, out) != 0) {
+				fprintf(stderr, "mqttsim: %s: %s\n", s->path, r.why);
+				ok = false;
+				break;
+			}
+		} else if (scenario_simulate(s, seed, &r, o->trace ? out : NULL, NULL) != 0) {
 			fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
 			snprintf(r.why, sizeof r.why, "the simulation could not be set up");
 			ok = false;
@@ -197,12 +250,20 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 			        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
 			        r.delivered, *s->description ? " - " : "", s->description);
 	} else {
-		fprintf(out, "FAIL %s seed %llu: %s\n", s->path, (unsigned long long)seed, r.why);
-		fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
-		        (unsigned long long)seed, s->path);
-		write_artifact(o->artifacts, s, seed, out);
-		if (o->shrink)
-			write_shrunk(o->artifacts, s, seed, out);
+		fprintf(out, "FAIL %s seed %llu%s: %s\n", s->path, (unsigned long long)seed,
+		        o->real ? " (real)" : "", r.why);
+		if (o->real) {
+			/* Its trace and capture were kept by run_real. */
+			fprintf(out, "  again: mqttsim run --real --seeds %llu --trace %s (real time: the "
+			        "seed fixes the faults, not the interleaving)\n",
+			        (unsigned long long)seed, s->path);
+		} else {
+			fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
+			        (unsigned long long)seed, s->path);
+			write_artifact(o->artifacts, s, seed, out);
+			if (o->shrink)
+				write_shrunk(o->artifacts, s, seed, out);
+		}
 	}
 	fflush(out);
 	return ok;
@@ -210,6 +271,8 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "__client"))
+		return scenario_real_client(argc, argv); /* a client process of --real */
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(usage_text, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -223,7 +286,7 @@ int main(int argc, char **argv)
 	if (!check_only && strcmp(argv[1], "run") != 0)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
-	bool trace = false, quiet = false, table = false, shrink = false;
+	bool trace = false, quiet = false, table = false, shrink = false, real = false, seeds_given = false;
 	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
 	int i = 2;
@@ -231,6 +294,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
 			if (!parse_seeds(argv[++i], &first, &last))
 				return usage_error("--seeds takes A..B (A <= B) or A, not ", argv[i]);
+			seeds_given = true;
+		} else if (!strcmp(argv[i], "--real")) {
+			real = true;
 		} else if (!strcmp(argv[i], "--trace")) {
 			trace = true;
 		} else if (!strcmp(argv[i], "--artifacts") && i + 1 < argc) {
@@ -268,6 +334,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	for (int k = 0; real && k < n; k++)
+		for (int j = 0; j < scs[k].nsteps; j++)
+			if (scs[k].steps[j].kind == SCN_DISK) {
+				fprintf(stderr, "mqttsim: %s:%u: a full disk is simulated only; run this "
+				        "scenario without --real\n", scs[k].path, scs[k].steps[j].line);
+				for (int i2 = 0; i2 < n; i2++)
+					scenario_free(&scs[i2]);
+				free(scs);
+				return 2;
+			}
 	if (check_only) {
 		printf("%d scenario%s parsed\n", n, n == 1 ? "" : "s");
 		for (int k = 0; k < n; k++)
@@ -275,7 +351,12 @@ int main(int argc, char **argv)
 		free(scs);
 		return 0;
 	}
-	struct options opt = {first, last, trace, quiet, shrink, artifacts};
+	if (real && !seeds_given)
+		last = 3; /* each real run takes real time */
+	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, ""};
+	ssize_t len = readlink("/proc/self/exe", opt.exe, sizeof opt.exe - 1);
+	if (len <= 0)
+		snprintf(opt.exe, sizeof opt.exe, "%s", argv[0]);
 	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
 	if (!verdicts)
 		return 1;

@@ -16,6 +16,10 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 /* A publish call; ok when it succeeded (QoS 1/2: owed delivery). Returns its message index. */
 uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, const char *topic,
                           uint8_t qos, bool ok, uint64_t now);
+/* The message index of a workload line's message seq. */
+uint32_t oracle_published_index(const struct oracle *o, int step, uint32_t seq);
+/* A publish call whose process died in it: not owed, but it may be read. */
+void oracle_publish_unknown(struct oracle *o, int client, int step, uint32_t seq, uint8_t qos);
 /* The publisher's exchange for message index completed (PUBACK, PUBCOMP). */
 void oracle_completed(struct oracle *o, uint32_t index);
 /* A memory-only publisher crashed: its unfinished messages are no longer owed. */

@@ -120,6 +120,29 @@ int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result
                       FILE *trace, const char *pcap);
 
 /*
+ * Runs s with seed over real sockets, threads and processes (real.c): the
+ * fake broker in this process, each client in a process of its own made
+ * by running exe ("mqttsim __client ..."). trace and pcap as for
+ * scenario_simulate. Returns -1 with r->why when it could not be set up.
+ */
+int scenario_real(const struct scenario *s, const char *exe, uint64_t seed, struct scn_result *r,
+                  FILE *trace, const char *pcap);
+/* The client process's main: mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR. */
+int scenario_real_client(int argc, char **argv);
+
+/* setup.c: what the simulator and the real runner share for a client. */
+#define CRASH_LINE_BASE 100000u /* plan lines of the hidden faults that mark crash points */
+struct mqtt_session_config;
+uint64_t scn_client_prng(uint64_t seed, int client);
+uint64_t scn_fault_seed(uint64_t seed, int client);
+/* The session configuration of c; prng must outlive the session. */
+void scn_session_config(const struct scn_client *c, uint64_t *prng, struct mqtt_session_config *cfg);
+/* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
+int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
+/* Writes "client:step:seq:" (the identity a message carries) and returns its length. */
+int scn_identity(char *out, int client, int step, uint32_t seq);
+
+/*
  * Shrinks a scenario text that fails with seed to a smaller one that
  * still does (shrink.c): only the failed expectation, every line it can
  * do without left out, workload sizes halved. Returns the new text

@@ -24,7 +24,6 @@
 #include "wire.h"
 #include "scenario.h"
 
-#define CRASH_LINE_BASE 100000u /* hidden faults that mark crash points */
 
 struct sclient {
 	const struct scn_client *cfg;
@@ -100,15 +99,6 @@ static void trace_packets(struct sim *m)
 	}
 }
 
-static uint64_t rnd(void *arg)
-{
-	uint64_t *state = arg;
-	uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 static void tracef(struct sim *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tracef(struct sim *m, const char *fmt, ...)
 {
@@ -124,17 +114,8 @@ static void tracef(struct sim *m, const char *fmt, ...)
 
 static int session_start(struct sim *m, struct sclient *c, bool adopt)
 {
-	struct mqtt_session_config cfg = {0};
-	cfg.client_id = mqtt_slice_str(c->cfg->id);
-	cfg.clean_session = c->cfg->clean;
-	cfg.keep_alive = c->cfg->keep_alive;
-	cfg.at_least_once_max = cfg.exactly_once_max = c->cfg->window;
-	cfg.reconnect_wait_min_ms = 200;
-	cfg.reconnect_wait_max_ms = 5000;
-	cfg.pause_timeout_ms = c->cfg->pause_ms;
-	cfg.ack_timeout_ms = c->cfg->ack_timeout_ms;
-	cfg.random = rnd;
-	cfg.random_arg = &c->prng;
+	struct mqtt_session_config cfg;
+	scn_session_config(c->cfg, &c->prng, &cfg);
 	enum mqtt_session_mode mode = c->has_store ? (adopt ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT)
 	                                           : MQTT_SESSION_VOLATILE;
 	struct mqtt_error e = mqtt_session_new(&c->s, &cfg, mode, c->has_store ? &c->store : NULL,
@@ -390,27 +371,6 @@ static bool step(struct sim *m, struct sclient *c)
 	return true;
 }
 
-/* "client:step:seq:", the identity the oracle reads back (no printf: it is hot). */
-static int identity(char *out, int client, int step, uint32_t seq)
-{
-	char tmp[12];
-	int n = 0;
-	uint32_t parts[3] = {(uint32_t)client, (uint32_t)step, seq};
-	for (int k = 0; k < 3; k++) {
-		int t = 0;
-		uint32_t v = parts[k];
-		do {
-			tmp[t++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		while (t)
-			out[n++] = tmp[--t];
-		out[n++] = ':';
-	}
-	out[n] = 0;
-	return n;
-}
-
 /* The application: subscriptions first, then the workload. */
 static bool schedule(struct sim *m)
 {
@@ -484,7 +444,7 @@ static bool schedule(struct sim *m)
 		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
 		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
 			char payload[64];
-			int len = identity(payload, st->client, i, ps->next);
+			int len = scn_identity(payload, st->client, i, ps->next);
 			size_t size = st->size > (size_t)len ? st->size : (size_t)len;
 			uint8_t *buf = malloc(size);
 			if (!buf)
@@ -579,36 +539,15 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->cfg = &sc->clients[i];
 	c->index = i;
 	c->restart_at = UINT64_MAX;
-	c->prng = seed * 31 + (uint64_t)i;
+	c->prng = scn_client_prng(seed, i);
 	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
 	c->wire = calloc(1, sizeof *c->wire);
 	if (!c->inflight_msg || !c->wire)
 		return -1;
 	wire_init(c->wire);
-	char err[256];
-	for (size_t k = 0; k < c->cfg->plan.n; k++)
-		if (mqtt_fault_plan_add(&c->plan, &c->cfg->plan.faults[k], err, sizeof err) != 0)
-			return -1;
-	if (sc->latency_ms || sc->jitter_ms) {
-		struct mqtt_fault f = {.dirs = MQTT_C2B | MQTT_B2C, .action = MQTT_FAULT_LATENCY,
-		                       .ms = sc->latency_ms + sc->jitter_ms, .jitter_ms = sc->jitter_ms};
-		if (mqtt_fault_plan_add(&c->plan, &f, err, sizeof err) != 0)
-			return -1;
-	}
-	for (int k = 0; k < sc->nsteps; k++) {
-		const struct scn_step *st = &sc->steps[k];
-		if (st->kind != SCN_CRASH || st->client != i || !st->after.type)
-			continue;
-		/* A mark: a fault that does nothing here but report where the crash is. */
-		struct mqtt_fault f = {.dirs = st->after.dirs ? st->after.dirs : MQTT_C2B | MQTT_B2C,
-		                       .when = MQTT_WHEN_AFTER, .packet = st->after,
-		                       .action = MQTT_FAULT_EAGAIN, .count = 1,
-		                       .line = CRASH_LINE_BASE + (unsigned)k};
-		f.packet.dirs = f.dirs;
-		if (mqtt_fault_plan_add(&c->plan, &f, err, sizeof err) != 0)
-			return -1;
-	}
-	if (mqtt_fault_run_new(&c->run, &c->plan, seed ^ (UINT64_C(0x51ED27) * (uint64_t)(i + 1))) != 0)
+	if (scn_client_plan(sc, i, &c->plan) != 0)
+		return -1;
+	if (mqtt_fault_run_new(&c->run, &c->plan, scn_fault_seed(seed, i)) != 0)
 		return -1;
 	if (c->cfg->store == SCN_STORE_FS) {
 		if (!(c->disk = simdisk_new()) || simdisk_store(c->disk, &c->store) != 0)

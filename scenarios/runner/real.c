@@ -1,0 +1,989 @@
+/*
+ * real.c - mqttsim run --real: a scenario over real sockets, threads and
+ * processes, judged by the same oracle as in simulation.
+ *
+ * The runner keeps the fake broker in its own process, serving a free
+ * loopback port from its thread, and the oracle. Each client is a process
+ * of its own (this program again, as "mqttsim __client ..."), running the
+ * threaded client of the library through the fault-injecting transport
+ * (the client's faults, the network's delay) on a TCP connection to the
+ * broker, with a file-system store in a private directory for store=fs.
+ * So a crash is what it says: the client's process is killed (SIGKILL),
+ * at a time by the runner, or at a packet by itself the moment its
+ * transport sees it, and restarted later on its store.
+ *
+ * The runner tells each client process what to do (subscribe, publish
+ * message k of a workload line, disconnect, quit) over a SOCK_SEQPACKET
+ * socket, one command a packet, and the process reports back what its
+ * application saw (messages read, calls returned, exchanges completed,
+ * connections made, faults applied, what it wrote that broke the DUP or
+ * identifier rules). Real time is not reproducible: a seed fixes the
+ * fault decisions, not the interleaving.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mqttsim/client.h"
+#include "mqttsim/fakebroker.h"
+#include "mqttsim/faults.h"
+#include "oracle.h"
+#include "scenario.h"
+#include "wire.h"
+
+#define PACKET_MAX 512
+#define PAYLOAD_SHOWN 64 /* of a message read, enough for its identity */
+
+static uint64_t clock_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------------ */
+/* The client process.                                                 */
+
+struct pending {
+	struct mqtt_exchange *ex;
+	int step;
+	uint32_t seq;
+};
+
+struct child {
+	const struct scenario *sc;
+	int index;
+	const struct scn_client *cfg;
+	int fd;
+	pthread_mutex_t send_lock;
+	struct mqtt_client *client;
+	uint64_t prng;
+	pthread_mutex_t lock; /* pend, wire */
+	struct pending *pend;
+	size_t npend, cap;
+	struct wire *wire;
+	struct wire_report wr;
+	bool dup_sent, id_sent;
+	bool adopted;
+	atomic_bool stop;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void child_send(struct child *ch, const char *fmt, ...)
+{
+	char buf[PACKET_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf)
+		n = sizeof buf - 1;
+	pthread_mutex_lock(&ch->send_lock);
+	send(ch->fd, buf, (size_t)n, MSG_NOSIGNAL);
+	pthread_mutex_unlock(&ch->send_lock);
+}
+
+static void child_warn(void *arg, const char *text)
+{
+	child_send(arg, "t warning: %s", text);
+}
+
+/* A fault applied on the client's connection; a crash mark kills the process now. */
+static void child_fault(void *arg, const struct mqtt_fault_report *r)
+{
+	struct child *ch = arg;
+	if (r->line >= CRASH_LINE_BASE) {
+		child_send(ch, "x %u", r->line - CRASH_LINE_BASE);
+		raise(SIGKILL);
+	}
+	if (!r->line)
+		return; /* the network's own delay, not news */
+	char line[200];
+	mqtt_fault_report_format(r, line, sizeof line);
+	child_send(ch, "t fault %s", line);
+}
+
+/* What the client writes, checked by the DUP and identifier rules (wire.c). */
+struct observed {
+	struct mqtt_conn inner;
+	struct child *ch;
+};
+
+static ssize_t obs_read(void *self, void *buf, size_t len)
+{
+	struct observed *o = self;
+	return o->inner.ops->read(o->inner.self, buf, len);
+}
+
+static int obs_pending(void *self)
+{
+	struct observed *o = self;
+	return o->inner.ops->pending ? o->inner.ops->pending(o->inner.self) : 0;
+}
+
+static ssize_t obs_writev(void *self, const struct iovec *iov, int iovcnt)
+{
+	struct observed *o = self;
+	ssize_t n = o->inner.ops->writev(o->inner.self, iov, iovcnt);
+	if (n <= 0)
+		return n;
+	struct child *ch = o->ch;
+	pthread_mutex_lock(&ch->lock);
+	size_t left = (size_t)n;
+	for (int i = 0; i < iovcnt && left; i++) {
+		size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+		wire_bytes(ch->wire, 0, iov[i].iov_base, k, ch->cfg->name, &ch->wr);
+		left -= k;
+	}
+	bool dup = ch->wr.dup_violation && !ch->dup_sent, id = ch->wr.id_violation && !ch->id_sent;
+	ch->dup_sent |= dup;
+	ch->id_sent |= id;
+	pthread_mutex_unlock(&ch->lock);
+	if (dup)
+		child_send(ch, "w d %s", ch->wr.dup_why);
+	if (id)
+		child_send(ch, "w i %s", ch->wr.id_why);
+	return n;
+}
+
+static void obs_close(void *self)
+{
+	struct observed *o = self;
+	o->inner.ops->close(o->inner.self);
+	free(o);
+}
+
+static const struct mqtt_conn_ops observed_ops = {obs_read, obs_writev, obs_pending, obs_close};
+
+struct observer {
+	struct mqtt_dialer inner;
+	struct child *ch;
+};
+
+static int obs_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct observer *d = arg;
+	struct observed *o = malloc(sizeof *o);
+	if (!o)
+		return -ENOMEM;
+	int rc = d->inner.dial(d->inner.arg, &o->inner, timeout_ms);
+	if (rc) {
+		free(o);
+		return rc;
+	}
+	o->ch = d->ch;
+	pthread_mutex_lock(&d->ch->lock);
+	wire_connection(d->ch->wire, d->ch->adopted);
+	pthread_mutex_unlock(&d->ch->lock);
+	child_send(d->ch, "o");
+	*out = (struct mqtt_conn){&observed_ops, o, o->inner.fd};
+	return 0;
+}
+
+static void obs_free(void *arg)
+{
+	struct observer *d = arg;
+	if (d->inner.free)
+		d->inner.free(d->inner.arg);
+	free(d);
+}
+
+static void send_message(struct child *ch, const struct mqtt_message *m)
+{
+	uint8_t buf[PACKET_MAX];
+	size_t tlen = m->topic.len < 256 ? m->topic.len : 256;
+	size_t plen = m->payload.len < PAYLOAD_SHOWN ? m->payload.len : PAYLOAD_SHOWN;
+	buf[0] = 'm';
+	buf[1] = m->qos;
+	buf[2] = m->dup;
+	buf[3] = (uint8_t)(tlen >> 8);
+	buf[4] = (uint8_t)tlen;
+	memcpy(buf + 5, m->topic.data, tlen);
+	memcpy(buf + 5 + tlen, m->payload.data, plen);
+	pthread_mutex_lock(&ch->send_lock);
+	send(ch->fd, buf, 5 + tlen + plen, MSG_NOSIGNAL);
+	pthread_mutex_unlock(&ch->send_lock);
+}
+
+static void *reader(void *arg)
+{
+	struct child *ch = arg;
+	for (;;) {
+		struct mqtt_message msg = {0};
+		struct mqtt_error e = mqtt_client_read(ch->client, &msg);
+		if (e.cls == MQTT_SUCCESS) {
+			send_message(ch, &msg);
+		} else if (e.cls == MQTT_BIG_MESSAGE && msg.topic.data) {
+			uint8_t *payload = NULL;
+			if (mqtt_client_read_all(ch->client, &msg, &payload).cls == MQTT_SUCCESS)
+				send_message(ch, &msg);
+			free(payload);
+			continue;
+		} else if (e.cls == MQTT_CLOSED) {
+			return NULL;
+		} else if (e.cls == MQTT_DOWN) {
+			mqtt_client_backoff(ch->client, NULL);
+			continue;
+		} else {
+			char why[200];
+			child_send(ch, "t read: %s", mqtt_error_text(e, why, sizeof why));
+			continue;
+		}
+		/* The application takes its time; the next read acknowledges. */
+		if (ch->cfg->read_delay_ms)
+			sleep_ms(ch->cfg->read_delay_ms);
+	}
+}
+
+/* Exchanges that completed, reported by workload line and sequence. */
+static void *completions(void *arg)
+{
+	struct child *ch = arg;
+	int efd = mqtt_client_event_fd(ch->client);
+	size_t reported = SIZE_MAX;
+	while (!atomic_load(&ch->stop)) {
+		struct pollfd p = {efd, POLLIN, 0};
+		if (efd >= 0 && poll(&p, 1, 50) > 0) {
+			uint64_t count;
+			if (read(efd, &count, sizeof count) < 0 && errno != EAGAIN)
+				break;
+		} else if (efd < 0) {
+			sleep_ms(50);
+		}
+		pthread_mutex_lock(&ch->lock);
+		for (size_t i = 0; i < ch->npend;) {
+			if (mqtt_exchange_state(ch->pend[i].ex) == MQTT_EXCHANGE_DONE) {
+				child_send(ch, "c %d %u", ch->pend[i].step, ch->pend[i].seq);
+				mqtt_exchange_release(ch->pend[i].ex);
+				ch->pend[i] = ch->pend[--ch->npend];
+			} else {
+				i++;
+			}
+		}
+		pthread_mutex_unlock(&ch->lock);
+		/* What is in flight, adopted exchanges included: the run ends at 0. */
+		size_t inflight = mqtt_client_inflight(ch->client);
+		if (inflight != reported) {
+			child_send(ch, "i %zu", inflight);
+			reported = inflight;
+		}
+	}
+	return NULL;
+}
+
+static void do_subscribe(struct child *ch)
+{
+	for (int i = 0; i < ch->sc->nsteps; i++) {
+		const struct scn_step *st = &ch->sc->steps[i];
+		if (st->kind != SCN_SUBSCRIBE || st->client != ch->index)
+			continue;
+		struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
+		for (;;) {
+			mqtt_client_wait_online(ch->client, NULL);
+			struct mqtt_error e = mqtt_client_subscribe(ch->client, NULL, &f, 1);
+			if (e.cls == MQTT_SUCCESS)
+				break;
+			if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED &&
+			    e.cls != MQTT_MAX) {
+				child_send(ch, "s %d %d", (int)e.cls, e.code);
+				return;
+			}
+			sleep_ms(10); /* the connection went meanwhile: again once online */
+		}
+	}
+	child_send(ch, "s 0 0");
+}
+
+static void do_publish(struct child *ch, int step, uint32_t seq)
+{
+	const struct scn_step *st = &ch->sc->steps[step];
+	char id[64];
+	int len = scn_identity(id, ch->index, step, seq);
+	size_t size = st->size > (size_t)len ? st->size : (size_t)len;
+	uint8_t *buf = malloc(size);
+	if (!buf) {
+		child_send(ch, "p %d %u %d %d", step, seq, (int)MQTT_PERSISTENCE, ENOMEM);
+		return;
+	}
+	memcpy(buf, id, (size_t)len);
+	memset(buf + len, 'x', size - (size_t)len);
+	struct mqtt_exchange *ex = NULL;
+	struct mqtt_error e;
+	for (;;) {
+		e = mqtt_client_publish(ch->client, NULL, st->qos, st->retain, mqtt_slice_str(st->topic),
+		                        (struct mqtt_slice){buf, size}, st->qos ? &ex : NULL);
+		/* The window is full, or offline at QoS 0: the application tries again. */
+		if (e.cls == MQTT_MAX)
+			sleep_ms(1);
+		else if (e.cls == MQTT_DOWN)
+			mqtt_client_wait_online(ch->client, NULL);
+		else
+			break;
+	}
+	free(buf);
+	if (e.cls == MQTT_SUCCESS && ex) {
+		pthread_mutex_lock(&ch->lock);
+		if (ch->npend == ch->cap) {
+			size_t cap = ch->cap ? ch->cap * 2 : 64;
+			struct pending *np = realloc(ch->pend, cap * sizeof *np);
+			if (np) {
+				ch->pend = np;
+				ch->cap = cap;
+			}
+		}
+		if (ch->npend < ch->cap)
+			ch->pend[ch->npend++] = (struct pending){ex, step, seq};
+		else
+			mqtt_exchange_release(ex);
+		pthread_mutex_unlock(&ch->lock);
+	}
+	child_send(ch, "p %d %u %d %d", step, seq, (int)e.cls, e.code);
+}
+
+/*
+ * The client's plan without the one-shot faults (count=1) and crash marks
+ * that acted in an earlier process: in simulation a plan runs once for
+ * the whole run, restarts included; here every process has its own run.
+ */
+static void drop_fired(struct mqtt_fault_plan *plan, const char *fired)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct mqtt_fault *f = &plan->faults[i];
+		bool gone = false;
+		char line[16];
+		snprintf(line, sizeof line, ",%u,", f->line);
+		if (f->count == 1 && f->line && strstr(fired, line))
+			gone = true;
+		if (!gone)
+			plan->faults[kept++] = *f;
+	}
+	plan->n = kept;
+}
+
+/* mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR FIRED */
+int scenario_real_client(int argc, char **argv)
+{
+	if (argc != 10)
+		return 2;
+	static struct scenario sc;
+	char err[600];
+	if (scenario_load(&sc, argv[2], err, sizeof err) != 0) {
+		fprintf(stderr, "mqttsim client: %s\n", err);
+		return 2;
+	}
+	struct child ch = {.sc = &sc, .index = atoi(argv[3]), .fd = atoi(argv[5])};
+	uint64_t seed = strtoull(argv[6], NULL, 10);
+	int generation = atoi(argv[7]);
+	const char *dir = argv[8];
+	if (ch.index < 0 || ch.index >= sc.nclients)
+		return 2;
+	ch.cfg = &sc.clients[ch.index];
+	pthread_mutex_init(&ch.send_lock, NULL);
+	pthread_mutex_init(&ch.lock, NULL);
+	if (!(ch.wire = calloc(1, sizeof *ch.wire)))
+		return 1;
+	wire_init(ch.wire);
+	/* A restart draws other jitter than the first life. */
+	ch.prng = scn_client_prng(seed, ch.index) + (uint64_t)generation * 7919;
+	bool has_store = ch.cfg->store == SCN_STORE_FS;
+	ch.adopted = has_store && generation > 1;
+
+	struct mqtt_fault_plan plan = {0};
+	struct mqtt_dialer tcp, faulty;
+	struct observer *obs = malloc(sizeof *obs);
+	if (scn_client_plan(&sc, ch.index, &plan) == 0)
+		drop_fired(&plan, argv[9]);
+	if (!obs ||
+	    mqtt_dialer_tcp(&tcp, "127.0.0.1", argv[4]) != 0 ||
+	    mqtt_dialer_faulty(&faulty, tcp, &plan, scn_fault_seed(seed, ch.index) + (uint64_t)generation,
+	                       child_fault, &ch) != 0) {
+		fprintf(stderr, "mqttsim client: cannot set up the connection\n");
+		return 1;
+	}
+	obs->inner = faulty;
+	obs->ch = &ch;
+	struct mqtt_client_config cfg = {.dialer = {obs_dial, obs_free, obs}};
+	scn_session_config(ch.cfg, &ch.prng, &cfg.session);
+	struct mqtt_store store;
+	if (has_store && mqtt_store_fs(&store, dir) != 0) {
+		fprintf(stderr, "mqttsim client: %s: cannot open the store\n", dir);
+		return 1;
+	}
+	enum mqtt_session_mode mode = !has_store ? MQTT_SESSION_VOLATILE
+	                              : generation > 1 ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT;
+	struct mqtt_error e = mqtt_client_new(&ch.client, &cfg, mode, has_store ? &store : NULL,
+	                                      child_warn, &ch);
+	if (e.cls) {
+		char why[200];
+		child_send(&ch, "t session: %s", mqtt_error_text(e, why, sizeof why));
+		return 1;
+	}
+	pthread_t rt, ct;
+	pthread_create(&rt, NULL, reader, &ch);
+	pthread_create(&ct, NULL, completions, &ch);
+	char cmd[PACKET_MAX];
+	for (;;) {
+		ssize_t n = recv(ch.fd, cmd, sizeof cmd - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the runner is gone */
+		cmd[n] = 0;
+		int step;
+		unsigned seq;
+		if (cmd[0] == 'S') {
+			do_subscribe(&ch);
+		} else if (cmd[0] == 'P' && sscanf(cmd, "P %d %u", &step, &seq) == 2 && step >= 0 &&
+		           step < sc.nsteps) {
+			do_publish(&ch, step, seq);
+		} else if (cmd[0] == 'D') {
+			mqtt_client_disconnect(ch.client, NULL);
+			child_send(&ch, "d");
+		} else if (cmd[0] == 'Q') {
+			break;
+		}
+	}
+	mqtt_client_close(ch.client);
+	pthread_join(rt, NULL);
+	atomic_store(&ch.stop, true);
+	pthread_join(ct, NULL);
+	for (size_t i = 0; i < ch.npend; i++)
+		mqtt_exchange_release(ch.pend[i].ex);
+	mqtt_client_free(ch.client);
+	if (has_store)
+		mqtt_store_close(&store);
+	mqtt_fault_plan_free(&plan);
+	free(ch.pend);
+	free(ch.wire);
+	scenario_free(&sc);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The runner's side.                                                  */
+
+struct rclient {
+	pid_t pid;
+	int fd;                /* -1: no process */
+	int generation;
+	char dir[600];         /* its store, for store=fs */
+	bool has_subs;
+	bool subscribed;       /* its subscriptions stand (SUBACKs came) */
+	bool busy;             /* a command is out */
+	int busy_step;         /* -1: not a publish */
+	uint32_t busy_seq;
+	bool dying;            /* killed (or killing itself) on purpose */
+	uint64_t restart_ms;   /* of the crash that is under way */
+	uint64_t restart_at;   /* UINT64_MAX: none due */
+	bool quitting;
+	uint32_t connects;
+	size_t inflight;       /* as the process last reported */
+	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
+};
+
+struct real {
+	const struct scenario *sc;
+	const char *exe, *path;
+	uint64_t seed, t0, now, start, last_event;
+	bool started;
+	char port[16], tmp[512];
+	struct rclient c[SCN_MAX_CLIENTS];
+	uint32_t next[SCN_MAX_STEPS];     /* next seq of a publish; UINT32_MAX: the step is done */
+	uint64_t next_at[SCN_MAX_STEPS];
+	struct oracle *o;
+	struct wire_report wire;
+	FILE *trace;
+	char broken[300];                 /* why the run itself failed */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void rtrace(struct real *m, const char *fmt, ...)
+{
+	if (!m->trace)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(m->trace, "t=%llums ", (unsigned long long)m->now);
+	vfprintf(m->trace, fmt, ap);
+	fputc('\n', m->trace);
+	va_end(ap);
+}
+
+static int spawn(struct real *m, int i)
+{
+	struct rclient *c = &m->c[i];
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	c->generation++;
+	char index[16], fdnum[16], seed[32], gen[16], exe[1024], path[600];
+	snprintf(exe, sizeof exe, "%s", m->exe);
+	snprintf(path, sizeof path, "%s", m->path);
+	snprintf(index, sizeof index, "%d", i);
+	snprintf(fdnum, sizeof fdnum, "%d", sv[1]);
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
+	snprintf(gen, sizeof gen, "%d", c->generation);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		fcntl(sv[1], F_SETFD, 0); /* this one end goes through exec */
+		char *args[] = {exe, "__client", path, index, m->port, fdnum, seed, gen, c->dir,
+		                c->fired, NULL};
+		execv(exe, args);
+		_exit(127);
+	}
+	close(sv[1]);
+	c->pid = pid;
+	c->fd = sv[0];
+	c->busy = false;
+	c->busy_step = -1;
+	c->inflight = 0;
+	c->dying = false;
+	c->subscribed = false;
+	rtrace(m, "%s: process %d started%s", m->sc->clients[i].name, (int)pid,
+	       c->generation > 1 && m->sc->clients[i].store == SCN_STORE_FS ? " (adopting its store)" : "");
+	return 0;
+}
+
+static void command(struct real *m, int i, const char *cmd, int step, uint32_t seq)
+{
+	struct rclient *c = &m->c[i];
+	send(c->fd, cmd, strlen(cmd), MSG_NOSIGNAL);
+	c->busy = true;
+	c->busy_step = step;
+	c->busy_seq = seq;
+}
+
+static void child_gone(struct real *m, int i)
+{
+	struct rclient *c = &m->c[i];
+	const struct scn_client *cfg = &m->sc->clients[i];
+	int status = 0;
+	close(c->fd);
+	c->fd = -1;
+	waitpid(c->pid, &status, 0);
+	if (c->busy && c->busy_step >= 0) {
+		/* Its application died in the call: nobody learnt the result. */
+		const struct scn_step *st = &m->sc->steps[c->busy_step];
+		oracle_publish_unknown(m->o, i, c->busy_step, c->busy_seq, st->qos);
+		if (m->next[c->busy_step] == c->busy_seq)
+			m->next[c->busy_step]++;
+		if (m->next[c->busy_step] >= st->count)
+			m->next[c->busy_step] = UINT32_MAX;
+	}
+	c->busy = false;
+	if (c->quitting)
+		return;
+	if (!c->dying) {
+		if (!*m->broken)
+			snprintf(m->broken, sizeof m->broken, "the process of %s died unexpectedly (%s %d)",
+			         cfg->name, WIFSIGNALED(status) ? "signal" : "exit status",
+			         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		return;
+	}
+	rtrace(m, "%s: crashed%s", cfg->name, cfg->store == SCN_STORE_FS ? "" :
+	       " (its memory-only state is lost)");
+	if (cfg->store != SCN_STORE_FS)
+		oracle_excuse_unfinished(m->o, i);
+	c->restart_at = c->restart_ms ? m->now + c->restart_ms : UINT64_MAX;
+}
+
+static void note_fired(struct rclient *c, unsigned line)
+{
+	char one[16];
+	snprintf(one, sizeof one, ",%u,", line);
+	size_t len = strlen(c->fired);
+	if (strstr(c->fired, one) || len + strlen(one) >= sizeof c->fired)
+		return;
+	snprintf(c->fired + len, sizeof c->fired - len, "%u,", line);
+}
+
+static void event(struct real *m, int i, const uint8_t *b, size_t n)
+{
+	struct rclient *c = &m->c[i];
+	const struct scn_client *cfg = &m->sc->clients[i];
+	char text[PACKET_MAX + 1];
+	memcpy(text, b, n);
+	text[n] = 0;
+	int step, cls, code;
+	unsigned seq, k;
+	m->last_event = m->now;
+	switch (b[0]) {
+	case 'm':
+		if (n >= 5) {
+			size_t tlen = (size_t)b[3] << 8 | b[4];
+			if (5 + tlen <= n)
+				oracle_delivered(m->o, i, b + 5, tlen, b + 5 + tlen, n - 5 - tlen, b[1], b[2],
+				                 m->now);
+		}
+		break;
+	case 'p':
+		if (sscanf(text, "p %d %u %d %d", &step, &seq, &cls, &code) == 4 && step >= 0 &&
+		    step < m->sc->nsteps) {
+			const struct scn_step *st = &m->sc->steps[step];
+			if (cls)
+				rtrace(m, "%s: publish %s #%u refused: class %d code %d", cfg->name, st->topic,
+				       seq, cls, code);
+			oracle_published(m->o, i, step, seq, st->topic, st->qos, cls == 0, m->now);
+			c->busy = false;
+			m->next[step] = seq + 1 >= st->count ? UINT32_MAX : seq + 1;
+			if (st->every_ms)
+				m->next_at[step] += st->every_ms;
+		}
+		break;
+	case 'c':
+		if (sscanf(text, "c %d %u", &step, &seq) == 2 && step >= 0 && step < m->sc->nsteps)
+			oracle_completed(m->o, oracle_published_index(m->o, step, seq));
+		break;
+	case 's':
+		c->busy = false;
+		if (sscanf(text, "s %d %d", &cls, &code) == 2 && cls == 0) {
+			c->subscribed = true;
+		} else if (!*m->broken) {
+			snprintf(m->broken, sizeof m->broken, "%s could not subscribe: class %d code %d",
+			         cfg->name, cls, code);
+		}
+		break;
+	case 'd':
+		c->busy = false;
+		break;
+	case 'i':
+		sscanf(text, "i %zu", &c->inflight);
+		break;
+	case 'o':
+		c->connects++;
+		rtrace(m, "%s: connection %u", cfg->name, c->connects);
+		break;
+	case 'x':
+		if (sscanf(text, "x %u", &k) == 1 && k < (unsigned)m->sc->nsteps) {
+			note_fired(c, CRASH_LINE_BASE + k);
+			c->dying = true;
+			c->restart_ms = m->sc->steps[k].restart_ms;
+			m->next[k] = UINT32_MAX;
+		}
+		break;
+	case 'w':
+		if (n > 4 && text[2] == 'd' && !m->wire.dup_violation) {
+			m->wire.dup_violation = true;
+			snprintf(m->wire.dup_why, sizeof m->wire.dup_why, "%.199s", text + 4);
+		} else if (n > 4 && text[2] == 'i' && !m->wire.id_violation) {
+			m->wire.id_violation = true;
+			snprintf(m->wire.id_why, sizeof m->wire.id_why, "%.199s", text + 4);
+		}
+		break;
+	case 't': {
+		rtrace(m, "%s: %s", cfg->name, text + 2);
+		const char *at = strstr(text, " line=");
+		if (!strncmp(text, "t fault ", 8) && at && sscanf(at, " line=%u", &k) == 1)
+			note_fired(c, k);
+		break;
+	}
+	}
+}
+
+/* The application's next moves, as in simulation (sim.c's schedule). */
+static void schedule(struct real *m)
+{
+	const struct scenario *sc = m->sc;
+	if (!m->started) {
+		bool all = true;
+		for (int i = 0; i < sc->nclients; i++) {
+			struct rclient *c = &m->c[i];
+			if (!c->has_subs || c->subscribed)
+				continue;
+			all = false;
+			if (c->fd >= 0 && !c->busy)
+				command(m, i, "S", -1, 0);
+		}
+		if (!all)
+			return;
+		for (int i = 0; i < sc->nsteps; i++)
+			if (sc->steps[i].kind == SCN_SUBSCRIBE)
+				oracle_subscribed(m->o, sc->steps[i].client, sc->steps[i].topic, sc->steps[i].qos);
+		m->started = true;
+		m->start = m->now;
+		rtrace(m, "workload starts");
+		for (int i = 0; i < sc->nsteps; i++)
+			m->next_at[i] = m->start + sc->steps[i].at_ms;
+	}
+	for (int i = 0; i < sc->nclients; i++) {
+		struct rclient *c = &m->c[i];
+		if (c->fd < 0 && c->restart_at != UINT64_MAX && m->now >= c->restart_at) {
+			c->restart_at = UINT64_MAX;
+			if (spawn(m, i) != 0 && !*m->broken)
+				snprintf(m->broken, sizeof m->broken, "cannot start a process: %s",
+				         strerror(errno));
+			if (sc->clients[i].store != SCN_STORE_FS && sc->clients[i].clean)
+				oracle_session_lost(m->o, i); /* its new session starts clean */
+		}
+		/* A restarted subscriber subscribes again, as an application does. */
+		if (c->fd >= 0 && c->has_subs && !c->subscribed && !c->busy)
+			command(m, i, "S", -1, 0);
+	}
+	for (int i = 0; i < sc->nsteps; i++) {
+		const struct scn_step *st = &sc->steps[i];
+		struct rclient *c = &m->c[st->client];
+		if (m->next[i] == UINT32_MAX || m->now < m->next_at[i] || st->kind == SCN_SUBSCRIBE)
+			continue;
+		if (st->kind == SCN_CRASH && !st->after.type) {
+			m->next[i] = UINT32_MAX;
+			if (c->fd >= 0) {
+				c->dying = true;
+				c->restart_ms = st->restart_ms;
+				kill(c->pid, SIGKILL);
+				rtrace(m, "%s: killed", sc->clients[st->client].name);
+			}
+		} else if (st->kind == SCN_DISCONNECT && c->fd >= 0 && !c->busy) {
+			m->next[i] = UINT32_MAX;
+			command(m, st->client, "D", -1, 0);
+		} else if (st->kind == SCN_PUBLISH && c->fd >= 0 && !c->busy && c->subscribed == c->has_subs) {
+			char cmd[64];
+			snprintf(cmd, sizeof cmd, "P %d %u", i, m->next[i]);
+			/* Its subscribers may read it before the call returns: from now
+			 * on it is published, with its result unknown until the reply. */
+			oracle_publish_unknown(m->o, st->client, i, m->next[i], st->qos);
+			command(m, st->client, cmd, i, m->next[i]);
+		}
+	}
+}
+
+/*
+ * Whether the run is over: the workload done, nothing in flight, every
+ * message owed read, and 300 ms without news (late duplicates get their
+ * chance). *settled: all that but a message owed, with 2 s of silence:
+ * it is not coming (a broker that lost it), no need to wait for the limit.
+ */
+static bool finished(const struct real *m, bool *settled)
+{
+	*settled = false;
+	if (!m->started || m->now - m->last_event < 300)
+		return false;
+	for (int i = 0; i < m->sc->nsteps; i++) {
+		const struct scn_step *st = &m->sc->steps[i];
+		bool waits = st->kind != SCN_SUBSCRIBE && !(st->kind == SCN_CRASH && st->after.type);
+		if (waits && m->next[i] != UINT32_MAX)
+			return false;
+	}
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (m->c[i].busy || m->c[i].restart_at != UINT64_MAX ||
+		    (m->c[i].fd >= 0 && m->c[i].inflight))
+			return false;
+	if (oracle_all_delivered(m->o))
+		return true;
+	*settled = m->now - m->last_event >= 2000;
+	return false;
+}
+
+static void stop_all(struct real *m)
+{
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct rclient *c = &m->c[i];
+		if (c->fd < 0)
+			continue;
+		c->quitting = true;
+		send(c->fd, "Q", 1, MSG_NOSIGNAL);
+	}
+	uint64_t deadline = clock_ms() + 3000;
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct rclient *c = &m->c[i];
+		if (c->fd < 0)
+			continue;
+		int status;
+		while (waitpid(c->pid, &status, WNOHANG) == 0) {
+			if (clock_ms() > deadline) {
+				kill(c->pid, SIGKILL);
+				waitpid(c->pid, &status, 0);
+				break;
+			}
+			sleep_ms(5);
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/* The stores' directories and the run's folder: only files we made are there. */
+static void remove_tree(struct real *m)
+{
+	for (int i = 0; i < m->sc->nclients; i++) {
+		DIR *d = opendir(m->c[i].dir);
+		if (!d)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+		rmdir(m->c[i].dir);
+	}
+	rmdir(m->tmp);
+}
+
+static void broker_log(void *arg, const char *line)
+{
+	struct real *m = arg;
+	rtrace(m, "broker: %s", line);
+}
+
+int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, struct scn_result *r,
+                  FILE *trace, const char *pcap)
+{
+	memset(r, 0, sizeof *r);
+	for (int i = 0; i < sc->nsteps; i++)
+		if (sc->steps[i].kind == SCN_DISK) {
+			snprintf(r->why, sizeof r->why, "line %u: a full disk is simulated only (no --real)",
+			         sc->steps[i].line);
+			return -1;
+		}
+	struct real *m = calloc(1, sizeof *m);
+	if (!m)
+		return -1;
+	m->sc = sc;
+	m->exe = exe;
+	m->path = sc->path;
+	m->seed = seed;
+	m->trace = trace;
+	m->t0 = clock_ms();
+	int rc = -1;
+	struct mqtt_fakebroker *fb = NULL;
+	char err[300];
+	snprintf(m->tmp, sizeof m->tmp, "%s/mqttsim-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(m->tmp)) {
+		snprintf(r->why, sizeof r->why, "cannot make a folder for the stores: %s", strerror(errno));
+		free(m);
+		return -1;
+	}
+	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
+		m->c[i].fd = -1;
+		m->c[i].restart_at = UINT64_MAX;
+		strcpy(m->c[i].fired, ",");
+		snprintf(m->c[i].dir, sizeof m->c[i].dir, "%s/client%d", m->tmp, i);
+	}
+	if (!(m->o = oracle_new(sc)))
+		goto out;
+	struct mqtt_fakebroker_config bcfg = {
+		.broker = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max},
+		.record_pcap = pcap, .log = trace ? broker_log : NULL, .log_arg = m};
+	char where[128];
+	if (mqtt_fakebroker_new(&fb, &bcfg, err, sizeof err) != 0 ||
+	    mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err, sizeof err) != 0) {
+		snprintf(r->why, sizeof r->why, "the fake broker: %s", err);
+		goto out;
+	}
+	const char *colon = strrchr(where, ':');
+	snprintf(m->port, sizeof m->port, "%s", colon ? colon + 1 : "");
+	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
+	for (int i = 0; i < sc->nrules; i++)
+		if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
+			mqtt_fakebroker_unlock(fb);
+			snprintf(r->why, sizeof r->why, "rule %s: %s", sc->broker_rules[i], err);
+			goto out;
+		}
+	mqtt_fakebroker_unlock(fb);
+	if (mqtt_fakebroker_start(fb) != 0) {
+		snprintf(r->why, sizeof r->why, "the fake broker does not start");
+		goto out;
+	}
+	for (int i = 0; i < sc->nsteps; i++)
+		if (sc->steps[i].kind == SCN_SUBSCRIBE)
+			m->c[sc->steps[i].client].has_subs = true;
+	for (int i = 0; i < sc->nclients; i++) {
+		if (sc->clients[i].store == SCN_STORE_FS && mkdir(m->c[i].dir, 0700) != 0) {
+			snprintf(r->why, sizeof r->why, "%s: %s", m->c[i].dir, strerror(errno));
+			goto out;
+		}
+		if (spawn(m, i) != 0) {
+			snprintf(r->why, sizeof r->why, "cannot start a process: %s", strerror(errno));
+			goto out;
+		}
+	}
+	bool done = false;
+	while (!*m->broken) {
+		m->now = clock_ms() - m->t0;
+		if (m->now > sc->limit_ms)
+			break;
+		schedule(m);
+		struct pollfd p[SCN_MAX_CLIENTS];
+		int who[SCN_MAX_CLIENTS], np = 0;
+		for (int i = 0; i < sc->nclients; i++)
+			if (m->c[i].fd >= 0) {
+				p[np] = (struct pollfd){m->c[i].fd, POLLIN, 0};
+				who[np++] = i;
+			}
+		poll(p, (nfds_t)np, 5);
+		m->now = clock_ms() - m->t0;
+		for (int k = 0; k < np; k++) {
+			if (!p[k].revents)
+				continue;
+			uint8_t buf[PACKET_MAX];
+			for (;;) {
+				ssize_t n = recv(p[k].fd, buf, sizeof buf, MSG_DONTWAIT);
+				if (n > 0) {
+					event(m, who[k], buf, (size_t)n);
+					continue;
+				}
+				if (n == 0 || (errno != EAGAIN && errno != EINTR))
+					child_gone(m, who[k]);
+				break;
+			}
+		}
+		bool settled;
+		if ((done = finished(m, &settled)) || settled)
+			break;
+	}
+	stop_all(m);
+	mqtt_fakebroker_stop(fb);
+	r->virtual_ms = m->now;
+	for (int i = 0; i < sc->nclients; i++)
+		r->reconnects[i] = m->c[i].connects ? m->c[i].connects - 1 : 0;
+	for (int i = 0; i < sc->nsteps; i++)
+		if (sc->steps[i].kind == SCN_PUBLISH && m->next[i] != UINT32_MAX)
+			rtrace(m, "line %u: published %u of %u", sc->steps[i].line, m->next[i],
+			       sc->steps[i].count);
+	if (m->wire.dup_violation)
+		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
+	if (m->wire.id_violation)
+		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
+	oracle_judge(m->o, sc, done, r);
+	if (*m->broken) {
+		r->passed = false;
+		snprintf(r->why, sizeof r->why, "%s", m->broken);
+	}
+	rc = 0;
+out:
+	stop_all(m);
+	mqtt_fakebroker_free(fb);
+	oracle_free(m->o);
+	remove_tree(m);
+	free(m);
+	return rc;
+}

@@ -1,0 +1,94 @@
+/*
+ * setup.c - what the simulator and the real runner set up alike for a
+ * scenario's client: its session configuration, its fault plan (its
+ * faults, the network's delay, the marks of crashes at a packet), the
+ * seeds of its randomness, and the identity its messages carry.
+ */
+#include <string.h>
+
+#include "mqttsim/session.h"
+#include "scenario.h"
+
+static uint64_t splitmix(void *arg)
+{
+	uint64_t *state = arg;
+	uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+uint64_t scn_client_prng(uint64_t seed, int client)
+{
+	return seed * 31 + (uint64_t)client;
+}
+
+uint64_t scn_fault_seed(uint64_t seed, int client)
+{
+	return seed ^ (UINT64_C(0x51ED27) * (uint64_t)(client + 1));
+}
+
+void scn_session_config(const struct scn_client *c, uint64_t *prng, struct mqtt_session_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->client_id = mqtt_slice_str(c->id);
+	cfg->clean_session = c->clean;
+	cfg->keep_alive = c->keep_alive;
+	cfg->at_least_once_max = cfg->exactly_once_max = c->window;
+	cfg->reconnect_wait_min_ms = 200;
+	cfg->reconnect_wait_max_ms = 5000;
+	cfg->pause_timeout_ms = c->pause_ms;
+	cfg->ack_timeout_ms = c->ack_timeout_ms;
+	cfg->random = splitmix;
+	cfg->random_arg = prng;
+}
+
+int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan)
+{
+	const struct scn_client *c = &sc->clients[i];
+	char err[256];
+	for (size_t k = 0; k < c->plan.n; k++)
+		if (mqtt_fault_plan_add(plan, &c->plan.faults[k], err, sizeof err) != 0)
+			return -1;
+	if (sc->latency_ms || sc->jitter_ms) {
+		struct mqtt_fault f = {.dirs = MQTT_C2B | MQTT_B2C, .action = MQTT_FAULT_LATENCY,
+		                       .ms = sc->latency_ms + sc->jitter_ms, .jitter_ms = sc->jitter_ms};
+		if (mqtt_fault_plan_add(plan, &f, err, sizeof err) != 0)
+			return -1;
+	}
+	for (int k = 0; k < sc->nsteps; k++) {
+		const struct scn_step *st = &sc->steps[k];
+		if (st->kind != SCN_CRASH || st->client != i || !st->after.type)
+			continue;
+		/* A mark: a fault that does nothing here but report where the crash is. */
+		struct mqtt_fault f = {.dirs = st->after.dirs ? st->after.dirs : MQTT_C2B | MQTT_B2C,
+		                       .when = MQTT_WHEN_AFTER, .packet = st->after,
+		                       .action = MQTT_FAULT_EAGAIN, .count = 1,
+		                       .line = CRASH_LINE_BASE + (unsigned)k};
+		f.packet.dirs = f.dirs;
+		if (mqtt_fault_plan_add(plan, &f, err, sizeof err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int scn_identity(char *out, int client, int step, uint32_t seq)
+{
+	/* "client:step:seq:", no printf: it is on the simulator's hot path. */
+	char tmp[12];
+	int n = 0;
+	uint32_t parts[3] = {(uint32_t)client, (uint32_t)step, seq};
+	for (int k = 0; k < 3; k++) {
+		int t = 0;
+		uint32_t v = parts[k];
+		do {
+			tmp[t++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		while (t)
+			out[n++] = tmp[--t];
+		out[n++] = ':';
+	}
+	out[n] = 0;
+	return n;
+}
