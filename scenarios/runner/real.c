@@ -523,13 +523,9 @@ struct real {
 __attribute__((format(printf, 2, 3)))
 static void rtrace(struct real *m, const char *fmt, ...)
 {
-	if (!m->trace)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(m->trace, "t=%llums ", (unsigned long long)m->now);
-	vfprintf(m->trace, fmt, ap);
-	fputc('\n', m->trace);
+	scn_vtrace(m->trace, m->now, fmt, ap);
 	va_end(ap);
 }
 

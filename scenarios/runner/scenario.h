@@ -5,6 +5,7 @@
 #ifndef SCENARIOS_SCENARIO_H
 #define SCENARIOS_SCENARIO_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -139,6 +140,8 @@ uint64_t scn_fault_seed(uint64_t seed, int client);
 void scn_session_config(const struct scn_client *c, uint64_t *prng, struct mqtt_session_config *cfg);
 /* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
 int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
+/* One trace line, "t=NOWms ..." (nothing when trace is NULL). */
+void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap);
 /* Writes "client:step:seq:" (the identity a message carries) and returns its length. */
 int scn_identity(char *out, int client, int step, uint32_t seq);
 

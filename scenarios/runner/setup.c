@@ -4,6 +4,8 @@
  * faults, the network's delay, the marks of crashes at a packet), the
  * seeds of its randomness, and the identity its messages carry.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mqttsim/session.h"
@@ -91,4 +93,13 @@ int scn_identity(char *out, int client, int step, uint32_t seq)
 	}
 	out[n] = 0;
 	return n;
+}
+
+void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap)
+{
+	if (!trace)
+		return;
+	fprintf(trace, "t=%llums ", (unsigned long long)now);
+	vfprintf(trace, fmt, ap);
+	fputc('\n', trace);
 }
