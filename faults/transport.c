@@ -236,9 +236,37 @@ static int faulty_pending(void *self)
 	return n;
 }
 
+/*
+ * As a kernel does after close(2): what the client wrote still goes out,
+ * after the delay its link gives it, then the FIN (a DISCONNECT written
+ * last must reach the broker, or the broker publishes the will). For at
+ * most a second: a stalled link keeps the rest.
+ */
+static void drain_out(struct faulty_conn *c)
+{
+	uint64_t deadline = now_ms() + 1000;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		uint64_t now = now_ms();
+		if (!c->inner_open || flush_out(c, now) != 0 || now >= deadline ||
+		    !mqtt_fault_link_queued(c->link, MQTT_C2B) ||
+		    mqtt_fault_link_state(c->link, MQTT_C2B, now) != MQTT_LINK_OPEN)
+			break;
+		uint64_t next = mqtt_fault_link_next(c->link, now);
+		if (next == UINT64_MAX)
+			break;
+		uint64_t wait = (next < deadline ? next : deadline) - now;
+		struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L + 100000L};
+		nanosleep(&ts, NULL);
+	}
+	reports(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void faulty_close(void *self)
 {
 	struct faulty_conn *c = self;
+	drain_out(c);
 	close_inner(c, false);
 	mqtt_fault_link_free(c->link);
 	close(c->timerfd);

@@ -156,7 +156,8 @@ def test_shrink_of_a_passing_scenario_writes_nothing(tmp_path):
 REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "qos2-restart-publish", "qos1-silent-loss-ack-timeout", "caught-duplicating-broker",
         "caught-losing-broker", "volatile-crash", "window-full", "big-messages",
-        "two-publishers", "qos1-slow-partial-write"]
+        "two-publishers", "qos1-slow-partial-write", "will-after-crash",
+        "will-not-after-disconnect", "retained-late-subscriber", "unsubscribe-stops-delivery"]
 
 
 @pytest.mark.parametrize("name", REAL)

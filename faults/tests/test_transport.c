@@ -163,6 +163,26 @@ static void latency_delays_both_ways(void)
 	tx_close(&t);
 }
 
+/* Closing the connection still sends what the latency holds, then the FIN,
+ * as a kernel does: a DISCONNECT written last reaches the broker (found by
+ * the scenario will-not-after-disconnect in --real: the will went out). */
+static void close_sends_what_is_delayed(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b latency ms=60");
+	static const uint8_t DISCONNECT[] = {0xe0, 0x00};
+	CU_ASSERT_EQUAL(client_write(&t, DISCONNECT, sizeof DISCONNECT), (ssize_t)sizeof DISCONNECT);
+	int broker = dup(t.broker);
+	tx_close(&t); /* the dialer and the broker's first descriptor go */
+	uint8_t buf[8];
+	struct pollfd p = {broker, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p, 1, 1000), 1);
+	CU_ASSERT_EQUAL(read(broker, buf, sizeof buf), (ssize_t)sizeof DISCONNECT);
+	CU_ASSERT_EQUAL(buf[0], 0xe0);
+	CU_ASSERT_EQUAL(read(broker, buf, sizeof buf), 0); /* then the end */
+	close(broker);
+}
+
 static void drop_after_second_puback(void)
 {
 	struct tx t;
@@ -349,6 +369,7 @@ const struct test_def fault_transport_tests[] = {
 	{"a clean link passes bytes", clean_link_passes_bytes},
 	{"partial writes, reads and EINTR", partial_writes_reads_and_eintr},
 	{"latency delays both ways", latency_delays_both_ways},
+	{"close sends what is delayed, then FIN", close_sends_what_is_delayed},
 	{"drop after the second PUBACK", drop_after_second_puback},
 	{"reset reaches both sides", reset_reaches_both_sides},
 	{"corrupt damages exact bytes", corrupt_damages_exact_bytes},

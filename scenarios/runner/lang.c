@@ -16,7 +16,8 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_EXACTLY_ONCE] = "exactly-once", [SCN_ORDER] = "order",
 	[SCN_NO_PHANTOM] = "no-phantom",     [SCN_LIVE] = "live",
 	[SCN_RECONNECTS] = "reconnects",   [SCN_DUP_FLAG] = "dup-flag",
-	[SCN_PACKET_IDS] = "packet-ids",
+	[SCN_PACKET_IDS] = "packet-ids",     [SCN_WILL] = "will",
+	[SCN_RETAINED] = "retained",         [SCN_SESSION] = "session",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)
@@ -160,7 +161,8 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 		uint64_t x;
 		if (!key_value(&w[i], &k, &v))
 			return fail(p, w[i].col, "expected key=value (id=, clean=, store=, window=, "
-			            "keepalive=, pause=, ack-timeout=, read-delay=)");
+			            "keepalive=, pause=, ack-timeout=, read-delay=, will=, will-qos=, "
+			            "will-retain=)");
 		if (is(&k, "id")) {
 			if (!v.len || v.len >= sizeof c->id ||
 			    mqtt_check_utf8((const uint8_t *)v.s, v.len, NULL) != MQTT_OK)
@@ -184,6 +186,19 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 			if (!to_u64(&v, &x) || x > 65535)
 				return fail(p, v.col, "keepalive= is 0 to 65535 seconds");
 			c->keep_alive = (uint16_t)x;
+		} else if (is(&k, "will")) {
+			if (v.len >= sizeof c->will_topic ||
+			    mqtt_check_topic_name((const uint8_t *)v.s, v.len, NULL) != MQTT_OK)
+				return fail(p, v.col, "will= needs a topic name (no wildcards) of at most %zu bytes",
+				            sizeof c->will_topic - 1);
+			copy(c->will_topic, sizeof c->will_topic, &v);
+		} else if (is(&k, "will-qos")) {
+			if (!to_u64(&v, &x) || x > 2)
+				return fail(p, v.col, "will-qos= is 0, 1 or 2");
+			c->will_qos = (uint8_t)x;
+		} else if (is(&k, "will-retain")) {
+			if (!to_bool(&v, &c->will_retain))
+				return fail(p, v.col, "will-retain= is yes or no");
 		} else if (is(&k, "read-delay")) {
 			if (!to_ms(&v, &x) || x > 600000)
 				return fail(p, v.col, "read-delay= needs a duration up to 10m");
@@ -220,13 +235,14 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 	if ((st->client = need_client(p, s, &w[1])) < 0)
 		return -1;
 	int i = 2;
-	if (kind == SCN_SUBSCRIBE || kind == SCN_PUBLISH) {
+	bool filter = kind == SCN_SUBSCRIBE || kind == SCN_UNSUBSCRIBE;
+	if (filter || kind == SCN_PUBLISH) {
 		if (n < 3 || memchr(w[2].s, '=', w[2].len))
 			return fail(p, n < 3 ? w[1].col + w[1].len + 1 : w[2].col, "expected a topic %s",
-			            kind == SCN_SUBSCRIBE ? "filter" : "name");
+			            filter ? "filter" : "name");
 		if (w[2].len >= sizeof st->topic)
 			return fail(p, w[2].col, "topic too long");
-		enum mqtt_err e = kind == SCN_SUBSCRIBE
+		enum mqtt_err e = filter
 		        ? mqtt_check_topic_filter((const uint8_t *)w[2].s, w[2].len, NULL)
 		        : mqtt_check_topic_name((const uint8_t *)w[2].s, w[2].len, NULL);
 		if (e != MQTT_OK)
@@ -289,10 +305,12 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 			            w[0].s);
 		}
 	}
-	if ((kind == SCN_CRASH || kind == SCN_DISCONNECT || kind == SCN_DISK) && !have_when)
-		return fail(p, w[0].col, "%.*s needs at= or after=", (int)w[0].len, w[0].s);
-	if (kind == SCN_SUBSCRIBE && st->at_ms)
-		return fail(p, w[0].col, "subscriptions are made before the workload starts; no at=");
+	if ((kind == SCN_CRASH || kind == SCN_DISCONNECT || kind == SCN_DISK ||
+	     kind == SCN_UNSUBSCRIBE) && !have_when)
+		return fail(p, w[0].col, "%.*s needs at=%s", (int)w[0].len, w[0].s,
+		            kind == SCN_CRASH ? " or after=" : "");
+	/* A subscribe with at= is made during the workload (a late one). */
+	st->late = (kind == SCN_SUBSCRIBE && have_when) || kind == SCN_UNSUBSCRIBE;
 	s->nsteps++;
 	return 0;
 }
@@ -312,13 +330,13 @@ static int parse_expect(struct parser *p, struct scenario *s, struct word *w, in
 	if (i >= n)
 		return fail(p, w[i - 1].col + w[i - 1].len + 1,
 		            "expected an invariant: at-most-once, at-least-once, exactly-once, order, "
-		            "no-phantom, live, dup-flag, packet-ids or reconnects");
+		            "no-phantom, live, dup-flag, packet-ids, will, retained, session or reconnects");
 	for (int k = 1; k < SCN_INVARIANT_COUNT; k++)
 		if (is(&w[i], invariant_names[k]))
 			e->what = (enum scn_invariant)k;
 	if (!e->what)
 		return fail(p, w[i].col, "unknown invariant %.*s; expected at-most-once, at-least-once, "
-		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids or reconnects", (int)w[i].len, w[i].s);
+		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids, will, retained, session or reconnects", (int)w[i].len, w[i].s);
 	i++;
 	if (e->what == SCN_RECONNECTS) {
 		if (e->violation)
@@ -380,6 +398,8 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return parse_step(p, s, w, n, SCN_CRASH);
 	if (is(&w[0], "disconnect"))
 		return parse_step(p, s, w, n, SCN_DISCONNECT);
+	if (is(&w[0], "unsubscribe"))
+		return parse_step(p, s, w, n, SCN_UNSUBSCRIBE);
 	if (is(&w[0], "disk"))
 		return parse_step(p, s, w, n, SCN_DISK);
 	if (is(&w[0], "expect"))
@@ -451,7 +471,7 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return 0;
 	}
 	return fail(p, w[0].col, "unknown directive %.*s; expected client, broker, rule, network, "
-	            "limit, subscribe, publish, fault, crash, disconnect, disk or expect",
+	            "limit, subscribe, unsubscribe, publish, fault, crash, disconnect, disk or expect",
 	            (int)w[0].len, w[0].s);
 }
 

@@ -12,23 +12,39 @@ struct oracle;
 struct oracle *oracle_new(const struct scenario *s);
 void oracle_free(struct oracle *o);
 
-void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos);
+/* A subscription stands from now (its SUBACK); sent: when it was asked for;
+ * late: made during the workload (retained messages come with it). */
+void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos, bool late,
+                       uint64_t sent, uint64_t now);
+/* A late SUBSCRIBE sent: what it brings is allowed, and owed once oracle_subscribed(). */
+void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uint8_t qos,
+                           uint64_t now);
+/* An UNSUBSCRIBE sent: what is published from now on is not owed. */
+void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, uint64_t now);
+/* It ended (UNSUBACK): what is published from now on is not owed, nor allowed. */
+void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint64_t now);
+/* A connection of client ended without DISCONNECT: its will is owed. */
+void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
+/* A CONNACK accepted; first: the session's first connect (clean if configured). */
+void oracle_connected(struct oracle *o, int client, bool first, bool session_present);
 /* A publish call; ok when it succeeded (QoS 1/2: owed delivery). Returns its message index. */
 uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, const char *topic,
                           uint8_t qos, bool ok, uint64_t now);
 /* The message index of a workload line's message seq. */
 uint32_t oracle_published_index(const struct oracle *o, int step, uint32_t seq);
 /* A publish call whose process died in it: not owed, but it may be read. */
-void oracle_publish_unknown(struct oracle *o, int client, int step, uint32_t seq, uint8_t qos);
+void oracle_publish_unknown(struct oracle *o, int client, int step, uint32_t seq, uint8_t qos,
+                            uint64_t now);
 /* The publisher's exchange for message index completed (PUBACK, PUBCOMP). */
-void oracle_completed(struct oracle *o, uint32_t index);
+void oracle_completed(struct oracle *o, uint32_t index, uint64_t now);
 /* A memory-only publisher crashed: its unfinished messages are no longer owed. */
 void oracle_excuse_unfinished(struct oracle *o, int client);
 /* A client's session at the broker was lost (clean): its deliveries are not judged for loss. */
 void oracle_session_lost(struct oracle *o, int client);
 /* The application of client read a message. */
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
-                      const uint8_t *payload, size_t len, uint8_t qos, bool dup, uint64_t now);
+                      const uint8_t *payload, size_t len, uint8_t qos, bool dup, bool retain,
+                      uint64_t now);
 /* A rule broken on the wire (dup-flag, packet-ids), found by wire.c. */
 void oracle_wire_violation(struct oracle *o, enum scn_invariant what, const char *why);
 /* Whether every owed message reached every subscriber owed it. */

@@ -130,12 +130,24 @@ static void child_fault(void *arg, const struct mqtt_fault_report *r)
 struct observed {
 	struct mqtt_conn inner;
 	struct child *ch;
+	uint8_t connack[4]; /* the first bytes the broker sends */
+	size_t got;
 };
 
+/* Reads pass; the CONNACK at their start tells whether a session was present. */
 static ssize_t obs_read(void *self, void *buf, size_t len)
 {
 	struct observed *o = self;
-	return o->inner.ops->read(o->inner.self, buf, len);
+	ssize_t n = o->inner.ops->read(o->inner.self, buf, len);
+	if (n > 0 && o->got < sizeof o->connack) {
+		size_t k = sizeof o->connack - o->got < (size_t)n ? sizeof o->connack - o->got : (size_t)n;
+		memcpy(o->connack + o->got, buf, k);
+		o->got += k;
+		if (o->got == sizeof o->connack && o->connack[0] == 0x20 && o->connack[1] == 2 &&
+		    o->connack[3] == 0)
+			child_send(o->ch, "a %d", o->connack[2] & 1);
+	}
+	return n;
 }
 
 static int obs_pending(void *self)
@@ -195,6 +207,7 @@ static int obs_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 		return rc;
 	}
 	o->ch = d->ch;
+	o->got = 0;
 	pthread_mutex_lock(&d->ch->lock);
 	wire_connection(d->ch->wire, d->ch->adopted);
 	pthread_mutex_unlock(&d->ch->lock);
@@ -219,12 +232,13 @@ static void send_message(struct child *ch, const struct mqtt_message *m)
 	buf[0] = 'm';
 	buf[1] = m->qos;
 	buf[2] = m->dup;
-	buf[3] = (uint8_t)(tlen >> 8);
-	buf[4] = (uint8_t)tlen;
-	memcpy(buf + 5, m->topic.data, tlen);
-	memcpy(buf + 5 + tlen, m->payload.data, plen);
+	buf[3] = m->retain;
+	buf[4] = (uint8_t)(tlen >> 8);
+	buf[5] = (uint8_t)tlen;
+	memcpy(buf + 6, m->topic.data, tlen);
+	memcpy(buf + 6 + tlen, m->payload.data, plen);
 	pthread_mutex_lock(&ch->send_lock);
-	send(ch->fd, buf, 5 + tlen + plen, MSG_NOSIGNAL);
+	send(ch->fd, buf, 6 + tlen + plen, MSG_NOSIGNAL);
 	pthread_mutex_unlock(&ch->send_lock);
 }
 
@@ -298,7 +312,7 @@ static void do_subscribe(struct child *ch)
 {
 	for (int i = 0; i < ch->sc->nsteps; i++) {
 		const struct scn_step *st = &ch->sc->steps[i];
-		if (st->kind != SCN_SUBSCRIBE || st->client != ch->index)
+		if (st->kind != SCN_SUBSCRIBE || st->late || st->client != ch->index)
 			continue;
 		struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
 		for (;;) {
@@ -427,7 +441,8 @@ int scenario_real_client(int argc, char **argv)
 	obs->inner = faulty;
 	obs->ch = &ch;
 	struct mqtt_client_config cfg = {.dialer = {obs_dial, obs_free, obs}};
-	scn_session_config(ch.cfg, &ch.prng, &cfg.session);
+	char will[16];
+	scn_session_config(ch.cfg, ch.index, &ch.prng, will, &cfg.session);
 	struct mqtt_store store;
 	if (has_store && mqtt_store_fs(&store, dir) != 0) {
 		fprintf(stderr, "mqttsim client: %s: cannot open the store\n", dir);
@@ -460,6 +475,13 @@ int scenario_real_client(int argc, char **argv)
 		} else if (cmd[0] == 'P' && sscanf(cmd, "P %d %u", &step, &seq) == 2 && step >= 0 &&
 		           step < sc.nsteps) {
 			do_publish(&ch, step, seq);
+		} else if ((cmd[0] == 'L' || cmd[0] == 'N') && sscanf(cmd + 1, " %d", &step) == 1 &&
+		           step >= 0 && step < sc.nsteps) {
+			struct mqtt_topic f = {mqtt_slice_str(sc.steps[step].topic), sc.steps[step].qos};
+			mqtt_client_wait_online(ch.client, NULL);
+			e = cmd[0] == 'L' ? mqtt_client_subscribe(ch.client, NULL, &f, 1)
+			                  : mqtt_client_unsubscribe(ch.client, NULL, &f, 1);
+			child_send(&ch, "%c %d %d %d", cmd[0] == 'L' ? 'l' : 'n', step, (int)e.cls, e.code);
 		} else if (cmd[0] == 'D') {
 			mqtt_client_disconnect(ch.client, NULL);
 			child_send(&ch, "d");
@@ -502,6 +524,10 @@ struct rclient {
 	bool quitting;
 	uint32_t connects;
 	size_t inflight;       /* as the process last reported */
+	uint32_t proc_connects; /* connections of the current process */
+	bool first_connect;    /* its session has not been online yet */
+	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
+	bool disconnected;     /* told to DISCONNECT: its end is clean */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 };
 
@@ -563,6 +589,9 @@ static int spawn(struct real *m, int i)
 	c->busy = false;
 	c->busy_step = -1;
 	c->inflight = 0;
+	c->proc_connects = 0;
+	/* An adopted session goes on: its first connect is a reconnect. */
+	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
 	c->dying = false;
 	c->subscribed = false;
 	rtrace(m, "%s: process %d started%s", m->sc->clients[i].name, (int)pid,
@@ -590,7 +619,7 @@ static void child_gone(struct real *m, int i)
 	if (c->busy && c->busy_step >= 0) {
 		/* Its application died in the call: nobody learnt the result. */
 		const struct scn_step *st = &m->sc->steps[c->busy_step];
-		oracle_publish_unknown(m->o, i, c->busy_step, c->busy_seq, st->qos);
+		oracle_publish_unknown(m->o, i, c->busy_step, c->busy_seq, st->qos, m->now);
 		if (m->next[c->busy_step] == c->busy_seq)
 			m->next[c->busy_step]++;
 		if (m->next[c->busy_step] >= st->count)
@@ -599,6 +628,8 @@ static void child_gone(struct real *m, int i)
 	c->busy = false;
 	if (c->quitting)
 		return;
+	if (c->proc_connects && !c->disconnected)
+		oracle_connection_lost(m->o, i, m->now); /* killed: no DISCONNECT, the will goes */
 	if (!c->dying) {
 		if (!*m->broken)
 			snprintf(m->broken, sizeof m->broken, "the process of %s died unexpectedly (%s %d)",
@@ -635,11 +666,11 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	m->last_event = m->now;
 	switch (b[0]) {
 	case 'm':
-		if (n >= 5) {
-			size_t tlen = (size_t)b[3] << 8 | b[4];
-			if (5 + tlen <= n)
-				oracle_delivered(m->o, i, b + 5, tlen, b + 5 + tlen, n - 5 - tlen, b[1], b[2],
-				                 m->now);
+		if (n >= 6) {
+			size_t tlen = (size_t)b[4] << 8 | b[5];
+			if (6 + tlen <= n)
+				oracle_delivered(m->o, i, b + 6, tlen, b + 6 + tlen, n - 6 - tlen, b[1], b[2],
+				                 b[3], m->now);
 		}
 		break;
 	case 'p':
@@ -658,7 +689,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		break;
 	case 'c':
 		if (sscanf(text, "c %d %u", &step, &seq) == 2 && step >= 0 && step < m->sc->nsteps)
-			oracle_completed(m->o, oracle_published_index(m->o, step, seq));
+			oracle_completed(m->o, oracle_published_index(m->o, step, seq), m->now);
 		break;
 	case 's':
 		c->busy = false;
@@ -675,7 +706,34 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'i':
 		sscanf(text, "i %zu", &c->inflight);
 		break;
+	case 'a':
+		if (sscanf(text, "a %d", &code) == 1) {
+			oracle_connected(m->o, i, c->first_connect, code == 1);
+			c->first_connect = false;
+		}
+		break;
+	case 'l':
+	case 'n':
+		if (sscanf(text + 1, " %d %d %d", &step, &cls, &code) == 3 && step >= 0 &&
+		    step < m->sc->nsteps) {
+			const struct scn_step *st = &m->sc->steps[step];
+			c->busy = false;
+			if (cls) {
+				rtrace(m, "%s: %s %s: class %d code %d", cfg->name,
+				       b[0] == 'l' ? "subscribe" : "unsubscribe", st->topic, cls, code);
+				break; /* asked again */
+			}
+			if (b[0] == 'l')
+				oracle_subscribed(m->o, i, st->topic, st->qos, true, c->req_sent, m->now);
+			else
+				oracle_unsubscribed(m->o, i, st->topic, m->now);
+			m->next[step] = UINT32_MAX;
+		}
+		break;
 	case 'o':
+		/* A reconnect in the same process: the last connection was lost. */
+		if (c->proc_connects++)
+			oracle_connection_lost(m->o, i, m->now);
 		c->connects++;
 		rtrace(m, "%s: connection %u", cfg->name, c->connects);
 		break;
@@ -723,8 +781,9 @@ static void schedule(struct real *m)
 		if (!all)
 			return;
 		for (int i = 0; i < sc->nsteps; i++)
-			if (sc->steps[i].kind == SCN_SUBSCRIBE)
-				oracle_subscribed(m->o, sc->steps[i].client, sc->steps[i].topic, sc->steps[i].qos);
+			if (sc->steps[i].kind == SCN_SUBSCRIBE && !sc->steps[i].late)
+				oracle_subscribed(m->o, sc->steps[i].client, sc->steps[i].topic, sc->steps[i].qos,
+				                  false, m->now, m->now);
 		m->started = true;
 		m->start = m->now;
 		rtrace(m, "workload starts");
@@ -748,7 +807,8 @@ static void schedule(struct real *m)
 	for (int i = 0; i < sc->nsteps; i++) {
 		const struct scn_step *st = &sc->steps[i];
 		struct rclient *c = &m->c[st->client];
-		if (m->next[i] == UINT32_MAX || m->now < m->next_at[i] || st->kind == SCN_SUBSCRIBE)
+		if (m->next[i] == UINT32_MAX || m->now < m->next_at[i] ||
+		    (st->kind == SCN_SUBSCRIBE && !st->late))
 			continue;
 		if (st->kind == SCN_CRASH && !st->after.type) {
 			m->next[i] = UINT32_MAX;
@@ -758,15 +818,27 @@ static void schedule(struct real *m)
 				kill(c->pid, SIGKILL);
 				rtrace(m, "%s: killed", sc->clients[st->client].name);
 			}
+		} else if ((st->kind == SCN_SUBSCRIBE || st->kind == SCN_UNSUBSCRIBE) && st->late) {
+			if (c->fd < 0 || c->busy)
+				continue;
+			char cmd[32];
+			snprintf(cmd, sizeof cmd, "%c %d", st->kind == SCN_SUBSCRIBE ? 'L' : 'N', i);
+			c->req_sent = m->now;
+			if (st->kind == SCN_SUBSCRIBE)
+				oracle_subscribe_sent(m->o, st->client, st->topic, st->qos, m->now);
+			else
+				oracle_unsubscribe_sent(m->o, st->client, st->topic, m->now);
+			command(m, st->client, cmd, -1, 0);
 		} else if (st->kind == SCN_DISCONNECT && c->fd >= 0 && !c->busy) {
 			m->next[i] = UINT32_MAX;
+			m->c[st->client].disconnected = true;
 			command(m, st->client, "D", -1, 0);
 		} else if (st->kind == SCN_PUBLISH && c->fd >= 0 && !c->busy && c->subscribed == c->has_subs) {
 			char cmd[64];
 			snprintf(cmd, sizeof cmd, "P %d %u", i, m->next[i]);
 			/* Its subscribers may read it before the call returns: from now
 			 * on it is published, with its result unknown until the reply. */
-			oracle_publish_unknown(m->o, st->client, i, m->next[i], st->qos);
+			oracle_publish_unknown(m->o, st->client, i, m->next[i], st->qos, m->now);
 			command(m, st->client, cmd, i, m->next[i]);
 		}
 	}
@@ -785,7 +857,8 @@ static bool finished(const struct real *m, bool *settled)
 		return false;
 	for (int i = 0; i < m->sc->nsteps; i++) {
 		const struct scn_step *st = &m->sc->steps[i];
-		bool waits = st->kind != SCN_SUBSCRIBE && !(st->kind == SCN_CRASH && st->after.type);
+		bool waits = (st->kind != SCN_SUBSCRIBE || st->late) &&
+		             !(st->kind == SCN_CRASH && st->after.type);
 		if (waits && m->next[i] != UINT32_MAX)
 			return false;
 	}

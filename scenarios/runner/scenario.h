@@ -28,11 +28,15 @@ struct scn_client {
 	uint16_t keep_alive;
 	uint32_t pause_ms, ack_timeout_ms;
 	uint32_t read_delay_ms;      /* the application takes this long to read a message */
+	char will_topic[128];        /* "": no will; its message is "w:INDEX:" */
+	uint8_t will_qos;
+	bool will_retain;
 	struct mqtt_fault_plan plan; /* faults on this client's link */
 	unsigned line;
 };
 
-enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT, SCN_DISK };
+enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT, SCN_DISK,
+                     SCN_UNSUBSCRIBE };
 
 struct scn_step {
 	enum scn_step_kind kind;
@@ -48,6 +52,7 @@ struct scn_step {
 	unsigned after_dirs;
 	uint64_t restart_ms; /* crash: restart this long after; 0: never */
 	uint64_t for_ms;     /* disk full: this long; 0: for good */
+	bool late;           /* subscribe with at=: during the workload */
 	unsigned line;
 };
 
@@ -61,6 +66,9 @@ enum scn_invariant {
 	SCN_RECONNECTS,
 	SCN_DUP_FLAG,
 	SCN_PACKET_IDS,
+	SCN_WILL,
+	SCN_RETAINED,
+	SCN_SESSION,
 	SCN_INVARIANT_COUNT
 };
 
@@ -136,8 +144,10 @@ int scenario_real_client(int argc, char **argv);
 struct mqtt_session_config;
 uint64_t scn_client_prng(uint64_t seed, int client);
 uint64_t scn_fault_seed(uint64_t seed, int client);
-/* The session configuration of c; prng must outlive the session. */
-void scn_session_config(const struct scn_client *c, uint64_t *prng, struct mqtt_session_config *cfg);
+/* The session configuration of client c (index); prng must outlive the
+ * session, will (its will's message) the creation of the session. */
+void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, char will[16],
+                        struct mqtt_session_config *cfg);
 /* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
 int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
 /* One trace line, "t=NOWms ..." (nothing when trace is NULL). */

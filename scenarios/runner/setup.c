@@ -30,9 +30,19 @@ uint64_t scn_fault_seed(uint64_t seed, int client)
 	return seed ^ (UINT64_C(0x51ED27) * (uint64_t)(client + 1));
 }
 
-void scn_session_config(const struct scn_client *c, uint64_t *prng, struct mqtt_session_config *cfg)
+void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, char will[16],
+                        struct mqtt_session_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
+	if (*c->will_topic) {
+		/* The will carries whose it is, as messages carry their identity. */
+		snprintf(will, 16, "w:%d:", index);
+		cfg->will = true;
+		cfg->will_topic = mqtt_slice_str(c->will_topic);
+		cfg->will_message = mqtt_slice_str(will);
+		cfg->will_qos = c->will_qos;
+		cfg->will_retain = c->will_retain;
+	}
 	cfg->client_id = mqtt_slice_str(c->id);
 	cfg->clean_session = c->clean;
 	cfg->keep_alive = c->keep_alive;

@@ -36,6 +36,11 @@ struct sclient {
 	struct mqtt_fault_run *run;
 	struct mqtt_fault_link *link;
 	struct mqtt_bconn *bc;
+	/* A connection the client (or its dead process) let go of: what was
+	 * written still reaches the broker, then the FIN; nobody reads it. */
+	struct mqtt_fault_link *orphan;
+	struct mqtt_bconn *orphan_bc;
+	uint32_t orphan_pcap;
 	uint64_t prng;
 	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
 	bool crashed_volatile;           /* lost its state at least once */
@@ -50,12 +55,17 @@ struct sclient {
 	bool reading;
 	uint64_t read_at;
 	bool adopted;                    /* restarted on its store at least once */
+	bool first_connect;              /* its session has not been online yet */
+	bool disconnected;               /* it sent DISCONNECT */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 };
 
 struct pubstate {
-	uint32_t next;                   /* next seq to publish */
+	uint32_t next;                   /* next seq to publish; UINT32_MAX: the step is done */
 	uint64_t next_at;
+	uint16_t req;                    /* a late (un)subscribe: its packet identifier */
+	uint64_t sent_at;
+	bool requested;
 };
 
 struct sim {
@@ -110,8 +120,11 @@ static void tracef(struct sim *m, const char *fmt, ...)
 
 static int session_start(struct sim *m, struct sclient *c, bool adopt)
 {
+	/* An adopted session goes on: its first connect is a reconnect. */
+	c->first_connect = !(adopt && c->has_store);
 	struct mqtt_session_config cfg;
-	scn_session_config(c->cfg, &c->prng, &cfg);
+	char will[16];
+	scn_session_config(c->cfg, c->index, &c->prng, will, &cfg);
 	enum mqtt_session_mode mode = c->has_store ? (adopt ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT)
 	                                           : MQTT_SESSION_VOLATILE;
 	struct mqtt_error e = mqtt_session_new(&c->s, &cfg, mode, c->has_store ? &c->store : NULL,
@@ -128,6 +141,8 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	if (!c->link)
 		return;
 	tracef(m, "%s: connection %u ends: %s", c->cfg->name, mqtt_fault_link_number(c->link), why);
+	if (!c->disconnected)
+		oracle_connection_lost(m->o, c->index, m->now); /* no DISCONNECT: the will goes */
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	mqtt_broker_closed(m->b, c->bc, m->now);
@@ -139,14 +154,80 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	c->lost_connection = true;
 }
 
+/* The orphan's end at the broker: after its last bytes (and FIN). */
+static void orphan_end(struct sim *m, struct sclient *c)
+{
+	tracef(m, "%s: connection %u ends at the broker", c->cfg->name,
+	       mqtt_fault_link_number(c->orphan));
+	mqtt_broker_closed(m->b, c->orphan_bc, m->now);
+	if (m->pcap)
+		mqtt_pcap_end(m->pcap, c->orphan_pcap, m->now * 1000);
+	mqtt_fault_link_free(c->orphan);
+	c->orphan = NULL;
+	c->orphan_bc = NULL;
+}
+
+/*
+ * The client closes its connection (or its process dies): as a kernel
+ * does, what it had been given still goes out, then a FIN; the client
+ * reads no more of it. The link drains as an orphan (drain_orphan).
+ */
+static void let_go(struct sim *m, struct sclient *c, const char *why)
+{
+	tracef(m, "%s: connection %u closed by the client: %s", c->cfg->name,
+	       mqtt_fault_link_number(c->link), why);
+	if (!c->disconnected)
+		oracle_connection_lost(m->o, c->index, m->now); /* no DISCONNECT: the will goes */
+	if (c->orphan)
+		orphan_end(m, c); /* one at a time: the older one is long done */
+	mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
+	c->orphan = c->link;
+	c->orphan_bc = c->bc;
+	c->orphan_pcap = c->pcap_conn;
+	c->link = NULL;
+	c->bc = NULL;
+	c->lost_connection = true;
+	if (c->s)
+		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
+}
+
+/* Moves the orphan's bytes to the broker; returns whether anything moved. */
+static bool drain_orphan(struct sim *m, struct sclient *c)
+{
+	bool moved = false;
+	const uint8_t *d;
+	size_t n;
+	struct mqtt_fault_report rep;
+	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_C2B, m->now, &d)) > 0) {
+		size_t used = mqtt_broker_receive(m->b, c->orphan_bc, m->now, d, n);
+		if (m->pcap && used)
+			mqtt_pcap_write(m->pcap, c->orphan_pcap, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
+		mqtt_fault_link_consume(c->orphan, MQTT_C2B, used);
+		moved = true;
+		if (used < n)
+			break;
+	}
+	while ((n = mqtt_broker_output(m->b, c->orphan_bc, &d)) > 0)
+		mqtt_broker_wrote(m->b, c->orphan_bc, n);
+	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_B2C, m->now, &d)) > 0)
+		mqtt_fault_link_consume(c->orphan, MQTT_B2C, n);
+	while (mqtt_fault_link_report(c->orphan, &rep))
+		; /* what it did there no longer matters to anyone */
+	if (mqtt_fault_link_state(c->orphan, MQTT_C2B, m->now) != MQTT_LINK_OPEN ||
+	    mqtt_bconn_wants_close(c->orphan_bc)) {
+		orphan_end(m, c);
+		moved = true;
+	}
+	return moved;
+}
+
 static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
 	if (c->link) {
 		/* As when a process dies: the kernel still sends what it had been
 		 * given, then ends the connection (FIN); nobody reads any more. */
-		mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
-		c->lost_connection = true;
+		let_go(m, c, "its process died");
 	}
 	mqtt_session_free(c->s);
 	c->s = NULL;
@@ -171,7 +252,27 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 static void on_message(struct sim *m, struct sclient *c, const struct mqtt_message *msg)
 {
 	oracle_delivered(m->o, c->index, msg->topic.data, msg->topic.len, msg->payload.data,
-	                 msg->payload.len, msg->qos, msg->dup, m->now);
+	                 msg->payload.len, msg->qos, msg->dup, msg->retain, m->now);
+}
+
+/* A late subscribe or unsubscribe of c, acknowledged: it stands, or ended. */
+static void late_request_done(struct sim *m, struct sclient *c, uint16_t id, bool subscribed)
+{
+	for (int i = 0; i < m->sc->nsteps; i++) {
+		const struct scn_step *st = &m->sc->steps[i];
+		struct pubstate *ps = &m->pub[i];
+		if (st->client != c->index || !st->late || !ps->requested || ps->req != id ||
+		    ps->next == UINT32_MAX || (st->kind == SCN_SUBSCRIBE) != subscribed)
+			continue;
+		ps->next = UINT32_MAX;
+		if (subscribed)
+			oracle_subscribed(m->o, c->index, st->topic, st->qos, true, ps->sent_at, m->now);
+		else
+			oracle_unsubscribed(m->o, c->index, st->topic, m->now);
+		tracef(m, "%s: %s %s", c->cfg->name, subscribed ? "subscribed to" : "unsubscribed from",
+		       st->topic);
+		return;
+	}
 }
 
 /* Faults applied on c's link; a crash mark crashes the client right here. Returns whether it did. */
@@ -220,39 +321,8 @@ static bool send_output(struct sim *m, struct sclient *c)
 static bool step(struct sim *m, struct sclient *c)
 {
 	bool moved = false;
-	if (!c->s && c->link) {
-		/* The connection of a crashed process: what was written still goes
-		 * to the broker; what comes back is lost. */
-		const uint8_t *d;
-		size_t n;
-		while ((n = mqtt_fault_link_peek(c->link, MQTT_C2B, m->now, &d)) > 0) {
-			size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
-			if (m->pcap && used)
-				mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
-			mqtt_fault_link_consume(c->link, MQTT_C2B, used);
-			moved = true;
-			if (used < n)
-				break;
-		}
-		while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0)
-			mqtt_broker_wrote(m->b, c->bc, n);
-		while ((n = mqtt_fault_link_peek(c->link, MQTT_B2C, m->now, &d)) > 0)
-			mqtt_fault_link_consume(c->link, MQTT_B2C, n);
-		check_crash(m, c); /* drains reports; the process is gone already */
-		if (mqtt_fault_link_state(c->link, MQTT_C2B, m->now) != MQTT_LINK_OPEN ||
-		    mqtt_bconn_wants_close(c->bc)) {
-			tracef(m, "%s: connection %u ends: the crashed process's connection closes",
-			       c->cfg->name, mqtt_fault_link_number(c->link));
-			mqtt_broker_closed(m->b, c->bc, m->now);
-			if (m->pcap)
-				mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
-			mqtt_fault_link_free(c->link);
-			c->link = NULL;
-			c->bc = NULL;
-			moved = true;
-		}
-		return moved;
-	}
+	if (c->orphan && drain_orphan(m, c))
+		moved = true;
 	if (!c->s) {
 		if (m->now < c->restart_at)
 			return false;
@@ -335,17 +405,23 @@ static bool step(struct sim *m, struct sclient *c)
 	}
 	struct mqtt_event ev;
 	while (mqtt_session_next_event(c->s, &ev)) {
+		if (ev.type == MQTT_EVENT_SUBSCRIBED || ev.type == MQTT_EVENT_UNSUBSCRIBED)
+			late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
 			c->subscribed = true;
 		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->inflight_msg[ev.id]) {
-			oracle_completed(m->o, c->inflight_msg[ev.id] - 1);
+			oracle_completed(m->o, c->inflight_msg[ev.id] - 1, m->now);
 			c->inflight_msg[ev.id] = 0;
+		}
+		if (ev.type == MQTT_EVENT_ONLINE) {
+			oracle_connected(m->o, c->index, c->first_connect, ev.session_present);
+			c->first_connect = false;
 		}
 		if (ev.type == MQTT_EVENT_ONLINE && !ev.session_present && c->subscribed) {
 			/* The broker forgot us: subscribe again, as an application does. */
 			for (int i = 0; i < m->sc->nsteps; i++) {
 				const struct scn_step *st = &m->sc->steps[i];
-				if (st->kind == SCN_SUBSCRIBE && st->client == c->index) {
+				if (st->kind == SCN_SUBSCRIBE && !st->late && st->client == c->index) {
 					struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
 					mqtt_session_subscribe(c->s, m->now, &f, 1, NULL);
 				}
@@ -359,7 +435,8 @@ static bool step(struct sim *m, struct sclient *c)
 	else if (mqtt_fault_link_state(l, MQTT_C2B, m->now) != MQTT_LINK_OPEN)
 		drop_connection(m, c, "closed toward the broker");
 	else if (mqtt_session_should_close(c->s))
-		drop_connection(m, c, "the client gave up on it");
+		let_go(m, c, mqtt_session_state(c->s) == MQTT_STATE_CLOSED ? "it is done"
+		                                                            : "it gave up on it");
 	else if (mqtt_bconn_wants_close(c->bc) && !mqtt_broker_output(m->b, c->bc, &rest))
 		drop_connection(m, c, mqtt_bconn_close_reason(c->bc));
 	else
@@ -376,7 +453,7 @@ static bool schedule(struct sim *m)
 		bool all = true;
 		for (int i = 0; i < sc->nsteps; i++) {
 			const struct scn_step *st = &sc->steps[i];
-			if (st->kind != SCN_SUBSCRIBE)
+			if (st->kind != SCN_SUBSCRIBE || st->late)
 				continue;
 			struct sclient *c = &m->c[st->client];
 			if (c->subscribed)
@@ -385,12 +462,13 @@ static bool schedule(struct sim *m)
 			if (c->s && mqtt_session_state(c->s) == MQTT_STATE_ONLINE && !c->sub_pending) {
 				for (int j = 0; j < sc->nsteps; j++) {
 					const struct scn_step *s2 = &sc->steps[j];
-					if (s2->kind != SCN_SUBSCRIBE || s2->client != st->client)
+					if (s2->kind != SCN_SUBSCRIBE || s2->late || s2->client != st->client)
 						continue;
 					struct mqtt_topic f = {mqtt_slice_str(s2->topic), s2->qos};
 					if (mqtt_session_subscribe(c->s, m->now, &f, 1, NULL).cls == MQTT_SUCCESS) {
 						c->sub_pending++;
-						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos);
+						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false, m->now,
+						                  m->now);
 					}
 				}
 				moved = true;
@@ -428,8 +506,28 @@ static bool schedule(struct sim *m)
 			moved = true;
 			continue;
 		}
+		if ((st->kind == SCN_SUBSCRIBE || st->kind == SCN_UNSUBSCRIBE) && st->late) {
+			/* Made during the workload, once online; done at its SUBACK/UNSUBACK. */
+			if (ps->requested || !c->s || mqtt_session_state(c->s) != MQTT_STATE_ONLINE)
+				continue;
+			struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
+			struct mqtt_error e = st->kind == SCN_SUBSCRIBE
+			        ? mqtt_session_subscribe(c->s, m->now, &f, 1, &ps->req)
+			        : mqtt_session_unsubscribe(c->s, m->now, &f, 1, &ps->req);
+			if (e.cls == MQTT_SUCCESS) {
+				ps->requested = true;
+				ps->sent_at = m->now;
+				if (st->kind == SCN_SUBSCRIBE)
+					oracle_subscribe_sent(m->o, st->client, st->topic, st->qos, m->now);
+				else
+					oracle_unsubscribe_sent(m->o, st->client, st->topic, m->now);
+				moved = true;
+			}
+			continue;
+		}
 		if (st->kind == SCN_DISCONNECT) {
 			ps->next = UINT32_MAX;
+			c->disconnected = true; /* its connection ends cleanly: no will */
 			if (c->s)
 				mqtt_session_disconnect(c->s, m->now);
 			moved = true;
@@ -478,7 +576,8 @@ static bool workload_done(struct sim *m)
 	for (int i = 0; i < m->sc->nsteps; i++) {
 		const struct scn_step *st = &m->sc->steps[i];
 		/* A crash at a packet happens when the packet passes, or never. */
-		bool waits = st->kind != SCN_SUBSCRIBE && !(st->kind == SCN_CRASH && st->after.type);
+		bool waits = (st->kind != SCN_SUBSCRIBE || st->late) &&
+		             !(st->kind == SCN_CRASH && st->after.type);
 		if (waits && m->pub[i].next != UINT32_MAX)
 			return false;
 	}
@@ -490,6 +589,8 @@ static bool workload_done(struct sim *m)
 			return false;
 		/* Nothing on the way either, QoS 0 included. */
 		const uint8_t *d;
+		if (c->orphan)
+			return false; /* its last bytes are still on the way */
 		if (c->link && (mqtt_fault_link_queued(c->link, MQTT_C2B) ||
 		                mqtt_fault_link_queued(c->link, MQTT_B2C) ||
 		                mqtt_session_output(c->s, &d) || mqtt_broker_output(m->b, c->bc, &d)))
@@ -506,8 +607,8 @@ static uint64_t next_time(struct sim *m)
 		uint64_t t = c->restart_at;
 		if (c->reading && c->read_at < t)
 			t = c->read_at;
-		if (!c->s && c->link) {
-			uint64_t u = mqtt_fault_link_next(c->link, m->now);
+		if (c->orphan) {
+			uint64_t u = mqtt_fault_link_next(c->orphan, m->now);
 			if (u < t)
 				t = u;
 		}
@@ -619,6 +720,7 @@ out:
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		struct sclient *c = &m->c[i];
 		mqtt_fault_link_free(c->link);
+		mqtt_fault_link_free(c->orphan);
 		mqtt_fault_run_free(c->run);
 		mqtt_fault_plan_free(&c->plan);
 		mqtt_session_free(c->s);
