@@ -204,7 +204,7 @@ fuzz: deps
 	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) $(LIB_DEPS)
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -Iscenarios/runner -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c scenarios/runner/lang.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -Iscenarios/runner -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c scenarios/runner/lang.c scenarios/runner/script.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/regressions/$$t ]; then \

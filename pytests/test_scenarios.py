@@ -63,6 +63,8 @@ def test_a_failing_expectation_names_its_seed_and_reproduces(tmp_path):
     ("unknown-client.scn", ":3:9: no client named b"),
     ("no-expect.scn", ":1:1: a scenario needs at least one 'expect'"),
     ("bad-qos.scn", ":3:17: qos= is 0, 1 or 2"),
+    ("bad-packet.scn", ":3:8: unknown packet type PUBLSH"),
+    ("bad-hex.scn", ":3:10: hex bytes come in pairs of digits"),
 ])
 def test_bad_files_exit_2_with_line_and_column(name, message):
     p = mqttsim("run", BAD / name)
@@ -202,3 +204,25 @@ def test_real_refuses_a_simulated_disk():
     p = mqttsim("run", "--real", ROOT / "scenarios/qos1-disk-full.scn")
     assert p.returncode == 2
     assert "qos1-disk-full.scn:6: a full disk is simulated only" in p.stderr, p.stderr
+
+
+def test_packet_level_script_failure_names_the_line(tmp_path):
+    wrong = tmp_path / "wrong.scn"
+    wrong.write_text("# a script the client does not follow\nclient pub clean=no\n"
+                     "publish pub t/a qos=1 count=1\nexpect CONNECT clean=0 client=pub\n"
+                     "send CONNACK\nexpect PUBLISH qos=1 dup=1\nsend PUBACK id=same\n")
+    p = mqttsim("run", "--seeds", "2", "--artifacts", tmp_path / "out", wrong)
+    assert p.returncode == 1
+    assert ("line 4: script violated: line 6: expected PUBLISH qos=1 dup=1, got PUBLISH qos=1 "
+            "dup=0 retain=0") in p.stdout, p.stdout
+    # The capture holds both directions of the scripted connection.
+    import shutil
+    types = run([shutil.which("tshark"), "-r", str(tmp_path / "out/wrong.scn-seed2.pcap"), "-Y",
+                 "mqtt", "-T", "fields", "-e", "mqtt.msgtype"]).stdout.replace(",", " ").split()
+    assert {"1", "2", "3"} <= set(types), types
+
+
+def test_packet_level_form_is_simulated_only():
+    p = mqttsim("run", "--real", ROOT / "scenarios/packet-split-hex.scn")
+    assert p.returncode == 2
+    assert "packet-split-hex.scn:5: the packet-level form runs in simulation only" in p.stderr

@@ -18,6 +18,7 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_RECONNECTS] = "reconnects",   [SCN_DUP_FLAG] = "dup-flag",
 	[SCN_PACKET_IDS] = "packet-ids",     [SCN_WILL] = "will",
 	[SCN_RETAINED] = "retained",         [SCN_SESSION] = "session",
+	[SCN_SCRIPT] = "script",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)
@@ -315,8 +316,65 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 	return 0;
 }
 
+/* A packet-level line: expect TYPE.../send TYPE.../close/wait DUR, for the script's client. */
+static int parse_packet_line(struct parser *p, struct scenario *s, struct word *w, int n,
+                             enum scn_pkt_op op)
+{
+	if (!s->nclients)
+		return fail(p, w[0].col, "declare the client first ('client NAME'), then its script");
+	if (s->npkts == s->pkts_cap) {
+		int cap = s->pkts_cap ? s->pkts_cap * 2 : 32;
+		if (cap > 4096)
+			return fail(p, w[0].col, "at most 4096 packet lines");
+		struct scn_pkt *np = realloc(s->pkts, (size_t)cap * sizeof *np);
+		if (!np)
+			return fail(p, w[0].col, "out of memory");
+		s->pkts = np;
+		s->pkts_cap = cap;
+	}
+	struct scn_pkt *k = &s->pkts[s->npkts];
+	memset(k, 0, sizeof *k);
+	k->op = op;
+	k->line = p->line;
+	k->client = s->script_client;
+	if (op == PKT_WAIT) {
+		if (n != 2 || !to_ms(&w[1], &k->ms))
+			return fail(p, n > 1 ? w[1].col : w[0].col, "wait needs a duration (N, Nms, Ns, Nm)");
+	} else if (op == PKT_EXPECT || op == PKT_SEND) {
+		struct scn_word sw[32];
+		for (int i = 1; i < n; i++)
+			sw[i - 1] = (struct scn_word){w[i].s, w[i].len, w[i].col};
+		int bad = -1;
+		char why[300];
+		if (pscript_parse_packet(k, sw, n - 1, &bad, why, sizeof why) != 0)
+			return fail(p, bad >= 0 ? w[bad + 1].col : w[0].col + w[0].len + 1, "%s", why);
+		if (op == PKT_SEND && k->type == PKT_ANY)
+			return fail(p, w[1].col, "send needs a packet type or hex, not any");
+	} else if (n != 1) {
+		return fail(p, w[1].col, "%.*s takes nothing more", (int)w[0].len, w[0].s);
+	}
+	s->scripted[k->client] = true;
+	s->npkts++;
+	return 0;
+}
+
+/* "expect CONNECT", "expect hex ..", "expect any", "expect close": packet-level. */
+static bool packet_expectation(const struct word *w)
+{
+	return (w->len && w->s[0] >= 'A' && w->s[0] <= 'Z') || is(w, "hex") || is(w, "any") ||
+	       is(w, "close");
+}
+
 static int parse_expect(struct parser *p, struct scenario *s, struct word *w, int n)
 {
+	if (n > 1 && packet_expectation(&w[1])) {
+		if (is(&w[1], "close")) {
+			if (n != 2)
+				return fail(p, w[2].col, "expect close takes nothing more");
+			return parse_packet_line(p, s, w + 1, 1, PKT_EXPECT_CLOSE);
+		}
+		return parse_packet_line(p, s, w, n, PKT_EXPECT);
+	}
 	if (s->nexpects == (int)(sizeof s->expects / sizeof s->expects[0]))
 		return fail(p, w[0].col, "too many expectations");
 	struct scn_expect *e = &s->expects[s->nexpects];
@@ -404,6 +462,22 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return parse_step(p, s, w, n, SCN_DISK);
 	if (is(&w[0], "expect"))
 		return parse_expect(p, s, w, n);
+	if (is(&w[0], "send"))
+		return parse_packet_line(p, s, w, n, PKT_SEND);
+	if (is(&w[0], "close"))
+		return parse_packet_line(p, s, w, n, PKT_CLOSE);
+	if (is(&w[0], "wait"))
+		return parse_packet_line(p, s, w, n, PKT_WAIT);
+	if (is(&w[0], "script")) {
+		int c;
+		if (n != 2)
+			return fail(p, w[0].col, "script needs a client: the packet lines that follow are "
+			            "the broker's side of its connections");
+		if ((c = need_client(p, s, &w[1])) < 0)
+			return -1;
+		s->script_client = c;
+		return 0;
+	}
 	if (is(&w[0], "fault")) {
 		int c;
 		if (n < 3)
@@ -471,7 +545,8 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return 0;
 	}
 	return fail(p, w[0].col, "unknown directive %.*s; expected client, broker, rule, network, "
-	            "limit, subscribe, unsubscribe, publish, fault, crash, disconnect, disk or expect",
+	            "limit, subscribe, unsubscribe, publish, fault, crash, disconnect, disk, expect, "
+	            "script, send, close or wait",
 	            (int)w[0].len, w[0].s);
 }
 
@@ -506,6 +581,14 @@ int scenario_parse(struct scenario *s, const char *path, const char *text, char 
 	p.line = 1; /* what the whole file lacks is reported at its start */
 	if (!s->nclients)
 		return fail(&p, 1, "a scenario needs at least one client"), scenario_free(s), -1;
+	if (s->npkts && s->nexpects < (int)(sizeof s->expects / sizeof s->expects[0])) {
+		/* A script is its own expectation: every step, in order. */
+		bool have = false;
+		for (int i = 0; i < s->nexpects; i++)
+			have |= s->expects[i].what == SCN_SCRIPT;
+		if (!have)
+			s->expects[s->nexpects++] = (struct scn_expect){.what = SCN_SCRIPT, .line = s->pkts[0].line};
+	}
 	if (!s->nexpects)
 		return fail(&p, 1, "a scenario needs at least one 'expect'"), scenario_free(s), -1;
 	return 0;
@@ -529,6 +612,9 @@ int scenario_load(struct scenario *s, const char *path, char *err, size_t errcap
 
 void scenario_free(struct scenario *s)
 {
+	free(s->pkts);
+	s->pkts = NULL;
+	s->npkts = s->pkts_cap = 0;
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++)
 		mqtt_fault_plan_free(&s->clients[i].plan);
 }

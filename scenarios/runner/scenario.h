@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "mqttsim/faults.h"
+#include "script.h"
 
 #define SCN_MAX_CLIENTS 8
 #define SCN_MAX_STEPS 64
@@ -69,6 +70,7 @@ enum scn_invariant {
 	SCN_WILL,
 	SCN_RETAINED,
 	SCN_SESSION,
+	SCN_SCRIPT,
 	SCN_INVARIANT_COUNT
 };
 
@@ -97,6 +99,11 @@ struct scenario {
 	uint64_t live_within_ms; /* liveness bound after the last fault */
 	struct scn_expect expects[16];
 	int nexpects;
+	/* The packet-level form: the broker side of scripted clients. */
+	struct scn_pkt *pkts;
+	int npkts, pkts_cap;
+	int script_client;           /* whose the next packet lines are */
+	bool scripted[SCN_MAX_CLIENTS];
 };
 
 /*
@@ -151,7 +158,8 @@ void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, c
 /* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
 int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
 /* One trace line, "t=NOWms ..." (nothing when trace is NULL). */
-void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap);
+void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 /* Writes "client:step:seq:" (the identity a message carries) and returns its length. */
 int scn_identity(char *out, int client, int step, uint32_t seq);
 

@@ -20,6 +20,7 @@
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
 #include "oracle.h"
+#include "script.h"
 #include "simdisk.h"
 #include "wire.h"
 #include "scenario.h"
@@ -40,6 +41,8 @@ struct sclient {
 	 * written still reaches the broker, then the FIN; nobody reads it. */
 	struct mqtt_fault_link *orphan;
 	struct mqtt_bconn *orphan_bc;
+	struct script_run *script;       /* its broker side is scripted (packet-level form) */
+	bool b2c_fin;                    /* the broker's side closed the connection */
 	uint32_t orphan_pcap;
 	uint64_t prng;
 	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
@@ -136,6 +139,58 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 	return 0;
 }
 
+/*
+ * The far end of a client's connection (bc, link number conn): the fake
+ * broker's core, or the client's script in the packet-level form.
+ */
+static struct mqtt_bconn *peer_open(struct sim *m, struct sclient *c, uint32_t conn)
+{
+	if (c->script) {
+		pscript_connected(c->script, conn, m->now);
+		return NULL;
+	}
+	return mqtt_broker_open(m->b, m->now);
+}
+
+static size_t peer_receive(struct sim *m, struct sclient *c, struct mqtt_bconn *bc, uint32_t conn,
+                           const uint8_t *d, size_t n)
+{
+	if (!c->script)
+		return mqtt_broker_receive(m->b, bc, m->now, d, n);
+	pscript_receive(c->script, conn, m->now, d, n);
+	return n;
+}
+
+static size_t peer_output(struct sim *m, struct sclient *c, struct mqtt_bconn *bc, uint32_t conn,
+                          const uint8_t **d)
+{
+	return c->script ? pscript_output(c->script, conn, d) : mqtt_broker_output(m->b, bc, d);
+}
+
+static void peer_wrote(struct sim *m, struct sclient *c, struct mqtt_bconn *bc, size_t n)
+{
+	if (c->script)
+		pscript_wrote(c->script, n);
+	else
+		mqtt_broker_wrote(m->b, bc, n);
+}
+
+static bool peer_wants_close(struct sim *m, struct sclient *c, struct mqtt_bconn *bc, uint32_t conn)
+{
+	const uint8_t *rest;
+	if (c->script)
+		return pscript_wants_close(c->script, conn);
+	return mqtt_bconn_wants_close(bc) && !mqtt_broker_output(m->b, bc, &rest);
+}
+
+static void peer_closed(struct sim *m, struct sclient *c, struct mqtt_bconn *bc, uint32_t conn)
+{
+	if (c->script)
+		pscript_closed(c->script, conn, m->now);
+	else
+		mqtt_broker_closed(m->b, bc, m->now);
+}
+
 static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 {
 	if (!c->link)
@@ -145,7 +200,7 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 		oracle_connection_lost(m->o, c->index, m->now); /* no DISCONNECT: the will goes */
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
-	mqtt_broker_closed(m->b, c->bc, m->now);
+	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
 	mqtt_fault_link_free(c->link);
@@ -159,7 +214,7 @@ static void orphan_end(struct sim *m, struct sclient *c)
 {
 	tracef(m, "%s: connection %u ends at the broker", c->cfg->name,
 	       mqtt_fault_link_number(c->orphan));
-	mqtt_broker_closed(m->b, c->orphan_bc, m->now);
+	peer_closed(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan));
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->orphan_pcap, m->now * 1000);
 	mqtt_fault_link_free(c->orphan);
@@ -199,7 +254,7 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 	size_t n;
 	struct mqtt_fault_report rep;
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_C2B, m->now, &d)) > 0) {
-		size_t used = mqtt_broker_receive(m->b, c->orphan_bc, m->now, d, n);
+		size_t used = peer_receive(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), d, n);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->orphan_pcap, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(c->orphan, MQTT_C2B, used);
@@ -207,14 +262,14 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 		if (used < n)
 			break;
 	}
-	while ((n = mqtt_broker_output(m->b, c->orphan_bc, &d)) > 0)
-		mqtt_broker_wrote(m->b, c->orphan_bc, n);
+	while ((n = peer_output(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), &d)) > 0)
+		peer_wrote(m, c, c->orphan_bc, n);
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_B2C, m->now, &d)) > 0)
 		mqtt_fault_link_consume(c->orphan, MQTT_B2C, n);
 	while (mqtt_fault_link_report(c->orphan, &rep))
 		; /* what it did there no longer matters to anyone */
 	if (mqtt_fault_link_state(c->orphan, MQTT_C2B, m->now) != MQTT_LINK_OPEN ||
-	    mqtt_bconn_wants_close(c->orphan_bc)) {
+	    peer_wants_close(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan))) {
 		orphan_end(m, c);
 		moved = true;
 	}
@@ -338,7 +393,8 @@ static bool step(struct sim *m, struct sclient *c)
 			return moved;
 		if (mqtt_fault_link_new(&c->link, c->run, m->now) != 0)
 			return moved;
-		c->bc = mqtt_broker_open(m->b, m->now);
+		c->bc = peer_open(m, c, mqtt_fault_link_number(c->link));
+		c->b2c_fin = false;
 		mqtt_session_connected(c->s, m->now);
 		c->connects++;
 		c->pcap_conn = ++m->pcap_conns;
@@ -351,17 +407,18 @@ static bool step(struct sim *m, struct sclient *c)
 	size_t n;
 	if (send_output(m, c))
 		moved = true;
-	while ((n = mqtt_broker_output(m->b, c->bc, &d)) > 0) {
+	uint32_t conn = mqtt_fault_link_number(l);
+	while ((n = peer_output(m, c, c->bc, conn, &d)) > 0) {
 		size_t room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n);
 		if (!room)
 			break;
-		mqtt_broker_wrote(m->b, c->bc, mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room));
+		peer_wrote(m, c, c->bc, mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room));
 		moved = true;
 	}
 	if (check_crash(m, c))
 		return true;
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
-		size_t used = mqtt_broker_receive(m->b, c->bc, m->now, d, n);
+		size_t used = peer_receive(m, c, c->bc, conn, d, n);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
@@ -399,6 +456,9 @@ static bool step(struct sim *m, struct sclient *c)
 				mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* the next read */
 			}
 		}
+		/* As the client received them (before consume frees the bytes). */
+		if (m->pcap && used)
+			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
@@ -429,7 +489,6 @@ static bool step(struct sim *m, struct sclient *c)
 			oracle_session_lost(m->o, c->index);
 		}
 	}
-	const uint8_t *rest;
 	if (mqtt_fault_link_state(l, MQTT_B2C, m->now) != MQTT_LINK_OPEN)
 		drop_connection(m, c, "closed toward the client");
 	else if (mqtt_fault_link_state(l, MQTT_C2B, m->now) != MQTT_LINK_OPEN)
@@ -437,9 +496,14 @@ static bool step(struct sim *m, struct sclient *c)
 	else if (mqtt_session_should_close(c->s))
 		let_go(m, c, mqtt_session_state(c->s) == MQTT_STATE_CLOSED ? "it is done"
 		                                                            : "it gave up on it");
-	else if (mqtt_bconn_wants_close(c->bc) && !mqtt_broker_output(m->b, c->bc, &rest))
-		drop_connection(m, c, mqtt_bconn_close_reason(c->bc));
-	else
+	else if (!c->b2c_fin && peer_wants_close(m, c, c->bc, conn)) {
+		/* The broker's side closes: its last bytes still reach the client,
+		 * then the FIN, which ends the connection as it arrives. */
+		tracef(m, "%s: connection %u: the broker closes it: %s", c->cfg->name, conn,
+		       c->script ? "the script says so" : mqtt_bconn_close_reason(c->bc));
+		mqtt_fault_link_shutdown(l, MQTT_B2C, m->now, false);
+		c->b2c_fin = true;
+	} else
 		return moved;
 	return true;
 }
@@ -582,8 +646,10 @@ static bool workload_done(struct sim *m)
 			return false;
 	}
 	for (int i = 0; i < m->sc->nclients; i++) {
-		const struct sclient *c = &m->c[i];
-		if (c->restart_at != UINT64_MAX || c->reading)
+		struct sclient *c = &m->c[i];
+		if (c->script && pscript_failure(c->script))
+			return true; /* the client left the script: nothing more to see */
+		if (c->restart_at != UINT64_MAX || c->reading || (c->script && !pscript_done(c->script)))
 			return false;
 		if (c->s && mqtt_session_inflight(c->s))
 			return false;
@@ -593,7 +659,8 @@ static bool workload_done(struct sim *m)
 			return false; /* its last bytes are still on the way */
 		if (c->link && (mqtt_fault_link_queued(c->link, MQTT_C2B) ||
 		                mqtt_fault_link_queued(c->link, MQTT_B2C) ||
-		                mqtt_session_output(c->s, &d) || mqtt_broker_output(m->b, c->bc, &d)))
+		                mqtt_session_output(c->s, &d) ||
+		                peer_output(m, c, c->bc, mqtt_fault_link_number(c->link), &d)))
 			return false;
 	}
 	return oracle_all_delivered(m->o);
@@ -604,6 +671,11 @@ static uint64_t next_time(struct sim *m)
 	uint64_t next = mqtt_broker_tick(m->b, m->now);
 	for (int i = 0; i < m->sc->nclients; i++) {
 		struct sclient *c = &m->c[i];
+		if (c->script) {
+			uint64_t u = pscript_tick(c->script, m->now);
+			if (u < next)
+				next = u;
+		}
 		uint64_t t = c->restart_at;
 		if (c->reading && c->read_at < t)
 			t = c->read_at;
@@ -645,6 +717,8 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	if (scn_client_plan(sc, i, &c->plan) != 0)
 		return -1;
 	if (mqtt_fault_run_new(&c->run, &c->plan, scn_fault_seed(seed, i)) != 0)
+		return -1;
+	if (sc->scripted[i] && !(c->script = pscript_new(sc->pkts, sc->npkts, i)))
 		return -1;
 	if (c->cfg->store == SCN_STORE_FS) {
 		if (!(c->disk = simdisk_new()) || simdisk_store(c->disk, &c->store) != 0)
@@ -710,6 +784,16 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 			       sc->steps[i].count);
 	for (int i = 0; i < sc->nclients; i++)
 		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
+	for (int i = 0; i < sc->nclients; i++) {
+		const struct script_run *run = m->c[i].script;
+		char where[200];
+		if (run && pscript_failure(run)) {
+			oracle_wire_violation(m->o, SCN_SCRIPT, pscript_failure(run));
+		} else if (run && !pscript_done(run)) {
+			pscript_position(run, where, sizeof where);
+			oracle_wire_violation(m->o, SCN_SCRIPT, where);
+		}
+	}
 	if (m->wire.dup_violation)
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
 	if (m->wire.id_violation)
@@ -721,6 +805,7 @@ out:
 		struct sclient *c = &m->c[i];
 		mqtt_fault_link_free(c->link);
 		mqtt_fault_link_free(c->orphan);
+		pscript_free(c->script);
 		mqtt_fault_run_free(c->run);
 		mqtt_fault_plan_free(&c->plan);
 		mqtt_session_free(c->s);
