@@ -18,7 +18,7 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_RECONNECTS] = "reconnects",   [SCN_DUP_FLAG] = "dup-flag",
 	[SCN_PACKET_IDS] = "packet-ids",     [SCN_WILL] = "will",
 	[SCN_RETAINED] = "retained",         [SCN_SESSION] = "session",
-	[SCN_SCRIPT] = "script",
+	[SCN_SCRIPT] = "script",             [SCN_STATE] = "state",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)
@@ -388,14 +388,39 @@ static int parse_expect(struct parser *p, struct scenario *s, struct word *w, in
 	if (i >= n)
 		return fail(p, w[i - 1].col + w[i - 1].len + 1,
 		            "expected an invariant: at-most-once, at-least-once, exactly-once, order, "
-		            "no-phantom, live, dup-flag, packet-ids, will, retained, session or reconnects");
+		            "no-phantom, live, dup-flag, packet-ids, will, retained, session, script, state or reconnects");
 	for (int k = 1; k < SCN_INVARIANT_COUNT; k++)
 		if (is(&w[i], invariant_names[k]))
 			e->what = (enum scn_invariant)k;
 	if (!e->what)
 		return fail(p, w[i].col, "unknown invariant %.*s; expected at-most-once, at-least-once, "
-		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids, will, retained, session or reconnects", (int)w[i].len, w[i].s);
+		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids, will, retained, session, script, state or reconnects", (int)w[i].len, w[i].s);
 	i++;
+	if (e->what == SCN_STATE) {
+		static const char *const finals[] = {NULL, "online", "offline", "closed", "down"};
+		if (e->violation)
+			return fail(p, w[i - 1].col, "state is where a client ends, not a violation");
+		if (i >= n || (e->client = need_client(p, s, &w[i])) < 0)
+			return i >= n ? fail(p, w[i - 1].col, "state needs a client") : -1;
+		if (++i >= n)
+			return fail(p, w[i - 1].col + w[i - 1].len + 1,
+			            "expected online, offline, closed or down (its process crashed)");
+		for (int k = 1; k <= 4; k++)
+			if (is(&w[i], finals[k]))
+				e->state = (enum scn_final)k;
+		if (!e->state)
+			return fail(p, w[i].col, "expected online, offline, closed or down");
+		e->inflight = -1;
+		for (i++; i < n; i++) {
+			struct word k, v;
+			uint64_t x;
+			if (!key_value(&w[i], &k, &v) || !is(&k, "inflight") || !to_u64(&v, &x) || x > 65535)
+				return fail(p, w[i].col, "expected inflight=N");
+			e->inflight = (long)x;
+		}
+		s->nexpects++;
+		return 0;
+	}
 	if (e->what == SCN_RECONNECTS) {
 		if (e->violation)
 			return fail(p, w[i - 1].col, "reconnects is a count, not a violation");

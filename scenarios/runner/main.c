@@ -136,7 +136,6 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 				fwrite(buf, 1, n, f);
 			fprintf(f, "verdict: fail: %s\n", r->why);
 			fclose(f);
-			fprintf(out, "  trace: %s\n  pcap: %s\n", trace_path, pcap);
 		}
 	}
 	if (trace && trace != out)
@@ -254,9 +253,13 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 		        o->real ? " (real)" : "", r.why);
 		if (o->real) {
 			/* Its trace and capture were kept by run_real. */
+			const char *base = strrchr(s->path, '/');
+			base = base ? base + 1 : s->path;
 			fprintf(out, "  again: mqttsim run --real --seeds %llu --trace %s (real time: the "
-			        "seed fixes the faults, not the interleaving)\n",
-			        (unsigned long long)seed, s->path);
+			        "seed fixes the faults, not the interleaving)\n"
+			        "  trace: %s/%s-seed%llu.real.trace\n  pcap: %s/%s-seed%llu.real.pcap\n",
+			        (unsigned long long)seed, s->path, o->artifacts, base,
+			        (unsigned long long)seed, o->artifacts, base, (unsigned long long)seed);
 		} else {
 			fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
 			        (unsigned long long)seed, s->path);

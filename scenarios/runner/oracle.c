@@ -486,7 +486,18 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 	r->passed = true;
 	for (int i = 0; i < sc->nexpects && r->passed; i++) {
 		const struct scn_expect *e = &sc->expects[i];
-		if (e->what == SCN_RECONNECTS) {
+		if (e->what == SCN_STATE) {
+			static const char *const finals[] = {"?", "online", "offline", "closed", "down"};
+			if (r->state_wrong[i]) {
+				r->passed = false;
+				char want[40] = "";
+				if (e->inflight >= 0)
+					snprintf(want, sizeof want, " with %ld in flight", e->inflight);
+				snprintf(r->why, sizeof r->why, "line %u: %s ended %s with %ld in flight, expected %s%s",
+				         e->line, sc->clients[e->client].name, finals[r->state_was[i]],
+				         r->state_inflight[i], finals[e->state], want);
+			}
+		} else if (e->what == SCN_RECONNECTS) {
 			uint32_t n = r->reconnects[e->client];
 			if (n < e->min || n > e->max) {
 				r->passed = false;

@@ -461,6 +461,7 @@ int scenario_real_client(int argc, char **argv)
 	pthread_create(&rt, NULL, reader, &ch);
 	pthread_create(&ct, NULL, completions, &ch);
 	char cmd[PACKET_MAX];
+	bool disconnected = false;
 	for (;;) {
 		ssize_t n = recv(ch.fd, cmd, sizeof cmd - 1, 0);
 		if (n < 0 && errno == EINTR)
@@ -484,7 +485,12 @@ int scenario_real_client(int argc, char **argv)
 			child_send(&ch, "%c %d %d %d", cmd[0] == 'L' ? 'l' : 'n', step, (int)e.cls, e.code);
 		} else if (cmd[0] == 'D') {
 			mqtt_client_disconnect(ch.client, NULL);
+			disconnected = true;
 			child_send(&ch, "d");
+		} else if (cmd[0] == 'Z') {
+			/* Where it ends (expect state). */
+			child_send(&ch, "z %d %zu", disconnected ? SCN_FINAL_CLOSED : mqtt_client_online(ch.client)
+			           ? SCN_FINAL_ONLINE : SCN_FINAL_OFFLINE, mqtt_client_inflight(ch.client));
 		} else if (cmd[0] == 'Q') {
 			break;
 		}
@@ -524,6 +530,8 @@ struct rclient {
 	bool quitting;
 	uint32_t connects;
 	size_t inflight;       /* as the process last reported */
+	enum scn_final final;  /* where it ended (expect state); 0 until asked */
+	long final_inflight;
 	uint32_t proc_connects; /* connections of the current process */
 	bool first_connect;    /* its session has not been online yet */
 	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
@@ -706,6 +714,10 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'i':
 		sscanf(text, "i %zu", &c->inflight);
 		break;
+	case 'z':
+		if (sscanf(text, "z %d %ld", &code, &c->final_inflight) == 2)
+			c->final = (enum scn_final)code;
+		break;
 	case 'a':
 		if (sscanf(text, "a %d", &code) == 1) {
 			oracle_connected(m->o, i, c->first_connect, code == 1);
@@ -872,6 +884,28 @@ static bool finished(const struct real *m, bool *settled)
 	return false;
 }
 
+/* Asks every living process where it stands, and waits (a second at most) for the answers. */
+static void ask_final_states(struct real *m)
+{
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (m->c[i].fd >= 0)
+			send(m->c[i].fd, "Z", 1, MSG_NOSIGNAL);
+	uint64_t deadline = clock_ms() + 1000;
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct rclient *c = &m->c[i];
+		while (c->fd >= 0 && !c->final && clock_ms() < deadline) {
+			struct pollfd p = {c->fd, POLLIN, 0};
+			if (poll(&p, 1, 20) <= 0)
+				continue;
+			uint8_t buf[PACKET_MAX];
+			ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			event(m, i, buf, (size_t)n);
+		}
+	}
+}
+
 static void stop_all(struct real *m)
 {
 	for (int i = 0; i < m->sc->nclients; i++) {
@@ -1028,6 +1062,17 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		bool settled;
 		if ((done = finished(m, &settled)) || settled)
 			break;
+	}
+	ask_final_states(m);
+	for (int i = 0; i < sc->nexpects; i++) {
+		const struct scn_expect *e = &sc->expects[i];
+		const struct rclient *c = &m->c[e->client];
+		if (e->what != SCN_STATE)
+			continue;
+		enum scn_final was = c->fd < 0 ? SCN_FINAL_DOWN : c->final ? c->final : SCN_FINAL_OFFLINE;
+		long inflight = c->fd < 0 ? 0 : c->final_inflight;
+		if (was != e->state || (e->inflight >= 0 && inflight != e->inflight))
+			r->state_wrong[i] = true, r->state_was[i] = was, r->state_inflight[i] = inflight;
 	}
 	stop_all(m);
 	mqtt_fakebroker_stop(fb);

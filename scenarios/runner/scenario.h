@@ -71,14 +71,20 @@ enum scn_invariant {
 	SCN_RETAINED,
 	SCN_SESSION,
 	SCN_SCRIPT,
+	SCN_STATE,
 	SCN_INVARIANT_COUNT
 };
+
+/* Where a client ends (expect state). */
+enum scn_final { SCN_FINAL_ONLINE = 1, SCN_FINAL_OFFLINE, SCN_FINAL_CLOSED, SCN_FINAL_DOWN };
 
 struct scn_expect {
 	enum scn_invariant what;
 	bool violation;      /* expect violation WHAT: the oracle must find it */
-	int client;          /* reconnects */
+	int client;          /* reconnects, state */
 	uint32_t min, max;   /* reconnects */
+	enum scn_final state;
+	long inflight;       /* state: exchanges left in flight; -1: any */
 	unsigned line;
 };
 
@@ -125,6 +131,10 @@ struct scn_result {
 	uint64_t virtual_ms;
 	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
 	uint64_t events;             /* simulation steps, for the benchmark */
+	/* expect state, by expectation: where the client ended, when not as expected. */
+	bool state_wrong[16];
+	enum scn_final state_was[16];
+	long state_inflight[16];
 };
 
 /*

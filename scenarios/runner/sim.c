@@ -86,6 +86,9 @@ struct sim {
 	uint64_t events;
 	uint64_t traced_seq; /* broker records already in the trace */
 	bool broken;         /* the simulation itself failed (out of memory) */
+	/* The last fault, crash, restart, full disk or publish call: liveness
+	 * is judged from the later of these (expect live within=). */
+	uint64_t last_trouble;
 };
 
 /* The packets the broker saw and sent since the last call, into the trace. */
@@ -279,6 +282,7 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
+	m->last_trouble = m->now;
 	if (c->link) {
 		/* As when a process dies: the kernel still sends what it had been
 		 * given, then ends the connection (FIN); nobody reads any more. */
@@ -340,10 +344,13 @@ static bool check_crash(struct sim *m, struct sclient *c)
 		if (rep.line >= CRASH_LINE_BASE) {
 			crash_now = true;
 			restart = m->sc->steps[rep.line - CRASH_LINE_BASE].restart_ms;
-		} else if (rep.line && m->trace) { /* line 0: the network's own latency, not news */
-			char line[200];
-			mqtt_fault_report_format(&rep, line, sizeof line);
-			tracef(m, "%s: fault %s", c->cfg->name, line);
+		} else if (rep.line) { /* line 0: the network's own latency, not news */
+			m->last_trouble = m->now;
+			if (m->trace) {
+				char line[200];
+				mqtt_fault_report_format(&rep, line, sizeof line);
+				tracef(m, "%s: fault %s", c->cfg->name, line);
+			}
 		}
 	}
 	if (!c->s)
@@ -382,6 +389,7 @@ static bool step(struct sim *m, struct sclient *c)
 		if (m->now < c->restart_at)
 			return false;
 		tracef(m, "%s: restart%s", c->cfg->name, c->has_store ? " (adopting its store)" : "");
+		m->last_trouble = m->now;
 		c->restart_at = UINT64_MAX;
 		if (session_start(m, c, true) != 0)
 			return false;
@@ -565,6 +573,7 @@ static bool schedule(struct sim *m)
 			if (c->disk)
 				simdisk_set_full(c->disk, full);
 			tracef(m, "%s: disk %s", c->cfg->name, full ? "full" : "has room again");
+			m->last_trouble = m->now;
 			ps->next = full && st->for_ms ? 1 : UINT32_MAX;
 			ps->next_at += st->for_ms;
 			moved = true;
@@ -625,6 +634,7 @@ static bool schedule(struct sim *m)
 				c->inflight_msg[id] = index + 1;
 			ps->next++;
 			ps->next_at = st->every_ms ? ps->next_at + st->every_ms : ps->next_at;
+			m->last_trouble = m->now;
 			moved = true;
 		}
 		if (ps->next == st->count)
@@ -798,7 +808,28 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
 	if (m->wire.id_violation)
 		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
-	oracle_judge(m->o, sc, workload_done(m), r);
+	bool done = workload_done(m);
+	if (done && m->now - m->last_trouble > sc->live_within_ms) {
+		char why[200];
+		snprintf(why, sizeof why, "the workload completed %llu ms after the last fault or publish, "
+		         "beyond the bound of %llu ms", (unsigned long long)(m->now - m->last_trouble),
+		         (unsigned long long)sc->live_within_ms);
+		oracle_wire_violation(m->o, SCN_LIVE, why);
+	}
+	for (int i = 0; i < sc->nexpects; i++) {
+		const struct scn_expect *e = &sc->expects[i];
+		const struct sclient *c = &m->c[e->client];
+		if (e->what != SCN_STATE)
+			continue;
+		enum scn_final now_in = !c->s ? SCN_FINAL_DOWN
+		                        : mqtt_session_state(c->s) == MQTT_STATE_ONLINE ? SCN_FINAL_ONLINE
+		                        : mqtt_session_state(c->s) == MQTT_STATE_CLOSED ? SCN_FINAL_CLOSED
+		                                                                       : SCN_FINAL_OFFLINE;
+		size_t inflight = c->s ? mqtt_session_inflight(c->s) : 0;
+		if (now_in != e->state || (e->inflight >= 0 && (long)inflight != e->inflight))
+			r->state_wrong[i] = true, r->state_inflight[i] = (long)inflight, r->state_was[i] = now_in;
+	}
+	oracle_judge(m->o, sc, done, r);
 	rc = m->broken ? -1 : 0;
 out:
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
