@@ -74,7 +74,8 @@ $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 PROBE           := $(BUILD)/tests/probe
 
 BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
-PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
+PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim \
+              $(BUILD)/bin/mqttc
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 
 .PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
@@ -129,6 +130,12 @@ $(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(
 $(BUILD)/bin/faultproxy: faults/program/faultproxy.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+
+# mqttc: the seed's command-line client.
+MQTTC_SRC := $(sort $(wildcard client/program/*.c))
+$(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/program -o $@ $(MQTTC_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 # The scenario runner: language, simulator, oracle.
 MQTTSIM_SRC := $(sort $(wildcard scenarios/runner/*.c))

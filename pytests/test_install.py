@@ -63,7 +63,8 @@ def test_installed_files(prefix):
                 "include/mqttsim/broker.h", "include/mqttsim/fakebroker.h",
                 "include/mqttsim/trigger.h", "share/man/man3/mqttsim_broker.3",
                 "bin/faultproxy", "share/man/man1/faultproxy.1",
-                "include/mqttsim/faults.h"):
+                "include/mqttsim/faults.h", "bin/mqttc", "share/man/man1/mqttc.1",
+                "bin/mqttsim"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc
