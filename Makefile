@@ -56,13 +56,20 @@ FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
 SCENARIO_TEST_SRC := client/tests/main.c $(sort $(wildcard scenarios/tests/*.c)) scenarios/runner/simdisk.c
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
-TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) $(SCENARIO_TESTS)
+# The worked example: a thermostat component tested with mqtttest's stubs.
+EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
+EXAMPLE_TESTS   := $(BUILD)/examples/test_thermostat
+TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) $(SCENARIO_TESTS) \
+                   $(EXAMPLE_TESTS)
 $(FAULTS_TESTS): $(FAULTS_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(FAULTS_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(BROKER_TESTS): $(BROKER_TEST_SRC) $(STATIC) $(wildcard fakebroker/tests/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+$(EXAMPLE_TESTS): $(EXAMPLE_SRC) $(wildcard examples/thermostat/*.h) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(EXAMPLE_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)

@@ -14,5 +14,6 @@ const struct suite_def all_suites[] = {
 	{"session", session_tests},
 	{"session_store", session_store_tests},
 	{"client", client_tests},
+	{"mqtttest", mqtttest_tests},
 	{NULL, NULL},
 };

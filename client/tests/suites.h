@@ -26,6 +26,7 @@ extern const struct test_def store_checked_tests[];
 extern const struct test_def session_tests[];
 extern const struct test_def session_store_tests[];
 extern const struct test_def client_tests[];
+extern const struct test_def mqtttest_tests[];
 
 extern const struct suite_def all_suites[];
 
