@@ -246,6 +246,12 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
 	sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
 
+# The pytest plugin (python/mqttsim), where Debian's /usr/bin/python3 looks
+# for PREFIX=/usr/local (dist-packages); other prefixes: PYTHONPATH.
+PYTHON_PKG  := $(wildcard python/mqttsim/*.py)
+PYTHON_VER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHON_SITE ?= $(PREFIX)/lib/python$(PYTHON_VER)/dist-packages
+
 install: lib $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
@@ -259,12 +265,15 @@ install: lib $(PROGRAMS)
 	for m in $(MAN_PAGES); do \
 	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/ || exit 1; done
 	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
+	install -d $(DESTDIR)$(PYTHON_SITE)/mqttsim
+	install -m 644 $(PYTHON_PKG) $(DESTDIR)$(PYTHON_SITE)/mqttsim/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmqttsim.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/mqttsim
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
 	for p in $(notdir $(PROGRAMS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$p; done
+	rm -rf $(DESTDIR)$(PYTHON_SITE)/mqttsim
 
 clean:
 	rm -rf build

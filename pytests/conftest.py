@@ -3,6 +3,7 @@ and how to run a command with a clear failure message."""
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -45,41 +46,9 @@ def root() -> pathlib.Path:
     return ROOT
 
 
-@pytest.fixture
-def fakebroker_factory(tmp_path):
-    """Starts fakebrokers with the given command-line options; each is
-    stopped (SIGTERM, by its PID) at teardown."""
-    from fakebroker import FakeBroker
-    started = []
-
-    def start(*args):
-        fb = FakeBroker(*args, tmp=tmp_path)
-        started.append(fb)
-        return fb
-    yield start
-    for fb in started:
-        fb.stop()
-
-
-@pytest.fixture
-def fakebroker(fakebroker_factory):
-    """A fakebroker on a free loopback port: .host, .port, and control
-    commands (.rule(), .packets(), .stats(), .command())."""
-    return fakebroker_factory()
-
-
-@pytest.fixture
-def faultproxy(tmp_path):
-    """Starts faultproxy processes: call with the upstream port and the
-    faults (each a plan line); yields a factory of FaultProxy objects
-    (.host, .port, .log()). Each is stopped by its PID at teardown."""
-    from faultproxy import FaultProxy
-    started = []
-
-    def start(upstream_port, *faults, seed=1, extra=()):
-        fp = FaultProxy(upstream_port, faults, seed=seed, extra=extra, tmp=tmp_path)
-        started.append(fp)
-        return fp
-    yield start
-    for fp in started:
-        fp.stop()
+# The fixtures of the mqttsim pytest plugin (python/mqttsim), on this
+# tree's build: our suites use the package as downstream tests do.
+sys.path.insert(0, str(ROOT / "python"))
+for _name in ("fakebroker", "faultproxy"):
+    os.environ.setdefault("MQTTSIM_" + _name.upper(), str(build_dir() / "bin" / _name))
+from mqttsim.pytest_plugin import fakebroker, fakebroker_factory, faultproxy  # noqa: E402,F401

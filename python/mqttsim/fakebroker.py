@@ -1,14 +1,15 @@
-"""The standalone fakebroker under pytest: start it on a free loopback port
+"""The standalone fakebroker from Python: start it on a free loopback port
 with a control socket, script and inspect it, stop it by its own PID."""
 import json
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 
-from conftest import build_dir
+from mqttsim.programs import program
 
 
 class FakeBroker:
@@ -18,13 +19,19 @@ class FakeBroker:
     def __init__(self, *args, tmp: pathlib.Path = None, exe=None):
         self.dir = tempfile.mkdtemp(prefix="fakebroker-", dir=tmp)
         self.control_path = os.path.join(self.dir, "control.sock")
+        self._socket_dir = None
+        if len(self.control_path) > 100:
+            # A unix socket's path has at most 107 bytes: deep test folders
+            # get the socket in a short folder of its own.
+            self._socket_dir = tempfile.mkdtemp(prefix="fb-", dir="/tmp")
+            self.control_path = os.path.join(self._socket_dir, "control.sock")
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         args = list(args)
         listeners = sum(1 for a in args if a == "--listen" or a.startswith("--listen="))
         if not listeners:
             args = ["--listen", "tcp://127.0.0.1:0"] + args
             listeners = 1
-        self.exe = exe or str(build_dir() / "bin" / "fakebroker")
+        self.exe = exe or program("fakebroker")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
             [self.exe, "--control", "unix:" + self.control_path, "-v", *args],
@@ -117,4 +124,6 @@ class FakeBroker:
                 self.proc.wait()
         self.proc.stdout.close()
         self.stderr.close()
+        if self._socket_dir:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         return self.proc.returncode

@@ -1,18 +1,22 @@
-"""faultproxy under pytest: between a client and a broker on free loopback
+"""faultproxy from Python: between a client and a broker on free loopback
 ports, stopped by its own PID."""
 import os
 import pathlib
 import subprocess
 import tempfile
 
-from conftest import build_dir
+from mqttsim.programs import program
 
 
 class FaultProxy:
-    def __init__(self, upstream_port, faults, seed=1, extra=(), tmp=None, host="127.0.0.1"):
+    """A running `faultproxy` in front of upstream_port: .host, .port (where
+    clients connect), .log(), .faults_applied() (one line per fault)."""
+
+    def __init__(self, upstream_port, faults, seed=1, extra=(), tmp=None, host="127.0.0.1",
+                 exe=None):
         self.dir = tempfile.mkdtemp(prefix="faultproxy-", dir=tmp)
         self.stderr_path = os.path.join(self.dir, "stderr.log")
-        args = [str(build_dir() / "bin" / "faultproxy"), "--upstream",
+        args = [exe or program("faultproxy"), "--upstream",
                 f"tcp://{host}:{upstream_port}", "--seed", str(seed), *extra]
         for f in faults:
             args += ["--fault", f]
