@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from mqttsim.programs import program
+from mqttsim.programs import program, stop_process
 
 
 class FakeBroker:
@@ -115,14 +115,7 @@ class FakeBroker:
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self.stderr.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import tempfile
 
-from mqttsim.programs import program
+from mqttsim.programs import program, stop_process
 
 
 class FaultProxy:
@@ -37,13 +37,6 @@ class FaultProxy:
         return [line for line in self.log().splitlines() if line.startswith("t=")]
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self.stderr.close()
         return self.proc.returncode

@@ -2,6 +2,7 @@
 path), else the PATH."""
 import os
 import shutil
+import subprocess
 
 
 def program(name: str) -> str:
@@ -17,3 +18,18 @@ def program(name: str) -> str:
         raise FileNotFoundError(f"{name} not found: put mqttsim's bin folder on PATH "
                                 f"(make install) or set {variable} to the program")
     return found
+
+
+def stop_process(proc: subprocess.Popen) -> int:
+    """Stops proc (SIGTERM, then SIGKILL after 10 s) by its own PID and
+    closes its standard output; returns its exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.returncode
