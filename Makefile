@@ -91,7 +91,7 @@ all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim
+tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim $(BUILD)/bin/mqttc
 
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.

@@ -176,6 +176,7 @@ def test_tls_with_client_certificate(fakebroker_factory, tmp_path):
     bad = mqttc(*base, "-cert", pki["client.crt"], "-key", pki["client.key"], "-server",
                 "wrong.example", f"127.0.0.1:{port}")
     assert bad.returncode == 1, bad.stderr
+    assert b"hostname mismatch" in bad.stderr, bad.stderr
     # An unknown CA (no -ca): the system's store does not know it.
     assert mqttc("-tls", "-cert", pki["client.crt"], "-key", pki["client.key"],
                  f"localhost:{port}").returncode == 1

@@ -90,6 +90,7 @@ static const char mqttc_usage_text[] =
 "  mqttc -tls q1.example.com:8883 || echo \"exit $?\"\n";
 
 static struct mqttc_args args;
+static char tls_error[300]; /* the TLS dialer's reason for a failed handshake */
 
 /* "mqttc: ..." on standard error, unless -quiet (or, for debug lines, without -verbose). */
 __attribute__((format(printf, 2, 0)))
@@ -192,7 +193,10 @@ static int exit_for(struct mqtt_error e)
 	}
 	if (e.cls == MQTT_CLOSED)
 		return EXIT_OPERATIONAL;
-	complain("%s", mqtt_error_text(e, text, sizeof text));
+	if (*tls_error)
+		complain("%s (%s)", mqtt_error_text(e, text, sizeof text), tls_error);
+	else
+		complain("%s", mqtt_error_text(e, text, sizeof text));
 	return EXIT_OPERATIONAL;
 }
 
@@ -264,10 +268,10 @@ static int make_dialer(struct mqtt_dialer *d)
 	/* -ca amends the trust store: the system's stays in. */
 	if (args.ca)
 		tls.ca_dir = X509_get_default_cert_dir();
-	char err[300] = "";
-	int rc = mqtt_dialer_tls(d, host, port, &tls, err, sizeof err);
+	/* The dialer keeps the buffer: a failed handshake says why in it later. */
+	int rc = mqtt_dialer_tls(d, host, port, &tls, tls_error, sizeof tls_error);
 	if (rc)
-		complain("TLS: %s", *err ? err : strerror(-rc));
+		complain("TLS: %s", *tls_error ? tls_error : strerror(-rc));
 	return rc;
 }
 

@@ -104,7 +104,9 @@ struct mqtt_tls_options {
  * that a bad file fails now: then the return is -EINVAL (or -ENOMEM)
  * and errbuf (when not NULL) says what failed. A dial whose handshake
  * or verification fails returns -ECONNREFUSED (-EPROTO for a failed
- * verification) and leaves the reason in the same errbuf.
+ * verification) and leaves the reason in the same errbuf, from the
+ * dialing thread: errbuf must outlive the dialer (not a local of the
+ * function that made it), and be read only after a failed dial.
  */
 MQTTSIM_API int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
                                 const struct mqtt_tls_options *opt, char *errbuf, size_t errcap);
