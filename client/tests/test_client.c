@@ -721,35 +721,41 @@ static void test_window_full(void)
 	fake_stop(&f);
 }
 
+/* The test transports below start with their descriptor: these serve them all. */
+static ssize_t fd_conn_read(void *self, void *buf, size_t len)
+{
+	return read(*(int *)self, buf, len);
+}
+
+static ssize_t fd_conn_send(void *self, const struct iovec *iov, int n)
+{
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = (struct iovec *)(uintptr_t)iov;
+	m.msg_iovlen = (size_t)n;
+	return sendmsg(*(int *)self, &m, MSG_NOSIGNAL);
+}
+
+static void fd_conn_close(void *self)
+{
+	close(*(int *)self);
+}
+
 /* A transport whose writes take a millisecond and are counted. */
 struct slow_conn {
 	int fd;
 	atomic_int writes;
 };
 
-static ssize_t slow_read(void *self, void *buf, size_t len)
-{
-	return read(((struct slow_conn *)self)->fd, buf, len);
-}
-
 static ssize_t slow_writev(void *self, const struct iovec *iov, int n)
 {
 	struct slow_conn *sc = self;
 	atomic_fetch_add(&sc->writes, 1);
 	sleep_us(1000);
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = (struct iovec *)(uintptr_t)iov;
-	m.msg_iovlen = (size_t)n;
-	return sendmsg(sc->fd, &m, MSG_NOSIGNAL);
+	return fd_conn_send(self, iov, n);
 }
 
-static void slow_close(void *self)
-{
-	close(((struct slow_conn *)self)->fd);
-}
-
-static const struct mqtt_conn_ops slow_ops = {slow_read, slow_writev, NULL, slow_close};
+static const struct mqtt_conn_ops slow_ops = {fd_conn_read, slow_writev, NULL, fd_conn_close};
 
 struct slow_dialer {
 	struct fake *f;
@@ -840,11 +846,6 @@ struct breaking_conn {
 	bool breaks;
 };
 
-static ssize_t breaking_read(void *self, void *buf, size_t len)
-{
-	return read(((struct breaking_conn *)self)->fd, buf, len);
-}
-
 static ssize_t breaking_writev(void *self, const struct iovec *iov, int n)
 {
 	struct breaking_conn *bc = self;
@@ -853,19 +854,10 @@ static ssize_t breaking_writev(void *self, const struct iovec *iov, int n)
 		errno = EPIPE;
 		return -1;
 	}
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = (struct iovec *)(uintptr_t)iov;
-	m.msg_iovlen = (size_t)n;
-	return sendmsg(bc->fd, &m, MSG_NOSIGNAL);
+	return fd_conn_send(self, iov, n);
 }
 
-static void breaking_close(void *self)
-{
-	close(((struct breaking_conn *)self)->fd);
-}
-
-static const struct mqtt_conn_ops breaking_ops = {breaking_read, breaking_writev, NULL, breaking_close};
+static const struct mqtt_conn_ops breaking_ops = {fd_conn_read, breaking_writev, NULL, fd_conn_close};
 
 struct breaking_dialer {
 	struct fake *f;
