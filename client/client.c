@@ -452,7 +452,9 @@ struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *m
 		if (got <= 0) {
 			c->close_why = err_of(MQTT_IO, got == 0 ? ECONNRESET : read_errno);
 			drop_connection(c, c->close_why);
-			result = c->close_why;
+			/* After mqtt_client_close() the end of the connection is its
+			 * doing: the read reports the close, not the reset it caused. */
+			result = c->closed ? err_of(MQTT_CLOSED, 0) : c->close_why;
 			c->close_why = err_of(MQTT_SUCCESS, 0);
 			break;
 		}

@@ -15,5 +15,6 @@ const struct suite_def all_suites[] = {
 	{"session_store", session_store_tests},
 	{"client", client_tests},
 	{"mqtttest", mqtttest_tests},
+	{"stub_fidelity", fidelity_tests},
 	{NULL, NULL},
 };

@@ -27,6 +27,7 @@ extern const struct test_def session_tests[];
 extern const struct test_def session_store_tests[];
 extern const struct test_def client_tests[];
 extern const struct test_def mqtttest_tests[];
+extern const struct test_def fidelity_tests[];
 
 extern const struct suite_def all_suites[];
 
