@@ -75,7 +75,7 @@ $(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/runner/*.h) $(STATI
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Icapture -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
