@@ -148,7 +148,7 @@ $(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAG
 MQTTSIM_SRC := $(sort $(wildcard scenarios/runner/*.c))
 $(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iscenarios/runner -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iscenarios/runner -Icapture -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -210,9 +210,9 @@ tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
-FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario
+FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
+FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker -Icapture
 fuzz: deps
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) $(LIB_DEPS)

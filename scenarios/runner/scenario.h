@@ -156,6 +156,9 @@ int scenario_real(const struct scenario *s, const char *exe, uint64_t seed, stru
 /* The client process's main: mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR. */
 int scenario_real_client(int argc, char **argv);
 
+/* decode.c: mqttsim decode (argv[1] is "decode"); returns the exit status. */
+int mqttsim_decode(int argc, char **argv);
+
 /* setup.c: what the simulator and the real runner share for a client. */
 #define CRASH_LINE_BASE 100000u /* plan lines of the hidden faults that mark crash points */
 struct mqtt_session_config;
