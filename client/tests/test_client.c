@@ -281,17 +281,24 @@ static void *reader_main(void *arg)
 	}
 }
 
-static struct mqtt_client *client_for(struct fake *f, struct mqtt_session_config sc)
+/* A volatile client dialing through dial(arg). */
+static struct mqtt_client *client_via(int (*dial)(void *, struct mqtt_conn *, uint32_t), void *arg,
+                                      struct mqtt_session_config sc)
 {
 	struct mqtt_client_config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	cfg.session = sc;
-	cfg.dialer.dial = fake_dial;
-	cfg.dialer.arg = f;
+	cfg.dialer.dial = dial;
+	cfg.dialer.arg = arg;
 	struct mqtt_client *c = NULL;
 	struct mqtt_error e = mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL);
 	CU_ASSERT_EQUAL(e.cls, MQTT_SUCCESS);
 	return c;
+}
+
+static struct mqtt_client *client_for(struct fake *f, struct mqtt_session_config sc)
+{
+	return client_via(fake_dial, f, sc);
 }
 
 static struct mqtt_session_config quick_config(void)
@@ -795,13 +802,8 @@ static void test_group_commit(void)
 	struct fake f;
 	fake_start(&f);
 	struct slow_dialer d = {.f = &f};
-	struct mqtt_client_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	cfg.session = quick_config();
-	cfg.dialer.dial = slow_dial;
-	cfg.dialer.arg = &d;
-	struct mqtt_client *c = NULL;
-	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_SUCCESS);
+	struct mqtt_client *c = client_via(slow_dial, &d, quick_config());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	struct reader r;
 	reader_start(&r, c);
 	CU_ASSERT(mqtt_client_wait_online(c, NULL));
@@ -888,13 +890,8 @@ static void test_unwritten_publish_resent_without_dup(void)
 	struct fake f;
 	fake_start(&f);
 	struct breaking_dialer d = {.f = &f};
-	struct mqtt_client_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	cfg.session = quick_config();
-	cfg.dialer.dial = breaking_dial;
-	cfg.dialer.arg = &d;
-	struct mqtt_client *c = NULL;
-	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_SUCCESS);
+	struct mqtt_client *c = client_via(breaking_dial, &d, quick_config());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	struct reader r;
 	reader_start(&r, c);
 	CU_ASSERT(mqtt_client_wait_online(c, NULL));
