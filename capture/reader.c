@@ -202,7 +202,7 @@ struct pending {
 };
 
 struct half {
-	bool started;
+	bool started, closed;
 	uint32_t next;          /* the sequence number expected next */
 	struct pending *waiting; /* out of order, by sequence */
 };
@@ -220,6 +220,7 @@ struct tcp_streams {
 	struct stream *s;
 	size_t n, cap;
 	size_t last;             /* the stream of the last segment: most come in runs */
+	bool oom;                /* a segment could not be kept */
 };
 
 struct tcp_streams *tcp_streams_new(const struct tcp_streams_ops *ops, void *arg)
@@ -296,6 +297,45 @@ static void drain(struct tcp_streams *t, unsigned id, int dir, struct half *h, u
 	}
 }
 
+/* The segment's bytes: delivered in order, or kept until a hole fills. */
+static void add_payload(struct tcp_streams *t, unsigned id, struct half *h, int dir,
+                        const struct tcp_segment *g)
+{
+	if (!g->len)
+		return;
+	if (!h->started) {
+		h->started = true; /* mid-connection: from here on */
+		h->next = g->seq;
+	}
+	int32_t rel = (int32_t)(g->seq - h->next);
+	if (rel + (int64_t)g->len <= 0)
+		return; /* all of it came before: a retransmission */
+	if (rel <= 0) {
+		size_t skip = (size_t)-rel;
+		t->ops->data(t->arg, id, dir, g->frame, g->payload + skip, g->len - skip);
+		h->next += (uint32_t)(g->len - skip);
+		drain(t, id, dir, h, g->frame);
+		return;
+	}
+	/* Ahead of a hole: it waits, in sequence order. */
+	struct pending **at = &h->waiting;
+	while (*at && (int32_t)((*at)->seq - g->seq) < 0)
+		at = &(*at)->next;
+	if (*at && (*at)->seq == g->seq && (*at)->len >= g->len)
+		return; /* the same segment again */
+	struct pending *p = malloc(sizeof *p + g->len);
+	if (!p) {
+		t->oom = true;
+		return;
+	}
+	p->seq = g->seq;
+	p->frame = g->frame;
+	p->len = g->len;
+	memcpy(p->data, g->payload, g->len);
+	p->next = *at;
+	*at = p;
+}
+
 int tcp_streams_add(struct tcp_streams *t, const struct tcp_segment *g)
 {
 	int dir;
@@ -309,38 +349,13 @@ int tcp_streams_add(struct tcp_streams *t, const struct tcp_segment *g)
 		h->next = g->seq + 1;
 		return 0;
 	}
-	if (!g->len)
-		return 0;
-	if (!h->started) {
-		h->started = true; /* mid-connection: from here on */
-		h->next = g->seq;
+	add_payload(t, id, h, dir, g);
+	if ((g->flags & (TCP_FIN | TCP_RST)) && !h->closed) {
+		h->closed = true;
+		if (t->ops->closed)
+			t->ops->closed(t->arg, id, dir, g->frame);
 	}
-	int32_t rel = (int32_t)(g->seq - h->next);
-	if (rel + (int64_t)g->len <= 0)
-		return 0; /* all of it came before: a retransmission */
-	if (rel <= 0) {
-		size_t skip = (size_t)-rel;
-		t->ops->data(t->arg, id, dir, g->frame, g->payload + skip, g->len - skip);
-		h->next += (uint32_t)(g->len - skip);
-		drain(t, id, dir, h, g->frame);
-		return 0;
-	}
-	/* Ahead of a hole: it waits, in sequence order. */
-	struct pending **at = &h->waiting;
-	while (*at && (int32_t)((*at)->seq - g->seq) < 0)
-		at = &(*at)->next;
-	if (*at && (*at)->seq == g->seq && (*at)->len >= g->len)
-		return 0; /* the same segment again */
-	struct pending *p = malloc(sizeof *p + g->len);
-	if (!p)
-		return -1;
-	p->seq = g->seq;
-	p->frame = g->frame;
-	p->len = g->len;
-	memcpy(p->data, g->payload, g->len);
-	p->next = *at;
-	*at = p;
-	return 0;
+	return t->oom ? -1 : 0;
 }
 
 void tcp_streams_finish(struct tcp_streams *t, uint64_t last_frame)

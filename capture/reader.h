@@ -59,6 +59,10 @@ struct tcp_streams_ops {
 	void (*gap)(void *arg, unsigned stream, int dir, uint64_t frame, uint32_t missing);
 	/* The stream's first segment: its ports, the first side's first. */
 	void (*opened)(void *arg, unsigned stream, uint16_t port0, uint16_t port1);
+	/* Optional: dir sent its first FIN or RST in record frame (after the
+	 * bytes that segment carried; a FIN ahead of a hole is reported where
+	 * it was seen, the bytes before it come later). */
+	void (*closed)(void *arg, unsigned stream, int dir, uint64_t frame);
 };
 
 struct tcp_streams;

@@ -30,6 +30,8 @@ struct got {
 	int ngaps;
 	unsigned streams;
 	uint16_t ports[2];
+	uint64_t closed_frame[2]; /* the record of each side's FIN or RST */
+	int closes;
 };
 
 static void on_data(void *arg, unsigned stream, int dir, uint64_t frame, const uint8_t *d, size_t len)
@@ -62,7 +64,15 @@ static void on_open(void *arg, unsigned stream, uint16_t p0, uint16_t p1)
 	g->ports[1] = p1;
 }
 
-static const struct tcp_streams_ops ops = {on_data, on_gap, on_open};
+static void on_closed(void *arg, unsigned stream, int dir, uint64_t frame)
+{
+	struct got *g = arg;
+	(void)stream;
+	g->closed_frame[dir] = frame;
+	g->closes++;
+}
+
+static const struct tcp_streams_ops ops = {on_data, on_gap, on_open, on_closed};
 
 /* Reads a whole file through the streams. */
 static void read_all(const char *path, struct got *g)
@@ -108,6 +118,9 @@ static void test_reads_our_writer(void)
 	CU_ASSERT(!memcmp(g.data[0], "\x10\x02" "ab", 4));
 	CU_ASSERT_EQUAL(g.len[1], 4);
 	CU_ASSERT(!memcmp(g.data[1], "\x20\x02\x00\x00", 4));
+	/* mqtt_pcap_end's FINs: each side once, after its bytes (3 handshake + 3 data records). */
+	CU_ASSERT_EQUAL(g.closes, 2);
+	CU_ASSERT(g.closed_frame[0] > 6 && g.closed_frame[1] > 6);
 	CU_ASSERT_EQUAL(g.ngaps, 0);
 }
 

@@ -18,12 +18,17 @@ static const char usage_text[] =
 "Usage: mqttsim run [OPTION]... FILE.scn...\n"
 "       mqttsim check FILE.scn...\n"
 "       mqttsim decode [--format text|tsv|json] [--port N]... FILE.pcap\n"
+"       mqttsim replay --as-client --against ADDRESS | --as-broker --listen ADDRESS\n"
+"                      [OPTION]... FILE.pcap\n"
+"       mqttsim convert [--port N]... FILE.pcap > NAME.scn\n"
 "Runs MQTT scenarios in deterministic simulation - the client's session core,\n"
 "the fake broker's core and fault links in virtual time - and judges each run\n"
 "with the guarantee oracle: QoS 0 at most once, QoS 1 at least once, QoS 2\n"
 "exactly once, order, no phantom messages, liveness. A scenario passes when\n"
-"every seed meets its expectations. 'check' only parses the files; 'decode'\n"
-"prints the MQTT packets of a capture ('mqttsim decode --help').\n"
+"every seed meets its expectations. 'check' only parses the files. For\n"
+"captures: 'decode' prints their MQTT packets, 'replay' plays one side of them\n"
+"against a live peer and reports the differences, 'convert' turns one into a\n"
+"packet-level scenario (each has its own --help).\n"
 "With --real the same scenario runs over real sockets in real time: the fake\n"
 "broker in this process on a free loopback port, each client a process of\n"
 "its own (the threaded client, the fault-injecting transport, a file-system\n"
@@ -278,6 +283,10 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "decode"))
 		return mqttsim_decode(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "replay"))
+		return mqttsim_replay(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "convert"))
+		return mqttsim_convert(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "__client"))
 		return scenario_real_client(argc, argv); /* a client process of --real */
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

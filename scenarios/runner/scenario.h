@@ -158,6 +158,9 @@ int scenario_real_client(int argc, char **argv);
 
 /* decode.c: mqttsim decode (argv[1] is "decode"); returns the exit status. */
 int mqttsim_decode(int argc, char **argv);
+/* replay_main.c: mqttsim replay; convert.c: mqttsim convert. */
+int mqttsim_replay(int argc, char **argv);
+int mqttsim_convert(int argc, char **argv);
 
 /* setup.c: what the simulator and the real runner share for a client. */
 #define CRASH_LINE_BASE 100000u /* plan lines of the hidden faults that mark crash points */

@@ -116,9 +116,15 @@ int pscript_parse_packet(struct scn_pkt *p, const struct scn_word *w, int n, int
 				p->id_mode = PKT_ID_SAME;
 			else if (small_number(v, vlen, 65535, &x) && x)
 				p->id_mode = PKT_ID_VALUE, p->id = (uint16_t)x;
+			else if (vlen > 1 && v[0] == '@' && small_number(v + 1, vlen - 1, 65535, &x))
+				p->id_mode = PKT_ID_TAG, p->id = (uint16_t)x;
 			else
 				return bad_word(bad, i, why, whycap, "id= is 1 to 65535, last (the last "
-				                "packet's) or same (the last PUBLISH's)");
+				                "packet's), same (the last PUBLISH's) or @N (a name)");
+		} else if (word_is(&k, "size")) {
+			if (!small_number(v, vlen, SCN_SEND_SIZE_MAX, &x))
+				return bad_word(bad, i, why, whycap, "size= is 0 to %d bytes", SCN_SEND_SIZE_MAX);
+			p->size = (uint32_t)x;
 		} else if (word_is(&k, "topic") || word_is(&k, "payload") || word_is(&k, "client")) {
 			char *dst = k.s[0] == 't' ? p->topic : k.s[0] == 'p' ? p->payload : p->client_id;
 			size_t cap = k.s[0] == 'c' ? sizeof p->client_id : sizeof p->topic;
@@ -143,7 +149,7 @@ int pscript_parse_packet(struct scn_pkt *p, const struct scn_word *w, int n, int
 			}
 		} else {
 			return bad_word(bad, i, why, whycap, "unknown field %.*s (qos=, dup=, retain=, id=, "
-			                "topic=, payload=, client=, clean=, session=, code=, keepalive=, codes=)",
+			                "topic=, payload=, size=, client=, clean=, session=, code=, keepalive=, codes=)",
 			                (int)klen, k.s);
 		}
 	}
@@ -158,7 +164,7 @@ struct conn_state {
 	uint32_t conn; /* 0: unused */
 	bool open;
 	struct mqtt_framer f;
-	uint8_t fbuf[1 << 16];
+	uint8_t *fbuf;   /* SCN_FRAME_MAX, made on first use */
 };
 
 struct script_run {
@@ -167,8 +173,9 @@ struct script_run {
 	int n, at;
 	struct conn_state cs[CONNS];
 	uint32_t current;
-	uint8_t out[4096];
-	size_t out_len, out_sent;
+	uint8_t *out;
+	size_t out_len, out_sent, out_cap;
+	uint32_t *tags;  /* id=@N: N -> identifier + 1; made on first use */
 	bool close_wanted;
 	uint32_t close_conn;
 	bool waiting;
@@ -195,8 +202,28 @@ void pscript_free(struct script_run *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; i < CONNS; i++)
+		free(r->cs[i].fbuf);
 	free(r->order);
+	free(r->out);
+	free(r->tags);
 	free(r);
+}
+
+/* Room for n more bytes of output; false (and the run failed) without. */
+static bool out_room(struct script_run *r, size_t n, unsigned line);
+
+/* The identifier bound to name tag: -1 when none. */
+static long tag_get(const struct script_run *r, uint16_t tag)
+{
+	return r->tags && r->tags[tag] ? (long)r->tags[tag] - 1 : -1;
+}
+
+static void tag_set(struct script_run *r, uint16_t tag, uint16_t id)
+{
+	if (!r->tags && !(r->tags = calloc(65536, sizeof *r->tags)))
+		return;
+	r->tags[tag] = (uint32_t)id + 1;
 }
 
 static const struct scn_pkt *step_at(const struct script_run *r)
@@ -240,56 +267,100 @@ static void describe(const struct scn_pkt *p, char *buf, size_t cap)
 			at += (size_t)snprintf(buf + at, cap - at, " %s=%d", names[i], values[i]);
 	if (at < cap && p->id_mode == PKT_ID_VALUE)
 		at += (size_t)snprintf(buf + at, cap - at, " id=%u", p->id);
+	else if (at < cap && p->id_mode == PKT_ID_TAG)
+		at += (size_t)snprintf(buf + at, cap - at, " id=@%u", p->id);
 	else if (at < cap && p->id_mode != PKT_ID_NONE)
 		at += (size_t)snprintf(buf + at, cap - at, " id=%s", p->id_mode == PKT_ID_LAST ? "last" : "same");
 	if (at < cap && p->has_topic)
 		at += (size_t)snprintf(buf + at, cap - at, " topic=%s", p->topic);
 }
 
+static bool out_room(struct script_run *r, size_t n, unsigned line)
+{
+	if (r->out_len + n <= r->out_cap)
+		return true;
+	size_t cap = r->out_cap ? r->out_cap : 4096;
+	while (cap < r->out_len + n)
+		cap *= 2;
+	uint8_t *o = realloc(r->out, cap);
+	if (!o) {
+		fail(r, "line %u: out of memory for what the script sends", line);
+		return false;
+	}
+	r->out = o;
+	r->out_cap = cap;
+	return true;
+}
+
 static void send_packet(struct script_run *r, const struct scn_pkt *p)
 {
-	uint8_t buf[512];
-	size_t len = 0;
 	if (p->raw_len) {
-		memcpy(buf, p->raw, p->raw_len);
-		len = p->raw_len;
-	} else {
-		struct mqtt_packet k = {.type = (enum mqtt_type)p->type};
-		uint16_t id = p->id_mode == PKT_ID_VALUE ? p->id : p->id_mode == PKT_ID_SAME ? r->publish_id
-		              : r->last_id;
-		switch (k.type) {
-		case MQTT_CONNACK:
-			k.connack.flags = p->session == 1 ? MQTT_CONNACK_SESSION_PRESENT : 0;
-			k.connack.return_code = p->code > 0 ? (uint8_t)p->code : 0;
-			break;
-		case MQTT_PUBLISH:
-			k.publish.qos = p->qos > 0 ? (uint8_t)p->qos : 0;
-			k.publish.dup = p->dup == 1;
-			k.publish.retain = p->retain == 1;
-			k.publish.topic = mqtt_slice_str(p->topic);
-			k.publish.payload = mqtt_slice_str(p->payload);
-			k.publish.packet_id = k.publish.qos ? (p->id_mode == PKT_ID_VALUE ? p->id : 1) : 0;
-			break;
-		case MQTT_SUBACK:
-			k.suback.packet_id = id;
-			k.suback.return_codes = (struct mqtt_slice){p->codes, (size_t)(p->ncodes ? p->ncodes : 1)};
-			break;
-		default:
-			k.ack.packet_id = id;
-			break;
+		if (out_room(r, p->raw_len, p->line)) {
+			memcpy(r->out + r->out_len, p->raw, p->raw_len);
+			r->out_len += p->raw_len;
 		}
-		/* What the script says goes out, checked or not: a script may lie. */
-		if (mqtt_encode(buf, sizeof buf, &k, MQTT_LENIENT, &len) != MQTT_OK) {
-			fail(r, "line %u: cannot encode that %s", p->line, mqtt_type_name(p->type));
-			return;
-		}
-	}
-	if (len > sizeof r->out - r->out_len) {
-		fail(r, "line %u: the script sends more than it can hold unsent", p->line);
 		return;
 	}
-	memcpy(r->out + r->out_len, buf, len);
-	r->out_len += len;
+	struct mqtt_packet k = {.type = (enum mqtt_type)p->type};
+	/* Encoded leniently (a script may lie), so the flags 3.1.1 requires
+	 * are set here: 0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE [MQTT-2.2.2-1]. */
+	if (k.type == MQTT_PUBREL || k.type == MQTT_SUBSCRIBE || k.type == MQTT_UNSUBSCRIBE)
+		k.flags = 0x02;
+	uint16_t id = p->id_mode == PKT_ID_VALUE ? p->id : p->id_mode == PKT_ID_SAME ? r->publish_id
+	              : r->last_id;
+	if (p->id_mode == PKT_ID_TAG) {
+		long bound = tag_get(r, p->id);
+		if (bound < 0) {
+			fail(r, "line %u: id=@%u names no identifier yet (no expect has bound it)", p->line,
+			     p->id);
+			return;
+		}
+		id = (uint16_t)bound;
+	}
+	uint8_t *padded = NULL;
+	switch (k.type) {
+	case MQTT_CONNACK:
+		k.connack.flags = p->session == 1 ? MQTT_CONNACK_SESSION_PRESENT : 0;
+		k.connack.return_code = p->code > 0 ? (uint8_t)p->code : 0;
+		break;
+	case MQTT_PUBLISH:
+		k.publish.qos = p->qos > 0 ? (uint8_t)p->qos : 0;
+		k.publish.dup = p->dup == 1;
+		k.publish.retain = p->retain == 1;
+		k.publish.topic = mqtt_slice_str(p->topic);
+		k.publish.payload = mqtt_slice_str(p->payload);
+		if (p->size > k.publish.payload.len) {
+			/* size=: the payload given, then dots up to the size (a big message, spelled short). */
+			if (!(padded = malloc(p->size))) {
+				fail(r, "line %u: out of memory", p->line);
+				return;
+			}
+			memcpy(padded, p->payload, k.publish.payload.len);
+			memset(padded + k.publish.payload.len, '.', p->size - k.publish.payload.len);
+			k.publish.payload = (struct mqtt_slice){padded, p->size};
+		}
+		k.publish.packet_id = k.publish.qos ? (p->id_mode == PKT_ID_VALUE || p->id_mode == PKT_ID_TAG
+		                                       ? id : 1) : 0;
+		break;
+	case MQTT_SUBACK:
+		k.suback.packet_id = id;
+		k.suback.return_codes = (struct mqtt_slice){p->codes, (size_t)(p->ncodes ? p->ncodes : 1)};
+		break;
+	default:
+		k.ack.packet_id = id;
+		break;
+	}
+	/* What the script says goes out, checked or not: a script may lie. */
+	size_t need = mqtt_encoded_size(&k), len = 0;
+	if (need && out_room(r, need, p->line)) {
+		if (mqtt_encode(r->out + r->out_len, need, &k, MQTT_LENIENT, &len) == MQTT_OK)
+			r->out_len += len;
+		else
+			need = 0;
+	}
+	if (!need)
+		fail(r, "line %u: cannot encode that %s", p->line, mqtt_type_name(p->type));
+	free(padded);
 }
 
 /* Runs the steps that need no input: sends, closes, waits that are over. */
@@ -383,8 +454,10 @@ static bool matches(struct script_run *r, const struct scn_pkt *p, const uint8_t
 			return false;
 		}
 	}
+	bool starts = k->type == MQTT_PUBLISH || k->type == MQTT_SUBSCRIBE || k->type == MQTT_UNSUBSCRIBE;
+	long bound = p->id_mode == PKT_ID_TAG && !starts ? tag_get(r, p->id) : -1;
 	if ((p->id_mode == PKT_ID_VALUE && id != p->id) || (p->id_mode == PKT_ID_LAST && id != r->last_id) ||
-	    (p->id_mode == PKT_ID_SAME && id != r->publish_id)) {
+	    (p->id_mode == PKT_ID_SAME && id != r->publish_id) || (bound >= 0 && id != bound)) {
 		snprintf(why, cap, "got %s id=%u", name, id);
 		return false;
 	}
@@ -398,7 +471,7 @@ static void packet(struct script_run *r, uint32_t conn, uint64_t now, const uint
 	const struct scn_pkt *p = step_at(r);
 	if (decoded && k.type == MQTT_PINGREQ && !(p && p->op == PKT_EXPECT && p->type == MQTT_PINGREQ)) {
 		/* Keep-alive is not the script's business: answered, unless expected. */
-		if (conn == r->current && r->out_len + 2 <= sizeof r->out) {
+		if (conn == r->current && out_room(r, 2, p ? p->line : 0)) {
 			r->out[r->out_len++] = 0xd0;
 			r->out[r->out_len++] = 0x00;
 		}
@@ -426,6 +499,8 @@ static void packet(struct script_run *r, uint32_t conn, uint64_t now, const uint
 			r->last_id = id;
 		if (k.type == MQTT_PUBLISH && id)
 			r->publish_id = id;
+		if (id && p->id_mode == PKT_ID_TAG)
+			tag_set(r, p->id, id);
 	}
 	r->at++;
 	advance(r, now);
@@ -442,7 +517,12 @@ void pscript_connected(struct script_run *r, uint32_t conn, uint64_t now)
 	}
 	cs->conn = conn;
 	cs->open = true;
-	mqtt_framer_init(&cs->f, cs->fbuf, sizeof cs->fbuf);
+	if (!cs->fbuf && !(cs->fbuf = malloc(SCN_FRAME_MAX))) {
+		fail(r, "out of memory for a connection");
+		cs->open = false;
+		return;
+	}
+	mqtt_framer_init(&cs->f, cs->fbuf, SCN_FRAME_MAX);
 	r->current = conn;
 	r->out_len = r->out_sent = 0; /* what was not sent on the last one is gone with it */
 	r->close_wanted = false;
@@ -491,7 +571,7 @@ void pscript_receive(struct script_run *r, uint32_t conn, uint64_t now, const ui
 
 size_t pscript_output(struct script_run *r, uint32_t conn, const uint8_t **d)
 {
-	*d = r->out + r->out_sent;
+	*d = r->out ? r->out + r->out_sent : r->out;
 	return conn == r->current ? r->out_len - r->out_sent : 0;
 }
 

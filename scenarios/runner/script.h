@@ -17,9 +17,15 @@
 
 enum scn_pkt_op { PKT_EXPECT = 1, PKT_SEND, PKT_CLOSE, PKT_EXPECT_CLOSE, PKT_WAIT };
 
-enum scn_pkt_id { PKT_ID_NONE, PKT_ID_VALUE, PKT_ID_LAST, PKT_ID_SAME };
+/* id=N, id=last (the last packet's), id=same (the last PUBLISH's), id=@N (a
+ * name: bound to the identifier of the client's packet that an expect
+ * with it matches, used by later lines; a PUBLISH, SUBSCRIBE or
+ * UNSUBSCRIBE from the client binds it anew, other packets must agree). */
+enum scn_pkt_id { PKT_ID_NONE, PKT_ID_VALUE, PKT_ID_LAST, PKT_ID_SAME, PKT_ID_TAG };
 
 #define PKT_ANY 0xff /* expect any packet */
+#define SCN_SEND_SIZE_MAX 1000000 /* send PUBLISH size=, at most */
+#define SCN_FRAME_MAX (2u << 20)  /* the largest packet from the client a script reads */
 
 struct scn_pkt {
 	enum scn_pkt_op op;
@@ -31,8 +37,9 @@ struct scn_pkt {
 	int qos, dup, retain;      /* -1: not given */
 	int clean, session, code;  /* CONNECT clean=, CONNACK session= code= */
 	int keepalive;
-	enum scn_pkt_id id_mode;   /* id=N, id=last (the last packet's), id=same */
-	uint16_t id;
+	enum scn_pkt_id id_mode;
+	uint16_t id;               /* id=N's value, id=@N's name */
+	uint32_t size;             /* send PUBLISH size=: the payload padded to this many bytes */
 	bool has_topic, has_payload, has_client_id;
 	char topic[128], payload[128], client_id[64];
 	uint8_t codes[8];          /* SUBACK return codes */
