@@ -222,7 +222,18 @@ def test_packet_level_script_failure_names_the_line(tmp_path):
     assert {"1", "2", "3"} <= set(types), types
 
 
-def test_packet_level_form_is_simulated_only():
-    p = mqttsim("run", "--real", ROOT / "scenarios/packet-split-hex.scn")
-    assert p.returncode == 2
-    assert "packet-split-hex.scn:5: the packet-level form runs in simulation only" in p.stderr
+def test_packet_level_form_runs_real(tmp_path):
+    """--real serves each scripted client from a listener of its own, the
+    same script engine in real time: the library's packet-level scenarios
+    pass, and a script the client does not follow fails naming its line."""
+    pkts = sorted((ROOT / "scenarios").glob("packet-*.scn"))
+    assert len(pkts) >= 5
+    p = mqttsim("run", "--real", "--seeds", "1", "-q", *pkts)
+    assert p.returncode == 0 and f"{len(pkts)} passed, 0 failed" in p.stdout, p.stdout + p.stderr
+    wrong = tmp_path / "wrong.scn"
+    wrong.write_text("# a script the client does not follow\nclient pub clean=no\n"
+                     "publish pub t/a qos=1 count=1\nexpect CONNECT clean=0 client=pub\n"
+                     "send CONNACK\nexpect PUBLISH qos=1 dup=1\nsend PUBACK id=same\n")
+    p = mqttsim("run", "--real", "--seeds", "1", "--artifacts", tmp_path / "out", wrong)
+    assert p.returncode == 1
+    assert "line 6: expected PUBLISH qos=1 dup=1, got PUBLISH qos=1 dup=0" in p.stdout, p.stdout

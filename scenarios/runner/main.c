@@ -351,14 +351,6 @@ int main(int argc, char **argv)
 		}
 	}
 	for (int k = 0; real && k < n; k++) {
-		if (scs[k].npkts) {
-			fprintf(stderr, "mqttsim: %s:%u: the packet-level form runs in simulation only; run "
-			        "this scenario without --real\n", scs[k].path, scs[k].pkts[0].line);
-			for (int i2 = 0; i2 < n; i2++)
-				scenario_free(&scs[i2]);
-			free(scs);
-			return 2;
-		}
 		for (int j = 0; j < scs[k].nsteps; j++)
 			if (scs[k].steps[j].kind == SCN_DISK) {
 				fprintf(stderr, "mqttsim: %s:%u: a full disk is simulated only; run this "

@@ -42,6 +42,7 @@
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/faults.h"
 #include "oracle.h"
+#include "realscript.h"
 #include "scenario.h"
 #include "wire.h"
 
@@ -552,6 +553,8 @@ struct real {
 	struct wire_report wire;
 	FILE *trace;
 	char broken[300];                 /* why the run itself failed */
+	struct rscript *script[SCN_MAX_CLIENTS]; /* a scripted client's broker side */
+	char script_port[SCN_MAX_CLIENTS][16];
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -586,7 +589,8 @@ static int spawn(struct real *m, int i)
 	}
 	if (pid == 0) {
 		fcntl(sv[1], F_SETFD, 0); /* this one end goes through exec */
-		char *args[] = {exe, "__client", path, index, m->port, fdnum, seed, gen, c->dir,
+		char *args[] = {exe, "__client", path, index, m->script[i] ? m->script_port[i] : m->port,
+		                fdnum, seed, gen, c->dir,
 		                c->fired, NULL};
 		execv(exe, args);
 		_exit(127);
@@ -865,8 +869,14 @@ static void schedule(struct real *m)
 static bool finished(const struct real *m, bool *settled)
 {
 	*settled = false;
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (m->script[i] && pscript_failure(rscript_run(m->script[i])))
+			return true; /* the verdict is in: the client did not follow its script */
 	if (!m->started || m->now - m->last_event < 300)
 		return false;
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (m->script[i] && !pscript_done(rscript_run(m->script[i])))
+			return false;
 	for (int i = 0; i < m->sc->nsteps; i++) {
 		const struct scn_step *st = &m->sc->steps[i];
 		bool waits = (st->kind != SCN_SUBSCRIBE || st->late) &&
@@ -1019,6 +1029,14 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	for (int i = 0; i < sc->nsteps; i++)
 		if (sc->steps[i].kind == SCN_SUBSCRIBE)
 			m->c[sc->steps[i].client].has_subs = true;
+	for (int i = 0; i < sc->nclients; i++)
+		if (sc->scripted[i] && !(m->script[i] = rscript_new(sc->pkts, sc->npkts, i,
+		                                                     m->script_port[i],
+		                                                     sizeof m->script_port[i], err,
+		                                                     sizeof err))) {
+			snprintf(r->why, sizeof r->why, "%s", err);
+			goto out;
+		}
 	for (int i = 0; i < sc->nclients; i++) {
 		if (sc->clients[i].store == SCN_STORE_FS && mkdir(m->c[i].dir, 0700) != 0) {
 			snprintf(r->why, sizeof r->why, "%s: %s", m->c[i].dir, strerror(errno));
@@ -1035,8 +1053,15 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		if (m->now > sc->limit_ms)
 			break;
 		schedule(m);
-		struct pollfd p[SCN_MAX_CLIENTS];
-		int who[SCN_MAX_CLIENTS], np = 0;
+		struct pollfd p[SCN_MAX_CLIENTS * 3];
+		int who[SCN_MAX_CLIENTS * 3], np = 0;
+		for (int i = 0; i < sc->nclients; i++)
+			if (m->script[i]) {
+				int k = rscript_pollfds(m->script[i], p + np);
+				for (int j = 0; j < k; j++)
+					who[np + j] = -1;
+				np += k;
+			}
 		for (int i = 0; i < sc->nclients; i++)
 			if (m->c[i].fd >= 0) {
 				p[np] = (struct pollfd){m->c[i].fd, POLLIN, 0};
@@ -1044,8 +1069,11 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 			}
 		poll(p, (nfds_t)np, 5);
 		m->now = clock_ms() - m->t0;
+		for (int i = 0; i < sc->nclients; i++)
+			if (m->script[i])
+				rscript_step(m->script[i], m->now);
 		for (int k = 0; k < np; k++) {
-			if (!p[k].revents)
+			if (!p[k].revents || who[k] < 0)
 				continue;
 			uint8_t buf[PACKET_MAX];
 			for (;;) {
@@ -1083,6 +1111,16 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		if (sc->steps[i].kind == SCN_PUBLISH && m->next[i] != UINT32_MAX)
 			rtrace(m, "line %u: published %u of %u", sc->steps[i].line, m->next[i],
 			       sc->steps[i].count);
+	for (int i = 0; i < sc->nclients; i++) {
+		const struct script_run *run = m->script[i] ? rscript_run(m->script[i]) : NULL;
+		char stands[200];
+		if (run && pscript_failure(run)) {
+			oracle_wire_violation(m->o, SCN_SCRIPT, pscript_failure(run));
+		} else if (run && !pscript_done(run)) {
+			pscript_position(run, stands, sizeof stands);
+			oracle_wire_violation(m->o, SCN_SCRIPT, stands);
+		}
+	}
 	if (m->wire.dup_violation)
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
 	if (m->wire.id_violation)
@@ -1096,6 +1134,8 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 out:
 	stop_all(m);
 	mqtt_fakebroker_free(fb);
+	for (int i = 0; i < SCN_MAX_CLIENTS; i++)
+		rscript_free(m->script[i]);
 	oracle_free(m->o);
 	remove_tree(m);
 	free(m);
