@@ -207,6 +207,26 @@ static size_t find_answer(const struct converter *v, size_t i, unsigned type, ui
 	return SIZE_MAX;
 }
 
+/* The library answers the broker's PUBLISH (QoS 1, 2) and PUBREL as its
+ * application reads (at once, in a scenario), before its next workload
+ * line: the captured client's answer is expected right after. */
+static void expect_answer(struct converter *v, struct sclient *k, size_t i, unsigned type,
+                          uint16_t id, bool *answered)
+{
+	const struct cap_session *s = v->s;
+	for (size_t j = i + 1; j < s->n; j++) {
+		const struct cap_event *e = &s->ev[j];
+		if (e->conn != s->ev[i].conn || e->kind != CAP_PACKET || e->dir != 0 || answered[j] ||
+		    (unsigned)(e->data[0] >> 4) != type || e->len < 4)
+			continue;
+		if ((uint16_t)(e->data[2] << 8 | e->data[3]) != id)
+			continue;
+		answered[j] = true;
+		SCRIPT(k, "expect %s id=%u\n", mqtt_type_name(type), id);
+		return;
+	}
+}
+
 static void subscribe(struct converter *v, struct sclient *k, size_t i, const struct mqtt_packet *p,
                       bool *answered)
 {
@@ -335,6 +355,9 @@ static void connection(struct converter *v, struct sclient *k, unsigned conn, bo
 		case MQTT_PUBLISH:
 			if (!from_client) {
 				send_publish(v, k, e, &p.publish);
+				if (p.publish.qos)
+					expect_answer(v, k, i, p.publish.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
+					              p.publish.packet_id, answered);
 				break;
 			}
 			if (!word_safe(p.publish.topic, 128)) {
@@ -384,8 +407,10 @@ static void connection(struct converter *v, struct sclient *k, unsigned conn, bo
 		case MQTT_PUBREL:
 			if (from_client)
 				SCRIPT(k, "expect PUBREL id=@%u\n", p.ack.packet_id);
-			else
+			else {
 				SCRIPT(k, "send PUBREL id=%u\n", p.ack.packet_id);
+				expect_answer(v, k, i, MQTT_PUBCOMP, p.ack.packet_id, answered);
+			}
 			break;
 		case MQTT_SUBACK: case MQTT_UNSUBACK:
 			SCRIPT(k, "# frame %llu: a %s that answers no SUBSCRIBE; left out\n",

@@ -13,7 +13,8 @@
 #define LIVE_MAX (4u << 20) /* the largest packet taken from the peer */
 #define LOOKAHEAD 64        /* how far past the oldest unmatched packet a match is sought */
 
-enum conn_state { C_NEW, C_OPEN, C_CLOSED, C_GONE, C_FAILED };
+/* C_HALF: we sent our FIN (the captured side closed), the peer may still send. */
+enum conn_state { C_NEW, C_OPEN, C_HALF, C_CLOSED, C_GONE, C_FAILED };
 
 struct conn {
 	enum conn_state state;
@@ -485,8 +486,9 @@ void replay_peer_closed(struct replay *r, unsigned ci, uint64_t now, const char 
 	if (ci >= r->s->nconns)
 		return;
 	struct conn *k = &r->conns[ci];
-	if (k->state != C_OPEN)
+	if (k->state != C_OPEN && k->state != C_HALF)
 		return;
+	bool after_ours = k->state == C_HALF;
 	k->state = C_GONE;
 	for (size_t j = k->oldest; j < k->nexpect; j++) {
 		size_t i = k->expect[j];
@@ -495,6 +497,8 @@ void replay_peer_closed(struct replay *r, unsigned ci, uint64_t now, const char 
 			return;
 		}
 	}
+	if (after_ours && !why)
+		return; /* an answer to our FIN */
 	difference(r, k->last_frame, "frame %llu, stream %u: extra: the %s %s after this frame; the "
 	           "capture has it open", (unsigned long long)k->last_frame, k->stream,
 	           r->c.role == REPLAY_AS_CLIENT ? "broker" : "client",
@@ -662,7 +666,7 @@ void replay_next(struct replay *r, uint64_t now, struct replay_action *a)
 				return;
 			}
 			for (unsigned i = 0; i < s->nconns; i++)
-				if (r->conns[i].state == C_OPEN) {
+				if (r->conns[i].state == C_OPEN || r->conns[i].state == C_HALF) {
 					r->conns[i].state = C_CLOSED;
 					a->todo = REPLAY_CLOSE;
 					a->conn = i;
@@ -705,9 +709,9 @@ void replay_next(struct replay *r, uint64_t now, struct replay_action *a)
 		}
 		k->last_frame = e->frame;
 		if (e->kind == CAP_CLOSE) {
-			k->state = C_CLOSED;
+			k->state = C_HALF;
 			k->we_closed = true;
-			a->todo = REPLAY_CLOSE;
+			a->todo = REPLAY_FIN;
 			a->conn = e->conn;
 			return;
 		}

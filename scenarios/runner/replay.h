@@ -51,6 +51,7 @@ enum replay_todo {
 	REPLAY_WAIT,   /* for input, an accept, or until .until (UINT64_MAX: no deadline) */
 	REPLAY_DIAL,   /* open .conn, then call replay_dialed() */
 	REPLAY_SEND,   /* write .data/.len on .conn (valid until the next call) */
+	REPLAY_FIN,    /* end writing on .conn (shutdown SHUT_WR), and go on reading it */
 	REPLAY_CLOSE,  /* close .conn */
 	REPLAY_DONE,   /* the end: every connection closed; replay_report() */
 };

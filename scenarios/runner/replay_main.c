@@ -314,6 +314,10 @@ int mqttsim_replay(int argc, char **argv)
 			}
 			continue;
 		}
+		if (a.todo == REPLAY_FIN) {
+			shutdown(fds[a.conn], SHUT_WR);
+			continue;
+		}
 		if (a.todo == REPLAY_CLOSE) {
 			close(fds[a.conn]);
 			fds[a.conn] = -1;
