@@ -54,7 +54,8 @@ BROKER_TESTS    := $(BUILD)/tests/broker_tests
 FAULTS_TEST_SRC := client/tests/main.c $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
-SCENARIO_TEST_SRC := client/tests/main.c $(sort $(wildcard scenarios/tests/*.c)) scenarios/runner/simdisk.c
+SCENARIO_TEST_SRC := client/tests/main.c $(sort $(wildcard scenarios/tests/*.c)) scenarios/runner/simdisk.c \
+                     scenarios/runner/replay.c
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
@@ -72,7 +73,7 @@ $(EXAMPLE_TESTS): $(EXAMPLE_SRC) $(wildcard examples/thermostat/*.h) $(STATIC) $
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(EXAMPLE_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -Icapture -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Icapture -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
