@@ -81,7 +81,7 @@ $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
 
-BENCH_BINS := $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
+BENCH_BINS := $(BUILD)/bench/make_capture $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim \
               $(BUILD)/bin/mqttc
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
@@ -127,6 +127,9 @@ $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
+$(BUILD)/bench/make_capture: bench/make_capture.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 $(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
@@ -246,6 +249,7 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	sh bench/run_proxy.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/proxy.txt
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
 	sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
+	sh bench/run_decode.sh $(BUILD) $(BENCH_REPS)
 
 # The pytest plugin (python/mqttsim), where Debian's /usr/bin/python3 looks
 # for PREFIX=/usr/local (dist-packages); other prefixes: PYTHONPATH.

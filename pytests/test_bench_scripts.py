@@ -51,3 +51,17 @@ def test_sim_bench_script():
     # The scenario restarts its publisher after 1 s: a real run takes longer.
     assert float(real["seconds"]) >= 1.0
     assert float(real["simulation_x"]) > 1
+
+
+def test_decode_bench_script():
+    """The capture it makes decodes to the same packets tshark finds (the
+    script checks the counts and fails otherwise)."""
+    env = clean_env(BENCH_DECODE_MB="2")
+    out = run(["sh", str(ROOT / "bench/run_decode.sh"), str(build_dir()), "1"], env=env,
+              timeout=120).stdout.splitlines()
+    assert [line.split()[1] for line in out] == ["tool=mqttsim", "tool=tshark", "ratio=" +
+                                                 out[2].split("ratio=")[1].split()[0]]
+    ours = dict(f.split("=") for f in out[0].split())
+    assert int(ours["bytes"]) >= 2_000_000 and float(ours["mb_per_s"]) > 0
+    ratio = dict(f.split("=") for f in out[2].split())
+    assert int(ratio["packets"]) > 1000
