@@ -15,6 +15,9 @@
 # Build output goes to $(BUILD) (default build/); sanitizer builds use
 # their own folders, so they never mix with the normal one.
 
+# `make` alone builds everything: rules for test programs come before `all`.
+.DEFAULT_GOAL := all
+
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build

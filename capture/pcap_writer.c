@@ -36,6 +36,8 @@ struct conn {
 struct mqtt_pcap {
 	pcap_t *dead;
 	pcap_dumper_t *dump;
+	FILE *notes;        /* the JSON-lines sidecar, PATH.jsonl */
+	uint64_t frames;    /* records written */
 	struct conn *conns; /* MQTT_PCAP_MAX_CONNECTIONS, calloc'd: untouched pages stay free */
 	uint8_t frame[HEADERS + MAX_SEGMENT];
 };
@@ -126,6 +128,7 @@ static int segment(struct mqtt_pcap *w, uint32_t k, int from, uint8_t flags, uin
 	h.ts.tv_usec = (suseconds_t)(t % 1000000);
 	h.caplen = h.len = (bpf_u_int32)(HEADERS + len);
 	pcap_dump((u_char *)w->dump, &h, f);
+	w->frames++;
 	return 0;
 }
 
@@ -150,6 +153,22 @@ int mqtt_pcap_open(struct mqtt_pcap **out, const char *path, char *errbuf, size_
 		mqtt_pcap_close(w);
 		return -EIO;
 	}
+	/* The sidecar is made with the capture, so a stale one never stands beside it. */
+	size_t n = strlen(path);
+	char *notes = malloc(n + sizeof ".jsonl");
+	if (notes) {
+		memcpy(notes, path, n);
+		memcpy(notes + n, ".jsonl", sizeof ".jsonl");
+		w->notes = fopen(notes, "w");
+	}
+	if (!w->notes) {
+		if (errbuf && errcap)
+			snprintf(errbuf, errcap, "%s.jsonl: %s", path, notes ? strerror(errno) : "no memory");
+		free(notes);
+		mqtt_pcap_close(w);
+		return notes ? -EIO : -ENOMEM;
+	}
+	free(notes);
 	*out = w;
 	return 0;
 }
@@ -198,11 +217,52 @@ int mqtt_pcap_end(struct mqtt_pcap *w, uint32_t conn, uint64_t time_us)
 	return segment(w, conn, 0, ACK, time_us, NULL, 0);
 }
 
+static void json_string(FILE *o, const char *s)
+{
+	fputc('"', o);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(o, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(o, "\\u%04x", c);
+		else
+			fputc(c, o);
+	}
+	fputc('"', o);
+}
+
+int mqtt_pcap_note(struct mqtt_pcap *w, uint32_t conn, uint64_t time_us, const char *source,
+                   const char *event, const char *text)
+{
+	if (!w || !source || !event || !text)
+		return -EINVAL;
+	fprintf(w->notes, "{\"frame\":%llu,\"time_us\":%llu,", (unsigned long long)w->frames,
+	        (unsigned long long)time_us);
+	if (conn != MQTT_PCAP_NO_CONNECTION)
+		fprintf(w->notes, "\"conn\":%u,\"port\":%u,", conn, 49152u + conn);
+	fputs("\"source\":", w->notes);
+	json_string(w->notes, source);
+	fputs(",\"event\":", w->notes);
+	json_string(w->notes, event);
+	fputs(",\"text\":", w->notes);
+	json_string(w->notes, text);
+	fputs("}\n", w->notes);
+	return ferror(w->notes) ? -EIO : 0;
+}
+
+uint64_t mqtt_pcap_frames(const struct mqtt_pcap *w)
+{
+	return w ? w->frames : 0;
+}
+
 int mqtt_pcap_close(struct mqtt_pcap *w)
 {
 	if (!w)
 		return -EINVAL;
 	int rc = 0;
+	if (w->notes && fclose(w->notes) != 0)
+		rc = -EIO;
 	if (w->dump) {
 		if (pcap_dump_flush(w->dump) != 0)
 			rc = -EIO;

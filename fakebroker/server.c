@@ -129,6 +129,10 @@ static void logf_(struct mqtt_fakebroker *fb, const char *fmt, ...)
 static void core_log(void *arg, uint32_t conn, const char *line)
 {
 	struct mqtt_fakebroker *fb = arg;
+	/* Called with the lock held, as everything that writes the capture. */
+	if (fb->pcap)
+		mqtt_pcap_note(fb->pcap, conn ? conn : MQTT_PCAP_NO_CONNECTION, wall_us(), "fakebroker",
+		               "log", line);
 	if (conn)
 		logf_(fb, "conn %u: %s", conn, line);
 	else
@@ -152,8 +156,8 @@ int mqtt_fakebroker_new(struct mqtt_fakebroker **out, const struct mqtt_fakebrok
 	pthread_mutex_init(&fb->lock, NULL);
 	fb->log = c.log;
 	fb->log_arg = c.log_arg;
-	if (c.log)
-		mqtt_broker_set_log(fb->b, core_log, fb);
+	if (c.log || c.record_pcap)
+		mqtt_broker_set_log(fb->b, core_log, fb); /* the log, and the capture's sidecar */
 	fb->epfd = epoll_create1(EPOLL_CLOEXEC);
 	fb->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fb->epfd < 0 || fb->wakefd < 0) {
@@ -707,6 +711,20 @@ int mqtt_fakebroker_listen(struct mqtt_fakebroker *fb, const char *url, char *wh
 	}
 	describe(fd, tls ? "tls" : "tcp", where, wherecap);
 	return 0;
+}
+
+int mqtt_fakebroker_note(struct mqtt_fakebroker *fb, uint32_t conn, const char *source,
+                         const char *text)
+{
+	if (!fb || !source || !text)
+		return -EINVAL;
+	if (!fb->pcap)
+		return 0;
+	pthread_mutex_lock(&fb->lock);
+	int rc = mqtt_pcap_note(fb->pcap, conn ? conn : MQTT_PCAP_NO_CONNECTION, wall_us(), source,
+	                        "note", text);
+	pthread_mutex_unlock(&fb->lock);
+	return rc;
 }
 
 void mqtt_fakebroker_free(struct mqtt_fakebroker *fb)

@@ -185,6 +185,9 @@ static void reports(struct proxied *p)
 		char line[200];
 		mqtt_fault_report_format(&r, line, sizeof line);
 		fprintf(stderr, "%s\n", line);
+		if (g.pcap)
+			mqtt_pcap_note(g.pcap, mqtt_fault_link_number(p->link), wall_us(), "faultproxy",
+			               "fault", line);
 	}
 }
 

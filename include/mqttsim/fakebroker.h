@@ -33,7 +33,10 @@
  *	Every packet passes the core's rules and recording. With
  *	record_pcap, every read and write is also written to that pcap file
  *	(mqttsim/pcap.h): one TCP segment per real write, so a capture
- *	shows the segmentation the client saw.
+ *	shows the segmentation the client saw. The core's log lines
+ *	(connections, refusals, closes, rule actions) and the notes of
+ *	mqtt_fakebroker_note() go to the capture's JSON-lines sidecar,
+ *	FILE.jsonl, keyed by frame number.
  *
  * THREADS
  *	The core is guarded by a mutex. mqtt_fakebroker_lock() takes it and
@@ -105,6 +108,13 @@ MQTTSIM_API struct mqtt_broker *mqtt_fakebroker_lock(struct mqtt_fakebroker *fb)
 MQTTSIM_API void mqtt_fakebroker_unlock(struct mqtt_fakebroker *fb);
 
 /* Stops, joins a started thread, closes everything and frees fb. */
+/* With record_pcap: appends text to the capture's JSON-lines sidecar
+ * (mqtt_pcap_note(3); event "note"), for connection conn (0: none), from
+ * source ("scenario", a test's name). Thread-safe. 0 without a capture;
+ * -EINVAL for a NULL argument, -EIO when the sidecar cannot be written. */
+MQTTSIM_API int mqtt_fakebroker_note(struct mqtt_fakebroker *fb, uint32_t conn, const char *source,
+                                     const char *text);
+
 MQTTSIM_API void mqtt_fakebroker_free(struct mqtt_fakebroker *fb);
 
 #ifdef __cplusplus

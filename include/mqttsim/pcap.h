@@ -2,9 +2,10 @@
  * mqttsim/pcap.h - writing MQTT traffic as a capture file.
  *
  * NAME
- *	mqtt_pcap_open, mqtt_pcap_write, mqtt_pcap_end, mqtt_pcap_close -
- *	record connections as a pcap file that Wireshark and tshark decode
- *	as MQTT without options
+ *	mqtt_pcap_open, mqtt_pcap_write, mqtt_pcap_end, mqtt_pcap_note,
+ *	mqtt_pcap_frames, mqtt_pcap_close - record connections as a pcap
+ *	file that Wireshark and tshark decode as MQTT without options, with
+ *	a JSON-lines sidecar of annotations
  *
  * DESCRIPTION
  *	The fake broker, the fault proxy and the scenario runner record what
@@ -19,11 +20,22 @@
  *	follow the bytes; checksums are correct. mqtt_pcap_end() closes a
  *	connection with FIN segments.
  *
+ *	The classic pcap format has no comments, so annotations (fault
+ *	events, rule actions, a scenario's crashes) go to a sidecar file
+ *	beside the capture: its path with ".jsonl" added, made (truncated)
+ *	with it. Each line is one JSON object: {"frame":N,"time_us":T,
+ *	"conn":K,"port":P,"source":"...","event":"...","text":"..."}, where
+ *	frame is the number of records written before the event (the event
+ *	happened after record N; 0: before any), conn and port (the client
+ *	side's TCP port in the file) are left out for events of no one
+ *	connection.
+ *
  * ERRORS
  *	Functions return 0 or a negative errno value: -EINVAL (bad argument,
  *	connection number out of range, a connection already ended),
- *	-ENOMEM, -EIO (libpcap could not open or write the file; errbuf
- *	says why for mqtt_pcap_open()).
+ *	-ENOMEM, -EIO (libpcap could not open or write the file, or the
+ *	sidecar could not be made or written; errbuf says why for
+ *	mqtt_pcap_open()).
  *
  * THREADS
  *	A writer is used by one thread at a time.
@@ -62,7 +74,18 @@ MQTTSIM_API int mqtt_pcap_write(struct mqtt_pcap *w, uint32_t conn, enum mqtt_pc
  * never written to is left out. */
 MQTTSIM_API int mqtt_pcap_end(struct mqtt_pcap *w, uint32_t conn, uint64_t time_us);
 
-/* Flushes and closes the file; frees w. */
+#define MQTT_PCAP_NO_CONNECTION UINT32_MAX
+
+/* Appends an annotation to the sidecar: source (who: "faultproxy"),
+ * event (what kind: "fault"), text (free form); conn, or
+ * MQTT_PCAP_NO_CONNECTION. All strings are copied. */
+MQTTSIM_API int mqtt_pcap_note(struct mqtt_pcap *w, uint32_t conn, uint64_t time_us,
+                               const char *source, const char *event, const char *text);
+
+/* The number of records written so far (the frame of the last one). */
+MQTTSIM_API uint64_t mqtt_pcap_frames(const struct mqtt_pcap *w);
+
+/* Flushes and closes the file and its sidecar; frees w. */
 MQTTSIM_API int mqtt_pcap_close(struct mqtt_pcap *w);
 
 #ifdef __cplusplus

@@ -555,6 +555,7 @@ struct real {
 	char broken[300];                 /* why the run itself failed */
 	struct rscript *script[SCN_MAX_CLIENTS]; /* a scripted client's broker side */
 	char script_port[SCN_MAX_CLIENTS][16];
+	struct mqtt_fakebroker *fb;       /* its capture's sidecar takes the trace */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -562,6 +563,14 @@ static void rtrace(struct real *m, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (m->fb) {
+		char line[400];
+		va_list copy;
+		va_copy(copy, ap);
+		vsnprintf(line, sizeof line, fmt, copy);
+		va_end(copy);
+		mqtt_fakebroker_note(m->fb, 0, "scenario", line);
+	}
 	scn_vtrace(m->trace, m->now, fmt, ap);
 	va_end(ap);
 }
@@ -961,10 +970,21 @@ static void remove_tree(struct real *m)
 	rmdir(m->tmp);
 }
 
+__attribute__((format(printf, 2, 3)))
+static void rtrace_only(struct real *m, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	scn_vtrace(m->trace, m->now, fmt, ap);
+	va_end(ap);
+}
+
+/* From the broker's thread, its lock held: the trace only (the broker
+ * puts its own lines in the capture's sidecar). */
 static void broker_log(void *arg, const char *line)
 {
 	struct real *m = arg;
-	rtrace(m, "broker: %s", line);
+	rtrace_only(m, "broker: %s", line);
 }
 
 int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, struct scn_result *r,
@@ -1014,6 +1034,8 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	}
 	const char *colon = strrchr(where, ':');
 	snprintf(m->port, sizeof m->port, "%s", colon ? colon + 1 : "");
+	if (pcap)
+		m->fb = fb;
 	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
 	for (int i = 0; i < sc->nrules; i++)
 		if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
@@ -1133,6 +1155,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	rc = 0;
 out:
 	stop_all(m);
+	m->fb = NULL;
 	mqtt_fakebroker_free(fb);
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++)
 		rscript_free(m->script[i]);

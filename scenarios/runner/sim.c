@@ -120,6 +120,15 @@ static void tracef(struct sim *m, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (m->pcap) {
+		/* The trace's events beside the capture, keyed by frame. */
+		char line[400];
+		va_list copy;
+		va_copy(copy, ap);
+		vsnprintf(line, sizeof line, fmt, copy);
+		va_end(copy);
+		mqtt_pcap_note(m->pcap, MQTT_PCAP_NO_CONNECTION, m->now * 1000, "scenario", "trace", line);
+	}
 	scn_vtrace(m->trace, m->now, fmt, ap);
 	va_end(ap);
 }
