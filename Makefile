@@ -217,7 +217,8 @@ tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
-FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture
+FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture \
+                fuzz_replay
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker -Icapture
 fuzz: deps
@@ -225,7 +226,7 @@ fuzz: deps
 	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) $(LIB_DEPS)
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -Iscenarios/runner -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c scenarios/runner/lang.c scenarios/runner/script.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -Iscenarios/runner -Icapture -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c scenarios/runner/lang.c scenarios/runner/script.c scenarios/runner/replay.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/regressions/$$t ]; then \

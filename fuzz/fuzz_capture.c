@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "mqtt_streams.h"
+#include "mqttsim/codec.h"
 #include "reader.h"
 
 static size_t in_bytes, out_bytes;
@@ -22,6 +24,31 @@ static void on_data(void *arg, unsigned stream, int dir, uint64_t frame, const u
 static void on_gap(void *arg, unsigned stream, int dir, uint64_t frame, uint32_t missing)
 {
 	(void)arg, (void)stream, (void)dir, (void)frame, (void)missing;
+}
+
+/* The MQTT layer on top: every packet it frames is whole (its remaining
+ * length says so) and decodes leniently or fails cleanly. */
+static void on_packet(void *arg, const struct mqtt_stream_packet *p)
+{
+	(void)arg;
+	size_t at = 1;
+	uint32_t remaining = 0;
+	for (unsigned shift = 0; at < p->len && at < 5; at++, shift += 7) {
+		remaining |= (uint32_t)(p->data[at] & 0x7f) << shift;
+		if (!(p->data[at] & 0x80))
+			break;
+	}
+	if (at >= p->len && p->len != 2)
+		abort();
+	if (at + 1 + remaining != p->len)
+		abort(); /* framed wrong */
+	struct mqtt_packet k;
+	mqtt_decode(&k, p->data, p->len, MQTT_LENIENT, NULL);
+}
+
+static void on_problem(void *arg, const char *text)
+{
+	(void)arg, (void)text;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,6 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		capture_close(c);
 		if (out_bytes > in_bytes)
 			abort(); /* a stream made bytes up */
+		static const struct mqtt_streams_ops mops = {.packet = on_packet, .problem = on_problem};
+		mqtt_streams_read(path, NULL, 0, &mops, NULL, err, sizeof err);
 	}
 	unlink(path);
 	return 0;

@@ -216,8 +216,13 @@ def test_replay_as_broker(captures, name):
     live = int(first.rsplit(":", 1)[1])
     SESSIONS[name](live)  # the same clients, against the captured broker side
     out, err = rp.communicate(timeout=60)
-    assert rp.returncode == 0, out + err
-    assert "0 differences" in out.splitlines()[-1], out
+    lines = out.splitlines()
+    # mosquitto_sub -C/-E exits with or without a DISCONNECT (its own race):
+    # replay rightly reports that client's difference; nothing else may differ.
+    races = [line for line in lines[:-1] if " DISCONNECT" in line]
+    assert lines[:-1] == races, out + err
+    assert rp.returncode == (1 if races else 0), out + err
+    assert f"{len(races)} difference" in lines[-1], out
 
 
 def test_replay_reports_a_broker_that_differs(captures, tmp_path):

@@ -133,6 +133,9 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	int rc = scenario_real(s, o->exe, seed, r, trace, pcap);
 	if (rc == 0 && r->passed) {
 		unlink(pcap);
+		char notes[1100];
+		snprintf(notes, sizeof notes, "%s.jsonl", pcap); /* its sidecar */
+		unlink(notes);
 	} else if (trace && trace != out) {
 		FILE *f = fopen(trace_path, "w");
 		if (f) {
