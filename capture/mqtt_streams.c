@@ -40,6 +40,7 @@ struct reading {
 	bool problems, oom;
 };
 
+__attribute__((format(printf, 2, 3)))
 static void problem(struct reading *r, const char *fmt, ...)
 {
 	char text[300];

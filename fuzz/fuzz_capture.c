@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct capture *c;
 	char err[512];
 	if (capture_open(&c, path, err, sizeof err) == 0) {
-		static const struct tcp_streams_ops ops = {on_data, on_gap, NULL};
+		static const struct tcp_streams_ops ops = {on_data, on_gap, NULL, NULL};
 		struct tcp_streams *t = tcp_streams_new(&ops, NULL);
 		struct tcp_segment s;
 		in_bytes = out_bytes = 0;

@@ -66,6 +66,7 @@ static bool is_peers(const struct replay *r, const struct cap_event *e)
 	return e->dir == peer_dir(r);
 }
 
+__attribute__((format(printf, 3, 4)))
 static void difference(struct replay *r, uint64_t frame, const char *fmt, ...)
 {
 	char text[700];
