@@ -16,7 +16,7 @@ import time
 import pytest
 
 from brokers import free_port, mosquitto, wait_port
-from conftest import build_dir, run
+from conftest import ROOT, build_dir, run
 from test_decode import compare
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tcpdump"),
@@ -318,3 +318,27 @@ def test_replay_usage_and_bad_files(tmp_path):
     assert p.returncode == 2 and "bad.pcap" in p.stderr
     assert mqttsim("replay", "--help").returncode == 0
     assert "Exit status" in mqttsim("convert", "--help").stdout
+
+
+PUBLIC = ROOT.parent / "shared" / "pcaps-public"
+
+
+@pytest.mark.skipif(not PUBLIC.is_dir(), reason="../shared/pcaps-public is not here")
+@pytest.mark.parametrize("name", ["peafowl_mqtt-2.pcap", "peafowl_mqtt-1.pcapng"])
+def test_public_mqtt31_capture_replayed_and_converted(name, tmp_path):
+    """The public MQTT 3.1 session (its broker held a retained message):
+    against a fresh mosquitto the one difference is that message."""
+    path = PUBLIC / name
+    with mosquitto(tmp_path) as (live, _log):
+        p = mqttsim("replay", "--as-client", "--against", f"tcp://127.0.0.1:{live}", "--fast",
+                    "--timeout", "1s", path)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stdout.splitlines() == [
+        'frame 5, stream 0: missing PUBLISH topic "SampleTopic" qos 0 (35 bytes)',
+        "replay: 2 of 2 connections made, 10 packets sent, 4 received of 5 expected; "
+        "1 difference (1 missing, 0 extra, 0 differ)"], p.stdout
+    scn = tmp_path / "public.scn"
+    scn.write_text(mqttsim("convert", path, check=True).stdout)
+    for mode in ([], ["--real"]):
+        r = mqttsim("run", *mode, "--seeds", "1..3", "-q", "--artifacts", tmp_path / "out", scn)
+        assert r.returncode == 0, scn.read_text() + r.stdout + r.stderr

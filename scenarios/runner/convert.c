@@ -330,6 +330,21 @@ static void connection(struct converter *v, struct sclient *k, unsigned conn, bo
 			if (*k->id)
 				SCRIPT(k, " client=%s", k->id);
 			SCRIPT(k, "\n");
+			/* The library waits for the CONNACK before anything else (a
+			 * captured client may have sent on before it came). */
+			for (size_t j = i + 1; j < s->n; j++) {
+				const struct cap_event *a = &s->ev[j];
+				if (a->conn != conn || a->kind != CAP_PACKET || a->dir != 1)
+					continue;
+				struct mqtt_packet ack;
+				if ((a->data[0] >> 4) == MQTT_CONNACK &&
+				    mqtt_decode(&ack, a->data, a->len, MQTT_LENIENT, NULL) == MQTT_OK) {
+					answered[j] = true;
+					SCRIPT(k, "send CONNACK session=%d code=%u\n", ack.connack.flags & 1,
+					       ack.connack.return_code);
+				}
+				break;
+			}
 			if (first) {
 				add(v, &v->head, &v->hlen, &v->hcap, "client %s", k->name);
 				if (*k->id && strcmp(k->id, k->name))

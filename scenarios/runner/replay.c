@@ -419,15 +419,32 @@ static void take(struct replay *r, unsigned ci, const uint8_t *b, size_t len)
 	r->received++;
 	while (k->oldest < k->nexpect && r->matched[k->expect[k->oldest]])
 		k->oldest++;
-	for (size_t j = k->oldest; j < k->nexpect && j < k->oldest + LOOKAHEAD; j++) {
-		size_t i = k->expect[j];
+	/* The first captured packet it is exactly, else the first it can be
+	 * (then its fields differ): a lost retained message is missing, not
+	 * paired with the next message on its topic. */
+	size_t pick = SIZE_MAX;
+	for (int exact = 1; exact >= 0 && pick == SIZE_MAX; exact--)
+		for (size_t j = k->oldest; j < k->nexpect && j < k->oldest + LOOKAHEAD; j++) {
+			size_t i = k->expect[j];
+			const struct cap_event *ce = &r->s->ev[i];
+			if (r->matched[i] || ce->kind != CAP_PACKET)
+				continue;
+			struct mqtt_packet c;
+			decode_event(ce, &c);
+			if (!same_key(k, &c, &l))
+				continue;
+			char why[600];
+			compare(r, &c, &l, why, sizeof why);
+			if (exact && *why)
+				continue;
+			pick = i;
+			break;
+		}
+	if (pick != SIZE_MAX) {
+		size_t i = pick;
 		const struct cap_event *ce = &r->s->ev[i];
-		if (r->matched[i] || ce->kind != CAP_PACKET)
-			continue;
 		struct mqtt_packet c;
 		decode_event(ce, &c);
-		if (!same_key(k, &c, &l))
-			continue;
 		r->matched[i] = true;
 		k->last_frame = ce->frame;
 		uint16_t cid, lid;

@@ -169,6 +169,28 @@ static void test_missing_extra_and_differing_fields(void)
 	replay_free(r);
 }
 
+static void test_a_lost_message_is_missing_not_paired_with_the_next(void)
+{
+	/* The capture: a retained message on t, then a new one on t. */
+	struct built b;
+	memset(&b, 0, sizeof b);
+	packet(&b, 0, 0, 1, CONNECT_C, sizeof CONNECT_C);
+	PKT(&b, 0, 1, 2, 0x20, 0x02, 0x00, 0x00);
+	PKT(&b, 0, 1, 3, 0x31, 0x04, 0x00, 0x01, 't', 'A');
+	PKT(&b, 0, 1, 4, 0x30, 0x04, 0x00, 0x01, 't', 'B');
+	struct replay_config c = as_client();
+	struct replay *r = replay_new(&b.s, &c);
+	struct replay_action a;
+	until(r, 0, &a);
+	/* A fresh broker has no retained message: only B comes. */
+	static const uint8_t live[] = {0x20, 0x02, 0x00, 0x00, 0x30, 0x04, 0x00, 0x01, 't', 'B'};
+	replay_input(r, 0, 1, live, sizeof live);
+	CU_ASSERT_EQUAL(finish(r, 2), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(report, "frame 3, stream 0: missing PUBLISH topic \"t\" qos 0 (1 bytes)"));
+	CU_ASSERT_PTR_NULL(strstr(report, "differs"));
+	replay_free(r);
+}
+
 static void test_client_id_prefix(void)
 {
 	struct built b;
@@ -217,6 +239,7 @@ const struct test_def replay_tests[] = {
 	{"sends only after what came before", test_sends_only_after_what_came_before},
 	{"maps the broker's identifier", test_maps_the_brokers_identifier},
 	{"missing, extra and differing fields", test_missing_extra_and_differing_fields},
+	{"a lost message is missing, not paired with the next", test_a_lost_message_is_missing_not_paired_with_the_next},
 	{"client id prefix", test_client_id_prefix},
 	{"as broker: pings answered, extra connections", test_as_broker_answers_pings_and_counts_extra_connections},
 	{NULL, NULL},
