@@ -787,7 +787,8 @@ size_t replay_report(struct replay *r, FILE *out)
 			r->missing++;
 		}
 	}
-	qsort(r->d, r->nd, sizeof *r->d, by_frame);
+	if (r->nd)
+		qsort(r->d, r->nd, sizeof *r->d, by_frame);
 	for (size_t i = 0; i < r->nd; i++)
 		fprintf(out, "%s\n", r->d[i].text);
 	size_t total = r->missing + r->extra + r->differ;
@@ -804,4 +805,10 @@ size_t replay_report(struct replay *r, FILE *out)
 unsigned replay_connections_made(const struct replay *r)
 {
 	return r->made;
+}
+
+void replay_progress(const struct replay *r, size_t *played, size_t *differences)
+{
+	*played = r->cursor;
+	*differences = r->nd;
 }

@@ -85,6 +85,8 @@ void replay_peer_closed(struct replay *r, unsigned conn, uint64_t now, const cha
 /* Writes each difference as one line (ordered by captured frame) and a
  * summary line; returns the number of differences. */
 size_t replay_report(struct replay *r, FILE *out);
+/* How far it is: captured events played (of the session's n), differences so far. */
+void replay_progress(const struct replay *r, size_t *played, size_t *differences);
 /* Connections that were made (0: the peer was never reached). */
 unsigned replay_connections_made(const struct replay *r);
 

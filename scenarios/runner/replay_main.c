@@ -289,9 +289,19 @@ int mqttsim_replay(int argc, char **argv)
 		fds[i] = -1;
 	static uint8_t buf[1 << 16];
 	bool unreachable = false;
+	/* On a terminal, a progress line a second: a capture played in its own time can be long. */
+	bool progress = isatty(STDERR_FILENO);
+	uint64_t shown = now_us();
 	for (;;) {
 		struct replay_action a;
 		uint64_t now = now_us();
+		if (progress && now - shown >= 1000000) {
+			size_t played, diffs;
+			replay_progress(r, &played, &diffs);
+			fprintf(stderr, "\rreplay: %zu of %zu captured events, %zu difference%s so far ", played,
+			        s.n, diffs, diffs == 1 ? "" : "s");
+			shown = now;
+		}
 		replay_next(r, now, &a);
 		if (a.todo == REPLAY_DONE)
 			break;
@@ -364,6 +374,8 @@ int mqttsim_replay(int argc, char **argv)
 			}
 		}
 	}
+	if (progress)
+		fputs("\r\033[K", stderr);
 	size_t differences = replay_report(r, stdout);
 	fflush(stdout);
 	bool none_made = replay_connections_made(r) == 0;
