@@ -53,6 +53,7 @@ def test_sim_bench_script():
     assert float(real["simulation_x"]) > 1
 
 
+@pytest.mark.unsanitized
 def test_decode_bench_script():
     """The capture it makes decodes to the same packets tshark finds (the
     script checks the counts and fails otherwise)."""
