@@ -64,7 +64,7 @@ def test_installed_files(prefix):
                 "include/mqttsim/trigger.h", "share/man/man3/mqttsim_broker.3",
                 "bin/faultproxy", "share/man/man1/faultproxy.1",
                 "include/mqttsim/faults.h", "bin/mqttc", "share/man/man1/mqttc.1",
-                "bin/mqttsim", "include/mqttsim/mqtttest.h", "share/man/man3/mqttsim_mqtttest.3"):
+                "bin/mqttsim", "share/man/man1/mqttsim.1", "include/mqttsim/mqtttest.h", "share/man/man3/mqttsim_mqtttest.3"):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc

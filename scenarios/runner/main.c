@@ -57,7 +57,7 @@ static const char usage_text[] =
 "line is \"N passed, M failed\", counting scenarios.\n"
 "\n"
 "Example:\n"
-"  mqttsim run --seeds 1..50 scenarios/qos1-drop-after-puback.scn\n"
+"  mqttsim run --seeds 1..50 scenarios/qos1-drop-puback-sent.scn\n"
 "\n"
 "Exit status: 0 when every expectation held, 1 when one did not, 2 for bad\n"
 "usage or a bad scenario file (file:line:column: message).\n";
