@@ -191,6 +191,28 @@ static void test_a_lost_message_is_missing_not_paired_with_the_next(void)
 	replay_free(r);
 }
 
+static void test_captured_timing_scaled_by_speed(void)
+{
+	/* The subscriber's events are 1 ms apart (ts = frame * 1000 us). */
+	struct built b;
+	subscriber(&b);
+	struct replay_config c = as_client();
+	c.speed = 0.5; /* half speed: gaps doubled */
+	struct replay *r = replay_new(&b.s, &c);
+	struct replay_action a;
+	until(r, 100, &a); /* the CONNECT (frame 1) is the origin */
+	CU_ASSERT_EQUAL(a.todo, REPLAY_SEND);
+	replay_input(r, 0, 150, (const uint8_t *)"\x20\x02\x00\x00", 4);
+	/* The SUBSCRIBE, frame 3: 2 ms after the CONNECT captured, 4 ms at half speed. */
+	replay_next(r, 200, &a);
+	CU_ASSERT_EQUAL(a.todo, REPLAY_WAIT);
+	CU_ASSERT_EQUAL(a.until, 100 + 4000);
+	replay_next(r, 4100, &a);
+	CU_ASSERT_EQUAL(a.todo, REPLAY_SEND);
+	CU_ASSERT_EQUAL(a.data[0], 0x82);
+	replay_free(r);
+}
+
 static void test_client_id_prefix(void)
 {
 	struct built b;
@@ -240,6 +262,7 @@ const struct test_def replay_tests[] = {
 	{"maps the broker's identifier", test_maps_the_brokers_identifier},
 	{"missing, extra and differing fields", test_missing_extra_and_differing_fields},
 	{"a lost message is missing, not paired with the next", test_a_lost_message_is_missing_not_paired_with_the_next},
+	{"captured timing scaled by the speed", test_captured_timing_scaled_by_speed},
 	{"client id prefix", test_client_id_prefix},
 	{"as broker: pings answered, extra connections", test_as_broker_answers_pings_and_counts_extra_connections},
 	{NULL, NULL},
