@@ -37,6 +37,21 @@ def test_faultproxy_faults_beside_its_capture(tmp_path, fakebroker, faultproxy):
     assert faults[0]["event"] == "fault" and faults[0]["conn"] >= 0
     # The drop came after the broker's 2nd PUBACK: at least 3 handshake + 6 packets before it.
     assert faults[0]["frame"] >= 9, faults
+    # decode shows it where it happened: after its frame's packets, before the next.
+    mqttsim = str(build_dir() / "bin/mqttsim")
+    lines = run([mqttsim, "decode", str(pcap)]).stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("note after frame"))
+    assert "[faultproxy]" in lines[at] and "action=drop" in lines[at], lines[at]
+    frame = faults[0]["frame"]
+    before = [int(line.split()[1]) for line in lines[:at] if line.startswith("frame ")]
+    after = [int(line.split()[1]) for line in lines[at + 1:] if line.startswith("frame ")]
+    assert before and max(before) <= frame and (not after or min(after) > frame), lines
+    assert "note" not in run([mqttsim, "decode", "--no-notes", str(pcap)]).stdout
+    # A line that is not an annotation is skipped and said.
+    side = pcap.with_name(pcap.name + ".jsonl")
+    side.write_text(side.read_text() + "not json\n")
+    p = run([mqttsim, "decode", str(pcap)])
+    assert "1 lines that are not annotations, skipped" in p.stderr and "[faultproxy]" in p.stdout
 
 
 def test_fakebroker_rule_actions_beside_its_capture(fakebroker_factory, tmp_path):

@@ -18,12 +18,14 @@
 #include "mqttsim/codec.h"
 #include "captured.h"
 #include "mqtt_streams.h"
+#include "notes.h"
 #include "scenario.h"
 
 enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
 
 struct decoder {
 	enum format fmt;
+	struct notes notes;   /* the sidecar's annotations, shown in the text form */
 	uint64_t last_frame;  /* pdu_in_frame counts within a record */
 	unsigned pdu;
 	unsigned problems;
@@ -43,6 +45,17 @@ static void json_string(FILE *o, const uint8_t *s, size_t n)
 			fputc(c, o);
 	}
 	fputc('"', o);
+}
+
+/* The annotations of the records before frame (UINT64_MAX: all left), as
+ * "note after frame N: [source] text" lines. */
+static void show_notes(struct decoder *d, uint64_t frame)
+{
+	while (d->notes.next < d->notes.n && d->notes.v[d->notes.next].frame < frame) {
+		const struct note *nt = &d->notes.v[d->notes.next++];
+		fprintf(d->out, "note after frame %llu: [%s] %s\n", (unsigned long long)nt->frame,
+		        nt->source, nt->text);
+	}
 }
 
 static void emit(void *arg, const struct mqtt_stream_packet *sp)
@@ -150,6 +163,7 @@ static void emit(void *arg, const struct mqtt_stream_packet *sp)
 		fputs("}\n", o);
 		return;
 	}
+	show_notes(d, frame);
 	fprintf(o, "frame %llu stream %u %u->%u %s", (unsigned long long)frame, id, sport, dport,
 	        mqtt_type_name(type));
 	if (flags_shown)
@@ -179,14 +193,17 @@ static void problem(void *arg, const char *text)
 }
 
 static const char decode_usage[] =
-"Usage: mqttsim decode [--format text|tsv|json] [--port N]... FILE\n"
+"Usage: mqttsim decode [--format text|tsv|json] [--port N]... [--no-notes] FILE\n"
 "Prints one line per MQTT packet of a capture (pcap or pcapng: Ethernet, Linux\n"
 "cooked, BSD loopback, raw IP; IPv4 and IPv6), TCP streams reassembled.\n"
 "MQTT is found on ports 1883 and 8883, on each --port, and on any stream that\n"
 "opens with a CONNECT; MQTT 3.1 too. --format tsv starts with a header line:\n"
 "frame pdu_in_frame tcp_stream srcport dstport msgtype msgtype_name dup qos\n"
 "retain remaining_len msgid topic payload_len (as tshark's fields would give\n"
-"them); json gives every decoded field (never a password).\n"
+"them); json gives every decoded field (never a password). The text form also\n"
+"shows the annotations of FILE.jsonl, the sidecar mqttsim's recorders write\n"
+"(faults, the broker's log, a scenario's trace), as \"note after frame N:\n"
+"[source] text\" lines where they happened (--no-notes: without them).\n"
 "Exit status: 0; 1 when a stream had a gap or undecodable bytes (each named on\n"
 "standard error by frame and stream; the rest is still decoded); 2 when the\n"
 "file cannot be read or for bad usage.\n";
@@ -196,6 +213,7 @@ int mqttsim_decode(int argc, char **argv)
 	struct decoder d = {.fmt = FMT_TEXT, .out = stdout};
 	uint16_t ports[16];
 	int nports = 0;
+	bool with_notes = true;
 	const char *path = NULL;
 	for (int i = 2; i < argc; i++) {
 		int port = cap_port_option(argc, argv, &i, ports, &nports);
@@ -206,6 +224,8 @@ int mqttsim_decode(int argc, char **argv)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(decode_usage, stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--no-notes")) {
+			with_notes = false;
 		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
 			const char *f = argv[++i];
 			if (!strcmp(f, "text"))
@@ -229,7 +249,14 @@ int mqttsim_decode(int argc, char **argv)
 		      "retain\tremaining_len\tmsgid\ttopic\tpayload_len\n", stdout);
 	static const struct mqtt_streams_ops ops = {.packet = emit, .problem = problem};
 	char err[512];
+	if (d.fmt == FMT_TEXT && with_notes && notes_load(&d.notes, path) < 0)
+		return fprintf(stderr, "mqttsim: out of memory reading %s.jsonl\n", path), 2;
 	int rc = mqtt_streams_read(path, ports, nports, &ops, &d, err, sizeof err);
+	show_notes(&d, UINT64_MAX);
+	if (d.notes.bad)
+		fprintf(stderr, "mqttsim: %s.jsonl: %zu lines that are not annotations, skipped\n", path,
+		        d.notes.bad);
+	notes_free(&d.notes);
 	fflush(stdout);
 	if (rc == 2)
 		return fprintf(stderr, "mqttsim: %s\n", err), 2;
