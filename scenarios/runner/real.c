@@ -1134,14 +1134,9 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 			rtrace(m, "line %u: published %u of %u", sc->steps[i].line, m->next[i],
 			       sc->steps[i].count);
 	for (int i = 0; i < sc->nclients; i++) {
-		const struct script_run *run = m->script[i] ? rscript_run(m->script[i]) : NULL;
-		char stands[200];
-		if (run && pscript_failure(run)) {
-			oracle_wire_violation(m->o, SCN_SCRIPT, pscript_failure(run));
-		} else if (run && !pscript_done(run)) {
-			pscript_position(run, stands, sizeof stands);
-			oracle_wire_violation(m->o, SCN_SCRIPT, stands);
-		}
+		char why[400];
+		if (m->script[i] && pscript_violated(rscript_run(m->script[i]), why, sizeof why))
+			oracle_wire_violation(m->o, SCN_SCRIPT, why);
 	}
 	if (m->wire.dup_violation)
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);

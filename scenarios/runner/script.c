@@ -616,3 +616,15 @@ void pscript_position(const struct script_run *r, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "line %u: still waiting for %s", p->line, want);
 }
+
+bool pscript_violated(const struct script_run *r, char *why, size_t cap)
+{
+	if (*r->failure) {
+		snprintf(why, cap, "%s", r->failure);
+		return true;
+	}
+	if (pscript_done(r))
+		return false;
+	pscript_position(r, why, cap);
+	return true;
+}

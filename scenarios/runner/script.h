@@ -83,5 +83,8 @@ bool pscript_done(const struct script_run *r);
 const char *pscript_failure(const struct script_run *r);
 /* Where it stands, for a run that did not finish: "line N: waiting for ..." */
 void pscript_position(const struct script_run *r, char *buf, size_t cap);
+/* At the end of a run: false when the script was followed to its end;
+ * true with why (its failure, or where it stands) when not. */
+bool pscript_violated(const struct script_run *r, char *why, size_t cap);
 
 #endif

@@ -804,14 +804,9 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	for (int i = 0; i < sc->nclients; i++)
 		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
 	for (int i = 0; i < sc->nclients; i++) {
-		const struct script_run *run = m->c[i].script;
-		char where[200];
-		if (run && pscript_failure(run)) {
-			oracle_wire_violation(m->o, SCN_SCRIPT, pscript_failure(run));
-		} else if (run && !pscript_done(run)) {
-			pscript_position(run, where, sizeof where);
-			oracle_wire_violation(m->o, SCN_SCRIPT, where);
-		}
+		char why[400];
+		if (m->c[i].script && pscript_violated(m->c[i].script, why, sizeof why))
+			oracle_wire_violation(m->o, SCN_SCRIPT, why);
 	}
 	if (m->wire.dup_violation)
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
