@@ -52,6 +52,7 @@ struct mqtt_client {
 
 	struct mqtt_conn conn;
 	bool have_conn, writing, attempted, online, closed;
+	bool progressed;            /* an exchange moved since the read routine last looked */
 	uint64_t gen;               /* connection generation */
 	int write_errno;            /* the current connection's write failed */
 	struct mqtt_error close_why;
@@ -212,9 +213,11 @@ static void dispatch(struct mqtt_client *c)
 			break;
 		case MQTT_EVENT_PUBLISHED:
 			exchange_progress(c, (uint16_t)ev.id, MQTT_EXCHANGE_DONE);
+			c->progressed = true;
 			break;
 		case MQTT_EVENT_RELEASED:
 			exchange_progress(c, (uint16_t)ev.id, MQTT_EXCHANGE_RELEASED);
+			c->progressed = true;
 			break;
 		case MQTT_EVENT_SUBSCRIBED:
 		case MQTT_EVENT_UNSUBSCRIBED:
@@ -330,11 +333,16 @@ static void drain_wake(struct mqtt_client *c)
 		;
 }
 
-struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg)
+/* The read routine; with wait, it also returns MQTT_CANCELED once an
+ * exchange progressed or at the deadline (UINT64_MAX: none). */
+static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message *msg, bool wait,
+                                      uint64_t deadline_ms)
 {
 	memset(msg, 0, sizeof *msg);
 	pthread_mutex_lock(&c->lock);
 	struct mqtt_error result = err_of(MQTT_SUCCESS, 0);
+	if (wait)
+		c->progressed = false;
 	for (;;) {
 		uint64_t now = now_ms();
 		if (c->closed || mqtt_session_state(c->s) == MQTT_STATE_CLOSED) {
@@ -429,6 +437,12 @@ struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *m
 		flush(c);
 		if (mqtt_session_should_close(c->s) || c->write_errno || c->closed)
 			continue;
+		if (wait && (c->progressed || now >= deadline_ms)) {
+			result = err_of(MQTT_CANCELED, 0); /* nothing read, nothing lost */
+			break;
+		}
+		if (wait && deadline_ms < deadline)
+			deadline = deadline_ms;
 		int timeout = deadline == UINT64_MAX ? -1
 		              : deadline <= now    ? 0
 		              : deadline - now > 60000 ? 60000 : (int)(deadline - now);
@@ -464,6 +478,17 @@ struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *m
 	}
 	pthread_mutex_unlock(&c->lock);
 	return result;
+}
+
+struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg)
+{
+	return read_routine(c, msg, false, UINT64_MAX);
+}
+
+struct mqtt_error mqtt_client_read_wait(struct mqtt_client *c, struct mqtt_message *msg,
+                                        uint32_t wait_ms)
+{
+	return read_routine(c, msg, true, now_ms() + wait_ms);
 }
 
 struct mqtt_error mqtt_client_read_all(struct mqtt_client *c, struct mqtt_message *msg,

@@ -917,7 +917,77 @@ static void test_unwritten_publish_resent_without_dup(void)
 	fake_stop(&f);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* One thread connects, publishes and reads: mqtt_client_read_wait()
+ * returns at each exchange's progress, at its deadline, or with a message. */
+static void test_read_wait_drives_from_one_thread(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct mqtt_client *c = client_for(&f, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	struct mqtt_message msg;
+	struct mqtt_error e;
+	for (int i = 0; i < 100 && !mqtt_client_online(c); i++) {
+		e = mqtt_client_read_wait(c, &msg, 20);
+		CU_ASSERT(e.cls == MQTT_CANCELED || e.cls == MQTT_SUCCESS);
+	}
+	CU_ASSERT_FATAL(mqtt_client_online(c));
+	/* Nothing to do: back at the deadline, nothing read. */
+	uint64_t t0 = mono_ms();
+	e = mqtt_client_read_wait(c, &msg, 30);
+	CU_ASSERT_EQUAL(e.cls, MQTT_CANCELED);
+	CU_ASSERT(mono_ms() - t0 >= 29);
+	CU_ASSERT_PTR_NULL(msg.topic.data);
+	/* A QoS 2 exchange: back as it moves (PUBREC, then PUBCOMP), long
+	 * before the deadline. */
+	struct mqtt_exchange *x;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_publish(c, NULL, 2, false, mqtt_slice_str("t"),
+	                                          mqtt_slice_str("two"), &x).cls, MQTT_SUCCESS);
+	t0 = mono_ms();
+	int calls = 0;
+	while (mqtt_exchange_state(x) != MQTT_EXCHANGE_DONE && calls < 10) {
+		e = mqtt_client_read_wait(c, &msg, 10000);
+		CU_ASSERT_EQUAL(e.cls, MQTT_CANCELED);
+		calls++;
+	}
+	CU_ASSERT_EQUAL(mqtt_exchange_state(x), MQTT_EXCHANGE_DONE);
+	CU_ASSERT(calls >= 1 && calls <= 3);
+	CU_ASSERT(mono_ms() - t0 < 5000);
+	mqtt_exchange_release(x);
+	/* A message from the broker comes back as from mqtt_client_read(). */
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.topic = mqtt_slice_str("in");
+	m.publish.payload = mqtt_slice_str("hello");
+	pthread_mutex_lock(&f.m);
+	fake_packet(&f, &m);
+	pthread_mutex_unlock(&f.m);
+	for (int i = 0; i < 100; i++) {
+		e = mqtt_client_read_wait(c, &msg, 50);
+		if (e.cls != MQTT_CANCELED)
+			break;
+	}
+	CU_ASSERT_EQUAL(e.cls, MQTT_SUCCESS);
+	CU_ASSERT(msg.topic.len == 2 && !memcmp(msg.topic.data, "in", 2));
+	CU_ASSERT(fake_wait_log(&f, 3));
+	pthread_mutex_lock(&f.m);
+	CU_ASSERT(f.nlog == 3 && f.log[0].type == MQTT_CONNECT && f.log[1].type == MQTT_PUBLISH &&
+	          f.log[2].type == MQTT_PUBREL);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_close(c);
+	CU_ASSERT_EQUAL(mqtt_client_read_wait(c, &msg, 10).cls, MQTT_CLOSED);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
+	{"one thread drives the client with read_wait", test_read_wait_drives_from_one_thread},
 	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"concurrent publishers share system calls", test_group_commit},
 	{"in-flight window full: MQTT_MAX, not blocking", test_window_full},

@@ -158,6 +158,17 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
 MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
 
 /*
+ * The read routine for one thread that also publishes (an event loop, or
+ * libmosquitto's mosquitto_loop() way): as mqtt_client_read(), but it
+ * returns MQTT_CANCELED, nothing read and nothing lost, as soon as a QoS
+ * 1 or 2 exchange progressed (see mqtt_exchange_state()) or after
+ * wait_ms without a message; 0 takes only what is there. It counts as
+ * the read routine: the same thread calls it and mqtt_client_read().
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_read_wait(struct mqtt_client *c, struct mqtt_message *msg,
+                                                    uint32_t wait_ms);
+
+/*
  * After mqtt_client_read() reported MQTT_BIG_MESSAGE, reads that message
  * whole, as the seed's BigMessage.ReadAll: *payload gets a buffer from
  * malloc(3) that the caller frees, and msg the message (its payload in
