@@ -42,7 +42,6 @@ struct converter {
 	const struct cap_session *s;
 	struct sclient c[SCN_MAX_CLIENTS];
 	int nc;
-	int *client_of;       /* per connection: scenario client, -1 none */
 	char *workload;
 	size_t wlen, wcap;
 	int nsteps;
@@ -200,8 +199,11 @@ static size_t find_answer(const struct converter *v, size_t i, unsigned type, ui
 		if (e->conn != s->ev[i].conn || e->kind != CAP_PACKET || e->dir != 1 ||
 		    (unsigned)(e->data[0] >> 4) != type || e->len < 4)
 			continue;
-		size_t hdr = 2; /* acknowledgements this small have a one-byte length */
-		if ((uint16_t)(e->data[hdr] << 8 | e->data[hdr + 1]) == id)
+		size_t hdr = 1; /* the identifier follows the fixed header */
+		while (hdr < e->len && hdr < 5 && (e->data[hdr] & 0x80))
+			hdr++;
+		hdr++;
+		if (hdr + 2 <= e->len && (uint16_t)(e->data[hdr] << 8 | e->data[hdr + 1]) == id)
 			return j;
 	}
 	return SIZE_MAX;
@@ -490,10 +492,9 @@ int mqttsim_convert(int argc, char **argv)
 	if (loaded == 2)
 		return fprintf(stderr, "mqttsim: %s\n", err), 2;
 	struct converter conv = {.s = &s}, *v = &conv;
-	v->client_of = malloc((s.nconns ? s.nconns : 1) * sizeof *v->client_of);
 	bool *answered = calloc(s.n ? s.n : 1, sizeof *answered);
-	if (!v->client_of || !answered) {
-		free(v->client_of), free(answered), cap_session_free(&s);
+	if (!answered) {
+		cap_session_free(&s);
 		return fprintf(stderr, "mqttsim: out of memory\n"), 2;
 	}
 	unsigned made = 0;
@@ -555,7 +556,7 @@ int mqttsim_convert(int argc, char **argv)
 	}
 	for (int j = 0; j < v->nc; j++)
 		free(v->c[j].script);
-	free(v->workload), free(v->head), free(v->client_of), free(answered);
+	free(v->workload), free(v->head), free(answered);
 	cap_session_free(&s);
 	return status;
 }
