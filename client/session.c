@@ -67,86 +67,6 @@ void session_list_remove(struct mqtt_session *s, int32_t node)
 	e->prev1 = e->next1 = 0;
 }
 
-/* --- output --- */
-
-/* Room for n more bytes at the end of the output: compact first, grow
- * only when that is not enough (amortised: no allocation per packet). */
-static struct mqtt_error reserve_output(struct mqtt_session *s, size_t n)
-{
-	if (s->out_sent && s->out_sent == s->out_len)
-		s->out_sent = s->out_len = 0;
-	if (s->out_cap - s->out_len >= n)
-		return ok();
-	if (s->out_sent) {
-		memmove(s->out, s->out + s->out_sent, s->out_len - s->out_sent);
-		s->out_len -= s->out_sent;
-		s->out_sent = 0;
-	}
-	if (s->out_cap - s->out_len < n) {
-		size_t cap = s->out_cap ? s->out_cap : 4096;
-		while (cap - s->out_len < n)
-			cap *= 2;
-		uint8_t *o = realloc(s->out, cap);
-		if (!o)
-			return err_of(MQTT_PERSISTENCE, ENOMEM);
-		s->out = o;
-		s->out_cap = cap;
-	}
-	return ok();
-}
-
-struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, size_t n)
-{
-	struct mqtt_error r = reserve_output(s, n);
-	if (r.cls)
-		return r;
-	memcpy(s->out + s->out_len, b, n);
-	s->out_len += n;
-	s->queued_total += n;
-	return ok();
-}
-
-/* Encodes p straight into the output: the QoS 0 path allocates nothing. */
-struct mqtt_error session_queue(struct mqtt_session *s, const struct mqtt_packet *p)
-{
-	size_t n = mqtt_encoded_size(p);
-	if (n == 0)
-		return err_of(MQTT_DENY, p->type == MQTT_PUBLISH && p->publish.topic.len > MQTT_STRING_MAX
-		                             ? MQTT_ERR_STRING_LENGTH
-		                             : MQTT_ERR_PACKET_SIZE);
-	struct mqtt_error r = reserve_output(s, n);
-	if (r.cls)
-		return r;
-	enum mqtt_err e = mqtt_encode(s->out + s->out_len, n, p, MQTT_STRICT, &n);
-	if (e)
-		return err_of(MQTT_DENY, e);
-	s->out_len += n;
-	s->queued_total += n;
-	return ok();
-}
-
-size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data)
-{
-	*data = s->out + s->out_sent;
-	return s->transport_up ? s->out_len - s->out_sent : 0;
-}
-
-void mqtt_session_wrote(struct mqtt_session *s, uint64_t now, size_t n)
-{
-	if (n > s->out_len - s->out_sent)
-		n = s->out_len - s->out_sent;
-	s->out_sent += n;
-	s->written_total += n;
-	if (n)
-		s->last_write = now;
-	if (s->out_sent == s->out_len) {
-		s->out_sent = s->out_len = 0;
-		/* DISCONNECT is out: the transport can go [MQTT-3.14.4-1]. */
-		if (s->closing)
-			s->close_wanted = true;
-	}
-}
-
 /* --- events and warnings --- */
 
 void session_event(struct mqtt_session *s, const struct mqtt_event *ev)
@@ -247,7 +167,7 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	s->transport_up = true;
 	s->close_wanted = false;
 	s->state = MQTT_STATE_CONNECTING;
-	s->out_len = s->out_sent = 0;
+	session_output_drop(s);
 	s->queued_total = s->written_total = 0;
 	mqtt_framer_init(&s->framer, s->readbuf, s->cfg.read_buffer_size);
 	s->big.active = false;
@@ -312,7 +232,7 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	bool was_up = s->transport_up;
 	s->transport_up = false;
 	s->close_wanted = false;
-	s->out_len = s->out_sent = 0;
+	session_output_drop(s);
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
 	s->big.active = false; /* and a big message cut short comes again */
 	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1) {
@@ -349,12 +269,13 @@ void session_resend(struct mqtt_session *s, uint64_t now)
 		struct out_entry *e = session_entry(s, n);
 		struct mqtt_error r;
 		if (e->state == OUT_PUBLISH) {
-			uint8_t first = e->packet[0];
+			/* DUP stays set: it was on the wire [MQTT-3.3.1-1]. The packet
+			 * is not written to while queued, so it is set here, between
+			 * connections, and never cleared. */
 			if (e->sent)
 				e->packet[0] |= 0x08;
 			e->queued_at = s->queued_total;
-			r = session_queue_bytes(s, e->packet, e->len);
-			e->packet[0] = first;
+			r = session_queue_packet(s, e->packet, e->len);
 		} else {
 			uint16_t id = (uint16_t)(MQTT_SPACE_EXACTLY_ONCE | (n - (int32_t)MQTT_WINDOW_MAX));
 			uint8_t pubrel[4] = {0x62, 0x02, (uint8_t)(id >> 8), (uint8_t)id};
@@ -392,7 +313,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 
 	/* PauseTimeout: one byte per period while something is under way. */
 	if (pause) {
-		if (s->out_len > s->out_sent) {
+		if (session_output_pending(s)) {
 			if (now - s->last_write >= pause) {
 				session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 				return now;
@@ -540,7 +461,7 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	session_list_append(s, node);
 	if (s->state == MQTT_STATE_ONLINE) {
 		ent->queued_at = s->queued_total;
-		r = session_queue_bytes(s, packet, size);
+		r = session_queue_packet(s, packet, size); /* referred to, not copied */
 		if (r.cls) {
 			session_want_close(s, r); /* in flight all the same: resent later */
 		} else {
@@ -656,7 +577,7 @@ void mqtt_session_close(struct mqtt_session *s, uint64_t now)
 	(void)now;
 	if (s->state == MQTT_STATE_CLOSED)
 		return;
-	s->out_len = s->out_sent = 0;
+	session_output_drop(s);
 	enter_closed(s);
 }
 
@@ -798,7 +719,7 @@ void mqtt_session_free(struct mqtt_session *s)
 	free(s->qos1.e);
 	free(s->qos2.e);
 	free(s->readbuf);
-	free(s->out);
+	session_output_free(s);
 	free(s->events);
 	free(s->owned);
 	free(s);

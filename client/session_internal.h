@@ -72,8 +72,14 @@ struct mqtt_session {
 		uint8_t *claim;    /* the application's buffer, or NULL to skip */
 	} big;
 
-	uint8_t *out;
-	size_t out_len, out_cap, out_sent;
+	struct session_output {   /* session_output.c */
+		struct out_piece *pieces; /* a ring: head, count, cap */
+		size_t head, count, cap;
+		struct out_chunk *first, *tail, *spare;
+		size_t nspare;
+		uint8_t *flat;            /* mqtt_session_output()'s one buffer */
+		size_t flat_cap;
+	} out;
 	/* This connection's output stream: bytes queued and bytes written, so
 	 * that a PUBLISH counts as sent only once a byte of it was written. */
 	uint64_t queued_total, written_total;
@@ -100,8 +106,18 @@ void session_list_append(struct mqtt_session *s, int32_t node);
 void session_list_remove(struct mqtt_session *s, int32_t node);
 int32_t session_node(struct mqtt_session *s, struct space *sp, uint16_t id);
 
+/* The output (session_output.c). Queued bytes are copied (or encoded)
+ * into it; a queued packet is referred to, and must stay until written:
+ * an exchange gives its PUBLISH up with session_release_packet(). */
 struct mqtt_error session_queue(struct mqtt_session *s, const struct mqtt_packet *p);
 struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, size_t n);
+struct mqtt_error session_queue_packet(struct mqtt_session *s, const uint8_t *packet, size_t n);
+void session_release_packet(struct mqtt_session *s, struct out_entry *e);
+bool session_output_pending(const struct mqtt_session *s);
+/* Forgets the output without freeing or overwriting it: a writer may be
+ * reading it still (mqtt_client_close() during a write). */
+void session_output_drop(struct mqtt_session *s);
+void session_output_free(struct mqtt_session *s);
 void session_event(struct mqtt_session *s, const struct mqtt_event *ev);
 void session_want_close(struct mqtt_session *s, struct mqtt_error why);
 void session_warn(struct mqtt_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

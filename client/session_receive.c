@@ -80,8 +80,7 @@ static void finish(struct mqtt_session *s, uint16_t id, int32_t node)
 			             id, strerror(-rc));
 	}
 	session_list_remove(s, node);
-	free(e->packet);
-	e->packet = NULL;
+	session_release_packet(s, e);
 	e->state = OUT_FREE;
 	e->sent = false;
 	e->sent_at = 0;
@@ -112,8 +111,7 @@ static struct mqtt_error on_pubrec(struct mqtt_session *s, uint64_t now, uint16_
 			return err;
 		}
 	}
-	free(e->packet);
-	e->packet = NULL;
+	session_release_packet(s, e);
 	e->len = 0;
 	e->state = OUT_PUBREL;
 	/* PUBRELs go out in PUBREC order [MQTT-4.6.0-4]: to the list's tail. */

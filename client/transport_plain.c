@@ -23,9 +23,12 @@ static ssize_t fd_read(void *self, void *buf, size_t len)
 }
 
 /* sendmsg with MSG_NOSIGNAL: a peer that closed must give EPIPE, never
- * a SIGPIPE that kills the application. */
+ * a SIGPIPE that kills the application. One buffer goes with send(2),
+ * which spares the kernel copying in a message header and a vector. */
 static ssize_t fd_writev(void *self, const struct iovec *iov, int iovcnt)
 {
+	if (iovcnt == 1)
+		return send((int)(intptr_t)self, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
 	struct msghdr m;
 	memset(&m, 0, sizeof m);
 	m.msg_iov = (struct iovec *)(uintptr_t)iov;
@@ -38,13 +41,27 @@ static void fd_close(void *self)
 	close((int)(intptr_t)self);
 }
 
-static const struct mqtt_conn_ops fd_ops = {fd_read, fd_writev, NULL, fd_close};
+/* TCP's poll(2) honours the receive low-water mark; a unix-domain
+ * socket's does not (its reads would wait for the mark instead). */
+static int tcp_read_batch(void *self, int bytes)
+{
+	return setsockopt((int)(intptr_t)self, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
+}
+
+static const struct mqtt_conn_ops fd_ops = {fd_read, fd_writev, NULL, fd_close, NULL};
+static const struct mqtt_conn_ops tcp_ops = {fd_read, fd_writev, NULL, fd_close, tcp_read_batch};
 
 void transport_fd_conn(struct mqtt_conn *out, int fd)
 {
 	out->ops = &fd_ops;
 	out->self = (void *)(intptr_t)fd;
 	out->fd = fd;
+}
+
+void transport_tcp_conn(struct mqtt_conn *out, int fd)
+{
+	transport_fd_conn(out, fd);
+	out->ops = &tcp_ops;
 }
 
 /* connect(2) with a timeout: non-blocking, then poll for completion. */
@@ -116,7 +133,7 @@ static int tcp_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 	int fd;
 	int rc = transport_tcp_connect(t->host, t->port, timeout_ms, &fd);
 	if (rc == 0)
-		transport_fd_conn(out, fd);
+		transport_tcp_conn(out, fd);
 	return rc;
 }
 

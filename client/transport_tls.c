@@ -81,32 +81,60 @@ static ssize_t tls_read(void *self, void *buf, size_t len)
 	}
 }
 
+/* Small pieces go out together: one TLS record (and one system call)
+ * for up to a record's worth of them, not one each. */
+#define TLS_GATHER 16384u
+
 static ssize_t tls_writev(void *self, const struct iovec *iov, int iovcnt)
 {
 	struct tls_conn *t = self;
+	uint8_t gather[TLS_GATHER];
 	ssize_t total = 0;
+	int i = 0;
+	size_t off = 0; /* into iov[i] */
 	pthread_mutex_lock(&t->lock);
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
-		while (off < iov[i].iov_len) {
-			size_t want = iov[i].iov_len - off;
-			int n = SSL_write(t->ssl, (const char *)iov[i].iov_base + off,
-			                  want > INT32_MAX ? INT32_MAX : (int)want);
-			if (n <= 0) {
-				int err = SSL_get_error(t->ssl, n);
-				int saved = errno;
-				ERR_clear_error();
-				pthread_mutex_unlock(&t->lock);
-				if (total)
-					return total;
-				errno = err == SSL_ERROR_WANT_WRITE || saved == EAGAIN ? EAGAIN
-				        : saved                                   ? saved
-				                                                   : EPIPE;
-				return -1;
+	while (i < iovcnt) {
+		const uint8_t *p = (const uint8_t *)iov[i].iov_base + off;
+		size_t n = iov[i].iov_len - off;
+		if (n < TLS_GATHER && i + 1 < iovcnt) {
+			n = 0;
+			while (i < iovcnt && n < TLS_GATHER) {
+				size_t k = iov[i].iov_len - off;
+				if (k > TLS_GATHER - n)
+					k = TLS_GATHER - n;
+				memcpy(gather + n, (const uint8_t *)iov[i].iov_base + off, k);
+				n += k;
+				off += k;
+				if (off == iov[i].iov_len) {
+					i++;
+					off = 0;
+				}
 			}
-			off += (size_t)n;
-			total += n;
+			p = gather;
+		} else {
+			if (n > INT32_MAX)
+				n = INT32_MAX;
+			off += n;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
 		}
+		/* Without SSL_MODE_ENABLE_PARTIAL_WRITE, all of it or nothing. */
+		int w = n ? SSL_write(t->ssl, p, (int)n) : 0;
+		if (n && w <= 0) {
+			int err = SSL_get_error(t->ssl, w);
+			int saved = errno;
+			ERR_clear_error();
+			pthread_mutex_unlock(&t->lock);
+			if (total)
+				return total;
+			errno = err == SSL_ERROR_WANT_WRITE || saved == EAGAIN ? EAGAIN
+			        : saved                                   ? saved
+			                                                   : EPIPE;
+			return -1;
+		}
+		total += w;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return total;
@@ -131,7 +159,7 @@ static void tls_close(void *self)
 	free(t);
 }
 
-static const struct mqtt_conn_ops tls_ops = {tls_read, tls_writev, tls_pending, tls_close};
+static const struct mqtt_conn_ops tls_ops = {tls_read, tls_writev, tls_pending, tls_close, NULL};
 
 /*
  * A socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own writes with

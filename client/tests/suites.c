@@ -13,6 +13,7 @@ const struct suite_def all_suites[] = {
 	{"store_checked", store_checked_tests},
 	{"session", session_tests},
 	{"session_store", session_store_tests},
+	{"session_output", session_output_tests},
 	{"client", client_tests},
 	{"mqtttest", mqtttest_tests},
 	{"stub_fidelity", fidelity_tests},

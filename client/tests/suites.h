@@ -25,6 +25,7 @@ extern const struct test_def store_tests[];
 extern const struct test_def store_checked_tests[];
 extern const struct test_def session_tests[];
 extern const struct test_def session_store_tests[];
+extern const struct test_def session_output_tests[];
 extern const struct test_def client_tests[];
 extern const struct test_def mqtttest_tests[];
 extern const struct test_def fidelity_tests[];

@@ -4,7 +4,9 @@
  * thread runs mqtt_client_read(), and the test calls the API.
  */
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,6 +54,7 @@ struct fake {
 	struct logged log[MAX_LOG];
 	int nlog;
 	int publishes;       /* PUBLISH packets received, all of them */
+	int client_fd;       /* the client's end of the last TCP dial */
 	pthread_t thread;
 };
 
@@ -762,7 +765,7 @@ static ssize_t slow_writev(void *self, const struct iovec *iov, int n)
 	return fd_conn_send(self, iov, n);
 }
 
-static const struct mqtt_conn_ops slow_ops = {fd_conn_read, slow_writev, NULL, fd_conn_close};
+static const struct mqtt_conn_ops slow_ops = {fd_conn_read, slow_writev, NULL, fd_conn_close, NULL};
 
 struct slow_dialer {
 	struct fake *f;
@@ -859,7 +862,7 @@ static ssize_t breaking_writev(void *self, const struct iovec *iov, int n)
 	return fd_conn_send(self, iov, n);
 }
 
-static const struct mqtt_conn_ops breaking_ops = {fd_conn_read, breaking_writev, NULL, fd_conn_close};
+static const struct mqtt_conn_ops breaking_ops = {fd_conn_read, breaking_writev, NULL, fd_conn_close, NULL};
 
 struct breaking_dialer {
 	struct fake *f;
@@ -986,7 +989,200 @@ static void test_read_wait_drives_from_one_thread(void)
 	fake_stop(&f);
 }
 
+/* A dialer over loopback TCP, the library's own TCP connection on the
+ * client's end (the one that takes input in batches). */
+static int fake_dial_tcp(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	(void)timeout_ms;
+	struct fake *f = arg;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int peer = -1;
+	if (l >= 0 && fd >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0 &&
+	    getsockname(l, (struct sockaddr *)&a, &alen) == 0 &&
+	    connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+		peer = accept(l, NULL, NULL);
+	if (l >= 0)
+		close(l);
+	if (peer < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -ECONNREFUSED;
+	}
+	pthread_mutex_lock(&f->m);
+	f->dials++;
+	if (f->pending_fd >= 0)
+		close(f->pending_fd);
+	f->pending_fd = peer;
+	f->client_fd = fd;
+	pthread_mutex_unlock(&f->m);
+	transport_tcp_conn(out, fd);
+	return 0;
+}
+
+static int rcvlowat_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+	return getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) == 0 ? v : -1;
+}
+
+/* The library's TCP connection, with each input batch it asks for logged. */
+struct batch_log {
+	struct mqtt_conn tcp;
+	pthread_mutex_t m;
+	int asked[64];
+	int n;
+};
+
+static ssize_t logged_read(void *self, void *buf, size_t len)
+{
+	struct batch_log *b = self;
+	return b->tcp.ops->read(b->tcp.self, buf, len);
+}
+
+static ssize_t logged_writev(void *self, const struct iovec *iov, int n)
+{
+	struct batch_log *b = self;
+	return b->tcp.ops->writev(b->tcp.self, iov, n);
+}
+
+static void logged_close(void *self)
+{
+	struct batch_log *b = self;
+	b->tcp.ops->close(b->tcp.self);
+}
+
+static int logged_read_batch(void *self, int bytes)
+{
+	struct batch_log *b = self;
+	pthread_mutex_lock(&b->m);
+	if (b->n < 64)
+		b->asked[b->n++] = bytes;
+	pthread_mutex_unlock(&b->m);
+	return b->tcp.ops->read_batch(b->tcp.self, bytes);
+}
+
+static const struct mqtt_conn_ops logged_ops = {logged_read, logged_writev, NULL, logged_close,
+                                                logged_read_batch};
+
+struct logged_dialer {
+	struct fake *f;
+	struct batch_log log;
+};
+
+static int logged_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct logged_dialer *d = arg;
+	int rc = fake_dial_tcp(d->f, &d->log.tcp, timeout_ms);
+	if (rc)
+		return rc;
+	out->ops = &logged_ops;
+	out->self = &d->log;
+	out->fd = d->log.tcp.fd;
+	return 0;
+}
+
+/* Whether the batches asked for include first, later then (0: none). */
+static bool asked_in_order(struct batch_log *b, int first, int then)
+{
+	pthread_mutex_lock(&b->m);
+	int i = 0;
+	while (i < b->n && b->asked[i] != first)
+		i++;
+	bool found = i < b->n;
+	if (found && then) {
+		while (i < b->n && b->asked[i] != then)
+			i++;
+		found = i < b->n;
+	}
+	pthread_mutex_unlock(&b->m);
+	return found;
+}
+
+/* Polls (up to a second) for an exchange's end. */
+static bool done_soon(struct mqtt_exchange *x)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (mqtt_exchange_state(x) == MQTT_EXCHANGE_DONE)
+			return true;
+		sleep_us(1000);
+	}
+	return false;
+}
+
+static void send_puback(struct fake *f, uint16_t id)
+{
+	uint8_t b[4] = {0x40, 2, (uint8_t)(id >> 8), (uint8_t)id};
+	pthread_mutex_lock(&f->m);
+	fake_send(f, b, sizeof b);
+	pthread_mutex_unlock(&f->m);
+}
+
+/* A busy window's acknowledgements are taken in batches (poll waits for
+ * half of what the exchanges in flight owe); a broker that then sends
+ * less is still heard within the batch wait, and an idle window reads
+ * every byte at once again. */
+static void test_input_batches_under_load(void)
+{
+	enum { N = 100 };
+	struct fake f;
+	fake_start(&f);
+	f.deaf = true; /* the test acknowledges, one by one */
+	struct mqtt_session_config sc = quick_config();
+	sc.at_least_once_max = 128;
+	struct logged_dialer d = {.f = &f};
+	pthread_mutex_init(&d.log.m, NULL);
+	struct mqtt_client *c = client_via(logged_dial, &d, sc);
+	CU_ASSERT_FATAL(c != NULL);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	static struct mqtt_exchange *x[N];
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL_FATAL(mqtt_client_publish(c, NULL, 1, false, mqtt_slice_str("b"),
+		                                          mqtt_slice_str("batch"), &x[i]).cls, MQTT_SUCCESS);
+	CU_ASSERT_FATAL(fake_wait_log(&f, 1 + N));
+	pthread_mutex_lock(&f.m);
+	int fd = f.client_fd;
+	uint16_t ids[N];
+	for (int i = 0; i < N; i++)
+		ids[i] = f.log[1 + i].id;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(rcvlowat_of(fd), 1);
+	CU_ASSERT(!asked_in_order(&d.log, (N - 1) * 4 / 2, 0)); /* it was in poll before */
+	/* One acknowledgement wakes it; then 99 owe at least 396 bytes, and
+	 * poll waits for half of them, on the socket itself. */
+	send_puback(&f, ids[0]);
+	CU_ASSERT(done_soon(x[0]));
+	/* Four bytes, under the mark: heard after the batch wait, not never
+	 * (no keep-alive here, nothing else would end the poll), with the
+	 * mark back at one byte after the wait. */
+	send_puback(&f, ids[1]);
+	CU_ASSERT(done_soon(x[1]));
+	CU_ASSERT(asked_in_order(&d.log, (N - 1) * 4 / 2, 1));
+	CU_ASSERT(mqtt_exchange_state(x[2]) == MQTT_EXCHANGE_PENDING);
+	for (int i = 2; i < N; i++)
+		send_puback(&f, ids[i]);
+	for (int i = 2; i < N; i++)
+		CU_ASSERT(done_soon(x[i]));
+	/* Nothing in flight: every byte wakes the reader again. */
+	for (int i = 0; i < 1000 && rcvlowat_of(fd) != 1; i++)
+		sleep_us(1000);
+	CU_ASSERT_EQUAL(rcvlowat_of(fd), 1);
+	for (int i = 0; i < N; i++)
+		mqtt_exchange_release(x[i]);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+	pthread_mutex_destroy(&d.log.m);
+}
+
 const struct test_def client_tests[] = {
+	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
 	{"one thread drives the client with read_wait", test_read_wait_drives_from_one_thread},
 	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"concurrent publishers share system calls", test_group_commit},

@@ -51,12 +51,21 @@ extern "C" {
  * -1 with errno set on failure (EAGAIN/ETIMEDOUT when a timeout
  * expired). fd is polled for input; pending() (may be NULL) tells of
  * input buffered above the descriptor (TLS).
+ *
+ * read_batch() (may be NULL) asks that fd poll readable only once at
+ * least bytes of input are buffered, or at end of stream (1: any input),
+ * and that a read then return without waiting for more: what
+ * SO_RCVLOWAT does on a TCP socket. Returns 0, or -1 with errno set.
+ * Only a connection whose poll(2) honours it may offer it (TCP does;
+ * unix-domain sockets and TLS do not). The read routine uses it to take
+ * a busy window's acknowledgements in batches; see mqtt_client_read().
  */
 struct mqtt_conn_ops {
 	ssize_t (*read)(void *self, void *buf, size_t len);
 	ssize_t (*writev)(void *self, const struct iovec *iov, int iovcnt);
 	int (*pending)(void *self);
 	void (*close)(void *self);
+	int (*read_batch)(void *self, int bytes);
 };
 
 struct mqtt_conn {
@@ -154,6 +163,15 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
  *   MQTT_IO, MQTT_TIMEOUT, MQTT_PROTOCOL, MQTT_PERSISTENCE,
  *   MQTT_BIG_MESSAGE (no topic) the connection was lost for this
  *                    reason; the next reads reconnect after the backoff.
+ *
+ * Input in batches: while 64 or more QoS 1/2 exchanges are in flight
+ * on a connection that offers read_batch() (TCP), the routine sleeps
+ * until half of the bytes they owe (4 per acknowledgement, at most
+ * 1 KiB) have arrived, but never more than 2 ms; after such a wait it
+ * takes any input until its next read. So a busy window costs one
+ * wake-up per hundreds of acknowledgements, not one each, and an
+ * inbound message can wait up to 2 ms while the window is busy. Below
+ * 64 in flight every byte is taken as it comes.
  */
 MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
 

@@ -194,8 +194,24 @@ MQTTSIM_API struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint6
  */
 MQTTSIM_API bool mqtt_session_claim(struct mqtt_session *s, uint8_t *buf);
 
-/* The bytes waiting to be sent: *data and the return value (0: none). */
+/*
+ * The bytes waiting to be sent, as one buffer: *data and the return
+ * value (0: none). More than one piece waiting are laid end to end in a
+ * buffer of the session's, valid until the next call.
+ */
 MQTTSIM_API size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data);
+/*
+ * The bytes waiting to be sent, as they lie (nothing copied): the first
+ * max pieces in v, in order, for writev(2); returns how many, with the
+ * bytes of all pieces (max or not) in *total (may be NULL). The pieces
+ * stay valid and in place until mqtt_session_wrote() consumes them, or
+ * until mqtt_session_free(), even when more output is queued or the
+ * session is closed meanwhile: a driver may write them with its lock
+ * released. (After mqtt_session_lost() or _connected() they are no
+ * longer output; their memory lasts until the next output is queued.)
+ */
+MQTTSIM_API size_t mqtt_session_output_iov(struct mqtt_session *s, struct iovec *v, size_t max,
+                                           size_t *total);
 /* n bytes of the output were written. */
 MQTTSIM_API void mqtt_session_wrote(struct mqtt_session *s, uint64_t now, size_t n);
 
