@@ -114,6 +114,28 @@ def test_tls_with_client_certificate(tls_broker):
     assert messages(out) == ["msg s/t secret qos=1 retain=0"]
 
 
+def test_tls_many_pieces_in_one_write(tls_broker):
+    # 64 QoS 2 messages published before the connection is up go out in
+    # one write of 64 pieces, which TLS gathers into few records; every
+    # one completes, and a TLS subscriber receives each once, in order.
+    port, pki = tls_broker
+    creds = ["--tls", "--ca", pki["ca.crt"], "--cert", pki["client.crt"], "--key", pki["client.key"]]
+    n = 64
+    watcher = subprocess.Popen([str(build_dir() / "tests/probe"), *creds, "--client", "tls-watcher",
+                                "--sub", "tls/early:2", "--read", str(n), "--timeout", "20000",
+                                "localhost", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline().strip() == "online"
+        assert watcher.stdout.readline().strip() == "subscribed"
+        out = probe(port, *creds, "--client", "tls-sender", "--early", f"tls/early:2:{n}",
+                    host="localhost").stdout
+        assert f"early {n} lost=0 reconnects=0" in out, out
+        got, _ = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    assert messages(got) == [f"msg tls/early {k} qos=2 retain=0" for k in range(n)]
+
+
 def test_tls_client_certificate_required(tls_broker):
     port, pki = tls_broker
     out = probe(port, "--tls", "--ca", pki["ca.crt"], host="localhost", check=False)

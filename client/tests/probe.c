@@ -18,6 +18,10 @@
  *                        queued, the window permitting), wait for every
  *                        acknowledgement across reconnects, then print
  *                        "sequence N lost=L reconnects=R"
+ *   --early TOPIC:QOS:N  publish N messages (up to the window of 64) before
+ *                        the first connection: they go out together once
+ *                        it is up; then print
+ *                        "early N lost=L reconnects=R"
  *   --fault SPEC         through the fault-injecting transport, one plan
  *                        line each (repeatable); --seed N for its PRNG
  * Prints "online", "subscribed" and "published" as it goes. On failure
@@ -125,7 +129,7 @@ int main(int argc, char **argv)
 	struct mqtt_tls_options tls;
 	memset(&tls, 0, sizeof tls);
 	bool use_tls = false, abort_end = false;
-	char *subs[16], *pubs[16], *seq = NULL;
+	char *subs[16], *pubs[16], *seq = NULL, *early_seq = NULL;
 	int nsubs = 0, npubs = 0;
 	struct mqtt_fault_plan plan = {0};
 	uint64_t seed = 1;
@@ -177,6 +181,8 @@ int main(int argc, char **argv)
 			pubs[npubs++] = argv[i];
 		else if (!strcmp(o, "--seq"))
 			seq = argv[i];
+		else if (!strcmp(o, "--early"))
+			early_seq = argv[i];
 		else if (!strcmp(o, "--seed"))
 			seed = strtoull(v, NULL, 10);
 		else if (!strcmp(o, "--fault")) {
@@ -218,6 +224,27 @@ int main(int argc, char **argv)
 	struct mqtt_error e = mqtt_client_new(&client, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL);
 	if (e.cls)
 		fail(e);
+	/* Queued in the session while offline, sent as one flush of many
+	 * pieces after the CONNACK. */
+	struct mqtt_exchange *early_x[64] = {NULL};
+	long early_n = 0;
+	if (early_seq) {
+		char *s = early_seq;
+		struct mqtt_slice topic = mqtt_slice_str(field(&s));
+		uint8_t qos = (uint8_t)atoi(field(&s));
+		early_n = atol(field(&s));
+		if (qos < 1 || early_n < 1 || early_n > 64) {
+			fprintf(stderr, "probe: --early wants QoS 1 or 2 and 1..64 messages\n");
+			return 2;
+		}
+		for (long k = 0; k < early_n; k++) {
+			char payload[24];
+			snprintf(payload, sizeof payload, "%ld", k);
+			e = mqtt_client_publish(client, NULL, qos, false, topic, mqtt_slice_str(payload), &early_x[k]);
+			if (e.cls)
+				fail(e);
+		}
+	}
 	pthread_t t;
 	pthread_create(&t, NULL, reader, NULL);
 	double deadline = now_ms() + timeout;
@@ -269,6 +296,20 @@ int main(int argc, char **argv)
 	}
 	if (npubs) {
 		printf("published\n");
+		fflush(stdout);
+	}
+	if (early_seq) {
+		long lost = 0;
+		for (long k = 0; k < early_n; k++) {
+			while (mqtt_exchange_state(early_x[k]) != MQTT_EXCHANGE_DONE && now_ms() < deadline)
+				nanosleep(&(struct timespec){0, 1000000}, NULL);
+			lost += mqtt_exchange_state(early_x[k]) != MQTT_EXCHANGE_DONE;
+			mqtt_exchange_release(early_x[k]);
+		}
+		pthread_mutex_lock(&lock);
+		long losses = connection_losses;
+		pthread_mutex_unlock(&lock);
+		printf("early %ld lost=%ld reconnects=%ld\n", early_n, lost, losses);
 		fflush(stdout);
 	}
 	if (seq) {

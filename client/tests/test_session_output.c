@@ -78,7 +78,7 @@ static void test_pieces_stay_while_more_is_queued(void)
 	struct mqtt_session_config cfg = test_config();
 	harness_new(&h, &cfg, MQTT_SESSION_VOLATILE, NULL);
 	go_online(&h);
-	char small[8], big[1000];
+	char small[16], big[1000];
 	memset(big, 'b', sizeof big);
 	for (int i = 0; i < 4; i++) {
 		snprintf(small, sizeof small, "m%d", i);
