@@ -265,7 +265,10 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
  * DUP when sent before [MQTT-3.3.1-1], and PUBREL [MQTT-4.4.0-1]. */
 void session_resend(struct mqtt_session *s, uint64_t now)
 {
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1) {
+	/* Bounded by the count in flight: a damaged order list costs a
+	 * violation somewhere, never an endless queue. */
+	size_t left = mqtt_session_inflight(s);
+	for (int32_t n = s->head; n >= 0 && left; n = session_entry(s, n)->next1 - 1, left--) {
 		struct out_entry *e = session_entry(s, n);
 		struct mqtt_error r;
 		if (e->state == OUT_PUBLISH) {
