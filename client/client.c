@@ -38,9 +38,9 @@
  * BATCH_MAX_BYTES), but never longer than BATCH_WAIT_MS. Waking at each
  * acknowledgement costs a context switch per message; worse, the woken
  * reader is put on the core of the broker that woke it and preempts the
- * broker it waits for (measured: mosquitto then idles a quarter of the
- * time and QoS 2 runs at 0.8 of libmosquitto's rate, which is too slow
- * to sleep at all).
+ * broker it waits for (measured: mosquitto then idled a quarter of the
+ * time, and QoS 2 ran at 0.8 of the rate libmosquitto gets, whose slower
+ * reader always finds input waiting and never sleeps).
  */
 #define BATCH_MIN_INFLIGHT 64u
 #define BATCH_MAX_BYTES 1024u

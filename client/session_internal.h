@@ -75,6 +75,7 @@ struct mqtt_session {
 	struct session_output {   /* session_output.c */
 		struct out_piece *pieces; /* a ring: head, count, cap */
 		size_t head, count, cap;
+		size_t bytes;             /* in all pieces */
 		struct out_chunk *first, *tail, *spare;
 		size_t nspare;
 		uint8_t *flat;            /* mqtt_session_output()'s one buffer */

@@ -88,6 +88,7 @@ static bool push_piece(struct session_output *o, const uint8_t *data, size_t len
 	p->len = len;
 	p->chunk = chunk;
 	p->owned = NULL;
+	o->bytes += len;
 	return true;
 }
 
@@ -117,6 +118,7 @@ static bool commit(struct session_output *o, size_t n)
 	struct out_piece *last = o->count ? piece_at(o, o->count - 1) : NULL;
 	if (last && last->chunk == t && last->data + last->len == at) {
 		last->len += n;
+		o->bytes += n;
 	} else if (!push_piece(o, at, n, t)) {
 		return false;
 	}
@@ -193,6 +195,7 @@ void session_output_drop(struct mqtt_session *s)
 	struct session_output *o = &s->out;
 	while (o->count)
 		pop_piece(o);
+	o->bytes = 0;
 	/* Every chunk to the spares, freed or reused only later. */
 	while (o->first) {
 		struct out_chunk *k = o->first;
@@ -254,18 +257,14 @@ void session_output_free(struct mqtt_session *s)
 size_t mqtt_session_output_iov(struct mqtt_session *s, struct iovec *v, size_t max, size_t *total)
 {
 	struct session_output *o = &s->out;
-	size_t bytes = 0, n = 0;
-	for (size_t i = 0; s->transport_up && i < o->count; i++) {
-		struct out_piece *p = piece_at(o, i);
-		if (n < max) {
-			v[n].iov_base = (void *)(uintptr_t)p->data;
-			v[n].iov_len = p->len;
-			n++;
-		}
-		bytes += p->len;
+	size_t n = 0;
+	for (; s->transport_up && n < o->count && n < max; n++) {
+		struct out_piece *p = piece_at(o, n);
+		v[n].iov_base = (void *)(uintptr_t)p->data;
+		v[n].iov_len = p->len;
 	}
 	if (total)
-		*total = bytes;
+		*total = s->transport_up ? o->bytes : 0;
 	return n;
 }
 
@@ -281,9 +280,7 @@ size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data)
 		return o->pieces[o->head].len;
 	}
 	/* Pieces laid end to end, for drivers that write one buffer. */
-	size_t bytes = 0;
-	for (size_t i = 0; i < o->count; i++)
-		bytes += piece_at(o, i)->len;
+	size_t bytes = o->bytes;
 	if (bytes > o->flat_cap) {
 		uint8_t *f = realloc(o->flat, bytes);
 		if (!f) {
@@ -317,6 +314,7 @@ void mqtt_session_wrote(struct mqtt_session *s, uint64_t now, size_t n)
 			p->chunk->done += k;
 		n -= k;
 		took += k;
+		o->bytes -= k;
 		if (p->len == 0)
 			pop_piece(o);
 	}
