@@ -580,7 +580,9 @@ void mqtt_session_close(struct mqtt_session *s, uint64_t now)
 	(void)now;
 	if (s->state == MQTT_STATE_CLOSED)
 		return;
-	session_output_drop(s);
+	/* The output is no longer given out (a closed session sends
+	 * nothing), but left in place: a writer may be in the middle of it.
+	 * It goes with the transport (mqtt_session_lost()) or the session. */
 	enter_closed(s);
 }
 

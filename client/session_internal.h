@@ -115,8 +115,7 @@ struct mqtt_error session_queue_bytes(struct mqtt_session *s, const uint8_t *b, 
 struct mqtt_error session_queue_packet(struct mqtt_session *s, const uint8_t *packet, size_t n);
 void session_release_packet(struct mqtt_session *s, struct out_entry *e);
 bool session_output_pending(const struct mqtt_session *s);
-/* Forgets the output without freeing or overwriting it: a writer may be
- * reading it still (mqtt_client_close() during a write). */
+/* Forgets the output (a new or lost transport: no writer holds it). */
 void session_output_drop(struct mqtt_session *s);
 void session_output_free(struct mqtt_session *s);
 void session_event(struct mqtt_session *s, const struct mqtt_event *ev);

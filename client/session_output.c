@@ -175,6 +175,12 @@ static void pop_piece(struct session_output *o)
 	o->count--;
 }
 
+/* What may still be sent: nothing once closed. */
+static bool giving_out(const struct mqtt_session *s)
+{
+	return s->transport_up && s->state != MQTT_STATE_CLOSED;
+}
+
 /* Chunks wholly written are retired from the front; the tail, once
  * wholly written, starts over in place. */
 static void retire_written(struct session_output *o)
@@ -196,7 +202,7 @@ void session_output_drop(struct mqtt_session *s)
 	while (o->count)
 		pop_piece(o);
 	o->bytes = 0;
-	/* Every chunk to the spares, freed or reused only later. */
+	/* Every chunk to the spares, for the next connection. */
 	while (o->first) {
 		struct out_chunk *k = o->first;
 		o->first = k->next;
@@ -258,13 +264,13 @@ size_t mqtt_session_output_iov(struct mqtt_session *s, struct iovec *v, size_t m
 {
 	struct session_output *o = &s->out;
 	size_t n = 0;
-	for (; s->transport_up && n < o->count && n < max; n++) {
+	for (; giving_out(s) && n < o->count && n < max; n++) {
 		struct out_piece *p = piece_at(o, n);
 		v[n].iov_base = (void *)(uintptr_t)p->data;
 		v[n].iov_len = p->len;
 	}
 	if (total)
-		*total = s->transport_up ? o->bytes : 0;
+		*total = giving_out(s) ? o->bytes : 0;
 	return n;
 }
 
@@ -273,7 +279,7 @@ size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **data)
 	static const uint8_t none[1];
 	struct session_output *o = &s->out;
 	*data = none;
-	if (!s->transport_up || !o->count)
+	if (!giving_out(s) || !o->count)
 		return 0;
 	if (o->count == 1) {
 		*data = o->pieces[o->head].data;

@@ -189,15 +189,25 @@ static void test_close_leaves_held_pieces_alone(void)
 	memset(big, 'c', sizeof big);
 	for (int i = 0; i < 12; i++)
 		CU_ASSERT_EQUAL(publish(&h, 0, big, sizeof big, NULL).cls, MQTT_SUCCESS);
+	uint16_t id;
+	CU_ASSERT_EQUAL(publish(&h, 1, big, sizeof big, &id).cls, MQTT_SUCCESS);
 	struct held w;
 	hold(&h, &w);
-	CU_ASSERT(w.n >= 2); /* more than one chunk */
+	CU_ASSERT(w.n >= 3); /* more than one chunk, and the QoS 1 packet */
+	feed_ack(&h, MQTT_PUBACK, id); /* its packet is the output's now */
+	expect_event(&h, MQTT_EVENT_PUBLISHED);
 	mqtt_session_close(h.s, h.now);
+	size_t left;
+	CU_ASSERT_EQUAL(mqtt_session_output_iov(h.s, w.v + w.n, 1, &left), 0); /* nothing more goes out */
+	CU_ASSERT_EQUAL(left, 0);
 	void *blocks[64];
+	void *small[64];
 	churn(blocks, 64, 16 * 1024 + 64);
+	churn(small, 64, w.v[w.n - 1].iov_len);
 	CU_ASSERT(intact(&w));
 	mqtt_session_wrote(h.s, h.now, w.total); /* the writer comes back */
 	unchurn(blocks, 64);
+	unchurn(small, 64);
 	release(&w);
 	harness_free(&h);
 }

@@ -204,11 +204,12 @@ MQTTSIM_API size_t mqtt_session_output(struct mqtt_session *s, const uint8_t **d
  * The bytes waiting to be sent, as they lie (nothing copied): the first
  * max pieces in v, in order, for writev(2); returns how many, with the
  * bytes of all pieces (max or not) in *total (may be NULL). The pieces
- * stay valid and in place until mqtt_session_wrote() consumes them, or
- * until mqtt_session_free(), even when more output is queued or the
- * session is closed meanwhile: a driver may write them with its lock
- * released. (After mqtt_session_lost() or _connected() they are no
- * longer output; their memory lasts until the next output is queued.)
+ * stay valid and in place until mqtt_session_wrote() consumes them, even
+ * when more output is queued or the session is closed meanwhile (a
+ * closed session gives out nothing more, but frees nothing a writer may
+ * hold): a driver may write them with its lock released. They go with
+ * mqtt_session_lost(), mqtt_session_connected() and mqtt_session_free(),
+ * which the driver calls with no write under way.
  */
 MQTTSIM_API size_t mqtt_session_output_iov(struct mqtt_session *s, struct iovec *v, size_t max,
                                            size_t *total);
