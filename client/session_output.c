@@ -202,13 +202,11 @@ void session_output_drop(struct mqtt_session *s)
 	while (o->count)
 		pop_piece(o);
 	o->bytes = 0;
-	/* Every chunk to the spares, for the next connection. */
+	/* No writer holds them (the caller's promise): kept or freed. */
 	while (o->first) {
 		struct out_chunk *k = o->first;
 		o->first = k->next;
-		k->next = o->spare;
-		o->spare = k;
-		o->nspare++;
+		chunk_retire(o, k);
 	}
 	o->tail = NULL;
 }
