@@ -9,7 +9,8 @@
 
 /* A connection over a plain descriptor, which it closes. */
 void transport_fd_conn(struct mqtt_conn *out, int fd);
-/* The same over a TCP socket, whose input can be taken in batches. */
+/* The same over a TCP socket, whose input and output can go in batches
+ * (TCP_NODELAY set: output batching starts off). */
 void transport_tcp_conn(struct mqtt_conn *out, int fd);
 /* connect(2) within timeout_ms (0: none); 0 or a negative errno. */
 int transport_connect(int fd, const struct sockaddr *addr, socklen_t len, uint32_t timeout_ms);

@@ -48,8 +48,15 @@ static int tcp_read_batch(void *self, int bytes)
 	return setsockopt((int)(intptr_t)self, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
 }
 
-static const struct mqtt_conn_ops fd_ops = {fd_read, fd_writev, NULL, fd_close, NULL};
-static const struct mqtt_conn_ops tcp_ops = {fd_read, fd_writev, NULL, fd_close, tcp_read_batch};
+/* Setting TCP_NODELAY also sends what Nagle's algorithm held [tcp(7)]. */
+static int tcp_write_batch(void *self, bool on)
+{
+	int nodelay = !on;
+	return setsockopt((int)(intptr_t)self, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+}
+
+static const struct mqtt_conn_ops fd_ops = {fd_read, fd_writev, NULL, fd_close, NULL, NULL};
+static const struct mqtt_conn_ops tcp_ops = {fd_read, fd_writev, NULL, fd_close, tcp_read_batch, tcp_write_batch};
 
 void transport_fd_conn(struct mqtt_conn *out, int fd)
 {
@@ -62,6 +69,7 @@ void transport_tcp_conn(struct mqtt_conn *out, int fd)
 {
 	transport_fd_conn(out, fd);
 	out->ops = &tcp_ops;
+	tcp_write_batch(out->self, false); /* as write_batch() promises a new connection */
 }
 
 /* connect(2) with a timeout: non-blocking, then poll for completion. */

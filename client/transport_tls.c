@@ -159,7 +159,7 @@ static void tls_close(void *self)
 	free(t);
 }
 
-static const struct mqtt_conn_ops tls_ops = {tls_read, tls_writev, tls_pending, tls_close, NULL};
+static const struct mqtt_conn_ops tls_ops = {tls_read, tls_writev, tls_pending, tls_close, NULL, NULL};
 
 /*
  * A socket BIO that sends with MSG_NOSIGNAL: OpenSSL's own writes with

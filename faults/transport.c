@@ -276,7 +276,7 @@ static void faulty_close(void *self)
 }
 
 static const struct mqtt_conn_ops faulty_ops = {faulty_read, faulty_writev, faulty_pending,
-                                                faulty_close, NULL};
+                                                faulty_close, NULL, NULL};
 
 static int faulty_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 {

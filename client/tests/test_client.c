@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -778,7 +779,7 @@ static ssize_t gated_writev(void *self, const struct iovec *iov, int n)
 	return fd_conn_send(self, iov, n);
 }
 
-static const struct mqtt_conn_ops gated_ops = {fd_conn_read, gated_writev, NULL, fd_conn_close, NULL};
+static const struct mqtt_conn_ops gated_ops = {fd_conn_read, gated_writev, NULL, fd_conn_close, NULL, NULL};
 
 struct gated_dialer {
 	struct fake *f;
@@ -945,7 +946,7 @@ static ssize_t breaking_writev(void *self, const struct iovec *iov, int n)
 	return fd_conn_send(self, iov, n);
 }
 
-static const struct mqtt_conn_ops breaking_ops = {fd_conn_read, breaking_writev, NULL, fd_conn_close, NULL};
+static const struct mqtt_conn_ops breaking_ops = {fd_conn_read, breaking_writev, NULL, fd_conn_close, NULL, NULL};
 
 struct breaking_dialer {
 	struct fake *f;
@@ -1112,7 +1113,17 @@ static int rcvlowat_of(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) == 0 ? v : -1;
 }
 
-/* The library's TCP connection, with each input batch it asks for logged. */
+static int nodelay_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof v;
+	return getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 ? v : -1;
+}
+
+/* The library's TCP connection, with each input batch it asks for
+ * logged (bytes), and each switch of output batching (WRITES_*). */
+enum { WRITES_BATCHED = -1, WRITES_AT_ONCE = -2 };
+
 struct batch_log {
 	struct mqtt_conn tcp;
 	pthread_mutex_t m;
@@ -1148,8 +1159,29 @@ static int logged_read_batch(void *self, int bytes)
 	return b->tcp.ops->read_batch(b->tcp.self, bytes);
 }
 
+static int logged_write_batch(void *self, bool on)
+{
+	struct batch_log *b = self;
+	pthread_mutex_lock(&b->m);
+	if (b->n < 64)
+		b->asked[b->n++] = on ? WRITES_BATCHED : WRITES_AT_ONCE;
+	pthread_mutex_unlock(&b->m);
+	return b->tcp.ops->write_batch(b->tcp.self, on);
+}
+
 static const struct mqtt_conn_ops logged_ops = {logged_read, logged_writev, NULL, logged_close,
-                                                logged_read_batch};
+                                                logged_read_batch, logged_write_batch};
+
+/* Whether the log holds seq[0..n) in this order (others between). */
+static bool logged_in_order(struct batch_log *b, const int *seq, int n)
+{
+	pthread_mutex_lock(&b->m);
+	int k = 0;
+	for (int i = 0; i < b->n && k < n; i++)
+		k += b->asked[i] == seq[k];
+	pthread_mutex_unlock(&b->m);
+	return k == n;
+}
 
 struct logged_dialer {
 	struct fake *f;
@@ -1168,22 +1200,6 @@ static int logged_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 	return 0;
 }
 
-/* Whether the batches asked for include first, later then (0: none). */
-static bool asked_in_order(struct batch_log *b, int first, int then)
-{
-	pthread_mutex_lock(&b->m);
-	int i = 0;
-	while (i < b->n && b->asked[i] != first)
-		i++;
-	bool found = i < b->n;
-	if (found && then) {
-		while (i < b->n && b->asked[i] != then)
-			i++;
-		found = i < b->n;
-	}
-	pthread_mutex_unlock(&b->m);
-	return found;
-}
 
 /* Polls (up to a second) for an exchange's end. */
 static bool done_soon(struct mqtt_exchange *x)
@@ -1234,8 +1250,7 @@ static void test_input_batches_under_load(void)
 	for (int i = 0; i < N; i++)
 		ids[i] = f.log[1 + i].id;
 	pthread_mutex_unlock(&f.m);
-	CU_ASSERT_EQUAL(rcvlowat_of(fd), 1);
-	CU_ASSERT(!asked_in_order(&d.log, (N - 1) * 4 / 2, 0)); /* it was in poll before */
+	const int mark = (N - 1) * 4 / 2;
 	/* One acknowledgement wakes it; then 99 owe at least 396 bytes, and
 	 * poll waits for half of them, on the socket itself. */
 	send_puback(&f, ids[0]);
@@ -1245,7 +1260,10 @@ static void test_input_batches_under_load(void)
 	 * mark back at one byte after the wait. */
 	send_puback(&f, ids[1]);
 	CU_ASSERT(done_soon(x[1]));
-	CU_ASSERT(asked_in_order(&d.log, (N - 1) * 4 / 2, 1));
+	/* Output was batched with the input, and went back to going at
+	 * once (sending what was held) with the wait that missed. */
+	const int course[] = {mark, WRITES_BATCHED, 1, WRITES_AT_ONCE};
+	CU_ASSERT(logged_in_order(&d.log, course, 4));
 	CU_ASSERT(mqtt_exchange_state(x[2]) == MQTT_EXCHANGE_PENDING);
 	for (int i = 2; i < N; i++)
 		send_puback(&f, ids[i]);
@@ -1255,6 +1273,7 @@ static void test_input_batches_under_load(void)
 	for (int i = 0; i < 1000 && rcvlowat_of(fd) != 1; i++)
 		sleep_us(1000);
 	CU_ASSERT_EQUAL(rcvlowat_of(fd), 1);
+	CU_ASSERT_EQUAL(nodelay_of(fd), 1);
 	for (int i = 0; i < N; i++)
 		mqtt_exchange_release(x[i]);
 	mqtt_client_close(c);
@@ -1264,8 +1283,61 @@ static void test_input_batches_under_load(void)
 	pthread_mutex_destroy(&d.log.m);
 }
 
+static void *publish_qos0_burst(void *arg)
+{
+	struct mqtt_client *c = arg;
+	for (int i = 0; i < 2000; i++)
+		if (mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("burst"), mqtt_slice_str("q0"), NULL).cls)
+			return (void *)1;
+	return NULL;
+}
+
+/* QoS 0 publishes back to back go out in batches (Nagle's algorithm),
+ * which end, sending what was held, once the writes stop; every message
+ * arrives. */
+static void test_output_batches_in_a_burst(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct logged_dialer d = {.f = &f};
+	pthread_mutex_init(&d.log.m, NULL);
+	struct mqtt_client *c = client_via(logged_dial, &d, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	pthread_mutex_lock(&f.m);
+	int fd = f.client_fd;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_EQUAL(nodelay_of(fd), 1);
+	/* A few, slowly: no burst. */
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("slow"), mqtt_slice_str("q0"), NULL).cls,
+		                MQTT_SUCCESS);
+		sleep_us(5000);
+	}
+	const int on = WRITES_BATCHED, on_off[] = {WRITES_BATCHED, WRITES_AT_ONCE};
+	CU_ASSERT(!logged_in_order(&d.log, &on, 1));
+	pthread_t t;
+	pthread_create(&t, NULL, publish_qos0_burst, c);
+	void *res;
+	pthread_join(t, &res);
+	CU_ASSERT_PTR_NULL(res);
+	CU_ASSERT(fake_wait_publishes(&f, 3 + 2000));
+	for (int i = 0; i < 1000 && !logged_in_order(&d.log, on_off, 2); i++)
+		sleep_us(1000);
+	CU_ASSERT(logged_in_order(&d.log, on_off, 2));
+	CU_ASSERT_EQUAL(nodelay_of(fd), 1);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+	pthread_mutex_destroy(&d.log.m);
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
+	{"output in batches in a burst of writes, then at once", test_output_batches_in_a_burst},
 	{"one thread drives the client with read_wait", test_read_wait_drives_from_one_thread},
 	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"a writer takes what others queued meanwhile", test_group_commit},

@@ -59,6 +59,14 @@ extern "C" {
  * Only a connection whose poll(2) honours it may offer it (TCP does;
  * unix-domain sockets and TLS do not). The read routine uses it to take
  * a busy window's acknowledgements in batches; see mqtt_client_read().
+ *
+ * write_batch() (may be NULL) with on true lets small writes wait while
+ * earlier output is unacknowledged, to go out together (Nagle's
+ * algorithm: TCP_NODELAY off); with on false each write goes out at once
+ * and anything held goes now. Returns 0, or -1 with errno set. A new
+ * connection starts with it off. The read routine turns it on and off
+ * with read_batch(), while a busy window's acknowledgements keep
+ * arriving (and so release what is held).
  */
 struct mqtt_conn_ops {
 	ssize_t (*read)(void *self, void *buf, size_t len);
@@ -66,6 +74,7 @@ struct mqtt_conn_ops {
 	int (*pending)(void *self);
 	void (*close)(void *self);
 	int (*read_batch)(void *self, int bytes);
+	int (*write_batch)(void *self, bool on);
 };
 
 struct mqtt_conn {
@@ -172,6 +181,13 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
  * wake-up per hundreds of acknowledgements, not one each, and an
  * inbound message can wait up to 2 ms while the window is busy. Below
  * 64 in flight every byte is taken as it comes.
+ *
+ * Output in batches: in the same busy window, on a connection that
+ * offers write_batch() (TCP), small writes may wait for the
+ * acknowledgement of earlier output and go out as one segment (Nagle's
+ * algorithm); the window's own acknowledgements release them. When the
+ * window drops below 64, or after a 2 ms wait without input, what is
+ * held goes at once, and each write goes out as it is made.
  */
 MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
 

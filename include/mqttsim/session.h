@@ -253,7 +253,9 @@ MQTTSIM_API bool mqtt_session_next_event(struct mqtt_session *s, struct mqtt_eve
  * Publishes payload to topic at qos (0, 1, 2). QoS 1 and 2 messages are
  * saved (stored sessions) and queued even while offline; they are sent
  * and resent until acknowledged, and *id (when not NULL) names the
- * exchange in later events.
+ * exchange in later events. At QoS 1 and 2, now starts the exchange's
+ * acknowledgement timeout; a QoS 0 publish starts nothing and ignores it
+ * (so a caller on a hot path need not read its clock for one).
  *
  * Errors (all mean "not sent"): MQTT_CLOSED; MQTT_DENY (invalid topic,
  * QoS, or a packet over 256 MiB; code enum mqtt_err); MQTT_MAX (the

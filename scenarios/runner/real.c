@@ -189,7 +189,7 @@ static void obs_close(void *self)
 	free(o);
 }
 
-static const struct mqtt_conn_ops observed_ops = {obs_read, obs_writev, obs_pending, obs_close, NULL};
+static const struct mqtt_conn_ops observed_ops = {obs_read, obs_writev, obs_pending, obs_close, NULL, NULL};
 
 struct observer {
 	struct mqtt_dialer inner;
