@@ -1127,7 +1127,7 @@ enum { WRITES_BATCHED = -1, WRITES_AT_ONCE = -2 };
 struct batch_log {
 	struct mqtt_conn tcp;
 	pthread_mutex_t m;
-	int asked[64];
+	int asked[8192];
 	int n;
 };
 
@@ -1153,7 +1153,7 @@ static int logged_read_batch(void *self, int bytes)
 {
 	struct batch_log *b = self;
 	pthread_mutex_lock(&b->m);
-	if (b->n < 64)
+	if (b->n < 8192)
 		b->asked[b->n++] = bytes;
 	pthread_mutex_unlock(&b->m);
 	return b->tcp.ops->read_batch(b->tcp.self, bytes);
@@ -1163,7 +1163,7 @@ static int logged_write_batch(void *self, bool on)
 {
 	struct batch_log *b = self;
 	pthread_mutex_lock(&b->m);
-	if (b->n < 64)
+	if (b->n < 8192)
 		b->asked[b->n++] = on ? WRITES_BATCHED : WRITES_AT_ONCE;
 	pthread_mutex_unlock(&b->m);
 	return b->tcp.ops->write_batch(b->tcp.self, on);
@@ -1171,6 +1171,32 @@ static int logged_write_batch(void *self, bool on)
 
 static const struct mqtt_conn_ops logged_ops = {logged_read, logged_writev, NULL, logged_close,
                                                 logged_read_batch, logged_write_batch};
+
+static int log_length(struct batch_log *b)
+{
+	pthread_mutex_lock(&b->m);
+	int n = b->n;
+	pthread_mutex_unlock(&b->m);
+	return n;
+}
+
+/* Whether an input batch above one byte was asked for at index from or
+ * later, and then (then_one) one byte again. */
+static bool batch_asked_since(struct batch_log *b, int from, bool then_one)
+{
+	pthread_mutex_lock(&b->m);
+	int i = from;
+	while (i < b->n && b->asked[i] <= 1)
+		i++;
+	bool found = i < b->n;
+	if (found && then_one) {
+		while (i < b->n && b->asked[i] != 1)
+			i++;
+		found = i < b->n;
+	}
+	pthread_mutex_unlock(&b->m);
+	return found;
+}
 
 /* Whether the log holds seq[0..n) in this order (others between). */
 static bool logged_in_order(struct batch_log *b, const int *seq, int n)
@@ -1260,10 +1286,12 @@ static void test_input_batches_under_load(void)
 	 * mark back at one byte after the wait. */
 	send_puback(&f, ids[1]);
 	CU_ASSERT(done_soon(x[1]));
-	/* Output was batched with the input, and went back to going at
-	 * once (sending what was held) with the wait that missed. */
-	const int course[] = {mark, WRITES_BATCHED, 1, WRITES_AT_ONCE};
-	CU_ASSERT(logged_in_order(&d.log, course, 4));
+	/* Output was batched (with the input, or since the burst of writes
+	 * above), and went back to going at once (sending what was held)
+	 * with the wait that missed. */
+	const int course[] = {mark, 1, WRITES_AT_ONCE, WRITES_BATCHED};
+	CU_ASSERT(logged_in_order(&d.log, course, 3));
+	CU_ASSERT(logged_in_order(&d.log, course + 3, 1));
 	CU_ASSERT(mqtt_exchange_state(x[2]) == MQTT_EXCHANGE_PENDING);
 	for (int i = 2; i < N; i++)
 		send_puback(&f, ids[i]);
@@ -1335,8 +1363,110 @@ static void test_output_batches_in_a_burst(void)
 	pthread_mutex_destroy(&d.log.m);
 }
 
+/* Reads every message, checking that payload i is the number i. */
+struct counting_reader {
+	struct mqtt_client *c;
+	pthread_t thread;
+	pthread_mutex_t m;
+	int got;
+	bool in_order;
+};
+
+static void *counting_main(void *arg)
+{
+	struct counting_reader *r = arg;
+	for (;;) {
+		struct mqtt_message msg;
+		struct mqtt_error e = mqtt_client_read(r->c, &msg);
+		if (e.cls == MQTT_CLOSED)
+			return NULL;
+		if (e.cls != MQTT_SUCCESS) {
+			mqtt_client_backoff(r->c, NULL);
+			continue;
+		}
+		char text[16];
+		snprintf(text, sizeof text, "%.*s", (int)msg.payload.len, (const char *)msg.payload.data);
+		pthread_mutex_lock(&r->m);
+		r->in_order &= atoi(text) == r->got;
+		r->got++;
+		pthread_mutex_unlock(&r->m);
+	}
+}
+
+static bool counted_soon(struct counting_reader *r, int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&r->m);
+		int got = r->got;
+		pthread_mutex_unlock(&r->m);
+		if (got >= n)
+			return got == n;
+		sleep_us(1000);
+	}
+	return false;
+}
+
+static void send_numbered(struct fake *f, int i)
+{
+	char text[16];
+	int len = snprintf(text, sizeof text, "%d", i);
+	struct mqtt_packet p = {.type = MQTT_PUBLISH};
+	p.publish.topic = mqtt_slice_str("stream");
+	p.publish.payload = (struct mqtt_slice){(const uint8_t *)text, (size_t)len};
+	pthread_mutex_lock(&f->m);
+	fake_packet(f, &p);
+	pthread_mutex_unlock(&f->m);
+}
+
+/* A stream of inbound messages is taken in batches (poll waits for half
+ * of what came in a burst), which end with the stream: a last lone
+ * message is still read, and starts no batch. */
+static void test_input_batches_in_a_stream(void)
+{
+	enum { N = 3000 };
+	struct fake f;
+	fake_start(&f);
+	struct logged_dialer d = {.f = &f};
+	pthread_mutex_init(&d.log.m, NULL);
+	struct mqtt_client *c = client_via(logged_dial, &d, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	struct counting_reader r = {.c = c, .in_order = true};
+	pthread_mutex_init(&r.m, NULL);
+	pthread_create(&r.thread, NULL, counting_main, &r);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	pthread_mutex_lock(&f.m);
+	int fd = f.client_fd;
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT(!batch_asked_since(&d.log, 0, false));
+	for (int i = 0; i < N; i++) {
+		send_numbered(&f, i);
+		sleep_us(20);
+	}
+	CU_ASSERT(counted_soon(&r, N));
+	CU_ASSERT(batch_asked_since(&d.log, 0, true));
+	sleep_us(20000); /* the reader's last batch wait is over */
+	for (int i = 0; i < 1000 && rcvlowat_of(fd) != 1; i++)
+		sleep_us(1000);
+	int before = log_length(&d.log);
+	send_numbered(&f, N); /* alone: under no mark, and no stream again */
+	CU_ASSERT(counted_soon(&r, N + 1));
+	sleep_us(20000);
+	CU_ASSERT(!batch_asked_since(&d.log, before, false));
+	CU_ASSERT_EQUAL(rcvlowat_of(fd), 1);
+	pthread_mutex_lock(&r.m);
+	CU_ASSERT(r.in_order);
+	pthread_mutex_unlock(&r.m);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+	pthread_mutex_destroy(&r.m);
+	pthread_mutex_destroy(&d.log.m);
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
+	{"input in batches in a stream of messages, then at once", test_input_batches_in_a_stream},
 	{"output in batches in a burst of writes, then at once", test_output_batches_in_a_burst},
 	{"one thread drives the client with read_wait", test_read_wait_drives_from_one_thread},
 	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},

@@ -179,15 +179,18 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
  * 1 KiB) have arrived, but never more than 2 ms; after such a wait it
  * takes any input until its next read. So a busy window costs one
  * wake-up per hundreds of acknowledgements, not one each, and an
- * inbound message can wait up to 2 ms while the window is busy. Below
- * 64 in flight every byte is taken as it comes.
+ * inbound message can wait up to 2 ms while the window is busy. A
+ * stream of inbound messages (16 reads within 2 ms) is taken the same
+ * way, in batches of half of what those reads brought (at most 1 KiB),
+ * until a 2 ms wait misses. Otherwise every byte is taken as it comes.
  *
- * Output in batches: in the same busy window, on a connection that
+ * Output in batches: while input is batched, and during a burst of
+ * writes (64 within 2 ms), on a connection that
  * offers write_batch() (TCP), small writes may wait for the
  * acknowledgement of earlier output and go out as one segment (Nagle's
- * algorithm); the window's own acknowledgements release them. When the
- * window drops below 64, or after a 2 ms wait without input, what is
- * held goes at once, and each write goes out as it is made.
+ * algorithm); the broker's acknowledgements release them. When the
+ * batching ends, or 2 ms after the last write of a burst, what is held
+ * goes at once, and each write goes out as it is made.
  */
 MQTTSIM_API struct mqtt_error mqtt_client_read(struct mqtt_client *c, struct mqtt_message *msg);
 
