@@ -63,13 +63,14 @@
 /*
  * A burst of input (BURST_READS reads within BATCH_WAIT_MS: a stream of
  * inbound messages) takes input in batches of half of what those reads
- * brought (at most BATCH_MAX_BYTES), so that a stream that keeps its
+ * brought (at most READ_BURST_MAX_BYTES), so that a stream that keeps its
  * rate fills at least two batches per BATCH_WAIT_MS, until a batch wait
  * misses. Each wake-up of a sleeping reader is paid for by the broker, in
  * the write that wakes it (measured: QoS 2 end to end, broker CPU per
  * message fell by a third, and the rate rose by as much).
  */
 #define BURST_READS 16u
+#define READ_BURST_MAX_BYTES 16384u
 #define BATCH_MAX_BYTES 1024u
 #define BATCH_WAIT_MS 2
 
@@ -433,7 +434,7 @@ static void note_read(struct mqtt_client *c, uint64_t now, size_t got)
 	if (++c->read_burst_reads < BURST_READS)
 		return;
 	size_t half = c->read_burst_bytes / 2;
-	c->read_burst_mark = half < 2 ? 2 : half > BATCH_MAX_BYTES ? (int)BATCH_MAX_BYTES : (int)half;
+	c->read_burst_mark = half < 2 ? 2 : half > READ_BURST_MAX_BYTES ? (int)READ_BURST_MAX_BYTES : (int)half;
 	c->read_burst = true;
 }
 

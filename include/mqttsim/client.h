@@ -181,7 +181,7 @@ MQTTSIM_API void mqtt_client_free(struct mqtt_client *c);
  * wake-up per hundreds of acknowledgements, not one each, and an
  * inbound message can wait up to 2 ms while the window is busy. A
  * stream of inbound messages (16 reads within 2 ms) is taken the same
- * way, in batches of half of what those reads brought (at most 1 KiB),
+ * way, in batches of half of what those reads brought (at most 16 KiB),
  * until a 2 ms wait misses. Otherwise every byte is taken as it comes.
  *
  * Output in batches: while input is batched, and during a burst of
