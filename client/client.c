@@ -107,8 +107,8 @@ struct mqtt_client {
 	uint64_t read_burst_start;  /* when the reads counted in read_burst_reads began */
 	unsigned read_burst_reads;
 	size_t read_burst_bytes;
-	uint64_t burst_start;       /* when the writes counted in burst_writes began */
-	unsigned burst_writes;
+	uint64_t write_burst_start; /* when the writes counted in write_burst_writes began */
+	unsigned write_burst_writes;
 	uint64_t last_write_ms;
 	uint64_t gen;               /* connection generation */
 	int write_errno;            /* the current connection's write failed */
@@ -324,11 +324,11 @@ static void note_write(struct mqtt_client *c, uint64_t now)
 	if (!c->conn.ops->write_batch)
 		return;
 	c->last_write_ms = now;
-	if (now - c->burst_start > BATCH_WAIT_MS) {
-		c->burst_start = now;
-		c->burst_writes = 0;
+	if (now - c->write_burst_start > BATCH_WAIT_MS) {
+		c->write_burst_start = now;
+		c->write_burst_writes = 0;
 	}
-	if (++c->burst_writes < BURST_WRITES || c->write_burst)
+	if (++c->write_burst_writes < BURST_WRITES || c->write_burst)
 		return;
 	c->write_burst = true;
 	if (!c->write_batching && c->conn.ops->write_batch(c->conn.self, true) == 0)
@@ -530,7 +530,7 @@ static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message
 			c->batch = 1; /* a new socket's */
 			c->batch_missed = false;
 			c->write_batching = c->write_burst = c->read_burst = false;
-			c->burst_writes = c->read_burst_reads = 0;
+			c->write_burst_writes = c->read_burst_reads = 0;
 			c->have_conn = true;
 			mqtt_session_connected(c->s, now);
 			flush(c);
