@@ -823,11 +823,20 @@ static bool fake_wait_publishes(struct fake *f, int n)
 	return false;
 }
 
-static void *publish_one_qos0(void *arg)
+/* A thread's run of n QoS 0 publishes; its result is NULL when all
+ * succeeded. */
+struct qos0_run {
+	struct mqtt_client *c;
+	int n;
+};
+
+static void *publish_qos0_run(void *arg)
 {
-	struct mqtt_client *c = arg;
-	struct mqtt_error e = mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("g"), mqtt_slice_str("first"), NULL);
-	return e.cls ? (void *)1 : NULL;
+	struct qos0_run *run = arg;
+	for (int i = 0; i < run->n; i++)
+		if (mqtt_client_publish(run->c, NULL, 0, false, mqtt_slice_str("g"), mqtt_slice_str("q0"), NULL).cls)
+			return (void *)1;
+	return NULL;
 }
 
 #define QUEUED_WHILE_WRITING 10
@@ -852,7 +861,8 @@ static void test_group_commit(void)
 	d.conn.hold = true;
 	pthread_mutex_unlock(&d.conn.m);
 	pthread_t writer;
-	pthread_create(&writer, NULL, publish_one_qos0, c);
+	struct qos0_run one = {c, 1};
+	pthread_create(&writer, NULL, publish_qos0_run, &one);
 	pthread_mutex_lock(&d.conn.m);
 	while (!d.conn.holding)
 		pthread_cond_wait(&d.conn.cond, &d.conn.m);
@@ -885,15 +895,6 @@ static void test_group_commit(void)
 #define PUBLISHERS 4
 #define EACH 200
 
-static void *publisher(void *arg)
-{
-	struct mqtt_client *c = arg;
-	for (int i = 0; i < EACH; i++)
-		if (mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("g"), mqtt_slice_str("commit"), NULL).cls)
-			return (void *)1;
-	return NULL;
-}
-
 /* Publishers on several threads at once: each call succeeds, every
  * message arrives once (TSan watches the sharing of the writer). */
 static void test_concurrent_publishers(void)
@@ -908,9 +909,10 @@ static void test_concurrent_publishers(void)
 	struct reader r;
 	reader_start(&r, c);
 	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	struct qos0_run each = {c, EACH};
 	pthread_t t[PUBLISHERS];
 	for (int i = 0; i < PUBLISHERS; i++)
-		pthread_create(&t[i], NULL, publisher, c);
+		pthread_create(&t[i], NULL, publish_qos0_run, &each);
 	bool failed = false;
 	for (int i = 0; i < PUBLISHERS; i++) {
 		void *res;
@@ -1311,15 +1313,6 @@ static void test_input_batches_under_load(void)
 	pthread_mutex_destroy(&d.log.m);
 }
 
-static void *publish_qos0_burst(void *arg)
-{
-	struct mqtt_client *c = arg;
-	for (int i = 0; i < 2000; i++)
-		if (mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("burst"), mqtt_slice_str("q0"), NULL).cls)
-			return (void *)1;
-	return NULL;
-}
-
 /* QoS 0 publishes back to back go out in batches (Nagle's algorithm),
  * which end, sending what was held, once the writes stop; every message
  * arrives. */
@@ -1347,7 +1340,8 @@ static void test_output_batches_in_a_burst(void)
 	const int on = WRITES_BATCHED, on_off[] = {WRITES_BATCHED, WRITES_AT_ONCE};
 	CU_ASSERT(!logged_in_order(&d.log, &on, 1));
 	pthread_t t;
-	pthread_create(&t, NULL, publish_qos0_burst, c);
+	struct qos0_run burst = {c, 2000};
+	pthread_create(&t, NULL, publish_qos0_run, &burst);
 	void *res;
 	pthread_join(t, &res);
 	CU_ASSERT_PTR_NULL(res);
