@@ -30,7 +30,9 @@ CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wcast-qual -Wpointer-arith
 override CFLAGS += -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden -pthread
-override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker
+# Includes name their part: "mqttsim/x.h" (public), "part/x.h" (another
+# part's interface, from the root), "x.h" (the same folder).
+override CPPFLAGS += -D_POSIX_C_SOURCE=200809L -Iinclude -I.
 LDLIBS   ?=
 
 VERSION  := 0.1.0
@@ -38,48 +40,61 @@ SOMAJOR  := 0
 
 # What libmqttsim itself links against (also in mqttsim.pc's Libs.private).
 LIB_DEPS := -pthread -lssl -lcrypto -lpcap -lm
-LIB_SRC  := $(sort $(wildcard client/*.c capture/*.c fakebroker/*.c faults/*.c))
+LIB_SRC  := $(sort $(wildcard codec/*.c client/*.c capture/*.c fakebroker/*.c faults/*.c))
 FAKEBROKER_SRC := $(wildcard fakebroker/program/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
+
+# Objects depend on the compiler and flags they were built with, so that
+# `make CC=clang` after `make` really rebuilds with clang.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
+FORCE:
 
 STATIC   := $(BUILD)/lib/libmqttsim.a
 SHARED   := $(BUILD)/lib/libmqttsim.so.$(VERSION)
 SONAME   := libmqttsim.so.$(SOMAJOR)
 
-# CUnit suites: one runner per part, from that part's tests/ folder.
-CLIENT_TEST_SRC := $(filter-out client/tests/probe.c,$(sort $(wildcard client/tests/*.c)))
+# CUnit suites: one runner per part, from that part's tests/ folder,
+# each with the runner every part shares (testing/).
+CUNIT_MAIN      := testing/cunit_main.c
+CODEC_TEST_SRC  := $(CUNIT_MAIN) $(sort $(wildcard codec/tests/*.c))
+CODEC_TESTS     := $(BUILD)/tests/codec_tests
+CLIENT_TEST_SRC := $(CUNIT_MAIN) $(filter-out client/tests/probe.c,$(sort $(wildcard client/tests/*.c)))
 CLIENT_TESTS    := $(BUILD)/tests/client_tests
-CAPTURE_TEST_SRC := client/tests/main.c $(sort $(wildcard capture/tests/*.c))
+# The replay core is not in the library (only mqttsim runs it).
+REPLAY_SRC      := $(sort $(wildcard capture/replay/*.c))
+CAPTURE_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard capture/tests/*.c)) capture/replay/replay.c
 CAPTURE_TESTS   := $(BUILD)/tests/capture_tests
-BROKER_TEST_SRC := client/tests/main.c $(sort $(wildcard fakebroker/tests/*.c))
+BROKER_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard fakebroker/tests/*.c))
 BROKER_TESTS    := $(BUILD)/tests/broker_tests
-FAULTS_TEST_SRC := client/tests/main.c $(sort $(wildcard faults/tests/*.c))
+FAULTS_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
-SCENARIO_TEST_SRC := client/tests/main.c $(sort $(wildcard scenarios/tests/*.c)) scenarios/runner/simdisk.c \
-                     scenarios/runner/replay.c
+SCENARIO_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard scenarios/tests/*.c)) scenarios/sim/simdisk.c
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
 EXAMPLE_TESTS   := $(BUILD)/examples/test_thermostat
-TEST_BINS       := $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) $(SCENARIO_TESTS) \
-                   $(EXAMPLE_TESTS)
-$(FAULTS_TESTS): $(FAULTS_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
+TEST_BINS       := $(CODEC_TESTS) $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) \
+                   $(SCENARIO_TESTS) $(EXAMPLE_TESTS)
+TEST_HEADERS    := testing/suites.h $(wildcard */tests/*.h)
+# Test programs link the static library: they may use internals.
+$(BUILD)/tests/%_tests: $(STATIC) $(TEST_HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(FAULTS_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
-$(BROKER_TESTS): $(BROKER_TEST_SRC) $(STATIC) $(wildcard fakebroker/tests/*.h) $(FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Ifakebroker/tests -o $@ $(BROKER_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+$(CODEC_TESTS): $(CODEC_TEST_SRC)
+$(CLIENT_TESTS): $(CLIENT_TEST_SRC)
+$(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(wildcard capture/replay/*.h)
+$(BROKER_TESTS): $(BROKER_TEST_SRC)
+$(FAULTS_TESTS): $(FAULTS_TEST_SRC)
+$(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/*/*.h)
 $(EXAMPLE_TESTS): $(EXAMPLE_SRC) $(wildcard examples/thermostat/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(EXAMPLE_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
-$(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Iscenarios/runner -Icapture -o $@ $(SCENARIO_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
-$(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(STATIC) $(FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -Icapture -o $@ $(CAPTURE_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
 
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
@@ -97,16 +112,8 @@ lib: $(STATIC) $(SHARED)
 
 tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim $(BUILD)/bin/mqttc
 
-# Objects depend on the compiler and flags they were built with, so that
-# `make CC=clang` after `make` really rebuilds with clang.
-FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
-$(FLAGS_STAMP): FORCE
-	@mkdir -p $(dir $@)
-	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
-FORCE:
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard client/*.h capture/*.h fakebroker/*.h faults/*.h) $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard codec/*.h client/*.h capture/*.h fakebroker/*.h faults/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -121,11 +128,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libmqttsim.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/lib/libmqttsim.so
 
-# Test and bench programs link the static library: they may use internals.
-$(CLIENT_TESTS): $(CLIENT_TEST_SRC) $(STATIC) $(wildcard client/tests/*.h) $(FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/tests -o $@ $(CLIENT_TEST_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
-
+# Bench programs link the static library too.
 $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
@@ -133,13 +136,17 @@ $(PROBE): client/tests/probe.c $(STATIC) $(FLAGS_STAMP)
 $(BUILD)/bench/make_capture: bench/make_capture.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
-$(BUILD)/bench/bench_codec: bench/bench_codec.c $(STATIC) $(FLAGS_STAMP)
+# Allocation counting: the malloc family wrapped at this program's link
+# only (bench/alloc_count.h), so no object of the library sees it.
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+$(BUILD)/bench/bench_codec: bench/bench_codec.c bench/alloc_count.c bench/alloc_count.h $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ bench/bench_codec.c bench/alloc_count.c $(STATIC) $(LDFLAGS) \
+	  $(ALLOC_WRAP) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/fakebroker: $(FAKEBROKER_SRC) $(wildcard fakebroker/program/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Ifakebroker/program -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(FAKEBROKER_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/faultproxy: faults/program/faultproxy.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -149,13 +156,18 @@ $(BUILD)/bin/faultproxy: faults/program/faultproxy.c $(STATIC) $(FLAGS_STAMP)
 MQTTC_SRC := $(sort $(wildcard client/program/*.c))
 $(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iclient/program -o $@ $(MQTTC_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTC_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
-# The scenario runner: language, simulator, oracle.
-MQTTSIM_SRC := $(sort $(wildcard scenarios/runner/*.c))
-$(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(wildcard scenarios/runner/*.h) $(STATIC) $(FLAGS_STAMP)
+# mqttsim: the scenario runner's rooms (language, simulator, oracle, real
+# time, shrinker, the command) and the capture commands.
+SCENARIO_ROOMS := lang sim oracle real shrink program
+MQTTSIM_SRC := $(sort $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.c)) \
+                 $(REPLAY_SRC) $(wildcard capture/program/*.c))
+MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \
+               $(wildcard capture/replay/*.h capture/program/*.h)
+$(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(MQTTSIM_HDR) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Iscenarios/runner -Icapture -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -220,13 +232,14 @@ tsan: deps
 FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture \
                 fuzz_replay
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -Iclient -Ifakebroker -Icapture
+FUZZ_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iinclude -I.
+FUZZ_EXTRA_SRC := codec/tests/codec_testutil.c scenarios/lang/lang.c scenarios/lang/script.c capture/replay/replay.c
 fuzz: deps
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) -O1 -g -o build/fuzz/make_seeds fuzz/make_seeds.c $(LIB_SRC) $(LIB_DEPS)
 	rm -rf build/fuzz/seeds && build/fuzz/make_seeds build/fuzz/seeds
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -Iclient/tests -Iscenarios/runner -Icapture -o build/fuzz/$$t fuzz/$$t.c client/tests/codec_testutil.c scenarios/runner/lang.c scenarios/runner/script.c scenarios/runner/replay.c $(LIB_SRC) $(LIB_DEPS) || exit 1; \
+	  clang $(FUZZ_CPPFLAGS) -std=c11 $(WARNINGS) $(FUZZ_FLAGS) -o build/fuzz/$$t fuzz/$$t.c $(FUZZ_EXTRA_SRC) $(LIB_SRC) $(LIB_DEPS) || exit 1; \
 	done
 	@for t in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/regressions/$$t ]; then \

@@ -1,6 +1,12 @@
-/* transport_internal.h - helpers shared by the dialers. Not installed. */
-#ifndef MQTTSIM_TRANSPORT_INTERNAL_H
-#define MQTTSIM_TRANSPORT_INTERNAL_H
+/*
+ * transport.h - the socket helpers of the client's dialers, shared with
+ * the drivers of other parts that make connections of their own (the
+ * fake broker's server, mqttsim replay). Not installed; part of the
+ * client's interface to the other parts of mqttsim
+ * (docs/architecture.md).
+ */
+#ifndef MQTTSIM_CLIENT_TRANSPORT_H
+#define MQTTSIM_CLIENT_TRANSPORT_H
 
 #include <openssl/bio.h>
 #include <sys/socket.h>

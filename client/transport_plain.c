@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "mqttsim/client.h"
-#include "transport_internal.h"
+#include "transport.h"
 
 static ssize_t fd_read(void *self, void *buf, size_t len)
 {

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "mqttsim/client.h"
-#include "transport_internal.h"
+#include "transport.h"
 
 #define READ_SLICE_MS 10
 

@@ -28,7 +28,7 @@
 
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/pcap.h"
-#include "transport_internal.h"
+#include "client/transport.h"
 
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16  /* then other connections get their turn */

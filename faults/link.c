@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "mqttsim/faults.h"
+#include "mqttsim/fault_engine.h"
 
 #define RANDOM_SIZE_MAX 16
 #define BANDWIDTH_TICK_MS 10 /* a capped stream goes in chunks this far apart */

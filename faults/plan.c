@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "mqttsim/faults.h"
+#include "mqttsim/fault_engine.h"
 
 static const struct {
 	enum mqtt_fault_action action;

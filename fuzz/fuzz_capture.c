@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "mqtt_streams.h"
+#include "capture/mqtt_streams.h"
 #include "mqttsim/codec.h"
-#include "reader.h"
+#include "capture/reader.h"
 
 static size_t in_bytes, out_bytes;
 

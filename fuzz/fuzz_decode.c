@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_testutil.h"
+#include "codec/tests/codec_testutil.h"
 
 #define CHECK(cond)                                                        \
 	do {                                                               \

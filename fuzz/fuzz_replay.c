@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replay.h"
+#include "capture/replay/replay.h"
 
 /* A captured session: CONNECT, CONNACK, SUBSCRIBE, SUBACK, the broker's
  * QoS 2 PUBLISH and its flow, the client's QoS 1 PUBLISH, DISCONNECT. */

@@ -1,13 +1,13 @@
 /*
- * The CUnit runner of the client part: registers every suite of this
- * folder and runs them in basic mode. Exit status 1 when any test
+ * The CUnit runner every part shares: registers the suites its
+ * tests/suites.c lists (all_suites) and runs them in basic mode. Exit status 1 when any test
  * failed, so make and CI see it.
  */
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "suites.h"
+#include "testing/suites.h"
 
 int main(int argc, char **argv)
 {
@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (const struct suite_def *s = all_suites; s->name; s++) {
-		/* One suite by name: client_tests codec_framer;
+		/* One suite by name: codec_tests codec_framer;
 		 * one test of it: client_tests store "file-system store traced save" */
 		if (argc > 1 && strcmp(argv[1], s->name) != 0)
 			continue;

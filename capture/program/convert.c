@@ -20,9 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "captured.h"
+#include "capture/replay/captured.h"
 #include "mqttsim/codec.h"
-#include "scenario.h"
+#include "commands.h"
+#include "scenarios/lang/scenario.h"
 
 #define STEP_MS 20        /* between the workload lines of a connection */
 #define PACKET_MS 5       /* more for each packet between them: time for the exchange */

@@ -16,10 +16,10 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "captured.h"
-#include "mqtt_streams.h"
+#include "capture/replay/captured.h"
+#include "capture/mqtt_streams.h"
 #include "notes.h"
-#include "scenario.h"
+#include "commands.h"
 
 enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
 

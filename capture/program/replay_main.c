@@ -18,10 +18,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "captured.h"
-#include "replay.h"
-#include "scenario.h"
-#include "transport_internal.h"
+#include "capture/replay/captured.h"
+#include "capture/replay/replay.h"
+#include "commands.h"
+#include "client/transport.h"
 
 static const char replay_usage[] =
 "Usage: mqttsim replay --as-client --against ADDRESS [OPTION]... FILE\n"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mqtt_streams.h"
+#include "capture/mqtt_streams.h"
 
 struct loading {
 	struct cap_session *s;

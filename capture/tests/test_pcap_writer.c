@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "mqttsim/pcap.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static uint32_t get32(const uint8_t *p)
 {

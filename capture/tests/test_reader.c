@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "mqttsim/pcap.h"
-#include "reader.h"
-#include "suites.h"
+#include "capture/reader.h"
+#include "testing/suites.h"
 
 #ifndef DLT_LINUX_SLL2
 #define DLT_LINUX_SLL2 276

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replay.h"
-#include "suites.h"
+#include "capture/replay/replay.h"
+#include "testing/suites.h"
 
 /* A session built event by event; packets as hex-free byte lists. */
 struct built {

@@ -1,14 +1,17 @@
-#include "suites.h"
+#include "testing/suites.h"
 
 #include <stddef.h>
 
+extern const struct test_def store_tests[];
+extern const struct test_def store_checked_tests[];
+extern const struct test_def session_tests[];
+extern const struct test_def session_store_tests[];
+extern const struct test_def session_output_tests[];
+extern const struct test_def client_tests[];
+extern const struct test_def mqtttest_tests[];
+extern const struct test_def fidelity_tests[];
+
 const struct suite_def all_suites[] = {
-	{"codec_check", codec_check_tests},
-	{"codec_roundtrip", codec_roundtrip_tests},
-	{"codec_malformed", codec_malformed_tests},
-	{"codec_lenient", codec_lenient_tests},
-	{"codec_framer", codec_framer_tests},
-	{"codec_match", codec_match_tests},
 	{"store", store_tests},
 	{"store_checked", store_checked_tests},
 	{"session", session_tests},

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "mqttsim/client.h"
-#include "suites.h"
-#include "transport_internal.h"
+#include "testing/suites.h"
+#include "client/transport.h"
 
 #define MAX_LOG 256
 

@@ -1,5 +1,6 @@
 /*
- * Stub fidelity: each situation file of scenarios/fidelity/ (a refused
+ * Stub fidelity: each situation file of fidelity/ beside this file (NAME.situation,
+ * a small language of its own, not a scenario's) (a refused
  * connect, a full window, a broker gone, a refused subscription, a big
  * message, a closed client, bad input) lists client calls and the error
  * class each returns. The file runs twice: against the real client over
@@ -21,9 +22,10 @@
 
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/mqtttest.h"
-#include "suites.h"
+#include "testing/suites.h"
 
-#define FIDELITY_DIR "scenarios/fidelity"
+#define FIDELITY_DIR "client/tests/fidelity"
+#define FIDELITY_EXT ".situation"
 
 enum step_kind { S_READ, S_PUBLISH, S_SUBSCRIBE, S_UNSUBSCRIBE, S_ONLINE, S_CLOSE };
 
@@ -52,7 +54,7 @@ struct situation {
 /* A failure with its own words (CU_FAIL shows only its argument's name). */
 static void fail_with(const char *msg)
 {
-	CU_assertImplementation(CU_FALSE, 0, msg, "scenarios/fidelity", "", CU_FALSE);
+	CU_assertImplementation(CU_FALSE, 0, msg, FIDELITY_DIR, "", CU_FALSE);
 }
 
 static bool class_named(const char *word, enum mqtt_class *out)
@@ -332,7 +334,8 @@ static void test_situations(void)
 	int files = 0;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		if (len < 5 || strcmp(e->d_name + len - 4, ".scn"))
+		size_t ext = strlen(FIDELITY_EXT);
+		if (len <= ext || strcmp(e->d_name + len - ext, FIDELITY_EXT))
 			continue;
 		char path[300];
 		snprintf(path, sizeof path, "%s/%.250s", FIDELITY_DIR, e->d_name);

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "mqttsim/mqtttest.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 struct captured {
 	char lines[16][256];

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "session_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static struct mqtt_slice S(const char *s)
 {

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session_internal.h"
+#include "client/session_internal.h"
 #include "session_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 #define MAX_PIECES 256
 

@@ -18,7 +18,7 @@
 
 #include "session_testutil.h"
 #include "store_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static struct mqtt_session_config stored_config(void)
 {

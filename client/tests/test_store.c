@@ -13,7 +13,7 @@
 
 #include "mqttsim/store.h"
 #include "store_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static struct iovec iov_of(const void *p, size_t n)
 {

@@ -14,7 +14,7 @@
 
 #include "mqttsim/store.h"
 #include "store_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len);
 

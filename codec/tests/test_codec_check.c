@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static enum mqtt_err utf8(const char *s, size_t len, size_t *at)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 /* CONNECT, PUBLISH QoS 1 (200-byte payload: a two-byte length),
  * PINGREQ, SUBSCRIBE, DISCONNECT. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "codec_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 {

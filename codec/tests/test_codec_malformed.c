@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 struct bad_case {
 	const char *what;

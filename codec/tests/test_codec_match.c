@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static bool match(const char *filter, const char *name)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "codec_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static const uint32_t edge_lengths[] = {
 	0, 127, 128, 16383, 16384, 2097151, 2097152, MQTT_REMAINING_LENGTH_MAX,

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "broker_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static void connect_accepted_and_session_present(void)
 {

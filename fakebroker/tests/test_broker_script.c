@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "broker_testutil.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static int rule(struct tbroker *t, const char *text)
 {

@@ -17,7 +17,7 @@
 
 #include "mqttsim/codec.h"
 #include "mqttsim/fakebroker.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 /* Reads one packet from fd within 2 s into buf; its length, 0 on timeout or close. */
 static size_t read_packet(int fd, uint8_t *buf, size_t cap)

@@ -6,7 +6,7 @@
 
 #include "mqttsim/codec.h"
 #include "mqttsim/trigger.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static void parse_and_format(void)
 {

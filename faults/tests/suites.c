@@ -1,4 +1,4 @@
-#include "suites.h"
+#include "testing/suites.h"
 
 #include <stddef.h>
 

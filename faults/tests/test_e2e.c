@@ -15,7 +15,7 @@
 #include "mqttsim/codec.h"
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/faults.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 #define MESSAGES 60
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mqttsim/faults.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 struct fx {
 	struct mqtt_fault_plan plan;

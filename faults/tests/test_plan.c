@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mqttsim/faults.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 static void round_trip(void)
 {

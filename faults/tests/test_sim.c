@@ -14,7 +14,7 @@
 #include "mqttsim/broker.h"
 #include "mqttsim/faults.h"
 #include "mqttsim/session.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 #define MESSAGES 50
 

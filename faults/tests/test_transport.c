@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "mqttsim/faults.h"
-#include "suites.h"
+#include "testing/suites.h"
 
 struct tx {
 	struct mqtt_dialer dialer;

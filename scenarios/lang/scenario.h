@@ -1,6 +1,9 @@
 /*
- * scenario.h - scenarios: their parsed form, the simulator that runs
- * one with a seed, and the oracle that judges the run (docs/scenarios.md).
+ * scenario.h - the scenario language: a scenario's parsed form, and the
+ * parser that makes it from a .scn file (docs/scenarios.md). The
+ * simulator (scenarios/sim/sim.h), the real-time runner
+ * (scenarios/real/real.h) and the oracle (scenarios/oracle/oracle.h)
+ * take this form.
  */
 #ifndef SCENARIOS_SCENARIO_H
 #define SCENARIOS_SCENARIO_H
@@ -11,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "mqttsim/faults.h"
+#include "mqttsim/fault_engine.h"
 #include "script.h"
 
 #define SCN_MAX_CLIENTS 8
@@ -121,73 +124,5 @@ int scenario_parse(struct scenario *s, const char *path, const char *text, char 
 int scenario_load(struct scenario *s, const char *path, char *err, size_t errcap);
 void scenario_free(struct scenario *s);
 const char *scn_invariant_name(enum scn_invariant i);
-
-/* One run's verdict. */
-struct scn_result {
-	bool violated[SCN_INVARIANT_COUNT];
-	char first[SCN_INVARIANT_COUNT][256]; /* the first violation of each, explained */
-	bool passed;                 /* every expectation met */
-	char why[512];               /* when not passed: which expectation, and the evidence */
-	uint64_t virtual_ms;
-	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
-	uint64_t events;             /* simulation steps, for the benchmark */
-	/* expect state, by expectation: where the client ended, when not as expected. */
-	bool state_wrong[16];
-	enum scn_final state_was[16];
-	long state_inflight[16];
-};
-
-/*
- * Runs s with seed in simulation; trace (may be NULL) gets one line per
- * event; pcap (may be NULL) names a capture file of every connection, as
- * delivered, in virtual time (tshark decodes it as MQTT).
- */
-int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result *r,
-                      FILE *trace, const char *pcap);
-
-/*
- * Runs s with seed over real sockets, threads and processes (real.c): the
- * fake broker in this process, each client in a process of its own made
- * by running exe ("mqttsim __client ..."). trace and pcap as for
- * scenario_simulate. Returns -1 with r->why when it could not be set up.
- */
-int scenario_real(const struct scenario *s, const char *exe, uint64_t seed, struct scn_result *r,
-                  FILE *trace, const char *pcap);
-/* The client process's main: mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR. */
-int scenario_real_client(int argc, char **argv);
-
-/* decode.c: mqttsim decode (argv[1] is "decode"); returns the exit status. */
-int mqttsim_decode(int argc, char **argv);
-/* replay_main.c: mqttsim replay; convert.c: mqttsim convert. */
-int mqttsim_replay(int argc, char **argv);
-int mqttsim_convert(int argc, char **argv);
-
-/* setup.c: what the simulator and the real runner share for a client. */
-#define CRASH_LINE_BASE 100000u /* plan lines of the hidden faults that mark crash points */
-struct mqtt_session_config;
-uint64_t scn_client_prng(uint64_t seed, int client);
-uint64_t scn_fault_seed(uint64_t seed, int client);
-/* The session configuration of client c (index); prng must outlive the
- * session, will (its will's message) the creation of the session. */
-void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, char will[16],
-                        struct mqtt_session_config *cfg);
-/* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
-int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
-/* One trace line, "t=NOWms ..." (nothing when trace is NULL). */
-void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
-/* Writes "client:step:seq:" (the identity a message carries) and returns its length. */
-int scn_identity(char *out, int client, int step, uint32_t seq);
-
-/*
- * Shrinks a scenario text that fails with seed to a smaller one that
- * still does (shrink.c): only the failed expectation, every line it can
- * do without left out, workload sizes halved. Returns the new text
- * (free() it), or NULL when the text does not fail or memory ran out.
- * runs: how many simulations it took; lines_before/after: directives.
- * path names the scenario in messages.
- */
-char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigned *runs,
-                      size_t *lines_before, size_t *lines_after);
 
 #endif

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mqttsim/session.h"
-#include "scenario.h"
+#include "setup.h"
 
 static uint64_t splitmix(void *arg)
 {

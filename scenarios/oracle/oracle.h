@@ -5,7 +5,22 @@
 #ifndef SCENARIOS_ORACLE_H
 #define SCENARIOS_ORACLE_H
 
-#include "scenario.h"
+#include "scenarios/lang/scenario.h"
+
+/* One run's verdict. */
+struct scn_result {
+	bool violated[SCN_INVARIANT_COUNT];
+	char first[SCN_INVARIANT_COUNT][256]; /* the first violation of each, explained */
+	bool passed;                 /* every expectation met */
+	char why[512];               /* when not passed: which expectation, and the evidence */
+	uint64_t virtual_ms;
+	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
+	uint64_t events;             /* simulation steps, for the benchmark */
+	/* expect state, by expectation: where the client ended, when not as expected. */
+	bool state_wrong[16];
+	enum scn_final state_was[16];
+	long state_inflight[16];
+};
 
 struct oracle;
 

@@ -41,10 +41,11 @@
 #include "mqttsim/client.h"
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/faults.h"
-#include "oracle.h"
+#include "scenarios/oracle/oracle.h"
 #include "realscript.h"
-#include "scenario.h"
-#include "wire.h"
+#include "real.h"
+#include "scenarios/lang/setup.h"
+#include "scenarios/oracle/wire.h"
 
 #define PACKET_MAX 512
 #define PAYLOAD_SHOWN 64 /* of a message read, enough for its identity */

@@ -10,7 +10,7 @@
 #include <poll.h>
 #include <stdint.h>
 
-#include "script.h"
+#include "scenarios/lang/script.h"
 
 struct rscript;
 

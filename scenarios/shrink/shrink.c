@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scenario.h"
+#include "scenarios/sim/sim.h"
+#include "shrink.h"
 
 struct lines {
 	char **text;  /* each without its newline; owned */

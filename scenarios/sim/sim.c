@@ -19,11 +19,12 @@
 #include "mqttsim/pcap.h"
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
-#include "oracle.h"
-#include "script.h"
+#include "scenarios/oracle/oracle.h"
+#include "scenarios/lang/script.h"
 #include "simdisk.h"
-#include "wire.h"
-#include "scenario.h"
+#include "scenarios/oracle/wire.h"
+#include "scenarios/lang/setup.h"
+#include "sim.h"
 
 
 struct sclient {

@@ -16,7 +16,7 @@
 #include <sys/uio.h>
 
 #include "simdisk.h"
-#include "store_internal.h"
+#include "client/store_vfs.h"
 
 struct inode {
 	uint8_t *data, *synced; /* what is seen; what survives a crash */

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "mqttsim/store.h"
-#include "store_internal.h"
+#include "client/store_vfs.h"
 
 struct simdisk;
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simdisk.h"
-#include "suites.h"
+#include "scenarios/sim/simdisk.h"
+#include "testing/suites.h"
 
 static struct simdisk *disk;
 static struct mqtt_store store;

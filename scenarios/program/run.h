@@ -1,0 +1,11 @@
+/*
+ * run.h - mqttsim run and mqttsim check (run.c), for the dispatcher.
+ */
+#ifndef SCENARIOS_PROGRAM_RUN_H
+#define SCENARIOS_PROGRAM_RUN_H
+
+/* argv[1] is "run" or "check" (anything else: a usage error, exit 2);
+ * returns the exit status mqttsim(1) documents. */
+int mqttsim_run(int argc, char **argv);
+
+#endif
