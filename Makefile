@@ -3,12 +3,12 @@
 #   make demo       run the scenario library in simulation (the main job)
 #   make mutants    show that named defects of the client fail scenarios
 #   make            library (static and shared) and every program
-#   make test       install build dependencies, build, run CUnit and pytest
+#   make test       install build dependencies, build, check the layers, run CUnit and pytest
 #   make san        the same tests on an ASan+UBSan build
 #   make tsan       the threaded tests on a TSan build
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (default 60) each
 #   make bench      benchmarks
-#   make install    PREFIX=/usr/local (DESTDIR honoured)
+#   make install    PREFIX=/usr/local (DESTDIR honoured); guides in PREFIX/share/doc/mqttsim
 #   make deps       Debian packages the build, tests and benchmarks need
 #   make clean
 #
@@ -103,8 +103,11 @@ BENCH_BINS := $(BUILD)/bench/make_capture $(BUILD)/bench/bench_codec $(BUILD)/be
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim \
               $(BUILD)/bin/mqttc
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
+# The guides (docs/*.md), installed beside README.md.
+GUIDES     := $(wildcard docs/*.md)
+DOCDIR     := $(PREFIX)/share/doc/mqttsim
 
-.PHONY: FORCE all lib tests deps test check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
+.PHONY: FORCE all lib tests deps test check-layers check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
 
 all: lib tests $(BENCH_BINS) $(PROGRAMS)
 
@@ -206,7 +209,11 @@ demo: deps
 # reports: a red suite must not hide the others.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-unit check-py
+	@$(MAKE) -k --no-print-directory check-layers check-unit check-py
+
+# The arrows between the parts point one way (docs/architecture.md).
+check-layers:
+	$(PYTHON) scripts/check_layers.py
 
 check-unit: $(TEST_BINS)
 	@status=0; for t in $(TEST_BINS); do echo "== $$t"; $$t || status=1; done; exit $$status
@@ -289,8 +296,11 @@ install: lib $(PROGRAMS)
 	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
 	install -d $(DESTDIR)$(PYTHON_SITE)/mqttsim
 	install -m 644 $(PYTHON_PKG) $(DESTDIR)$(PYTHON_SITE)/mqttsim/
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 644 README.md $(GUIDES) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
+	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(PREFIX)/lib/libmqttsim.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/mqttsim
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done

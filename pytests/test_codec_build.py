@@ -11,7 +11,7 @@ ALLOCATORS = {"malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_mem
 def test_codec_objects_never_allocate():
     """The codec's encode and decode paths allocate nothing: its objects do
     not even reference an allocator."""
-    objects = sorted((build_dir() / "obj/client").glob("codec_*.o"))
+    objects = sorted((build_dir() / "obj/codec").glob("codec_*.o"))
     assert len(objects) >= 5, f"codec objects not found under {build_dir()}"
     for obj in objects:
         undefined = run(["nm", "-u", str(obj)]).stdout.split()

@@ -19,7 +19,8 @@ for m in "$root"/scenarios/mutants/*.sed; do
     tree=$work/$name
     rm -rf "$tree"
     mkdir -p "$tree"
-    (cd "$root" && tar cf - Makefile include client fakebroker faults capture scenarios bench fuzz scripts mqttsim.pc.in) |
+    # The whole source tree but build output, so that a new part comes along.
+    (cd "$root" && tar cf - --exclude=./build --exclude=./.git .) |
         (cd "$tree" && tar xf -)
     sed -i -f "$m" "$tree/$file"
     if cmp -s "$root/$file" "$tree/$file"; then
