@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import clean_env, run
+from conftest import ROOT, clean_env, run
 
 USER_PROGRAM = r"""
 #include <mqttsim/codec.h>
@@ -40,6 +40,8 @@ int main(void)
 }
 """
 
+ROOT_INCLUDE = ROOT / "include" / "mqttsim"
+
 EXPECTED = "PUBLISH 27 bytes qos=1 id=7 topic=home/kitchen/temp payload=21.5\n"
 
 
@@ -68,6 +70,25 @@ def test_installed_files(prefix):
         assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc
+
+
+def test_every_public_header_installed_and_self_contained(prefix, tmp_path):
+    # faults.h now includes fault_engine.h: an installed copy must have it.
+    headers = sorted(p.name for p in (ROOT_INCLUDE).glob("*.h"))
+    assert "fault_engine.h" in headers
+    for name in headers:
+        assert (prefix / "include/mqttsim" / name).is_file(), f"{name} not installed"
+        src = tmp_path / f"use_{name}.c"
+        src.write_text(f"#include <mqttsim/{name}>\nint main(void) {{ return 0; }}\n")
+        run(["cc", "-std=c11", "-Wall", "-Werror", "-c", "-o", str(tmp_path / "use.o"),
+             f"-I{prefix}/include", str(src)])
+
+
+def test_guides_installed(prefix):
+    doc = prefix / "share/doc/mqttsim"
+    for guide in sorted((ROOT_INCLUDE.parent.parent / "docs").glob("*.md")):
+        assert (doc / guide.name).read_text() == guide.read_text()
+    assert (doc / "README.md").is_file()
 
 
 def pkg_config(prefix, *args):
