@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -117,6 +118,8 @@ struct mqtt_client {
 
 	uint64_t written;           /* output bytes written on any connection */
 	struct iovec wv[WRITE_PIECES]; /* the writer's (writing) */
+
+	uint64_t jitter_state;      /* the reconnect jitter's, when the configuration gives no source */
 
 	uint8_t *rbuf;
 	size_t rcap, roff, rlen;
@@ -906,6 +909,31 @@ static int make_wake_pipe(int fds[2])
 	return 0;
 }
 
+/* splitmix64 over the client's own state: the reconnect jitter's source
+ * when the configuration gives none. Called by the core under c->lock. */
+static uint64_t jitter_random(void *arg)
+{
+	uint64_t *state = arg;
+	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* A seed of the client's own, so that a fleet of clients started
+ * together does not redial in step after a broker restart: the kernel's
+ * randomness, else the time, the process and the client's address. */
+static uint64_t jitter_seed(const struct mqtt_client *c)
+{
+	uint64_t seed;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+		return seed;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32) ^
+	       (uint64_t)(uintptr_t)c;
+}
+
 struct mqtt_error mqtt_client_new(struct mqtt_client **out, const struct mqtt_client_config *cfg,
                                   enum mqtt_session_mode mode, struct mqtt_store *store,
                                   void (*warn)(void *arg, const char *text), void *warn_arg)
@@ -921,7 +949,14 @@ struct mqtt_error mqtt_client_new(struct mqtt_client **out, const struct mqtt_cl
 	c->event_fd = -1;
 	c->wake[0] = c->wake[1] = -1;
 	c->pause_ms = cfg->session.pause_timeout_ms;
-	struct mqtt_error e = mqtt_session_new(&c->s, &cfg->session, mode, store, warn, warn_arg);
+	struct mqtt_session_config session = cfg->session;
+	if (!session.random) {
+		/* Reconnect waits always have jitter (half to all of the backoff). */
+		c->jitter_state = jitter_seed(c);
+		session.random = jitter_random;
+		session.random_arg = &c->jitter_state;
+	}
+	struct mqtt_error e = mqtt_session_new(&c->s, &session, mode, store, warn, warn_arg);
 	if (!e.cls) {
 		c->rcap = 64 * 1024;
 		c->rbuf = malloc(c->rcap);

@@ -1458,6 +1458,129 @@ static void test_input_batches_in_a_stream(void)
 	pthread_mutex_destroy(&d.log.m);
 }
 
+/* Reconnect jitter. A dialer whose broker is down: each dial refused,
+ * its time logged. */
+#define JITTER_DIALS 10
+struct dial_times {
+	pthread_mutex_t m;
+	uint64_t at[JITTER_DIALS];
+	int n;
+};
+
+static int refused_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	(void)out;
+	(void)timeout_ms;
+	struct dial_times *d = arg;
+	pthread_mutex_lock(&d->m);
+	if (d->n < JITTER_DIALS)
+		d->at[d->n++] = mono_ms();
+	pthread_mutex_unlock(&d->m);
+	return -ECONNREFUSED;
+}
+
+/* Two clients of configuration sc dial a down broker JITTER_DIALS times
+ * each, at once, as a fleet does after a broker restart. */
+static void fleet_redials(struct mqtt_session_config sc, struct dial_times d[2])
+{
+	struct mqtt_client *c[2];
+	struct reader r[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&d[i], 0, sizeof d[i]);
+		pthread_mutex_init(&d[i].m, NULL);
+		c[i] = client_via(refused_dial, &d[i], sc);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		reader_start(&r[i], c[i]);
+	for (int waited = 0; waited < 10000; waited += 10) {
+		pthread_mutex_lock(&d[0].m);
+		pthread_mutex_lock(&d[1].m);
+		bool done = d[0].n == JITTER_DIALS && d[1].n == JITTER_DIALS;
+		pthread_mutex_unlock(&d[1].m);
+		pthread_mutex_unlock(&d[0].m);
+		if (done)
+			break;
+		sleep_us(10000);
+	}
+	for (int i = 0; i < 2; i++) {
+		mqtt_client_close(c[i]);
+		pthread_join(r[i].thread, NULL);
+		mqtt_client_free(c[i]);
+		CU_ASSERT_EQUAL(d[i].n, JITTER_DIALS);
+	}
+}
+
+/* The backoff without jitter before dial k (from 1): min doubling to max. */
+static uint64_t nominal_wait(const struct mqtt_session_config *sc, int k)
+{
+	uint64_t w = sc->reconnect_wait_min_ms;
+	for (int i = 1; i < k && w < sc->reconnect_wait_max_ms; i++)
+		w *= 2;
+	return w < sc->reconnect_wait_max_ms ? w : sc->reconnect_wait_max_ms;
+}
+
+static struct mqtt_session_config jitter_config(void)
+{
+	struct mqtt_session_config sc = quick_config();
+	sc.reconnect_wait_min_ms = 40;
+	sc.reconnect_wait_max_ms = 160;
+	return sc;
+}
+
+/* A default configuration (no random source) still gets jitter, each
+ * client its own: the waits are half to all of the backoff, not all of it
+ * every time, and two clients do not redial in step. Without jitter the
+ * nine waits add up to at least the 1,240 ms of backoff (a timer never
+ * fires early) and the two clients' waits match to a millisecond or two;
+ * with it they add up to 930 ms on average (s.d. about 60), and two
+ * clients' waits of 160 ms differ by over 8 ms four times in five. */
+static void test_reconnect_jitter_by_default(void)
+{
+	struct mqtt_session_config sc = jitter_config();
+	CU_ASSERT_PTR_NULL(sc.random);
+	struct dial_times d[2];
+	fleet_redials(sc, d);
+	uint64_t nominal = 0;
+	for (int k = 1; k < JITTER_DIALS; k++)
+		nominal += nominal_wait(&sc, k);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 1; k < JITTER_DIALS; k++) /* never less than half the backoff */
+			CU_ASSERT(d[i].at[k] - d[i].at[k - 1] + 1 >= nominal_wait(&sc, k) / 2);
+		CU_ASSERT(d[i].at[JITTER_DIALS - 1] - d[i].at[0] + 20 < nominal);
+	}
+	int apart = 0;
+	for (int k = 1; k < JITTER_DIALS; k++) {
+		uint64_t a = d[0].at[k] - d[0].at[k - 1], b = d[1].at[k] - d[1].at[k - 1];
+		apart += (a > b ? a - b : b - a) > 8;
+	}
+	CU_ASSERT(apart >= 1);
+}
+
+static uint64_t always_zero(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* A random source in the configuration is the one used: always 0 makes
+ * every wait exactly half the backoff. */
+static void test_reconnect_jitter_from_configuration(void)
+{
+	struct mqtt_session_config sc = jitter_config();
+	sc.random = always_zero;
+	struct dial_times d[2];
+	fleet_redials(sc, d);
+	uint64_t half = 0;
+	for (int k = 1; k < JITTER_DIALS; k++)
+		half += nominal_wait(&sc, k) / 2;
+	for (int i = 0; i < 2; i++) {
+		uint64_t waited = d[i].at[JITTER_DIALS - 1] - d[i].at[0];
+		CU_ASSERT(waited + 1 >= half);
+		CU_ASSERT(waited < half * 6 / 5);
+	}
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
 	{"input in batches in a stream of messages, then at once", test_input_batches_in_a_stream},
@@ -1476,5 +1599,7 @@ const struct test_def client_tests[] = {
 	{"refused, then reconnect resends with DUP", test_refused_and_reconnect_resends},
 	{"cancel tokens", test_cancel},
 	{"failed dials back off and retry", test_dial_failures_back_off},
+	{"reconnect jitter by default, each client its own", test_reconnect_jitter_by_default},
+	{"reconnect jitter from the configuration's random source", test_reconnect_jitter_from_configuration},
 	{NULL, NULL},
 };

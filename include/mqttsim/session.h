@@ -93,7 +93,9 @@ struct mqtt_session_config {
 	uint32_t pause_timeout_ms;      /* 0 disables */
 	uint32_t ack_timeout_ms;        /* 0 disables (the seed's behaviour) */
 	size_t read_buffer_size;        /* largest inbound packet; 0: 256 KiB */
-	/* Jitter of reconnect waits; NULL for none. */
+	/* Jitter of reconnect waits (half to all of the backoff); NULL for
+	 * none in the core. The threaded client (mqtt_client_new()) gives a
+	 * source of its own, seeded per client, when this is NULL. */
 	uint64_t (*random)(void *arg);
 	void *random_arg;
 };
