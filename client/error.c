@@ -1,6 +1,7 @@
 /*
  * error.c - classes, predicates and sentences of struct mqtt_error.
  */
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,12 @@ const char *mqtt_error_text(struct mqtt_error err, char *buf, size_t cap)
 		snprintf(buf, cap, "mqtt: protocol violation by the broker: %s", violation(err.code));
 		break;
 	case MQTT_IO:
+		if (err.code >= MQTT_IO_RESOLVE) {
+			snprintf(buf, cap, "mqtt: cannot resolve the broker's address: %s",
+			         gai_strerror(MQTT_IO_RESOLVE - err.code));
+			break;
+		}
+		/* fall through */
 	case MQTT_PERSISTENCE:
 		snprintf(buf, cap, "mqtt: %s error: %s", name, strerror(err.code));
 		break;

@@ -20,7 +20,9 @@ void transport_fd_conn(struct mqtt_conn *out, int fd);
 void transport_tcp_conn(struct mqtt_conn *out, int fd);
 /* connect(2) within timeout_ms (0: none); 0 or a negative errno. */
 int transport_connect(int fd, const struct sockaddr *addr, socklen_t len, uint32_t timeout_ms);
-/* A connected TCP socket to host:port in *out_fd; 0 or a negative errno. */
+/* A connected TCP socket to host:port in *out_fd; 0, a negative errno,
+ * or -(MQTT_IO_RESOLVE - EAI_...) when host or port do not resolve
+ * (mqttsim/error.h). */
 int transport_tcp_connect(const char *host, const char *port, uint32_t timeout_ms, int *out_fd);
 /*
  * A socket BIO that sends with MSG_NOSIGNAL (OpenSSL's own raises

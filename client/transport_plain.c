@@ -112,8 +112,8 @@ int transport_tcp_connect(const char *host, const char *port, uint32_t timeout_m
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	int g = getaddrinfo(host, port, &hints, &res);
-	if (g)
-		return g == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	if (g) /* the name or the port did not resolve: said as such (mqttsim/error.h) */
+		return g == EAI_SYSTEM ? -errno : -(MQTT_IO_RESOLVE - g);
 	int rc = -EHOSTUNREACH;
 	for (struct addrinfo *a = res; a; a = a->ai_next) {
 		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);

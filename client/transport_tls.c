@@ -37,6 +37,8 @@ struct tls_dialer {
 };
 
 struct tls_conn {
+	struct tls_dialer *d;   /* for its error buffer */
+	bool cert_asked;        /* the broker asked for a client certificate we did not have */
 	SSL *ssl;
 	int fd;
 	pthread_mutex_t lock;
@@ -54,6 +56,49 @@ static void report(char *errbuf, size_t cap, const char *what)
 	ERR_clear_error();
 }
 
+/* The broker asked for a client certificate and the dialer has none:
+ * OpenSSL sends none, and the broker may end the connection for it. */
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	(void)x509;
+	(void)pkey;
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	if (t)
+		t->cert_asked = true;
+	return 0;
+}
+
+/*
+ * Why a connection failed, in the dialer's error buffer (called with
+ * t->lock held, before the error queue is cleared): OpenSSL's reason, and
+ * that the broker had asked for a client certificate that was not given
+ * (with TLS 1.3 the broker refuses it after the handshake, so the first
+ * read or write fails, often as a plain reset). Nothing when neither is
+ * known: the error's errno says it all.
+ */
+static void note_failure(struct tls_conn *t)
+{
+	struct tls_dialer *d = t->d;
+	if (!d->errbuf || !d->errcap)
+		return;
+	unsigned long e = ERR_peek_last_error();
+	if (!e && t->cert_asked) {
+		/* A write met the broker's reset: its alert, sent before the
+		 * reset, may still wait to be read, and it says why. */
+		char byte;
+		if (SSL_read(t->ssl, &byte, 1) <= 0)
+			e = ERR_peek_last_error();
+	}
+	char reason[256] = "";
+	if (e)
+		ERR_error_string_n(e, reason, sizeof reason);
+	if (t->cert_asked)
+		snprintf(d->errbuf, d->errcap, "TLS: the broker asked for a client certificate and none was given%s%s",
+		         *reason ? "; " : "", reason);
+	else if (*reason)
+		snprintf(d->errbuf, d->errcap, "TLS: %s", reason);
+}
+
 static ssize_t tls_read(void *self, void *buf, size_t len)
 {
 	struct tls_conn *t = self;
@@ -61,6 +106,8 @@ static ssize_t tls_read(void *self, void *buf, size_t len)
 	int n = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, n);
 	int saved = errno;
+	if (err == SSL_ERROR_SSL || (err == SSL_ERROR_SYSCALL && saved != EAGAIN && saved != EWOULDBLOCK))
+		note_failure(t);
 	pthread_mutex_unlock(&t->lock);
 	if (n > 0)
 		return n;
@@ -125,6 +172,8 @@ static ssize_t tls_writev(void *self, const struct iovec *iov, int iovcnt)
 		if (n && w <= 0) {
 			int err = SSL_get_error(t->ssl, w);
 			int saved = errno;
+			if (err == SSL_ERROR_SSL || (err == SSL_ERROR_SYSCALL && saved != EAGAIN))
+				note_failure(t);
 			ERR_clear_error();
 			pthread_mutex_unlock(&t->lock);
 			if (total)
@@ -262,6 +311,8 @@ static int tls_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 		}
 	}
 	SSL_set_tlsext_host_name(ssl, d->name);
+	t->d = d;
+	SSL_set_app_data(ssl, t);
 	if (SSL_connect(ssl) != 1) {
 		long v = SSL_get_verify_result(ssl);
 		if (v != X509_V_OK) {
@@ -270,6 +321,10 @@ static int tls_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 				         X509_verify_cert_error_string(v));
 			ERR_clear_error();
 			rc = -EPROTO;
+		} else if (t->cert_asked) {
+			note_failure(t);
+			ERR_clear_error();
+			rc = -ECONNREFUSED;
 		} else {
 			report(d->errbuf, d->errcap, "TLS: handshake failed");
 			rc = -ECONNREFUSED;
@@ -361,6 +416,8 @@ int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
 			rc = -EINVAL;
 			goto fail;
 		}
+	} else {
+		SSL_CTX_set_client_cert_cb(d->ctx, no_client_cert);
 	}
 	out->dial = tls_dial;
 	out->free = tls_dialer_free;

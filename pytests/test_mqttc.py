@@ -170,8 +170,14 @@ def test_tls_with_client_certificate(fakebroker_factory, tmp_path):
     base = ["-tls", "-ca", pki["ca.crt"]]
     ok = mqttc(*base, "-cert", pki["client.crt"], "-key", pki["client.key"], f"localhost:{port}")
     assert ok.returncode == 0, ok.stderr
-    # Without a client certificate the broker refuses the handshake.
-    assert mqttc(*base, f"localhost:{port}").returncode == 1
+    # Without a client certificate the broker refuses the connection, and
+    # mqttc says so with OpenSSL's reason (TLS 1.3 refuses after the handshake).
+    nocert = mqttc(*base, f"localhost:{port}")
+    assert nocert.returncode == 1
+    assert b"the broker asked for a client certificate and none was given" in nocert.stderr, \
+        nocert.stderr
+    assert b"certificate required" in nocert.stderr, nocert.stderr
+    assert len(nocert.stderr.splitlines()) == 1, nocert.stderr
     # The certificate is for localhost: another name fails verification.
     bad = mqttc(*base, "-cert", pki["client.crt"], "-key", pki["client.key"], "-server",
                 "wrong.example", f"127.0.0.1:{port}")
@@ -202,6 +208,10 @@ def test_unix_socket(fakebroker_factory, tmp_path):
     (["-publish"], b"flag needs an argument: -publish"),
     (["-tls=maybe", "x:1"], b"invalid boolean value \"maybe\" for -tls"),
     (["[::1:1883"], b"malformed address"),
+    # A port is a number from 1 to 65535: anything else is the invocation's fault.
+    (["localhost:abc"], b"bad port in address localhost:abc"),
+    (["localhost:70000"], b"bad port in address localhost:70000"),
+    (["[::1]:0"], b"bad port in address [::1]:0"),
     (["-publish", "a/+", "127.0.0.1:9"], None),
 ])
 def test_bad_arguments_exit_2(args, message):
@@ -212,6 +222,16 @@ def test_bad_arguments_exit_2(args, message):
         return
     assert p.returncode == 2, (args, p.stderr)
     assert message in p.stderr, p.stderr
+
+
+def test_unresolvable_host_is_named():
+    # RFC 6761: .invalid never resolves. One line naming the host, not "No
+    # route to host"; an operational error (exit 1), not a usage error.
+    p = mqttc("-publish", "t", "nosuchhost.invalid:1883", input=b"x")
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mqttc: nosuchhost.invalid: "), lines
+    assert "route" not in lines[0], lines
 
 
 def test_bad_topic_is_illegal_invocation(fakebroker):

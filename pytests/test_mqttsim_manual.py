@@ -2,6 +2,8 @@
 the examples of the help texts name files that exist."""
 import re
 
+import pytest
+
 from conftest import ROOT, build_dir, run
 
 
@@ -19,6 +21,15 @@ def test_manual_has_every_option():
     assert {"--real", "--shrink", "--as-client", "--as-broker", "--fast", "--port"} <= seen
     missing = sorted(o for o in seen if o not in manual)
     assert not missing, f"mqttsim.1 lacks {missing}"
+
+
+@pytest.mark.parametrize("sub", ["run", "check", "decode", "replay", "convert"])
+def test_every_subcommand_help_exits_0(sub):
+    # Each subcommand's --help prints its page on standard output, exit 0.
+    p = run([str(build_dir() / "bin/mqttsim"), sub, "--help"])
+    assert p.stdout.startswith("Usage: mqttsim"), p.stdout
+    assert f"mqttsim {sub}" in p.stdout
+    assert not p.stderr
 
 
 def test_help_example_exists():

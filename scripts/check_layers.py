@@ -64,7 +64,6 @@ LAYERS = [
     ("client/store_internal.h", "client", CORE),
     ("client/store_vfs.h", "client", CORE),
     ("client/crc32c.c", "client", CORE),
-    ("client/error.c", "client", CORE),
     ("client/*", "client", DRIVER),
     # The fake broker: its core; the serving thread.
     ("fakebroker/server.c", "fakebroker", DRIVER),

@@ -22,6 +22,7 @@
 #include "capture/replay/replay.h"
 #include "commands.h"
 #include "client/transport.h"
+#include "mqttsim/error.h"
 
 static const char replay_usage[] =
 "Usage: mqttsim replay --as-client --against ADDRESS [OPTION]... FILE\n"
@@ -111,6 +112,10 @@ static int dial(const char *url, uint64_t timeout_us, char *why, size_t cap)
 		rc = transport_tcp_connect(host, port, (uint32_t)(timeout_us / 1000), &fd);
 	} else {
 		rc = -EINVAL;
+	}
+	if (rc <= -MQTT_IO_RESOLVE) {
+		snprintf(why, cap, "%.200s: %s", host, gai_strerror(MQTT_IO_RESOLVE + rc));
+		return -1;
 	}
 	if (rc != 0) {
 		snprintf(why, cap, "%s", strerror(-rc));

@@ -91,6 +91,7 @@ static const char mqttc_usage_text[] =
 
 static struct mqttc_args args;
 static char tls_error[300]; /* the TLS dialer's reason for a failed handshake */
+static char dialed_host[NI_MAXHOST]; /* the host of the address, for messages */
 
 /* "mqttc: ..." on standard error, unless -quiet (or, for debug lines, without -verbose). */
 __attribute__((format(printf, 2, 0)))
@@ -187,6 +188,10 @@ static void *read_routine(void *arg)
 static int exit_for(struct mqtt_error e)
 {
 	char text[300];
+	if (MQTT_ERROR_UNRESOLVED(e)) { /* one line naming the host */
+		complain("%s: %s", dialed_host, gai_strerror(MQTT_IO_RESOLVE - e.code));
+		return EXIT_OPERATIONAL;
+	}
 	if (e.cls == MQTT_REFUSED && e.code >= 1 && e.code <= 5) {
 		complain("%s", mqtt_error_text(e, text, sizeof text));
 		return EXIT_REFUSED_BASE + e.code;
@@ -236,11 +241,17 @@ static int make_dialer(struct mqtt_dialer *d)
 			complain("%s: %s", args.address, strerror(-rc));
 		return rc;
 	}
-	if (mqttc_host_port(args.address, args.tls ? "8883" : "1883", host, sizeof host, port,
-	                    sizeof port) != 0) {
+	int hp = mqttc_host_port(args.address, args.tls ? "8883" : "1883", host, sizeof host, port,
+	                         sizeof port);
+	if (hp == -2) {
+		complain("bad port in address %s: want a number from 1 to 65535", args.address);
+		return -EINVAL;
+	}
+	if (hp != 0) {
 		complain("malformed address %s: want host:port, [IPv6]:port, :port or host", args.address);
 		return -EINVAL;
 	}
+	snprintf(dialed_host, sizeof dialed_host, "%s", host);
 	if (strcmp(args.net, "tcp")) {
 		/* tcp4 or tcp6: resolve in that family, dial the address found. */
 		struct addrinfo hints = {.ai_family = args.net[3] == '4' ? AF_INET : AF_INET6,

@@ -2,6 +2,7 @@
  * mqttc_args.c - mqttc's command line, durations, addresses and quoting
  * (mqttc_args.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -196,6 +197,11 @@ int mqttc_host_port(const char *address, const char *default_port, char *host, s
 	if (!*p || strlen(p) >= portcap)
 		return -1;
 	snprintf(port, portcap, "%s", p);
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(p, &end, 10);
+	if (*end || errno || n < 1 || n > 65535 || !isdigit((unsigned char)*p))
+		return -2;
 	return 0;
 }
 

@@ -38,7 +38,8 @@ int mqttc_duration(const char *s, uint64_t *ms);
 /*
  * Splits an address into host and port for tcp: "host:port",
  * "[v6]:port", ":port" (this machine), or a host alone (default_port).
- * Returns 0, or -1 when it is malformed.
+ * Returns 0, -1 when it is malformed, or -2 when the port is no number
+ * from 1 to 65535.
  */
 int mqttc_host_port(const char *address, const char *default_port, char *host, size_t hostcap,
                     char *port, size_t portcap);

@@ -1458,6 +1458,39 @@ static void test_input_batches_in_a_stream(void)
 	pthread_mutex_destroy(&d.log.m);
 }
 
+/* A host or port that does not resolve is said as such: MQTT_IO with a
+ * code of its own (not "No route to host"), and a sentence naming it. */
+static void unresolved_case(const char *host, const char *port)
+{
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	CU_ASSERT_EQUAL_FATAL(mqtt_dialer_tcp(&cfg.dialer, host, port), 0);
+	struct mqtt_client *c;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls,
+	                      MQTT_SUCCESS);
+	struct mqtt_message msg;
+	struct mqtt_error e = mqtt_client_read(c, &msg);
+	CU_ASSERT_EQUAL(e.cls, MQTT_IO);
+	CU_ASSERT(e.code >= MQTT_IO_RESOLVE);
+	CU_ASSERT(MQTT_ERROR_UNRESOLVED(e));
+	CU_ASSERT(e.code != EHOSTUNREACH);
+	char text[200];
+	mqtt_error_text(e, text, sizeof text);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "cannot resolve the broker's address: "));
+	mqtt_client_close(c);
+	mqtt_client_free(c);
+}
+
+static void test_unresolved_address(void)
+{
+	unresolved_case("127.0.0.1", "no-such-service"); /* a port that is no number */
+	unresolved_case("nosuchhost.invalid", "1883");   /* RFC 6761: never resolves */
+	/* An errno is not taken for one. */
+	struct mqtt_error refused = {MQTT_IO, ECONNREFUSED};
+	CU_ASSERT(!MQTT_ERROR_UNRESOLVED(refused));
+}
+
 /* Reconnect jitter. A dialer whose broker is down: each dial refused,
  * its time logged. */
 #define JITTER_DIALS 10
@@ -1599,6 +1632,7 @@ const struct test_def client_tests[] = {
 	{"refused, then reconnect resends with DUP", test_refused_and_reconnect_resends},
 	{"cancel tokens", test_cancel},
 	{"failed dials back off and retry", test_dial_failures_back_off},
+	{"an address that does not resolve is said as such", test_unresolved_address},
 	{"reconnect jitter by default, each client its own", test_reconnect_jitter_by_default},
 	{"reconnect jitter from the configuration's random source", test_reconnect_jitter_from_configuration},
 	{NULL, NULL},

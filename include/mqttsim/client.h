@@ -85,8 +85,13 @@ struct mqtt_conn {
 
 /*
  * A dialer opens a connection within timeout_ms (0: no limit). Returns
- * 0, or a negative errno. Tests and the fault transport supply their
- * own; the library has TCP, unix-socket, TLS and file-descriptor ones.
+ * 0, a negative errno, or -(MQTT_IO_RESOLVE - EAI_...) when the host or
+ * port did not resolve (getaddrinfo(3)); the read routine reports the
+ * failure as MQTT_IO with the negated value as its code, so a caller
+ * tells a name that does not resolve (MQTT_ERROR_UNRESOLVED(), in
+ * mqttsim/error.h) from a broker that cannot be reached. Tests and the
+ * fault transport supply their own; the library has TCP, unix-socket,
+ * TLS and file-descriptor ones.
  */
 struct mqtt_dialer {
 	int (*dial)(void *arg, struct mqtt_conn *out, uint32_t timeout_ms);
@@ -94,7 +99,8 @@ struct mqtt_dialer {
 	void *arg;
 };
 
-/* TCP to host (name or address, IPv4 or IPv6) and port ("1883"). */
+/* TCP to host (name or address, IPv4 or IPv6) and port ("1883", or a
+ * service name); both are resolved at each dial. */
 MQTTSIM_API int mqtt_dialer_tcp(struct mqtt_dialer *out, const char *host, const char *port);
 /* A unix-domain stream socket at path. */
 MQTTSIM_API int mqtt_dialer_unix(struct mqtt_dialer *out, const char *path);
@@ -123,8 +129,12 @@ struct mqtt_tls_options {
  * and errbuf (when not NULL) says what failed. A dial whose handshake
  * or verification fails returns -ECONNREFUSED (-EPROTO for a failed
  * verification) and leaves the reason in the same errbuf, from the
- * dialing thread: errbuf must outlive the dialer (not a local of the
- * function that made it), and be read only after a failed dial.
+ * dialing thread; so does a connection that fails later with a TLS
+ * error (OpenSSL's reason), and one whose broker had asked for a client
+ * certificate that was not given (TLS 1.3 brokers refuse it only after
+ * the handshake), from the thread whose read or write failed. errbuf
+ * must outlive the dialer (not a local of the function that made it),
+ * and be read only after the read routine reported the failure.
  */
 MQTTSIM_API int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
                                 const struct mqtt_tls_options *opt, char *errbuf, size_t errcap);

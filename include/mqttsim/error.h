@@ -32,7 +32,7 @@ enum mqtt_class {
 	MQTT_SUBSCRIBE_FAILED, /* the broker failed one or more filters (SUBACK 0x80) */
 	MQTT_BIG_MESSAGE,  /* inbound message larger than the read buffer; code: its size */
 	MQTT_TIMEOUT,      /* PauseTimeout, keep-alive or acknowledgement timeout */
-	MQTT_IO,           /* transport failure; code: errno */
+	MQTT_IO,           /* transport failure; code: errno, or MQTT_IO_RESOLVE + ... */
 	MQTT_PROTOCOL,     /* the broker broke the protocol; code: enum mqtt_err or enum mqtt_violation */
 	MQTT_PERSISTENCE,  /* the store failed; code: errno */
 };
@@ -56,6 +56,16 @@ struct mqtt_error {
 	enum mqtt_class cls;
 	int code; /* see each class */
 };
+
+/*
+ * The codes of MQTT_IO from MQTT_IO_RESOLVE on are no errno: the broker's
+ * host name (or service) did not resolve. code - MQTT_IO_RESOLVE is the
+ * getaddrinfo(3) error negated: gai_strerror(MQTT_IO_RESOLVE - code) says
+ * why, and MQTT_IO_RESOLVE - EAI_AGAIN is a temporary failure. A dialer
+ * reports one by returning -code.
+ */
+#define MQTT_IO_RESOLVE 0x10000
+#define MQTT_ERROR_UNRESOLVED(err) ((err).cls == MQTT_IO && (err).code >= MQTT_IO_RESOLVE)
 
 /* Whether err means the request was never sent (safe to retry as new). */
 MQTTSIM_API bool mqtt_error_not_sent(struct mqtt_error err);

@@ -8,4 +8,8 @@
  * returns the exit status mqttsim(1) documents. */
 int mqttsim_run(int argc, char **argv);
 
+/* mqttsim(1)'s usage: run and check in full, the other subcommands'
+ * synopses (each of those has a --help of its own). */
+extern const char mqttsim_usage[];
+
 #endif
