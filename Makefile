@@ -22,6 +22,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
 CC       ?= cc
+CXX      ?= g++
 PYTHON   ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
@@ -48,7 +49,7 @@ HEADERS  := $(wildcard include/mqttsim/*.h)
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+FLAGS_NOW := $(CC) $(CXX) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
@@ -79,8 +80,12 @@ SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
 EXAMPLE_TESTS   := $(BUILD)/examples/test_thermostat
+# The same for C++ users: a C++ component tested with GoogleTest and
+# mqtttest (the public headers are C++ too).
+GTEST_EXAMPLE_SRC := $(sort $(wildcard examples/doorbell/*.cpp))
+GTEST_EXAMPLE     := $(BUILD)/examples/test_doorbell
 TEST_BINS       := $(CODEC_TESTS) $(CLIENT_TESTS) $(CAPTURE_TESTS) $(BROKER_TESTS) $(FAULTS_TESTS) \
-                   $(SCENARIO_TESTS) $(EXAMPLE_TESTS)
+                   $(SCENARIO_TESTS) $(EXAMPLE_TESTS) $(GTEST_EXAMPLE)
 TEST_HEADERS    := testing/suites.h $(wildcard */tests/*.h)
 # Test programs link the static library: they may use internals.
 $(BUILD)/tests/%_tests: $(STATIC) $(TEST_HEADERS) $(FLAGS_STAMP)
@@ -95,6 +100,13 @@ $(SCENARIO_TESTS): $(SCENARIO_TEST_SRC) $(wildcard scenarios/*/*.h)
 $(EXAMPLE_TESTS): $(EXAMPLE_SRC) $(wildcard examples/thermostat/*.h) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(EXAMPLE_SRC) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+# C++ takes the C build's flags (optimisation, sanitizers) but its own
+# standard and the warnings that C++ knows.
+CXX_FLAGS = -std=c++17 $(filter-out -std=c11 -Wstrict-prototypes -Wmissing-prototypes -Wvla,$(CFLAGS))
+$(GTEST_EXAMPLE): $(GTEST_EXAMPLE_SRC) $(wildcard examples/doorbell/*.hpp) $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXX_FLAGS) -o $@ $(GTEST_EXAMPLE_SRC) $(STATIC) $(LDFLAGS) -lgtest -lgtest_main \
+	  $(LIB_DEPS) $(LDLIBS)
 
 # A scriptable client for the pytest interop suites.
 PROBE           := $(BUILD)/tests/probe
@@ -233,7 +245,7 @@ san: deps
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := $(TEST_BINS:$(BUILD)/%=build/tsan/%)
 tsan: deps
-	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CXX=clang++ CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
 FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture \

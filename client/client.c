@@ -147,12 +147,17 @@ static struct mqtt_error err_of(enum mqtt_class cls, int code)
 void mqtt_cancel_fire(struct mqtt_cancel *c)
 {
 	if (c)
-		atomic_store(&c->fired, true);
+		__atomic_store_n(&c->fired, 1, __ATOMIC_RELEASE);
 }
 
-static bool fired(struct mqtt_cancel *c)
+bool mqtt_cancel_fired(const struct mqtt_cancel *c)
 {
-	return c && atomic_load(&c->fired);
+	return __atomic_load_n(&c->fired, __ATOMIC_ACQUIRE) != 0;
+}
+
+static bool fired(const struct mqtt_cancel *c)
+{
+	return c && mqtt_cancel_fired(c);
 }
 
 /* Waits on the client's condition; with a token, in short slices so a

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -74,7 +73,7 @@ static struct mqtt_error err_of(enum mqtt_class cls, int code)
 
 static bool fired(const struct mqtt_cancel *cancel)
 {
-	return cancel && atomic_load(&((struct mqtt_cancel *)(uintptr_t)cancel)->fired);
+	return cancel && mqtt_cancel_fired(cancel);
 }
 
 static void sleep_ms(uint32_t ms)

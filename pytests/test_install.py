@@ -121,6 +121,71 @@ def test_program_against_static_library(prefix, tmp_path):
     assert run([str(exe)]).stdout == EXPECTED
 
 
+CXX_PROGRAM = r"""
+// Every public header, as C++: C++ users include them as they are.
+#include <mqttsim/api.h>
+#include <mqttsim/broker.h>
+#include <mqttsim/client.h>
+#include <mqttsim/codec.h>
+#include <mqttsim/error.h>
+#include <mqttsim/fakebroker.h>
+#include <mqttsim/fault_engine.h>
+#include <mqttsim/faults.h>
+#include <mqttsim/mqtttest.h>
+#include <mqttsim/pcap.h>
+#include <mqttsim/session.h>
+#include <mqttsim/store.h>
+#include <mqttsim/trigger.h>
+#include <cstdio>
+
+int main()
+{
+    mqtt_packet p{};
+    p.type = MQTT_PUBLISH;
+    p.publish.qos = 1;
+    p.publish.packet_id = 7;
+    p.publish.topic = mqtt_slice_str("home/kitchen/temp");
+    p.publish.payload = mqtt_slice_str("21.5");
+    unsigned char buf[64];
+    size_t n, at;
+    mqtt_packet d;
+    if (mqtt_encode(buf, sizeof buf, &p, MQTT_STRICT, &n) || mqtt_decode(&d, buf, n, MQTT_STRICT, &at))
+        return 1;
+    mqtt_cancel quit = MQTT_CANCEL_INIT;
+    mqtt_cancel_fire(&quit);
+    mqtt_test_stub down{};
+    down.err = {MQTT_DOWN, 0};
+    mqtt_api api{};
+    mqtt_test_stub_publish(&api, &down);
+    mqtt_error e = api.publish.fn(api.publish.arg, &quit, 0, false, p.publish.topic, p.publish.payload,
+                                  nullptr);
+    char text[128];
+    std::printf("%s %zu bytes, fired=%d, %s\n", mqtt_type_name(d.type), n, mqtt_cancel_fired(&quit),
+                mqtt_error_text(e, text, sizeof text));
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("link", ["shared", "static"])
+def test_cplusplus_program_against_installed_library(prefix, tmp_path, link):
+    src = tmp_path / "user.cc"
+    src.write_text(CXX_PROGRAM)
+    exe = tmp_path / f"user-cxx-{link}"
+    if link == "shared":
+        libs = pkg_config(prefix, "--libs")
+    else:
+        libs = [f"{pkg_config(prefix, '--variable=libdir')[0]}/libmqttsim.a",
+                *[f for f in pkg_config(prefix, "--libs", "--static")
+                  if f != "-lmqttsim" and not f.startswith("-L")]]
+    run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o", str(exe), str(src),
+         *pkg_config(prefix, "--cflags"), *libs])
+    env = clean_env(LD_LIBRARY_PATH=str(prefix / "lib"))
+    out = run([str(exe)], env=env).stdout
+    assert out.startswith("PUBLISH 27 bytes, fired=1, "), out
+    assert "mqtt: " in out, out
+
+
 def test_shared_library_exports_only_the_api(prefix):
     out = run(["nm", "-D", "--defined-only", str(prefix / "lib/libmqttsim.so")]).stdout
     names = [line.split()[-1] for line in out.splitlines() if " T " in line]

@@ -119,7 +119,7 @@ def sources(root):
         for folder, dirs, files in os.walk(os.path.join(root, top)):
             dirs.sort()
             for f in sorted(files):
-                if f.endswith((".c", ".h")):
+                if f.endswith((".c", ".h", ".cpp", ".hpp")):
                     yield os.path.relpath(os.path.join(folder, f), root)
 
 

@@ -37,7 +37,6 @@
 #ifndef MQTTSIM_CLIENT_H
 #define MQTTSIM_CLIENT_H
 
-#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "mqttsim/session.h"
@@ -139,12 +138,20 @@ struct mqtt_tls_options {
 MQTTSIM_API int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
                                 const struct mqtt_tls_options *opt, char *errbuf, size_t errcap);
 
-/* A cancel token; zero-initialise it, or use MQTT_CANCEL_INIT. */
+/*
+ * A cancel token; zero-initialise it, or use MQTT_CANCEL_INIT. Its field
+ * is read and written atomically by mqtt_cancel_fire() and
+ * mqtt_cancel_fired() only (a plain int, so that the header is C++ as
+ * well as C: C11's atomic types are not C++'s); do not touch it.
+ */
 struct mqtt_cancel {
-	atomic_bool fired;
+	int fired;
 };
-#define MQTT_CANCEL_INIT {false}
+#define MQTT_CANCEL_INIT {0}
+/* Fires c (NULL: nothing), from any thread; it stays fired. */
 MQTTSIM_API void mqtt_cancel_fire(struct mqtt_cancel *c);
+/* Whether c (not NULL) has fired. */
+MQTTSIM_API bool mqtt_cancel_fired(const struct mqtt_cancel *c);
 
 struct mqtt_client_config {
 	struct mqtt_session_config session;
