@@ -303,8 +303,10 @@ install: lib $(PROGRAMS)
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/mqttsim/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' mqttsim.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mqttsim.pc
+	# The pages name where the guides are: this prefix's doc folder.
 	for m in $(MAN_PAGES); do \
-	  install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/ || exit 1; done
+	  sed 's|/usr/local/share/doc/mqttsim|$(DOCDIR)|g' $$m > $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/} \
+	    && chmod 644 $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/} || exit 1; done
 	$(if $(PROGRAMS),install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
 	install -d $(DESTDIR)$(PYTHON_SITE)/mqttsim
 	install -m 644 $(PYTHON_PKG) $(DESTDIR)$(PYTHON_SITE)/mqttsim/

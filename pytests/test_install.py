@@ -1,6 +1,7 @@
 """The library as a user meets it: `make install PREFIX=...`, then a program
 built with `pkg-config --cflags --libs mqttsim` against the installed copy,
 shared and static."""
+import re
 import subprocess
 
 import pytest
@@ -89,6 +90,24 @@ def test_guides_installed(prefix):
     for guide in sorted((ROOT_INCLUDE.parent.parent / "docs").glob("*.md")):
         assert (doc / guide.name).read_text() == guide.read_text()
     assert (doc / "README.md").is_file()
+
+
+def test_manual_pages_name_the_installed_guides(prefix):
+    # A user with only the installed copy finds the scenario language, the
+    # fault plans and the broker rules from the manual pages.
+    doc = prefix / "share/doc/mqttsim"
+    pages = sorted((prefix / "share/man").glob("man*/*.[13]"))
+    assert len(pages) == len(list((ROOT / "docs/man").glob("*.[13]")))
+    named = set()
+    for page in pages:
+        text = page.read_text()
+        assert "/usr/local/share/doc/mqttsim" not in text or str(prefix) == "/usr/local", page.name
+        if f"{doc}" in text:
+            named |= set(re.findall(r"^\.I ([a-z]+\.md)$", text, re.M))
+    assert {"scenarios.md", "faults.md", "control.md"} <= named, named
+    for guide in named:
+        assert (doc / guide).is_file(), guide
+    assert f"{doc}" in (prefix / "share/man/man1/mqttsim.1").read_text()
 
 
 def pkg_config(prefix, *args):
