@@ -112,6 +112,7 @@ struct mqtt_client {
 	unsigned write_burst_writes;
 	uint64_t last_write_ms;
 	uint64_t gen;               /* connection generation */
+	struct mqtt_error lost_why; /* why the last connection ended */
 	int write_errno;            /* the current connection's write failed */
 	struct mqtt_error close_why;
 	int wake[2];                /* wakes the read routine's poll */
@@ -398,6 +399,7 @@ static void drop_connection(struct mqtt_client *c, struct mqtt_error why)
 	c->conn.ops->close(c->conn.self);
 	c->have_conn = false;
 	c->gen++;
+	c->lost_why = why;
 	c->write_errno = 0;
 	c->roff = c->rlen = 0;
 	c->ack_due = false;
@@ -723,8 +725,10 @@ struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel 
 			break;
 		}
 	}
+	/* Cut off: by the pause timeout, MQTT_TIMEOUT (the seed's net.Error
+	 * with Timeout true); else MQTT_BREAK. Both leave it unknown. */
 	if (!e.cls && c->written < target)
-		e = err_of(c->closed ? MQTT_CLOSED : MQTT_BREAK, 0);
+		e = err_of(c->closed ? MQTT_CLOSED : c->lost_why.cls == MQTT_TIMEOUT ? MQTT_TIMEOUT : MQTT_BREAK, 0);
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -828,32 +832,10 @@ struct mqtt_error mqtt_client_ping(struct mqtt_client *c, struct mqtt_cancel *ca
 	return round_trip(c, cancel, MQTT_PINGREQ, NULL, 0);
 }
 
-struct mqtt_error mqtt_client_disconnect(struct mqtt_client *c, struct mqtt_cancel *cancel)
+/* Closes the session and the connection (the read routine sees it and
+ * closes its end); with c->lock held. */
+static void close_locked(struct mqtt_client *c)
 {
-	pthread_mutex_lock(&c->lock);
-	struct mqtt_error e = mqtt_session_disconnect(c->s, now_ms());
-	if (!e.cls) {
-		uint64_t gen = c->gen;
-		flush(c);
-		while (c->writing && c->gen == gen && wait_cond(c, cancel))
-			;
-		if (c->write_errno)
-			e = err_of(MQTT_IO, c->write_errno);
-		mqtt_session_close(c->s, now_ms());
-		dispatch(c);
-		c->closed = true;
-		if (c->have_conn)
-			shutdown(c->conn.fd, SHUT_RDWR); /* the read routine sees it and closes */
-		wake_reader(c);
-	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	return e;
-}
-
-void mqtt_client_close(struct mqtt_client *c)
-{
-	pthread_mutex_lock(&c->lock);
 	mqtt_session_close(c->s, now_ms());
 	dispatch(c);
 	c->closed = true;
@@ -861,6 +843,43 @@ void mqtt_client_close(struct mqtt_client *c)
 		shutdown(c->conn.fd, SHUT_RDWR);
 	wake_reader(c);
 	pthread_cond_broadcast(&c->cond);
+}
+
+/* As the seed: a fired cancel is MQTT_CANCELED and an offline client
+ * MQTT_DOWN, both "not sent", and the client is closed either way. */
+struct mqtt_error mqtt_client_disconnect(struct mqtt_client *c, struct mqtt_cancel *cancel)
+{
+	pthread_mutex_lock(&c->lock);
+	struct mqtt_error e;
+	if (c->closed) {
+		e = err_of(MQTT_CLOSED, 0);
+	} else if (fired(cancel)) {
+		e = err_of(MQTT_CANCELED, 0);
+	} else if (!c->online) {
+		e = err_of(MQTT_DOWN, 0);
+	} else {
+		e = mqtt_session_disconnect(c->s, now_ms());
+		if (!e.cls) {
+			uint64_t gen = c->gen;
+			flush(c);
+			while (c->writing && c->gen == gen && wait_cond(c, cancel))
+				;
+			if (c->writing && c->gen == gen)
+				e = err_of(MQTT_CANCELED, 0); /* the DISCONNECT may be cut short */
+			else if (c->write_errno)
+				e = err_of(MQTT_IO, c->write_errno);
+		}
+	}
+	if (!c->closed || e.cls != MQTT_CLOSED)
+		close_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+void mqtt_client_close(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	close_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -253,7 +253,10 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	if (why.cls == MQTT_REFUSED)
 		s->refused = true;
 	if (was_up) {
-		fail_requests(s, err_of(MQTT_BREAK, 0));
+		/* A request cut off by a timeout (PauseTimeout, keep-alive,
+		 * acknowledgement timeout) ends with it, as the seed's end with a
+		 * net.Error whose Timeout is true; any other loss is MQTT_BREAK. */
+		fail_requests(s, why.cls == MQTT_TIMEOUT ? why : err_of(MQTT_BREAK, 0));
 		struct mqtt_event ev = {.type = MQTT_EVENT_OFFLINE, .err = why};
 		session_event(s, &ev);
 	}
@@ -616,6 +619,13 @@ static struct mqtt_error copy_config(struct mqtt_session *s, const struct mqtt_s
 		fields[i]->data = w;
 		w += fields[i]->len;
 	}
+	/* A password without a user name goes with an empty user name, as
+	 * the seed sends it: 3.1.1 allows no password flag without the user
+	 * name flag [MQTT-3.1.2-22], and an empty name is a valid one. */
+	if (s->cfg.has_password && !s->cfg.has_username) {
+		s->cfg.has_username = true;
+		s->cfg.username.len = 0;
+	}
 	if (!s->cfg.reconnect_wait_min_ms)
 		s->cfg.reconnect_wait_min_ms = DEFAULT_WAIT_MIN_MS;
 	if (!s->cfg.reconnect_wait_max_ms)
@@ -636,8 +646,6 @@ static struct mqtt_error check_connect(const struct mqtt_session_config *c)
 {
 	if (c->will && c->will_qos > 2)
 		return err_of(MQTT_DENY, MQTT_ERR_WILL_FLAGS);
-	if (c->has_password && !c->has_username)
-		return err_of(MQTT_DENY, MQTT_ERR_PASSWORD_FLAG); /* MQTT-3.1.2-22 */
 	if (c->client_id.len == 0 && !c->clean_session)
 		return err_of(MQTT_DENY, MQTT_ERR_ARGUMENT); /* MQTT-3.1.3-7 */
 	struct mqtt_packet p = {.type = MQTT_CONNECT};

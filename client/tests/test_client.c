@@ -1614,6 +1614,80 @@ static void test_reconnect_jitter_from_configuration(void)
 	}
 }
 
+/* Disconnect as the seed's: a fired cancel is MQTT_CANCELED and sends no
+ * DISCONNECT (the broker keeps the will); an offline client is
+ * MQTT_DOWN; the client is closed either way. */
+static void test_disconnect_canceled_or_down(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct mqtt_client *c = client_for(&f, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	struct mqtt_cancel quit = MQTT_CANCEL_INIT;
+	mqtt_cancel_fire(&quit);
+	struct mqtt_error e = mqtt_client_disconnect(c, &quit);
+	CU_ASSERT_EQUAL(e.cls, MQTT_CANCELED);
+	CU_ASSERT(mqtt_error_not_sent(e));
+	pthread_join(r.thread, NULL);
+	CU_ASSERT_EQUAL(mqtt_client_disconnect(c, NULL).cls, MQTT_CLOSED);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), mqtt_slice_str("x"), NULL).cls,
+	                MQTT_CLOSED);
+	CU_ASSERT(fake_wait_log(&f, 1));
+	pthread_mutex_lock(&f.m);
+	for (int i = 0; i < f.nlog; i++)
+		CU_ASSERT_NOT_EQUAL(f.log[i].type, MQTT_DISCONNECT);
+	pthread_mutex_unlock(&f.m);
+	mqtt_client_free(c);
+	fake_stop(&f);
+
+	/* Offline: a broker that refuses every dial. */
+	struct dial_times d;
+	memset(&d, 0, sizeof d);
+	pthread_mutex_init(&d.m, NULL);
+	c = client_via(refused_dial, &d, quick_config());
+	CU_ASSERT_FATAL(c != NULL);
+	reader_start(&r, c);
+	CU_ASSERT(reader_saw(&r, MQTT_IO, 2000));
+	e = mqtt_client_disconnect(c, NULL);
+	CU_ASSERT_EQUAL(e.cls, MQTT_DOWN);
+	CU_ASSERT(mqtt_error_not_sent(e));
+	pthread_join(r.thread, NULL);
+	CU_ASSERT_EQUAL(mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), mqtt_slice_str("x"), NULL).cls,
+	                MQTT_CLOSED);
+	mqtt_client_free(c);
+}
+
+/* A request cut off by a timeout ends with MQTT_TIMEOUT, as the seed's
+ * end with a net.Error whose Timeout is true, not MQTT_BREAK: here the
+ * broker goes deaf after CONNACK, so the keep-alive PINGREQ goes
+ * unanswered for the pause timeout and the connection is dropped under
+ * a waiting subscribe. */
+static void test_request_cut_off_by_timeout(void)
+{
+	struct fake f;
+	fake_start(&f);
+	f.deaf = true;
+	struct mqtt_session_config sc = quick_config();
+	sc.keep_alive = 1;
+	sc.pause_timeout_ms = 200;
+	struct mqtt_client *c = client_for(&f, sc);
+	CU_ASSERT_FATAL(c != NULL);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	struct mqtt_topic filter = {mqtt_slice_str("a/#"), 1};
+	struct mqtt_error e = mqtt_client_subscribe(c, NULL, &filter, 1);
+	CU_ASSERT_EQUAL(e.cls, MQTT_TIMEOUT);
+	CU_ASSERT(mqtt_error_unknown(e));
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
 	{"input in batches in a stream of messages, then at once", test_input_batches_in_a_stream},
@@ -1633,6 +1707,8 @@ const struct test_def client_tests[] = {
 	{"cancel tokens", test_cancel},
 	{"failed dials back off and retry", test_dial_failures_back_off},
 	{"an address that does not resolve is said as such", test_unresolved_address},
+	{"disconnect: canceled or down, as the seed's, and closed", test_disconnect_canceled_or_down},
+	{"a request cut off by a timeout ends with MQTT_TIMEOUT", test_request_cut_off_by_timeout},
 	{"reconnect jitter by default, each client its own", test_reconnect_jitter_by_default},
 	{"reconnect jitter from the configuration's random source", test_reconnect_jitter_from_configuration},
 	{NULL, NULL},

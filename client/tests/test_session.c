@@ -58,13 +58,29 @@ static void test_connect_fields(void)
 	harness_free(&h);
 }
 
+/* A password without a user name is sent with an empty user name, as
+ * the seed does (3.1.1 has no password flag without the user name flag). */
+static void test_password_without_user_name(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.has_password = true;
+	c.password = S("secret");
+	c.username = S("ignored"); /* has_username is false: no name */
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	mqtt_session_connected(h.s, h.now);
+	struct mqtt_packet p = expect(&h, MQTT_CONNECT);
+	CU_ASSERT(p.connect.has_username);
+	CU_ASSERT_EQUAL(p.connect.username.len, 0);
+	CU_ASSERT(p.connect.has_password);
+	CU_ASSERT(p.connect.password.len == 6 && !memcmp(p.connect.password.data, "secret", 6));
+	harness_free(&h);
+}
+
 static void test_invalid_configuration(void)
 {
 	struct mqtt_session *s = NULL;
 	struct mqtt_session_config c = test_config();
-	c.has_password = true;
-	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
-	c = test_config();
 	c.client_id = S("bad\xff");
 	CU_ASSERT_EQUAL(mqtt_session_new(&s, &c, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls, MQTT_DENY);
 	c = test_config();
@@ -799,6 +815,7 @@ static void test_disconnect_and_close(void)
 }
 
 const struct test_def session_tests[] = {
+	{"password without a user name: an empty user name, as the seed", test_password_without_user_name},
 	{"a PUBLISH never written is resent without DUP", test_unwritten_publish_resent_without_dup},
 	{"CONNECT carries the configuration; reconnects do not clean", test_connect_fields},
 	{"invalid configurations are denied", test_invalid_configuration},

@@ -258,7 +258,8 @@ enum mqtt_exchange_state {
  * full), MQTT_DOWN (QoS 0 while offline), MQTT_CANCELED,
  * MQTT_PERSISTENCE (QoS 1/2: the save failed, the message is dropped).
  * QoS 0 only, "unknown": MQTT_BREAK (the connection broke while
- * writing).
+ * writing), MQTT_TIMEOUT (a timeout dropped it: the pause timeout on a
+ * write that made no progress, as the seed's net.Error with Timeout).
  */
 MQTTSIM_API struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                                   uint8_t qos, bool retain, struct mqtt_slice topic,
@@ -286,7 +287,9 @@ MQTTSIM_API int mqtt_client_event_fd(struct mqtt_client *c);
 
 /*
  * Subscribes and waits for the SUBACK. Errors, "not sent": MQTT_CLOSED,
- * MQTT_DENY, MQTT_DOWN, MQTT_MAX, MQTT_CANCELED; "unknown": MQTT_BREAK,
+ * MQTT_DENY, MQTT_DOWN, MQTT_MAX, MQTT_CANCELED; "unknown": MQTT_BREAK
+ * (the connection was lost), MQTT_TIMEOUT (it was dropped by a timeout:
+ * the pause timeout, an unanswered PINGREQ, the acknowledgement timeout),
  * MQTT_ABANDONED; MQTT_SUBSCRIBE_FAILED when the broker failed a filter
  * (code: the index of the first).
  */
@@ -299,8 +302,12 @@ MQTTSIM_API struct mqtt_error mqtt_client_ping(struct mqtt_client *c, struct mqt
 
 /*
  * Sends DISCONNECT (the broker discards the will) and closes. The
- * client is closed whatever the result. Errors: MQTT_CLOSED (already),
- * MQTT_IO (the DISCONNECT may not have gone out).
+ * client is closed whatever the result. Errors, as the seed's: "not
+ * sent": MQTT_CLOSED (already), MQTT_CANCELED (cancel had fired: the
+ * client closes without DISCONNECT, so the broker publishes the will),
+ * MQTT_DOWN (offline: nothing to send it on); "unknown": MQTT_CANCELED
+ * when cancel fired while the DISCONNECT was being written, MQTT_IO
+ * (it may not have gone out).
  */
 MQTTSIM_API struct mqtt_error mqtt_client_disconnect(struct mqtt_client *c, struct mqtt_cancel *cancel);
 /* Closes without DISCONNECT (the broker publishes the will). */

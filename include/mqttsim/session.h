@@ -235,7 +235,8 @@ enum mqtt_event_type {
 	MQTT_EVENT_SUBSCRIBED,   /* id; codes; err MQTT_SUBSCRIBE_FAILED when a code is 0x80 */
 	MQTT_EVENT_UNSUBSCRIBED, /* id */
 	MQTT_EVENT_PONG,         /* PINGRESP to mqtt_session_ping() */
-	MQTT_EVENT_FAILED,       /* id: a subscribe, unsubscribe or ping ended with err (BREAK, CLOSED) */
+	MQTT_EVENT_FAILED,       /* id: a subscribe, unsubscribe or ping ended with err (BREAK,
+	                          * TIMEOUT when the connection was dropped by a timeout, CLOSED) */
 	MQTT_EVENT_CLOSED,       /* the session is closed */
 };
 
