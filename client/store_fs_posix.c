@@ -2,12 +2,21 @@
  * store_fs_posix.c - the file-system store on a real directory: the
  * POSIX calls behind the file operations of store_fs.c, relative to one
  * directory descriptor.
+ *
+ * One store, one owner: the store holds an exclusive flock(2) on the
+ * file LOCK_NAME in its directory for as long as it is open, and writes
+ * its process id there, so that a second opener (another process, or
+ * the same one twice) is refused with the holder named, before anything
+ * in the directory is touched. The kernel releases the lock when the
+ * holder dies, crash included.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h> /* renameat */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,9 +24,12 @@
 #include "mqttsim/store.h"
 #include "store_internal.h"
 
-/* The directory every name is relative to. */
+#define LOCK_NAME "mqttsim.lock" /* not five hexadecimal digits: no key's */
+
+/* The directory every name is relative to, and its lock. */
 struct posix_dir {
 	int fd;
+	int lock_fd;
 };
 
 static int neg_errno(int rc)
@@ -116,22 +128,72 @@ static int px_list(void *ctx, int (*each)(void *arg, const char *name), void *ar
 static void px_release(void *ctx)
 {
 	struct posix_dir *d = ctx;
+	if (d->lock_fd >= 0)
+		close(d->lock_fd); /* the lock goes with it */
 	close(d->fd);
 	free(d);
 }
 
+/* Says why dir cannot be opened in err (when not NULL); returns rc. */
+static int refuse(int rc, const char *dir, char *err, size_t errcap, const char *why)
+{
+	if (err && errcap)
+		snprintf(err, errcap, "%s: %s", *dir ? dir : ".", why ? why : strerror(-rc));
+	return rc;
+}
+
+/* Takes the store's lock, or says who holds it (-EBUSY). */
+static int take_lock(struct posix_dir *d, const char *dir, char *err, size_t errcap)
+{
+	/* Created if missing, never truncated: a refused opener changes nothing. */
+	d->lock_fd = openat(d->fd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0)
+		return refuse(-errno, dir, err, errcap, NULL);
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		if (e != EWOULDBLOCK)
+			return refuse(-e, dir, err, errcap, NULL);
+		char pid[24] = "", why[80];
+		ssize_t n = pread(d->lock_fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		long holder = strtol(pid, NULL, 10);
+		if (holder > 0)
+			snprintf(why, sizeof why, "the store is in use by process %ld", holder);
+		else
+			snprintf(why, sizeof why, "the store is in use by another process");
+		return refuse(-EBUSY, dir, err, errcap, why);
+	}
+	char pid[24];
+	int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(d->lock_fd, 0) != 0 || pwrite(d->lock_fd, pid, (size_t)len, 0) != len)
+		return refuse(-errno, dir, err, errcap, NULL);
+	return 0;
+}
+
 int mqtt_store_fs(struct mqtt_store *out, const char *dir)
 {
+	return mqtt_store_fs_open(out, dir, NULL, 0);
+}
+
+int mqtt_store_fs_open(struct mqtt_store *out, const char *dir, char *err, size_t errcap)
+{
 	if (!out || !dir)
-		return -EINVAL;
+		return refuse(-EINVAL, dir ? dir : "(null)", err, errcap, NULL);
 	struct posix_dir *d = malloc(sizeof *d);
 	if (!d)
-		return -ENOMEM;
+		return refuse(-ENOMEM, dir, err, errcap, NULL);
+	d->lock_fd = -1;
 	d->fd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->fd < 0) {
 		int e = errno;
 		free(d);
-		return -e;
+		return refuse(-e, dir, err, errcap, NULL);
+	}
+	int lrc = take_lock(d, dir, err, errcap);
+	if (lrc) {
+		px_release(d);
+		return lrc;
 	}
 	struct store_fs_vfs vfs = {
 		.ctx = d, .open_read = px_open_read, .open_spool = px_open_spool, .size = px_size,
@@ -139,7 +201,9 @@ int mqtt_store_fs(struct mqtt_store *out, const char *dir)
 		.rename = px_rename, .unlink = px_unlink, .list = px_list, .release = px_release,
 	};
 	int rc = store_fs_over(out, &vfs);
-	if (rc)
+	if (rc) {
 		px_release(d);
+		refuse(rc, dir, err, errcap, NULL);
+	}
 	return rc;
 }

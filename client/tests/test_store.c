@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mqttsim/store.h"
@@ -223,6 +224,82 @@ static void test_fs_open_errors(void)
 	CU_ASSERT_EQUAL(mqtt_store_fs(&s, NULL), -EINVAL);
 }
 
+/* What a directory holds: each name and its bytes, sorted by name. */
+static void snapshot(const char *dir, char *out, size_t cap)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "cd '%s' && for f in $(ls -A | sort); do echo \"$f\"; od -c \"$f\"; done", dir);
+	FILE *p = popen(cmd, "r");
+	size_t n = p ? fread(out, 1, cap - 1, p) : 0;
+	out[n] = 0;
+	if (p)
+		pclose(p);
+}
+
+/* One store, one owner: while a process holds a store, opening its
+ * directory again - from another process, or from the same one - fails
+ * with -EBUSY, names the directory and the holder's process id, and
+ * changes nothing in it; once the holder is gone (killed, even), the
+ * store opens again with its records. */
+static void test_fs_one_owner(void)
+{
+	char dir[64];
+	CU_ASSERT_FATAL(temp_dir(dir, sizeof dir));
+	struct mqtt_store s;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_fs(&s, dir), 0);
+	CU_ASSERT_EQUAL(save_str(&s, 0x8001, "in flight"), 0);
+	struct mqtt_store twice;
+	char err[256] = "";
+	CU_ASSERT_EQUAL(mqtt_store_fs_open(&twice, dir, err, sizeof err), -EBUSY);
+	char want[128];
+	snprintf(want, sizeof want, "%s: the store is in use by process %ld", dir, (long)getpid());
+	CU_ASSERT_STRING_EQUAL(err, want);
+	mqtt_store_close(&s);
+
+	int held[2], done[2];
+	CU_ASSERT_FATAL(pipe(held) == 0 && pipe(done) == 0);
+	pid_t child = fork();
+	CU_ASSERT_FATAL(child >= 0);
+	if (child == 0) {
+		close(held[0]);
+		close(done[1]); /* or its own copy would keep the pipe open */
+		struct mqtt_store mine;
+		char ok = mqtt_store_fs(&mine, dir) == 0 ? 'y' : 'n';
+		if (write(held[1], &ok, 1) != 1)
+			_exit(1);
+		char c;
+		while (read(done[0], &c, 1) > 0) /* until the parent says so: hold */
+			;
+		_exit(0);            /* no close: the kernel drops the lock */
+	}
+	close(held[1]);
+	close(done[0]);
+	char ok = 0;
+	CU_ASSERT_EQUAL(read(held[0], &ok, 1), 1);
+	CU_ASSERT_EQUAL(ok, 'y');
+	static char before[8192], after[8192];
+	snapshot(dir, before, sizeof before);
+	CU_ASSERT_PTR_NOT_NULL(strstr(before, "08001"));
+	err[0] = 0;
+	CU_ASSERT_EQUAL(mqtt_store_fs_open(&twice, dir, err, sizeof err), -EBUSY);
+	snprintf(want, sizeof want, "%s: the store is in use by process %ld", dir, (long)child);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	snapshot(dir, after, sizeof after);
+	CU_ASSERT_STRING_EQUAL(before, after); /* nothing touched */
+	close(done[1]);
+	int status;
+	CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(held[0]);
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_fs(&s, dir), 0);
+	CU_ASSERT_STRING_EQUAL(load_str(&s, 0x8001), "in flight");
+	struct keyset k = {0};
+	CU_ASSERT_EQUAL(s.ops->list(s.self, collect, &k), 0);
+	CU_ASSERT_EQUAL(k.n, 1); /* the lock file is no record */
+	mqtt_store_close(&s);
+	CU_ASSERT(remove_tree(dir));
+}
+
 /* One save and one remove in the directory named by
  * MQTTSIM_STORE_TRACE_DIR: pytest runs this under strace to see the
  * order of system calls. Without the variable it runs in a temporary
@@ -245,6 +322,7 @@ static void test_fs_traced_save(void)
 }
 
 const struct test_def store_tests[] = {
+	{"file-system store: one owner at a time, across processes", test_fs_one_owner},
 	{"in-memory store conformance", test_mem_conformance},
 	{"file-system store conformance", test_fs_conformance},
 	{"file-system store survives reopen", test_fs_survives_reopen},

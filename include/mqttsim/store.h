@@ -102,11 +102,20 @@ MQTTSIM_API int mqtt_store_mem(struct mqtt_store *out);
 /*
  * Opens the directory dir (which must exist and be writable) as a store
  * in *out. Files in it whose names are not five lower-case hexadecimal
- * digits are ignored. Returns 0 or the negative errno of open(2) of the
- * directory (-ENOENT, -ENOTDIR, -EACCES, ...), or -ENOMEM. Release it
- * with mqtt_store_close(); the files stay.
+ * digits are ignored. One store, one owner: the store holds an exclusive
+ * lock (flock(2) on dir/mqttsim.lock, which names the holder's process
+ * id) until it is closed or its process dies, and a second open of the
+ * same directory, from any process, fails with -EBUSY without touching
+ * anything in it. Returns 0, -EBUSY, the negative errno of open(2) of the
+ * directory or its lock file (-ENOENT, -ENOTDIR, -EACCES, ...), or
+ * -ENOMEM. Release it with mqtt_store_close(); the files stay.
  */
 MQTTSIM_API int mqtt_store_fs(struct mqtt_store *out, const char *dir);
+/*
+ * The same; on failure err (when not NULL, errcap bytes) says why, naming
+ * the directory: "DIR: the store is in use by process PID".
+ */
+MQTTSIM_API int mqtt_store_fs_open(struct mqtt_store *out, const char *dir, char *err, size_t errcap);
 
 /* Releases s (ops->close). s->ops is NULL afterwards; closing twice is harmless. */
 MQTTSIM_API void mqtt_store_close(struct mqtt_store *s);
