@@ -2,10 +2,12 @@
 it: installed by make install into a prefix, turned on with pytest_plugins,
 run from a folder of its own with the installed programs on PATH."""
 import os
+import re
+import shutil
 import pathlib
 import sys
 
-from conftest import ROOT, clean_env, run
+from conftest import ROOT, build_dir, clean_env, run
 
 DOWNSTREAM = '''
 import socket
@@ -91,3 +93,33 @@ def test_deep_test_folders_still_get_a_control_socket(tmp_path):
     finally:
         fb.stop()
     assert not os.path.exists(fb.control_path)  # the short folder goes with it
+
+
+def test_pip_install_registers_the_plugin(tmp_path):
+    # pip install ./python, no network (Debian's setuptools builds it): the
+    # package and its pytest11 entry point, so a downstream project's
+    # tests get the fixtures without naming the plugin.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "python", src, ignore=shutil.ignore_patterns("__pycache__", "build",
+                                                                         "*.egg-info"))
+    site = tmp_path / "site"
+    env = {k: v for k, v in clean_env().items() if not k.startswith("MQTTSIM_")}
+    run(["/usr/bin/python3", "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+         "--no-index", "--target", str(site), str(src)], env=env, timeout=300)
+    assert (site / "mqttsim/pytest_plugin.py").is_file()
+    env.update(PYTHONPATH=str(site))
+    eps = run(["/usr/bin/python3", "-c", "from importlib.metadata import entry_points; "
+               "print([e.value for e in entry_points(group='pytest11') if e.name == 'mqttsim'])"],
+              env=env).stdout
+    assert "['mqttsim.pytest_plugin']" in eps, eps
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "python/pyproject.toml").read_text(), re.M)
+    assert version and f"VERSION  := {version.group(1)}" in (ROOT / "Makefile").read_text()
+    project = tmp_path / "downstream"
+    project.mkdir()
+    (project / "test_with_broker.py").write_text(DOWNSTREAM.replace(
+        'pytest_plugins = ["mqttsim.pytest_plugin"]', ""))
+    env.update(PATH="/usr/bin:/bin", MQTTSIM_FAKEBROKER=str(build_dir() / "bin/fakebroker"),
+               MQTTSIM_FAULTPROXY=str(build_dir() / "bin/faultproxy"))
+    p = run(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "test_with_broker.py"], cwd=project, env=env, timeout=120)
+    assert "2 passed" in p.stdout, p.stdout
