@@ -31,6 +31,9 @@
 #define REQUEST_SLOTS 8192u
 #define CANCEL_POLL_MS 50
 #define WRITE_PIECES 64 /* pieces gathered into one writev(2) */
+/* A blocked write returns after this part of the pause timeout, so that
+ * a stall is seen within pause_timeout_ms plus one part (write_all()). */
+#define PAUSE_SLICES 4u
 
 /*
  * Input in batches under load (see mqtt_client_read()). With at least
@@ -300,17 +303,41 @@ static void dispatch(struct mqtt_client *c)
 		pthread_cond_broadcast(&c->cond);
 }
 
-/* Writes the n pieces of v (which it advances); *done gets how much was
- * written, also on failure. */
-static int write_all(struct mqtt_conn *conn, struct iovec *v, int n, size_t *done)
+/*
+ * Writes the n pieces of v (which it advances); *done gets how much was
+ * written, also on failure. With a pause timeout the socket's send
+ * timeout is a slice of it (PAUSE_SLICES, set at dial), and the pause is
+ * judged here over all the calls: a write fails with EAGAIN once no
+ * byte went for pause_ms, within one slice of it - not after a whole
+ * pause per call, which a call that moved a few bytes before it blocked
+ * would restart. EAGAIN before that (a slice ran out, a transport's
+ * passing refusal) is tried again.
+ */
+static int write_all(struct mqtt_conn *conn, struct iovec *v, int n, size_t *done, uint32_t pause_ms)
 {
 	*done = 0;
+	uint64_t slice = pause_ms / PAUSE_SLICES ? pause_ms / PAUSE_SLICES : 1;
+	uint64_t progress = now_ms(); /* the last time bytes are known to have gone */
 	while (n > 0) {
+		uint64_t start = now_ms();
 		ssize_t w = conn->ops->writev(conn->self, v, n);
+		uint64_t end = now_ms();
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (pause_ms && end - progress >= pause_ms)
+				return EAGAIN; /* the pause timeout on writes */
+			if (end - start < slice) {
+				struct timespec ts = {0, 1000000}; /* no busy loop on a refusing transport */
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
 		if (w <= 0)
 			return w < 0 ? errno : EPIPE;
+		/* Bytes went before the call returned: at its end, or, when it ran
+		 * out its slice, up to a slice earlier. */
+		progress = pause_ms && end - start >= slice ? end - slice : end;
 		*done += (size_t)w;
 		size_t left = (size_t)w;
 		while (n > 0 && left >= v->iov_len) {
@@ -364,7 +391,7 @@ static void flush(struct mqtt_client *c)
 		uint64_t gen = c->gen;
 		pthread_mutex_unlock(&c->lock);
 		size_t done;
-		int rc = write_all(&conn, c->wv, n, &done);
+		int rc = write_all(&conn, c->wv, n, &done, c->pause_ms);
 		pthread_mutex_lock(&c->lock);
 		c->writing = false;
 		if (gen == c->gen) {
@@ -532,8 +559,10 @@ static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message
 				break;
 			}
 			if (c->pause_ms) {
-				/* PauseTimeout on writes: the kernel enforces it. */
-				struct timeval tv = {c->pause_ms / 1000, (c->pause_ms % 1000) * 1000};
+				/* PauseTimeout on writes: a blocked write comes back after
+				 * a slice of it, and write_all() judges the pause. */
+				uint32_t slice = c->pause_ms / PAUSE_SLICES ? c->pause_ms / PAUSE_SLICES : 1;
+				struct timeval tv = {slice / 1000, (slice % 1000) * 1000};
 				setsockopt(conn.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 			}
 			c->conn = conn;

@@ -383,7 +383,8 @@ int mqtt_dialer_tls(struct mqtt_dialer *out, const char *host, const char *port,
 		goto fail;
 	}
 	SSL_CTX_set_min_proto_version(d->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(d->ctx, SSL_MODE_AUTO_RETRY);
+	/* A write that met EAGAIN is tried again, from a buffer that may have moved. */
+	SSL_CTX_set_mode(d->ctx, SSL_MODE_AUTO_RETRY | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (d->verify) {
 		SSL_CTX_set_verify(d->ctx, SSL_VERIFY_PEER, NULL);
 		if (opt->ca_file || opt->ca_dir) {

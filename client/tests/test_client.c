@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mqttsim/client.h"
+#include "mqttsim/fakebroker.h"
 #include "testing/suites.h"
 #include "client/transport.h"
 
@@ -1688,6 +1689,58 @@ static void test_request_cut_off_by_timeout(void)
 	fake_stop(&f);
 }
 
+/* A stalled write is seen within the pause timeout plus one slice of it
+ * (a quarter), not a whole pause per write call: the broker stops
+ * reading, QoS 0 publishes of 64 KiB fill the socket buffers, and the
+ * publish that meets the full buffer ends with MQTT_TIMEOUT. Before, a
+ * call that moved some bytes and then blocked gave the pause again: two
+ * pauses and more. */
+static void test_stalled_write_seen_within_the_pause(void)
+{
+	struct mqtt_fakebroker *fb;
+	char where[128], err[256];
+	CU_ASSERT_FATAL(mqtt_fakebroker_new(&fb, NULL, err, sizeof err) == 0 &&
+	                mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err,
+	                                       sizeof err) == 0 &&
+	                mqtt_fakebroker_start(fb) == 0);
+	const uint32_t pause = 1000;
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	cfg.session.client_id = mqtt_slice_str("stalled");
+	cfg.session.pause_timeout_ms = pause;
+	cfg.session.reconnect_wait_min_ms = cfg.session.reconnect_wait_max_ms = 60000;
+	CU_ASSERT_EQUAL_FATAL(mqtt_dialer_tcp(&cfg.dialer, "127.0.0.1", strrchr(where, ':') + 1), 0);
+	struct mqtt_client *c;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls,
+	                      MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
+	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
+	CU_ASSERT_EQUAL(mqtt_broker_stop_reading(b, "stalled"), 0);
+	mqtt_fakebroker_unlock(fb);
+	static uint8_t big[65536];
+	struct mqtt_slice payload = {big, sizeof big};
+	struct mqtt_error e = {MQTT_SUCCESS, 0};
+	uint64_t took = 0;
+	for (int i = 0; i < 4096 && !e.cls; i++) { /* far more than any socket buffer */
+		uint64_t t0 = mono_ms();
+		e = mqtt_client_publish(c, NULL, 0, false, mqtt_slice_str("t"), payload, NULL);
+		took = mono_ms() - t0;
+	}
+	CU_ASSERT_EQUAL(e.cls, MQTT_TIMEOUT);
+	CU_ASSERT(took + 5 >= pause); /* not before the pause */
+	CU_ASSERT(took < pause + pause / 4 + 250); /* within a slice (and scheduling) of it */
+	if (took >= pause + pause / 4 + 250)
+		fprintf(stderr, "\nstalled write: seen after %llu ms\n", (unsigned long long)took);
+	CU_ASSERT(reader_saw(&r, MQTT_TIMEOUT, 2000));
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	mqtt_fakebroker_free(fb);
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
 	{"input in batches in a stream of messages, then at once", test_input_batches_in_a_stream},
@@ -1709,6 +1762,7 @@ const struct test_def client_tests[] = {
 	{"an address that does not resolve is said as such", test_unresolved_address},
 	{"disconnect: canceled or down, as the seed's, and closed", test_disconnect_canceled_or_down},
 	{"a request cut off by a timeout ends with MQTT_TIMEOUT", test_request_cut_off_by_timeout},
+	{"a stalled write is seen within the pause timeout and a slice", test_stalled_write_seen_within_the_pause},
 	{"reconnect jitter by default, each client its own", test_reconnect_jitter_by_default},
 	{"reconnect jitter from the configuration's random source", test_reconnect_jitter_from_configuration},
 	{NULL, NULL},
