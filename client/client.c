@@ -83,6 +83,8 @@ enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_DONE, SLOT_ABANDONED };
 struct slot {
 	uint8_t state;
 	struct mqtt_error result;
+	uint8_t *codes;   /* a waiting subscribe's caller's SUBACK codes, or NULL */
+	size_t ncodes;
 };
 
 struct mqtt_exchange {
@@ -287,7 +289,13 @@ static void dispatch(struct mqtt_client *c)
 			exchange_progress(c, (uint16_t)ev.id, MQTT_EXCHANGE_RELEASED);
 			c->progressed = true;
 			break;
-		case MQTT_EVENT_SUBSCRIBED:
+		case MQTT_EVENT_SUBSCRIBED: {
+			struct slot *sl = request_slot(c, ev.id);
+			if (sl && sl->state == SLOT_WAITING && sl->codes && ev.codes_all)
+				memcpy(sl->codes, ev.codes_all, ev.ncodes_all < sl->ncodes ? ev.ncodes_all : sl->ncodes);
+			finish_request(sl, ev.err);
+			break;
+		}
 		case MQTT_EVENT_UNSUBSCRIBED:
 		case MQTT_EVENT_FAILED:
 			finish_request(request_slot(c, ev.id), ev.err);
@@ -810,7 +818,8 @@ int mqtt_client_event_fd(struct mqtt_client *c)
 
 /* Submits a subscribe, unsubscribe or ping, then waits for its outcome. */
 static struct mqtt_error round_trip(struct mqtt_client *c, struct mqtt_cancel *cancel,
-                                    enum mqtt_type type, const struct mqtt_topic *filters, size_t n)
+                                    enum mqtt_type type, const struct mqtt_topic *filters, size_t n,
+                                    uint8_t *codes)
 {
 	pthread_mutex_lock(&c->lock);
 	struct mqtt_error e = fired(cancel) ? err_of(MQTT_CANCELED, 0) : await_attempt(c, cancel);
@@ -830,16 +839,20 @@ static struct mqtt_error round_trip(struct mqtt_client *c, struct mqtt_cancel *c
 	}
 	struct slot *sl = request_slot(c, id);
 	sl->state = SLOT_WAITING;
+	sl->codes = codes;
+	sl->ncodes = n;
 	flush(c);
 	while (sl->state == SLOT_WAITING) {
 		if (!wait_cond(c, cancel)) {
 			sl->state = SLOT_ABANDONED;
+			sl->codes = NULL; /* the caller and its buffer are gone */
 			pthread_mutex_unlock(&c->lock);
 			return err_of(MQTT_ABANDONED, 0);
 		}
 	}
 	e = sl->result;
 	sl->state = SLOT_FREE;
+	sl->codes = NULL;
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -847,18 +860,25 @@ static struct mqtt_error round_trip(struct mqtt_client *c, struct mqtt_cancel *c
 struct mqtt_error mqtt_client_subscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                         const struct mqtt_topic *filters, size_t n)
 {
-	return round_trip(c, cancel, MQTT_SUBSCRIBE, filters, n);
+	return round_trip(c, cancel, MQTT_SUBSCRIBE, filters, n, NULL);
+}
+
+struct mqtt_error mqtt_client_subscribe_codes(struct mqtt_client *c, struct mqtt_cancel *cancel,
+                                              const struct mqtt_topic *filters, size_t n,
+                                              uint8_t *codes)
+{
+	return round_trip(c, cancel, MQTT_SUBSCRIBE, filters, n, codes);
 }
 
 struct mqtt_error mqtt_client_unsubscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                           const struct mqtt_topic *filters, size_t n)
 {
-	return round_trip(c, cancel, MQTT_UNSUBSCRIBE, filters, n);
+	return round_trip(c, cancel, MQTT_UNSUBSCRIBE, filters, n, NULL);
 }
 
 struct mqtt_error mqtt_client_ping(struct mqtt_client *c, struct mqtt_cancel *cancel)
 {
-	return round_trip(c, cancel, MQTT_PINGREQ, NULL, 0);
+	return round_trip(c, cancel, MQTT_PINGREQ, NULL, 0, NULL);
 }
 
 /* Closes the session and the connection (the read routine sees it and

@@ -74,8 +74,11 @@ void session_event(struct mqtt_session *s, const struct mqtt_event *ev)
 	if (s->ev_len == s->ev_cap) {
 		size_t cap = s->ev_cap ? s->ev_cap * 2 : 32;
 		struct mqtt_event *e = malloc(cap * sizeof *e);
-		if (!e)
-			return; /* events are lost only when memory is: nothing else is */
+		if (!e) {
+			/* Events are lost only when memory is: nothing else is. */
+			free((void *)(uintptr_t)ev->codes_all);
+			return;
+		}
 		for (size_t i = 0; i < s->ev_len; i++)
 			e[i] = s->events[(s->ev_head + i) % s->ev_cap];
 		free(s->events);
@@ -93,6 +96,8 @@ bool mqtt_session_next_event(struct mqtt_session *s, struct mqtt_event *ev)
 	*ev = s->events[s->ev_head];
 	s->ev_head = (s->ev_head + 1) % s->ev_cap;
 	s->ev_len--;
+	free(s->codes_taken); /* the last event's codes live until this call */
+	s->codes_taken = (uint8_t *)(uintptr_t)ev->codes_all;
 	return true;
 }
 
@@ -735,6 +740,9 @@ void mqtt_session_free(struct mqtt_session *s)
 	free(s->qos2.e);
 	free(s->readbuf);
 	session_output_free(s);
+	for (size_t i = 0; i < s->ev_len; i++)
+		free((void *)(uintptr_t)s->events[(s->ev_head + i) % s->ev_cap].codes_all);
+	free(s->codes_taken);
 	free(s->events);
 	free(s->owned);
 	free(s);

@@ -52,6 +52,7 @@ struct mqtt_session {
 	int32_t head, tail;
 
 	uint16_t sub_count[REQUEST_SLOTS], unsub_count[REQUEST_SLOTS]; /* 0: free */
+	uint8_t *codes_taken;       /* the codes_all of the event taken last */
 	unsigned sub_cursor, unsub_cursor;
 	bool ping_pending, ping_user;
 	uint64_t ping_sent_at;

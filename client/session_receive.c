@@ -136,7 +136,15 @@ static struct mqtt_error on_suback(struct mqtt_session *s, const struct mqtt_pac
 	size_t n = p->suback.return_codes.len;
 	ev.ncodes = n < 16 ? (unsigned)n : 16;
 	memcpy(ev.codes, p->suback.return_codes.data, ev.ncodes);
-	for (size_t i = 0; i < n; i++)
+	/* Every code, for a driver that reports each failed filter (as the
+	 * seed's SubscribeError lists them); the event queue owns the copy. */
+	uint8_t *all = malloc(n ? n : 1);
+	if (all) {
+		memcpy(all, p->suback.return_codes.data, n);
+		ev.codes_all = all;
+		ev.ncodes_all = n;
+	}
+	for (size_t i = 0; i < n && !ev.err.cls; i++) /* the code names the first failed filter */
 		if (p->suback.return_codes.data[i] == MQTT_SUBACK_FAILURE)
 			ev.err = err_of(MQTT_SUBSCRIBE_FAILED, (int)i);
 	session_event(s, &ev);

@@ -135,6 +135,13 @@ def test_subscription_refused_exit_1(fakebroker_factory):
     p = mqttc("-subscribe", "secret/#", f"{fb.host}:{fb.port}")
     assert p.returncode == 1
     assert b"subscribe secret/#: refused by the broker" in p.stderr
+    # Every refused filter is named, as the seed's SubscribeError lists them.
+    fb.rule("refuse-subscribe private")
+    p = mqttc("-subscribe", "secret/#", "-subscribe", "open", "-subscribe", "private",
+              f"{fb.host}:{fb.port}")
+    assert p.returncode == 1
+    assert p.stderr.splitlines() == [b"mqttc: subscribe secret/#: refused by the broker",
+                                     b"mqttc: subscribe private: refused by the broker"], p.stderr
 
 
 def test_connection_lost_while_subscribed_exit_1(fakebroker):

@@ -424,9 +424,13 @@ int main(int argc, char **argv)
 		struct mqtt_topic filters[MQTTC_SUBSCRIBE_MAX];
 		for (int i = 0; i < args.nsubscribe; i++)
 			filters[i] = (struct mqtt_topic){mqtt_slice_str(args.subscribe[i]), 2};
-		e = mqtt_client_subscribe(c, NULL, filters, (size_t)args.nsubscribe);
+		uint8_t codes[MQTTC_SUBSCRIBE_MAX];
+		e = mqtt_client_subscribe_codes(c, NULL, filters, (size_t)args.nsubscribe, codes);
 		if (e.cls == MQTT_SUBSCRIBE_FAILED) {
-			complain("subscribe %s: refused by the broker", args.subscribe[e.code]);
+			/* Each filter the broker failed, as the seed's SubscribeError. */
+			for (int i = 0; i < args.nsubscribe; i++)
+				if (codes[i] == MQTT_SUBACK_FAILURE)
+					complain("subscribe %s: refused by the broker", args.subscribe[i]);
 			status = EXIT_OPERATIONAL;
 			goto out;
 		}

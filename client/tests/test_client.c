@@ -1741,6 +1741,59 @@ static void test_stalled_write_seen_within_the_pause(void)
 	mqtt_fakebroker_free(fb);
 }
 
+/* Every filter the broker failed is told, as the seed's SubscribeError
+ * lists them: mqtt_client_subscribe_codes() gives each filter's code. */
+static void test_subscribe_reports_every_failed_filter(void)
+{
+	struct mqtt_fakebroker *fb;
+	char where[128], err[256];
+	CU_ASSERT_FATAL(mqtt_fakebroker_new(&fb, NULL, err, sizeof err) == 0 &&
+	                mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err,
+	                                       sizeof err) == 0 &&
+	                mqtt_fakebroker_start(fb) == 0);
+	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
+	CU_ASSERT(mqtt_broker_rule(b, "refuse-subscribe b/#", err, sizeof err) >= 0);
+	CU_ASSERT(mqtt_broker_rule(b, "refuse-subscribe d", err, sizeof err) >= 0);
+	mqtt_fakebroker_unlock(fb);
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	CU_ASSERT_EQUAL_FATAL(mqtt_dialer_tcp(&cfg.dialer, "127.0.0.1", strrchr(where, ':') + 1), 0);
+	struct mqtt_client *c;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls,
+	                      MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	struct mqtt_topic filters[4] = {{mqtt_slice_str("a"), 1}, {mqtt_slice_str("b/#"), 2},
+	                                {mqtt_slice_str("c"), 2}, {mqtt_slice_str("d"), 0}};
+	uint8_t codes[4] = {0xee, 0xee, 0xee, 0xee};
+	struct mqtt_error e = mqtt_client_subscribe_codes(c, NULL, filters, 4, codes);
+	CU_ASSERT_EQUAL(e.cls, MQTT_SUBSCRIBE_FAILED);
+	CU_ASSERT_EQUAL(e.code, 1); /* the first failed filter */
+	CU_ASSERT_EQUAL(codes[0], 1);
+	CU_ASSERT_EQUAL(codes[1], MQTT_SUBACK_FAILURE);
+	CU_ASSERT_EQUAL(codes[2], 2);
+	CU_ASSERT_EQUAL(codes[3], MQTT_SUBACK_FAILURE);
+	/* More filters than the event's first 16 codes. */
+	struct mqtt_topic many[20];
+	char names[20][8];
+	uint8_t got[20];
+	for (int i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof names[i], "m%d", i);
+		many[i] = (struct mqtt_topic){mqtt_slice_str(names[i]), 1};
+	}
+	many[19].filter = mqtt_slice_str("d");
+	e = mqtt_client_subscribe_codes(c, NULL, many, 20, got);
+	CU_ASSERT_EQUAL(e.cls, MQTT_SUBSCRIBE_FAILED);
+	CU_ASSERT_EQUAL(e.code, 19);
+	CU_ASSERT_EQUAL(got[18], 1);
+	CU_ASSERT_EQUAL(got[19], MQTT_SUBACK_FAILURE);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	mqtt_fakebroker_free(fb);
+}
+
 const struct test_def client_tests[] = {
 	{"input in batches under load; a quiet broker still heard", test_input_batches_under_load},
 	{"input in batches in a stream of messages, then at once", test_input_batches_in_a_stream},
@@ -1762,6 +1815,7 @@ const struct test_def client_tests[] = {
 	{"an address that does not resolve is said as such", test_unresolved_address},
 	{"disconnect: canceled or down, as the seed's, and closed", test_disconnect_canceled_or_down},
 	{"a request cut off by a timeout ends with MQTT_TIMEOUT", test_request_cut_off_by_timeout},
+	{"subscribe: every failed filter told, as the seed's SubscribeError", test_subscribe_reports_every_failed_filter},
 	{"a stalled write is seen within the pause timeout and a slice", test_stalled_write_seen_within_the_pause},
 	{"reconnect jitter by default, each client its own", test_reconnect_jitter_by_default},
 	{"reconnect jitter from the configuration's random source", test_reconnect_jitter_from_configuration},

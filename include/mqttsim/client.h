@@ -295,6 +295,17 @@ MQTTSIM_API int mqtt_client_event_fd(struct mqtt_client *c);
  */
 MQTTSIM_API struct mqtt_error mqtt_client_subscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                                     const struct mqtt_topic *filters, size_t n);
+/*
+ * The same, and codes (n bytes, caller's) gets the broker's answer for
+ * each filter, in order: the QoS granted, or MQTT_SUBACK_FAILURE (0x80)
+ * for every filter it failed - all of them, as the seed's SubscribeError
+ * lists them, where the error's code names only the first. codes is
+ * written only when the SUBACK came (success or MQTT_SUBSCRIBE_FAILED).
+ */
+MQTTSIM_API struct mqtt_error mqtt_client_subscribe_codes(struct mqtt_client *c,
+                                                          struct mqtt_cancel *cancel,
+                                                          const struct mqtt_topic *filters, size_t n,
+                                                          uint8_t *codes);
 MQTTSIM_API struct mqtt_error mqtt_client_unsubscribe(struct mqtt_client *c, struct mqtt_cancel *cancel,
                                                       const struct mqtt_topic *filters, size_t n);
 /* A round trip. Errors as subscribe; MQTT_MAX when a ping is pending. */

@@ -247,6 +247,12 @@ struct mqtt_event {
 	bool session_present;
 	uint8_t codes[16];       /* SUBACK return codes (the first 16) */
 	unsigned ncodes;
+	/* SUBSCRIBED: every return code, one per filter (ncodes_all), in the
+	 * order of the request: the granted QoS or 0x80 (failed). Owned by the
+	 * session, valid until the next mqtt_session_next_event() or
+	 * mqtt_session_free(); NULL when memory ran out. */
+	const uint8_t *codes_all;
+	size_t ncodes_all;
 };
 
 /* Takes the next event; false when there is none. */
