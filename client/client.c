@@ -756,7 +756,7 @@ struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel 
 	mqtt_session_output_iov(c->s, NULL, 0, &queued);
 	uint64_t target = c->written + queued, gen = c->gen;
 	flush(c);
-	while (c->written < target && c->gen == gen && !c->closed) {
+	while (c->written < target && c->gen == gen && !c->closed && !c->write_errno) {
 		if (!wait_cond(c, cancel)) {
 			e = err_of(MQTT_CANCELED, 0);
 			break;
@@ -764,8 +764,12 @@ struct mqtt_error mqtt_client_publish(struct mqtt_client *c, struct mqtt_cancel 
 	}
 	/* Cut off: by the pause timeout, MQTT_TIMEOUT (the seed's net.Error
 	 * with Timeout true); else MQTT_BREAK. Both leave it unknown. */
-	if (!e.cls && c->written < target)
-		e = err_of(c->closed ? MQTT_CLOSED : c->lost_why.cls == MQTT_TIMEOUT ? MQTT_TIMEOUT : MQTT_BREAK, 0);
+	if (!e.cls && c->written < target) {
+		/* The write failed on this connection (its drop may still be under
+		 * way), or the connection is gone. */
+		bool timeout = c->gen == gen ? c->write_errno == EAGAIN : c->lost_why.cls == MQTT_TIMEOUT;
+		e = err_of(c->closed ? MQTT_CLOSED : timeout ? MQTT_TIMEOUT : MQTT_BREAK, 0);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }

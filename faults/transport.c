@@ -10,6 +10,12 @@
  * real socket and a timer armed for the link's next due time, so that
  * the client's poll wakes for real input and for delayed bytes alike;
  * delayed outgoing bytes are sent on the next call after they are due.
+ *
+ * Like a socket's send buffer, the link holds at most SEND_BUFFER bytes
+ * the client wrote and the link has not delivered (stalled, slowed):
+ * beyond that a write takes what fits, or fails with EAGAIN as a
+ * blocking socket's write does when its send timeout runs out, so that a
+ * stalled link stalls the writer and the pause timeout sees it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,6 +32,7 @@
 #include "mqttsim/faults.h"
 
 #define INGEST_MAX 8 /* reads of the real socket per call */
+#define SEND_BUFFER (256u * 1024u)
 
 struct faulty_dialer {
 	struct mqtt_dialer inner;
@@ -205,6 +212,15 @@ static ssize_t faulty_writev(void *self, const struct iovec *iov, int iovcnt)
 			e = mqtt_fault_link_state(c->link, MQTT_C2B, now) == MQTT_LINK_RESET ? ECONNRESET
 			                                                                      : EPIPE;
 	}
+	if (!e && total) {
+		flush_out(c, now); /* what is due makes room */
+		size_t queued = mqtt_fault_link_queued(c->link, MQTT_C2B);
+		if (queued >= SEND_BUFFER) {
+			e = EAGAIN;
+			room = 0; /* a failed write takes nothing */
+		} else if (room > SEND_BUFFER - queued)
+			room = SEND_BUFFER - queued;
+	}
 	size_t taken = 0;
 	for (int i = 0; i < iovcnt && taken < room; i++) {
 		size_t n = iov[i].iov_len < room - taken ? iov[i].iov_len : room - taken;
@@ -253,8 +269,8 @@ static void drain_out(struct faulty_conn *c)
 		    mqtt_fault_link_state(c->link, MQTT_C2B, now) != MQTT_LINK_OPEN)
 			break;
 		uint64_t next = mqtt_fault_link_next(c->link, now);
-		if (next == UINT64_MAX)
-			break;
+		if (next == UINT64_MAX || next >= deadline)
+			break; /* nothing more goes out within the second: do not wait for it */
 		uint64_t wait = (next < deadline ? next : deadline) - now;
 		struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L + 100000L};
 		nanosleep(&ts, NULL);

@@ -20,6 +20,7 @@
 
 #include "mqttsim/client.h"
 #include "mqttsim/fakebroker.h"
+#include "mqttsim/faults.h"
 #include "testing/suites.h"
 #include "client/transport.h"
 
@@ -1691,11 +1692,12 @@ static void test_request_cut_off_by_timeout(void)
 
 /* A stalled write is seen within the pause timeout plus one slice of it
  * (a quarter), not a whole pause per write call: the broker stops
- * reading, QoS 0 publishes of 64 KiB fill the socket buffers, and the
- * publish that meets the full buffer ends with MQTT_TIMEOUT. Before, a
+ * reading (or the fault link stalls), QoS 0 publishes of 64 KiB fill the
+ * buffers, and the publish that meets the full buffer ends with
+ * MQTT_TIMEOUT. Before, a
  * call that moved some bytes and then blocked gave the pause again: two
  * pauses and more. */
-static void test_stalled_write_seen_within_the_pause(void)
+static void stalled_write_case(bool through_fault_transport)
 {
 	struct mqtt_fakebroker *fb;
 	char where[128], err[256];
@@ -1711,15 +1713,26 @@ static void test_stalled_write_seen_within_the_pause(void)
 	cfg.session.pause_timeout_ms = pause;
 	cfg.session.reconnect_wait_min_ms = cfg.session.reconnect_wait_max_ms = 60000;
 	CU_ASSERT_EQUAL_FATAL(mqtt_dialer_tcp(&cfg.dialer, "127.0.0.1", strrchr(where, ':') + 1), 0);
+	if (through_fault_transport) {
+		/* The link stalls everything after CONNECT; the broker reads on. */
+		struct mqtt_fault_plan plan;
+		CU_ASSERT_EQUAL_FATAL(mqtt_fault_plan_parse(&plan, "c2b after=CONNECT stall ms=60000\n", err,
+		                                            sizeof err), 0);
+		struct mqtt_dialer tcp = cfg.dialer;
+		CU_ASSERT_EQUAL_FATAL(mqtt_dialer_faulty(&cfg.dialer, tcp, &plan, 1, NULL, NULL), 0);
+		mqtt_fault_plan_free(&plan);
+	}
 	struct mqtt_client *c;
 	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_VOLATILE, NULL, NULL, NULL).cls,
 	                      MQTT_SUCCESS);
 	struct reader r;
 	reader_start(&r, c);
 	CU_ASSERT_FATAL(mqtt_client_wait_online(c, NULL));
-	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
-	CU_ASSERT_EQUAL(mqtt_broker_stop_reading(b, "stalled"), 0);
-	mqtt_fakebroker_unlock(fb);
+	if (!through_fault_transport) {
+		struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
+		CU_ASSERT_EQUAL(mqtt_broker_stop_reading(b, "stalled"), 0);
+		mqtt_fakebroker_unlock(fb);
+	}
 	static uint8_t big[65536];
 	struct mqtt_slice payload = {big, sizeof big};
 	struct mqtt_error e = {MQTT_SUCCESS, 0};
@@ -1739,6 +1752,12 @@ static void test_stalled_write_seen_within_the_pause(void)
 	pthread_join(r.thread, NULL);
 	mqtt_client_free(c);
 	mqtt_fakebroker_free(fb);
+}
+
+static void test_stalled_write_seen_within_the_pause(void)
+{
+	stalled_write_case(false); /* a broker that stops reading: socket buffers fill */
+	stalled_write_case(true);  /* a fault transport whose link stalls writes */
 }
 
 /* Every filter the broker failed is told, as the seed's SubscribeError
@@ -1776,7 +1795,7 @@ static void test_subscribe_reports_every_failed_filter(void)
 	CU_ASSERT_EQUAL(codes[3], MQTT_SUBACK_FAILURE);
 	/* More filters than the event's first 16 codes. */
 	struct mqtt_topic many[20];
-	char names[20][8];
+	char names[20][16];
 	uint8_t got[20];
 	for (int i = 0; i < 20; i++) {
 		snprintf(names[i], sizeof names[i], "m%d", i);

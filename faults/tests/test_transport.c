@@ -5,6 +5,8 @@
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -309,6 +311,78 @@ static void truncate_and_discard_packets(void)
 	tx_close(&t);
 }
 
+struct drain {
+	int fd;
+	size_t want, got;
+	bool in_order;
+	int done;
+};
+
+/* Reads want bytes from fd (expecting byte k to be k mod 256). */
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+	static uint8_t buf[65536];
+	while (d->got < d->want) {
+		ssize_t n = read(d->fd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (ssize_t k = 0; k < n; k++)
+			d->in_order &= buf[k] == (uint8_t)(d->got + (size_t)k);
+		d->got += (size_t)n;
+	}
+	__atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A stalled link holds at most a socket's send buffer (256 KiB) of the
+ * client's bytes: a write takes what fits, then fails with EAGAIN and
+ * takes nothing, so a stall stalls the writer (and its pause timeout
+ * sees it). Once the stall ends, every byte taken - and no other - comes
+ * out, in order. */
+static void stalled_link_fills_like_a_send_buffer(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b stall ms=300");
+	static uint8_t chunk[100000];
+	size_t taken = 0;
+	ssize_t w;
+	for (int i = 0; i < 10; i++) {
+		for (size_t k = 0; k < sizeof chunk; k++)
+			chunk[k] = (uint8_t)(taken + k);
+		struct iovec v = {chunk, sizeof chunk};
+		if ((w = t.conn.ops->writev(t.conn.self, &v, 1)) < 0)
+			break;
+		taken += (size_t)w;
+	}
+	CU_ASSERT_EQUAL(w, -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN);
+	CU_ASSERT_EQUAL(taken, 256u * 1024u);
+	struct iovec v = {chunk, 1};
+	CU_ASSERT_EQUAL(t.conn.ops->writev(t.conn.self, &v, 1), -1); /* still full */
+	/* After the stall the bytes go out (on the writer's next calls), read
+	 * by the broker's side in a thread of its own: the real connection's
+	 * writes block when its buffer is full. */
+	struct drain dr = {t.broker, taken, 0, true, 0};
+	pthread_t th;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, drain_main, &dr) == 0);
+	struct timespec a;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	while (!__atomic_load_n(&dr.done, __ATOMIC_ACQUIRE) && elapsed_ms(&a) < 5000) {
+		struct iovec none = {chunk, 0};
+		t.conn.ops->writev(t.conn.self, &none, 1); /* sends what is due */
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	shutdown(t.broker, SHUT_RD);
+	pthread_join(th, NULL);
+	size_t got = dr.got;
+	bool in_order = dr.in_order;
+	CU_ASSERT_EQUAL(got, taken);
+	CU_ASSERT(in_order);
+	tx_close(&t);
+}
+
 static void eagain_time_and_probability(void)
 {
 	struct tx t;
@@ -366,6 +440,7 @@ const struct test_def fault_transport_tests[] = {
 	{"stall and bandwidth slow down", stall_and_bandwidth_slow_down},
 	{"truncate and discard packets", truncate_and_discard_packets},
 	{"EAGAIN, time and probability", eagain_time_and_probability},
+	{"a stalled link fills like a send buffer", stalled_link_fills_like_a_send_buffer},
 	{"a clean link passes bytes", clean_link_passes_bytes},
 	{"partial writes, reads and EINTR", partial_writes_reads_and_eintr},
 	{"latency delays both ways", latency_delays_both_ways},
