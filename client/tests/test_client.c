@@ -1690,6 +1690,18 @@ static void test_request_cut_off_by_timeout(void)
 	fake_stop(&f);
 }
 
+/* The library's fake broker serving a loopback port from its thread;
+ * where gets "tcp 127.0.0.1:PORT". */
+static struct mqtt_fakebroker *serving_fakebroker(char *where, size_t cap)
+{
+	struct mqtt_fakebroker *fb = NULL;
+	char err[256];
+	CU_ASSERT_FATAL(mqtt_fakebroker_new(&fb, NULL, err, sizeof err) == 0 &&
+	                mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, cap, err, sizeof err) == 0 &&
+	                mqtt_fakebroker_start(fb) == 0);
+	return fb;
+}
+
 /* A stalled write is seen within the pause timeout plus one slice of it
  * (a quarter), not a whole pause per write call: the broker stops
  * reading (or the fault link stalls), QoS 0 publishes of 64 KiB fill the
@@ -1701,10 +1713,7 @@ static void stalled_write_case(bool through_fault_transport)
 {
 	struct mqtt_fakebroker *fb;
 	char where[128], err[256];
-	CU_ASSERT_FATAL(mqtt_fakebroker_new(&fb, NULL, err, sizeof err) == 0 &&
-	                mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err,
-	                                       sizeof err) == 0 &&
-	                mqtt_fakebroker_start(fb) == 0);
+	fb = serving_fakebroker(where, sizeof where);
 	const uint32_t pause = 1000;
 	struct mqtt_client_config cfg;
 	memset(&cfg, 0, sizeof cfg);
@@ -1766,10 +1775,7 @@ static void test_subscribe_reports_every_failed_filter(void)
 {
 	struct mqtt_fakebroker *fb;
 	char where[128], err[256];
-	CU_ASSERT_FATAL(mqtt_fakebroker_new(&fb, NULL, err, sizeof err) == 0 &&
-	                mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err,
-	                                       sizeof err) == 0 &&
-	                mqtt_fakebroker_start(fb) == 0);
+	fb = serving_fakebroker(where, sizeof where);
 	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
 	CU_ASSERT(mqtt_broker_rule(b, "refuse-subscribe b/#", err, sizeof err) >= 0);
 	CU_ASSERT(mqtt_broker_rule(b, "refuse-subscribe d", err, sizeof err) >= 0);
