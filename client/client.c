@@ -325,11 +325,12 @@ static int write_all(struct mqtt_conn *conn, struct iovec *v, int n, size_t *don
 {
 	*done = 0;
 	uint64_t slice = pause_ms / PAUSE_SLICES ? pause_ms / PAUSE_SLICES : 1;
-	uint64_t progress = now_ms(); /* the last time bytes are known to have gone */
-	while (n > 0) {
-		uint64_t start = now_ms();
+	/* One clock read per call: a call starts when the one before it ended. */
+	uint64_t start = now_ms();
+	uint64_t progress = start; /* the last time bytes are known to have gone */
+	for (uint64_t end; n > 0; start = end) {
 		ssize_t w = conn->ops->writev(conn->self, v, n);
-		uint64_t end = now_ms();
+		end = now_ms();
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -338,6 +339,7 @@ static int write_all(struct mqtt_conn *conn, struct iovec *v, int n, size_t *don
 			if (end - start < slice) {
 				struct timespec ts = {0, 1000000}; /* no busy loop on a refusing transport */
 				nanosleep(&ts, NULL);
+				end = now_ms();
 			}
 			continue;
 		}
