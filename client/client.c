@@ -585,6 +585,9 @@ static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message
 			flush(c);
 			continue;
 		}
+		/* The flushes above let go of the lock, and other threads may
+		 * have given the core later times meanwhile. */
+		now = now_ms();
 		uint64_t deadline = mqtt_session_tick(c->s, now);
 		dispatch(c);
 		if (mqtt_session_should_close(c->s)) {
@@ -610,7 +613,7 @@ static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message
 		if (batch != c->batch && conn.ops->read_batch(conn.self, batch) == 0)
 			c->batch = batch;
 		bool batching = c->batch > 1;
-		if (c->write_burst && now - c->last_write_ms >= BATCH_WAIT_MS)
+		if (c->write_burst && now >= c->last_write_ms + BATCH_WAIT_MS)
 			c->write_burst = false;
 		/* Output waits for acknowledgements only while they keep coming
 		 * or more output follows: off again (which sends what is held)

@@ -308,6 +308,17 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * The time from since to now. A driver's threads read the clock before
+ * they take turns with the core, so a call may bring a time older than
+ * one the core saw in the call before it: that is no time gone, not the
+ * wrapped-around eternity an unsigned subtraction makes of it.
+ */
+static uint64_t elapsed(uint64_t now, uint64_t since)
+{
+	return now > since ? now - since : 0;
+}
+
 uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 {
 	if (s->state == MQTT_STATE_CLOSED)
@@ -325,14 +336,14 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 	/* PauseTimeout: one byte per period while something is under way. */
 	if (pause) {
 		if (session_output_pending(s)) {
-			if (now - s->last_write >= pause) {
+			if (elapsed(now, s->last_write) >= pause) {
 				session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 				return now;
 			}
 			next = min_u64(next, s->last_write + pause);
 		}
 		if (s->state == MQTT_STATE_CONNECTING || s->framer.have) {
-			if (now - s->last_read >= pause) {
+			if (elapsed(now, s->last_read) >= pause) {
 				session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 				return now;
 			}
@@ -346,7 +357,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 	/* A PINGREQ unanswered for the pause timeout (else the keep-alive). */
 	uint64_t ping_wait = pause ? pause : keep;
 	if (s->ping_pending && ping_wait) {
-		if (now - s->ping_sent_at >= ping_wait) {
+		if (elapsed(now, s->ping_sent_at) >= ping_wait) {
 			session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 			return now;
 		}
@@ -355,7 +366,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 
 	/* Keep-alive: a control packet within each period [MQTT-3.1.2-23]. */
 	if (keep && !c->no_auto_ping && !s->ping_pending) {
-		if (now - s->last_write >= keep) {
+		if (elapsed(now, s->last_write) >= keep) {
 			struct mqtt_packet p = {.type = MQTT_PINGREQ};
 			struct mqtt_error r = session_queue(s, &p);
 			if (r.cls) {
@@ -375,7 +386,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 	if (c->ack_timeout_ms && s->head >= 0) {
 		struct out_entry *e = session_entry(s, s->head);
 		if (e->sent_at) {
-			if (now - e->sent_at >= c->ack_timeout_ms) {
+			if (elapsed(now, e->sent_at) >= c->ack_timeout_ms) {
 				session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 				return now;
 			}

@@ -482,6 +482,45 @@ static void test_user_ping(void)
 	harness_free(&h);
 }
 
+/*
+ * A driver may call with a clock read before another thread's call that
+ * it waited for (a ping sent while the reader wrote): a time before one
+ * the core has seen is no time at all, not a wrapped-around eternity.
+ */
+static void test_time_read_before_the_last_call(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.pause_timeout_ms = 5000;
+	c.ack_timeout_ms = 3000;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	uint64_t stale = h.now;
+	h.now += 10;
+	CU_ASSERT_EQUAL(mqtt_session_ping(h.s, h.now).cls, MQTT_SUCCESS);
+	publish(&h, 1, "t", "x", NULL);
+	expect(&h, MQTT_PINGREQ);
+	mqtt_session_tick(h.s, stale);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	expect(&h, MQTT_PUBLISH);
+	mqtt_session_tick(h.s, stale);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	/* Half-read input dated after the stale clock. */
+	const uint8_t half[] = {0x30, 0x05, 0x00};
+	size_t used = 0;
+	struct mqtt_message m;
+	memset(&m, 0, sizeof m);
+	mqtt_session_receive(h.s, h.now, half, sizeof half, &used, &m);
+	mqtt_session_tick(h.s, stale);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	/* The timers still run from the times the core saw. */
+	mqtt_session_tick(h.s, h.now + 2999);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	mqtt_session_tick(h.s, h.now + 3000);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	harness_free(&h);
+}
+
 /* A link that silently loses packets still delivers, with the timeout. */
 static void test_ack_timeout(void)
 {
@@ -832,6 +871,7 @@ const struct test_def session_tests[] = {
 	{"inbound QoS 2 delivered once", test_inbound_exactly_once},
 	{"keep-alive pings when idle, gives up unanswered", test_keep_alive},
 	{"ping requests", test_user_ping},
+	{"a clock read before the last call is no time, not an eternity", test_time_read_before_the_last_call},
 	{"acknowledgement timeout", test_ack_timeout},
 	{"pause timeout", test_pause_timeout},
 	{"subscribe and unsubscribe", test_subscribe},
