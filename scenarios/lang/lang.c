@@ -19,11 +19,25 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_PACKET_IDS] = "packet-ids",     [SCN_WILL] = "will",
 	[SCN_RETAINED] = "retained",         [SCN_SESSION] = "session",
 	[SCN_SCRIPT] = "script",             [SCN_STATE] = "state",
+	[SCN_BROKER_DUP_FLAG] = "broker-dup-flag", [SCN_BROKER_PACKET_IDS] = "broker-packet-ids",
+	[SCN_DELIVERY_QOS] = "delivery-qos", [SCN_QUIESCENT] = "quiescent",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)
 {
 	return i > 0 && i < SCN_INVARIANT_COUNT ? invariant_names[i] : "?";
+}
+
+/* "at-most-once, ..., delivery-qos or quiescent": every name expect takes. */
+static const char *invariant_list(void)
+{
+	static char list[512];
+	size_t used = 0;
+	for (int k = 1; k < SCN_INVARIANT_COUNT; k++)
+		used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+		                         k == 1 ? "" : k == SCN_INVARIANT_COUNT - 1 ? " or " : ", ",
+		                         invariant_names[k]);
+	return list;
 }
 
 struct word {
@@ -386,15 +400,14 @@ static int parse_expect(struct parser *p, struct scenario *s, struct word *w, in
 		i = 2;
 	}
 	if (i >= n)
-		return fail(p, w[i - 1].col + w[i - 1].len + 1,
-		            "expected an invariant: at-most-once, at-least-once, exactly-once, order, "
-		            "no-phantom, live, dup-flag, packet-ids, will, retained, session, script, state or reconnects");
+		return fail(p, w[i - 1].col + w[i - 1].len + 1, "expected an invariant: %s",
+		            invariant_list());
 	for (int k = 1; k < SCN_INVARIANT_COUNT; k++)
 		if (is(&w[i], invariant_names[k]))
 			e->what = (enum scn_invariant)k;
 	if (!e->what)
-		return fail(p, w[i].col, "unknown invariant %.*s; expected at-most-once, at-least-once, "
-		            "exactly-once, order, no-phantom, live, dup-flag, packet-ids, will, retained, session, script, state or reconnects", (int)w[i].len, w[i].s);
+		return fail(p, w[i].col, "unknown invariant %.*s; expected %s", (int)w[i].len, w[i].s,
+		            invariant_list());
 	i++;
 	if (e->what == SCN_STATE) {
 		static const char *const finals[] = {NULL, "online", "offline", "closed", "down"};
@@ -441,6 +454,9 @@ static int parse_expect(struct parser *p, struct scenario *s, struct word *w, in
 		} else if (e->what == SCN_LIVE && is(&k, "within")) {
 			if (!to_ms(&v, &s->live_within_ms) || !s->live_within_ms)
 				return fail(p, v.col, "within= needs a duration above 0");
+		} else if (e->what == SCN_QUIESCENT && is(&k, "within")) {
+			if (!to_ms(&v, &s->quiet_within_ms) || !s->quiet_within_ms)
+				return fail(p, v.col, "within= needs a duration above 0");
 		} else {
 			return fail(p, k.col, "unknown key %.*s for expect", (int)k.len, k.s);
 		}
@@ -477,6 +493,20 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return parse_step(p, s, w, n, SCN_SUBSCRIBE);
 	if (is(&w[0], "publish"))
 		return parse_step(p, s, w, n, SCN_PUBLISH);
+	if (is(&w[0], "clear")) {
+		/* A zero-length retained PUBLISH: the broker forgets the topic's
+		 * retained message [MQTT-3.3.1-10]. */
+		for (int j = 2; j < n; j++) {
+			struct word k, v;
+			if (key_value(&w[j], &k, &v) && !is(&k, "qos") && !is(&k, "at"))
+				return fail(p, k.col, "clear takes qos= and at= only");
+		}
+		if (parse_step(p, s, w, n, SCN_PUBLISH) != 0)
+			return -1;
+		s->steps[s->nsteps - 1].clear = true;
+		s->steps[s->nsteps - 1].retain = true;
+		return 0;
+	}
 	if (is(&w[0], "crash"))
 		return parse_step(p, s, w, n, SCN_CRASH);
 	if (is(&w[0], "disconnect"))
@@ -583,6 +613,7 @@ int scenario_parse(struct scenario *s, const char *path, const char *text, char 
 	s->jitter_ms = 2;
 	s->limit_ms = 600000;
 	s->live_within_ms = 120000;
+	s->quiet_within_ms = 120000;
 	struct parser p = {path, 0, err, errcap};
 	const char *line = text;
 	bool first_comment = true;

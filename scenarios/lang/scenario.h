@@ -18,6 +18,7 @@
 #define SCN_MAX_CLIENTS 8
 #define SCN_MAX_STEPS 64
 #define SCN_NAME_MAX 32
+#define SCN_MAX_EXPECTS 32
 
 enum scn_store { SCN_STORE_MEMORY, SCN_STORE_FS };
 
@@ -48,6 +49,7 @@ struct scn_step {
 	uint32_t count;      /* publish */
 	uint32_t size;       /* payload bytes, at least the identity */
 	bool retain;
+	bool clear;          /* publish: a zero-length retained message (clear CLIENT TOPIC) */
 	uint64_t at_ms;      /* from the start of the workload */
 	uint64_t every_ms;   /* publish spacing; 0: as fast as the window allows */
 	struct mqtt_trigger after; /* crash: after this packet (type 0: use at_ms) */
@@ -73,6 +75,10 @@ enum scn_invariant {
 	SCN_SESSION,
 	SCN_SCRIPT,
 	SCN_STATE,
+	SCN_BROKER_DUP_FLAG,
+	SCN_BROKER_PACKET_IDS,
+	SCN_DELIVERY_QOS,
+	SCN_QUIESCENT,
 	SCN_INVARIANT_COUNT
 };
 
@@ -104,7 +110,8 @@ struct scenario {
 	uint32_t latency_ms;
 	uint64_t limit_ms;       /* virtual time a run may take; default 600 s */
 	uint64_t live_within_ms; /* liveness bound after the last fault */
-	struct scn_expect expects[16];
+	uint64_t quiet_within_ms; /* quiescence bound after the last fault */
+	struct scn_expect expects[SCN_MAX_EXPECTS];
 	int nexpects;
 	/* The packet-level form: the broker side of scripted clients. */
 	struct scn_pkt *pkts;

@@ -22,11 +22,13 @@ struct msg {
 	int client, step;
 	uint32_t seq;
 	uint8_t reads[SCN_MAX_CLIENTS];
+	uint8_t reads_at[SCN_MAX_CLIENTS][3]; /* the copies read, by the QoS they came at */
+	bool read_retained[SCN_MAX_CLIENTS];   /* a copy came with RETAIN set */
 };
 
 struct sub {
 	char filter[128];
-	uint8_t qos;
+	uint8_t qos;            /* asked for, then what the SUBACK granted */
 	uint64_t since, until;  /* SUBACK (UINT64_MAX: awaited), UNSUBACK (UINT64_MAX: never) */
 	uint64_t until_sent;    /* UNSUBSCRIBE sent: what is published later is not owed */
 	uint64_t sent;          /* when the SUBSCRIBE went: retained messages up to then are owed */
@@ -51,6 +53,10 @@ struct oracle {
 	uint64_t unclean_at[SCN_MAX_CLIENTS][64];
 	uint32_t will_reads[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS]; /* [reader][client] */
 	bool connected_before[SCN_MAX_CLIENTS];
+	/* When each client was away: from a connection lost to the next
+	 * CONNACK (UINT64_MAX: still away). */
+	uint64_t away_from[SCN_MAX_CLIENTS][64], away_until[SCN_MAX_CLIENTS][64];
+	int naway[SCN_MAX_CLIENTS];
 };
 
 struct oracle *oracle_new(const struct scenario *s)
@@ -121,6 +127,23 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 	s->late = late;
 }
 
+void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t code, uint64_t now)
+{
+	for (int i = o->nsubs[client] - 1; i >= 0; i--) {
+		struct sub *s = &o->subs[client][i];
+		if (strcmp(s->filter, filter) != 0)
+			continue;
+		if (code & 0x80) {
+			s->until = s->until_sent = now; /* refused: it never stood */
+			if (s->since > now)
+				s->since = now;
+		} else if (code < s->qos) {
+			s->qos = code; /* granted less than asked [MQTT-3.8.4-6] */
+		}
+		return;
+	}
+}
+
 void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uint8_t qos,
                            uint64_t now)
 {
@@ -149,13 +172,31 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
 
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 {
+	int n = o->naway[client];
+	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
+		o->away_from[client][n] = now;
+		o->away_until[client][n] = UINT64_MAX;
+		o->naway[client]++;
+	}
 	if (o->unclean[client] < 64)
 		o->unclean_at[client][o->unclean[client]] = now;
 	o->unclean[client]++;
 }
 
-void oracle_connected(struct oracle *o, int client, bool first, bool session_present)
+/* Whether client was away (no connection) at time at. */
+static bool away_at(const struct oracle *o, int client, uint64_t at)
 {
+	for (int k = 0; k < o->naway[client]; k++)
+		if (o->away_from[client][k] <= at && at < o->away_until[client][k])
+			return true;
+	return false;
+}
+
+void oracle_connected(struct oracle *o, int client, bool first, bool session_present, uint64_t now)
+{
+	int n = o->naway[client];
+	if (n && o->away_until[client][n - 1] == UINT64_MAX)
+		o->away_until[client][n - 1] = now;
 	const struct scn_client *c = &o->sc->clients[client];
 	/* A clean first connect starts without a session [MQTT-3.2.2-1]; after
 	 * that the session lasts (reconnects are never clean) [MQTT-3.2.2-2]. */
@@ -189,6 +230,25 @@ static int effective_qos(const struct oracle *o, int client, const char *topic, 
 		}
 	}
 	return best;
+}
+
+/*
+ * How many of client's subscriptions standing when a message on topic
+ * at qos was published give each QoS (the lower of the two): each may
+ * bring a copy at its own QoS; the highest is owed [MQTT-3.3.5-1].
+ */
+static void qos_counts(const struct oracle *o, int client, const char *topic, uint8_t qos,
+                       uint64_t at, unsigned counts[3])
+{
+	counts[0] = counts[1] = counts[2] = 0;
+	for (int i = 0; i < o->nsubs[client]; i++) {
+		const struct sub *s = &o->subs[client][i];
+		if (s->until <= at)
+			continue;
+		if (mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
+		                     (const uint8_t *)topic, strlen(topic)))
+			counts[s->qos < qos ? s->qos : qos]++;
+	}
 }
 
 uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, const char *topic,
@@ -277,6 +337,18 @@ static bool newer_subscription(const struct oracle *o, int client, const char *t
 	return false;
 }
 
+/* Whether the workload clears the retained message of this topic. */
+static bool clear_on(const struct oracle *o, const uint8_t *topic, size_t topic_len)
+{
+	for (int i = 0; i < o->sc->nsteps; i++) {
+		const struct scn_step *st = &o->sc->steps[i];
+		if (st->kind == SCN_PUBLISH && st->clear && strlen(st->topic) == topic_len &&
+		    !memcmp(st->topic, topic, topic_len))
+			return true;
+	}
+	return false;
+}
+
 /* A will ("w:CLIENT:" on the client's will topic); false when it is none. */
 static bool will_read(struct oracle *o, int reader, const uint8_t *topic, size_t topic_len,
                       const char *id)
@@ -308,6 +380,15 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	const struct scenario *sc = o->sc;
 	if (will_read(o, client, topic, topic_len, id))
 		return;
+	if (len == 0 && clear_on(o, topic, topic_len)) {
+		/* A clear goes to the standing subscriptions like any message;
+		 * it is never stored, so never sent as retained [MQTT-3.3.1-11]. */
+		if (retain)
+			violation(o, SCN_RETAINED, "%s read a zero-length message on %.*s with RETAIN set: "
+			          "a clear is never stored as retained [MQTT-3.3.1-11]",
+			          sc->clients[client].name, (int)topic_len, (const char *)topic);
+		return;
+	}
 	if (!parse_identity(id, &pub, &step, &seq) || step < 0 || step >= sc->nsteps ||
 	    sc->steps[step].kind != SCN_PUBLISH || seq >= sc->steps[step].count ||
 	    !o->msgs[o->base[step] + seq].published || sc->steps[step].client != pub ||
@@ -330,8 +411,23 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		violation(o, SCN_NO_PHANTOM, "%s read %s #%u at QoS %u, %s", sc->clients[client].name,
 		          topic_s, seq, qos, eff < 0 ? "published while it had no subscription for it"
 		                                    : "above what it subscribed to");
+		if (eff >= 0)
+			violation(o, SCN_DELIVERY_QOS, "%s read %s #%u (published at QoS %u) at QoS %u, above "
+			          "what its subscriptions were granted (QoS %d) [MQTT-3.8.4-6]",
+			          sc->clients[client].name, topic_s, seq, m->qos, qos, eff);
 		return;
 	}
+	unsigned counts[3];
+	qos_counts(o, client, topic_s, m->qos, m->published_at, counts);
+	if (qos > 2 || !counts[qos]) {
+		violation(o, SCN_DELIVERY_QOS, "%s read %s #%u (published at QoS %u) at QoS %u, which "
+		          "none of its matching subscriptions gives: the lower of the published QoS and "
+		          "the granted one, %d at most [MQTT-3.3.5-1]", sc->clients[client].name, topic_s,
+		          seq, m->qos, qos, eff);
+		return;
+	}
+	if (retain)
+		m->read_retained[client] = true;
 	if (retain) {
 		/* RETAIN marks a retained message sent for a new subscription,
 		 * never one forwarded to a standing one [MQTT-3.3.1-8, -9]. */
@@ -346,6 +442,8 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	}
 	if (m->reads[client] < 255)
 		m->reads[client]++;
+	if (m->reads_at[client][qos] < 255)
+		m->reads_at[client][qos]++;
 	if (m->reads[client] == 1) {
 		/* §4.6: first copies arrive in publish order, per publisher, topic and QoS. */
 		if ((int64_t)seq < o->last_first[client][step])
@@ -354,20 +452,23 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 			          (long long)o->last_first[client][step]);
 		else
 			o->last_first[client][step] = seq;
-	} else if ((eff == 0 || eff == 2) && !o->lossy[client]) {
-		violation(o, eff == 2 ? SCN_EXACTLY_ONCE : SCN_AT_MOST_ONCE,
-		          "%s read %s #%u (QoS %d) %u times", sc->clients[client].name, topic_s, seq, eff,
-		          m->reads[client]);
-		if (eff == 2)
+	}
+	/* Copies at QoS 0 and 2: one for each subscription giving that QoS,
+	 * no more (QoS 1 may come again). */
+	if ((qos == 0 || qos == 2) && m->reads_at[client][qos] > counts[qos] && !o->lossy[client]) {
+		violation(o, qos == 2 ? SCN_EXACTLY_ONCE : SCN_AT_MOST_ONCE,
+		          "%s read %s #%u (QoS %u) %u times", sc->clients[client].name, topic_s, seq, qos,
+		          m->reads_at[client][qos]);
+		if (qos == 2)
 			violation(o, SCN_AT_MOST_ONCE, "%s read %s #%u (QoS 2) %u times",
-			          sc->clients[client].name, topic_s, seq, m->reads[client]);
+			          sc->clients[client].name, topic_s, seq, m->reads_at[client][qos]);
 	}
 }
 
 /* Whether message m is owed to client, and at which QoS (-1: not owed). */
 static int owed(const struct oracle *o, const struct msg *m, int client)
 {
-	if (!m->published || !m->ok || m->excused || o->lossy[client])
+	if (!m->published || !m->ok || m->excused || o->lossy[client] || o->sc->steps[m->step].clear)
 		return -1;
 	int eff = effective_qos(o, client, o->sc->steps[m->step].topic, m->qos, m->published_at, true);
 	return eff >= 1 ? eff : -1;
@@ -403,6 +504,81 @@ bool oracle_all_delivered(const struct oracle *o)
 	return true;
 }
 
+/*
+ * Whether retained message m (of step st) was surely replaced or cleared
+ * at the broker before time at: a later retained PUBLISH or clear on its
+ * topic, sent after m's exchange was done (so handled after it) and done
+ * before at. Only acknowledged exchanges tell when the broker had them.
+ */
+static bool superseded_before(const struct oracle *o, int st, const struct msg *m, uint64_t at)
+{
+	const struct scenario *sc = o->sc;
+	if (!m->completed || (!m->qos && !m->completed_at))
+		return false;
+	for (int k = 0; k < sc->nsteps; k++) {
+		const struct scn_step *p = &sc->steps[k];
+		if (p->kind != SCN_PUBLISH || !p->retain || !p->qos || strcmp(p->topic, sc->steps[st].topic))
+			continue;
+		for (uint32_t q = 0; q < p->count; q++) {
+			const struct msg *x = &o->msgs[o->base[k] + q];
+			if (x != m && x->published && x->ok && x->completed && x->completed_at < at &&
+			    x->published_at > m->completed_at)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Retained messages against late subscriptions. Each gets, per topic it
+ * matches, the last retained message the broker had when the SUBSCRIBE
+ * came, unless a clear came after it [MQTT-3.3.1-6, -10]; a copy with
+ * RETAIN set of one replaced or cleared before the SUBSCRIBE was sent is
+ * stale [MQTT-3.3.1-7, -10].
+ */
+static void judge_retained(struct oracle *o)
+{
+	const struct scenario *sc = o->sc;
+	for (int r = 0; r < sc->nclients; r++) {
+		if (o->lossy[r])
+			continue;
+		for (int k = 0; k < o->nsubs[r]; k++) {
+			const struct sub *s = &o->subs[r][k];
+			if (!s->late || s->until < s->since)
+				continue;
+			for (int st = 0; st < sc->nsteps; st++) {
+				const struct scn_step *p = &sc->steps[st];
+				if (p->kind != SCN_PUBLISH || !p->retain || p->clear ||
+				    !mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
+				                      (const uint8_t *)p->topic, strlen(p->topic)))
+					continue;
+				/* The newest acknowledged before the SUBSCRIBE, of this line:
+				 * it or a later one is owed, unless it was cleared or
+				 * replaced by another line before. */
+				int64_t newest = -1;
+				for (uint32_t q = 0; q < p->count; q++) {
+					const struct msg *m = &o->msgs[o->base[st] + q];
+					if (p->qos && m->published && m->ok && m->completed && m->completed_at < s->sent)
+						newest = q;
+					if (m->read_retained[r] && superseded_before(o, st, m, s->sent))
+						violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set, replaced or "
+						          "cleared before it subscribed to %s [MQTT-3.3.1-7, -10]",
+						          sc->clients[r].name, p->topic, q, s->filter);
+				}
+				if (newest < 0 || superseded_before(o, st, &o->msgs[o->base[st] + newest], s->sent))
+					continue;
+				bool got = false;
+				for (uint32_t q = (uint32_t)newest; q < p->count; q++)
+					got = got || o->msgs[o->base[st] + q].reads[r];
+				if (!got)
+					violation(o, SCN_RETAINED, "%s subscribed to %s and never read the retained "
+					          "%s #%lld [MQTT-3.3.1-6]", sc->clients[r].name, s->filter, p->topic,
+					          (long long)newest);
+			}
+		}
+	}
+}
+
 /* The wills and retained messages owed, against what was read. */
 static void judge_wills_and_retained(struct oracle *o)
 {
@@ -424,38 +600,7 @@ static void judge_wills_and_retained(struct oracle *o)
 				violation(o, SCN_WILL, "%s read the will of %s %u times for %u unclean ends",
 				          sc->clients[r].name, w->name, reads, o->unclean[c]);
 		}
-	/* A late subscription gets the retained message of each topic it
-	 * matches: at least the newest one acknowledged before it was made
-	 * [MQTT-3.3.1-6]. */
-	for (int r = 0; r < sc->nclients; r++) {
-		if (o->lossy[r])
-			continue;
-		for (int k = 0; k < o->nsubs[r]; k++) {
-			const struct sub *s = &o->subs[r][k];
-			if (!s->late)
-				continue;
-			for (int st = 0; st < sc->nsteps; st++) {
-				const struct scn_step *p = &sc->steps[st];
-				if (p->kind != SCN_PUBLISH || !p->retain || !p->qos ||
-				    !mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
-				                      (const uint8_t *)p->topic, strlen(p->topic)))
-					continue;
-				int64_t newest = -1;
-				bool got = false;
-				for (uint32_t q = 0; q < p->count; q++) {
-					const struct msg *m = &o->msgs[o->base[st] + q];
-					if (m->published && m->ok && m->completed && m->completed_at < s->sent)
-						newest = q;
-				}
-				for (uint32_t q = newest >= 0 ? (uint32_t)newest : 0; newest >= 0 && q < p->count; q++)
-					got = got || o->msgs[o->base[st] + q].reads[r];
-				if (newest >= 0 && !got)
-					violation(o, SCN_RETAINED, "%s subscribed to %s and never read the retained "
-					          "%s #%lld [MQTT-3.3.1-6]", sc->clients[r].name, s->filter, p->topic,
-					          (long long)newest);
-			}
-		}
-	}
+	judge_retained(o);
 }
 
 void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, struct scn_result *r)
@@ -466,6 +611,10 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 			r->published++;
 		for (int c = 0; c < sc->nclients; c++) {
 			int eff = owed(o, m, c);
+			if (eff >= 1 && m->reads[c] && !m->reads_at[c][eff])
+				violation(o, SCN_DELIVERY_QOS, "%s read %s #%u, never at QoS %d, the highest its "
+				          "subscriptions were granted and owed [MQTT-3.3.5-1]", sc->clients[c].name,
+				          sc->steps[m->step].topic, m->seq, eff);
 			if (eff >= 1 && !m->reads[c]) {
 				violation(o, SCN_AT_LEAST_ONCE, "%s never read %s #%u (QoS %d), published by %s",
 				          sc->clients[c].name, sc->steps[m->step].topic, m->seq, eff,
@@ -473,6 +622,12 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 				if (eff == 2)
 					violation(o, SCN_EXACTLY_ONCE, "%s never read %s #%u (QoS 2)",
 					          sc->clients[c].name, sc->steps[m->step].topic, m->seq);
+				/* Its session kept its subscriptions and queued this for it
+				 * while it was away [MQTT-3.1.2-4, -5]. */
+				if (away_at(o, c, m->published_at))
+					violation(o, SCN_SESSION, "%s never read %s #%u (QoS %d), published while it "
+					          "was away from its session [MQTT-3.1.2-5]", sc->clients[c].name,
+					          sc->steps[m->step].topic, m->seq, eff);
 			}
 		}
 	}

@@ -17,9 +17,9 @@ struct scn_result {
 	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
 	uint64_t events;             /* simulation steps, for the benchmark */
 	/* expect state, by expectation: where the client ended, when not as expected. */
-	bool state_wrong[16];
-	enum scn_final state_was[16];
-	long state_inflight[16];
+	bool state_wrong[SCN_MAX_EXPECTS];
+	enum scn_final state_was[SCN_MAX_EXPECTS];
+	long state_inflight[SCN_MAX_EXPECTS];
 };
 
 struct oracle;
@@ -31,6 +31,8 @@ void oracle_free(struct oracle *o);
  * late: made during the workload (retained messages come with it). */
 void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos, bool late,
                        uint64_t sent, uint64_t now);
+/* The SUBACK's code for filter (0x80: refused): the QoS it stands at. */
+void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t code, uint64_t now);
 /* A late SUBSCRIBE sent: what it brings is allowed, and owed once oracle_subscribed(). */
 void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uint8_t qos,
                            uint64_t now);
@@ -41,7 +43,7 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
 /* A connection of client ended without DISCONNECT: its will is owed. */
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
 /* A CONNACK accepted; first: the session's first connect (clean if configured). */
-void oracle_connected(struct oracle *o, int client, bool first, bool session_present);
+void oracle_connected(struct oracle *o, int client, bool first, bool session_present, uint64_t now);
 /* A publish call; ok when it succeeded (QoS 1/2: owed delivery). Returns its message index. */
 uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, const char *topic,
                           uint8_t qos, bool ok, uint64_t now);

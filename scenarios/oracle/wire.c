@@ -1,9 +1,16 @@
 /*
- * wire.c - the DUP and packet-identifier rules over a client's traffic:
- * a PUBLISH sent again must carry DUP [MQTT-3.3.1-1], a first send must
- * not (a session adopted after a restart may, as the seed documents: it
- * cannot know what reached the wire before the crash), and an identifier
- * is not reused while its exchange is in flight [MQTT-2.3.1-2].
+ * wire.c - one end of a connection, judged packet by packet (wire.h).
+ *
+ * The sender's rules: a PUBLISH sent again must carry DUP
+ * [MQTT-3.3.1-1]; a first send must not - a client's DUP is its own
+ * doing, a broker's is set independently of the DUP it received
+ * [MQTT-3.3.1-3] - except after a client's session was adopted (as the
+ * seed documents, it cannot know what reached the wire before the
+ * crash); an identifier is not reused while its exchange is unfinished
+ * [MQTT-2.3.1-2], and no PUBLISH is sent again once its PUBREL was
+ * [MQTT-4.3.3-1]. The flows themselves (§4.3.2, §4.3.3) give the
+ * stages each identifier goes through, on both ends, so what is left
+ * unfinished can be named.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,48 +18,168 @@
 #include "mqttsim/store.h"
 #include "wire.h"
 
-void wire_init(struct wire *w)
+static void reset_framing(struct wire_framing *fr)
 {
-	/* w comes from calloc: only what says "nothing in flight" is cleared,
-	 * not the large buffers (this runs for every client of every run). */
-	memset(w->inflight, 0, sizeof w->inflight);
-	w->adopted = false;
 	for (int d = 0; d < 2; d++) {
-		mqtt_framer_init(&w->f[d], w->fbuf[d], sizeof w->fbuf[d]);
-		w->framing_lost[d] = false;
+		mqtt_framer_init(&fr->f[d], fr->fbuf[d], sizeof fr->fbuf[d]);
+		fr->lost[d] = false;
 	}
+}
+
+void wire_init(struct wire *w, enum wire_role role)
+{
+	/* w comes from calloc: the large tables are clear already, and are
+	 * cleared again only when something is in them (wire_lost). */
+	w->role = role;
+	w->adopted = false;
+	reset_framing(&w->conn[0]);
+	reset_framing(&w->conn[1]);
 }
 
 void wire_connection(struct wire *w, bool after_adopt)
 {
-	for (int d = 0; d < 2; d++) {
-		mqtt_framer_init(&w->f[d], w->fbuf[d], sizeof w->fbuf[d]);
-		w->framing_lost[d] = false;
-	}
+	reset_framing(&w->conn[0]);
+	w->session_conns++;
 	if (after_adopt)
 		w->adopted = true;
 }
 
-static bool in_flight(const struct wire *w, uint16_t id)
+void wire_retire(struct wire *w)
 {
-	return w->inflight[id >> 3] >> (id & 7) & 1;
+	/* A packet half through stays half through: the framer moves with
+	 * its buffer (rare: once a connection). */
+	struct wire_framing *cur = &w->conn[0], *old = &w->conn[1];
+	for (int d = 0; d < 2; d++) {
+		memcpy(old->fbuf[d], cur->fbuf[d], cur->f[d].have);
+		old->f[d] = cur->f[d];
+		old->f[d].buf = old->fbuf[d];
+		old->lost[d] = cur->lost[d];
+	}
+	reset_framing(cur);
 }
 
-static void set_flight(struct wire *w, uint16_t id, bool on)
+void wire_peer_lost(struct wire *w)
 {
-	if (on)
-		w->inflight[id >> 3] |= (uint8_t)(1u << (id & 7));
-	else
-		w->inflight[id >> 3] &= (uint8_t)~(1u << (id & 7));
+	if (w->peer_count)
+		memset(w->peer, 0, sizeof w->peer);
+	w->peer_count = 0;
+}
+
+void wire_lost(struct wire *w)
+{
+	wire_peer_lost(w);
+	if (w->own_count)
+		memset(w->own, 0, sizeof w->own);
+	w->own_count = 0;
+	w->adopted = false;
+}
+
+static void set_stage(uint8_t *space, uint32_t *count, uint16_t id, enum wire_stage to)
+{
+	if (space[id] == WIRE_FREE && to != WIRE_FREE)
+		++*count;
+	else if (space[id] != WIRE_FREE && to == WIRE_FREE)
+		--*count;
+	space[id] = (uint8_t)to;
+}
+
+static const char *sender_name(const struct wire *w, bool own)
+{
+	return (w->role == WIRE_CLIENT) == own ? "client" : "broker";
+}
+
+/*
+ * Whether a PUBLISH seen for the first time is known to be its first
+ * attempt. A client is judged by what it wrote, unless its session was
+ * adopted. A broker's earlier attempt may have died in its socket's
+ * buffer when a connection broke, unseen; only on the first connection
+ * of its session is a first sighting surely a first attempt.
+ */
+static bool first_send_known(const struct wire *w)
+{
+	return w->role == WIRE_CLIENT ? !w->adopted : w->session_conns <= 1;
+}
+
+/* A PUBLISH this end sends: the DUP and identifier rules. */
+static void publish_sent(struct wire *w, uint16_t id, unsigned qos, bool dup, uint32_t content,
+                         const char *who, struct wire_report *r)
+{
+	enum wire_stage was = w->own[id];
+	const char *by = w->role == WIRE_CLIENT ? who : "the broker";
+	const char *to = w->role == WIRE_CLIENT ? "" : " to ";
+	const char *whom = w->role == WIRE_CLIENT ? "" : who;
+	if (was != WIRE_FREE && content != w->content[id]) {
+		if (!r->id_violation) {
+			r->id_violation = true;
+			snprintf(r->id_why, sizeof r->id_why,
+			         "%s%s%s reused identifier %u for another message while its exchange was "
+			         "unfinished [MQTT-2.3.1-2]", by, to, whom, id);
+		}
+	} else if (was == WIRE_RELEASED) {
+		if (!r->id_violation) {
+			r->id_violation = true;
+			snprintf(r->id_why, sizeof r->id_why,
+			         "%s%s%s sent PUBLISH id %u again after its PUBREL [MQTT-4.3.3-1]", by, to,
+			         whom, id);
+		}
+	} else if (was != WIRE_FREE && !dup) {
+		if (!r->dup_violation) {
+			r->dup_violation = true;
+			snprintf(r->dup_why, sizeof r->dup_why,
+			         "%s%s%s sent PUBLISH id %u again without DUP [MQTT-3.3.1-1]", by, to, whom,
+			         id);
+		}
+	} else if (was == WIRE_FREE && dup && first_send_known(w)) {
+		if (!r->dup_violation) {
+			r->dup_violation = true;
+			snprintf(r->dup_why, sizeof r->dup_why,
+			         "%s%s%s sent PUBLISH id %u for the first time with DUP [%s]", by, to, whom,
+			         id, w->role == WIRE_CLIENT ? "MQTT-3.3.1-1" : "MQTT-3.3.1-3");
+		}
+	}
+	if (was == WIRE_FREE || was == WIRE_PUBLISHED1 || was == WIRE_PUBLISHED2)
+		set_stage(w->own, &w->own_count, id, qos == 1 ? WIRE_PUBLISHED1 : WIRE_PUBLISHED2);
+	w->content[id] = content;
+}
+
+/* An acknowledgement or release, sent or received, moves its exchange on. */
+static void flow(struct wire *w, bool sent, unsigned type, uint16_t id)
+{
+	switch (type) {
+	case MQTT_PUBACK: /* the receiver of a QoS 1 PUBLISH is done with it [MQTT-4.3.2-2] */
+		if (sent && w->peer[id] == WIRE_PUBLISHED1)
+			set_stage(w->peer, &w->peer_count, id, WIRE_FREE);
+		else if (!sent && w->own[id] == WIRE_PUBLISHED1)
+			set_stage(w->own, &w->own_count, id, WIRE_FREE);
+		break;
+	case MQTT_PUBREC: /* the sender owes PUBREL [MQTT-4.3.3-1] */
+		if (sent && w->peer[id] == WIRE_PUBLISHED2)
+			set_stage(w->peer, &w->peer_count, id, WIRE_RECEIVED);
+		else if (!sent && w->own[id] == WIRE_PUBLISHED2)
+			set_stage(w->own, &w->own_count, id, WIRE_RECEIVED);
+		break;
+	case MQTT_PUBREL: /* the receiver owes PUBCOMP [MQTT-4.3.3-2], known identifier or not */
+		if (sent && w->own[id] == WIRE_RECEIVED)
+			set_stage(w->own, &w->own_count, id, WIRE_RELEASED);
+		else if (!sent)
+			set_stage(w->peer, &w->peer_count, id, WIRE_RELEASED);
+		break;
+	case MQTT_PUBCOMP:
+		if (sent && w->peer[id] == WIRE_RELEASED)
+			set_stage(w->peer, &w->peer_count, id, WIRE_FREE);
+		else if (!sent && w->own[id] == WIRE_RELEASED)
+			set_stage(w->own, &w->own_count, id, WIRE_FREE);
+		break;
+	}
 }
 
 /*
  * The fields the rules need, read straight from a whole packet (the
  * framer's): its type and flags, a PUBLISH's identifier and content, an
  * acknowledgement's or request's identifier. Damaged packets are skipped:
- * the receiver deals with those, and they are no conduct of the client.
+ * the receiver deals with those, and they are no conduct of the sender.
  */
-static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const char *client,
+static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, const char *who,
                    struct wire_report *r)
 {
 	size_t at = 1;
@@ -63,7 +190,7 @@ static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const 
 		return;
 	unsigned type = b[0] >> 4, qos = b[0] >> 1 & 3;
 	bool dup = b[0] & 8;
-	if (dir == 0 && type == MQTT_PUBLISH && (qos == 1 || qos == 2)) {
+	if (type == MQTT_PUBLISH && (qos == 1 || qos == 2)) {
 		if (len - at < 2)
 			return;
 		size_t tlen = (size_t)b[at] << 8 | b[at + 1];
@@ -71,57 +198,91 @@ static void packet(struct wire *w, int dir, const uint8_t *b, size_t len, const 
 			return;
 		const uint8_t *topic = b + at + 2, *idp = topic + tlen, *payload = idp + 2;
 		uint16_t id = (uint16_t)(idp[0] << 8 | idp[1]);
-		uint32_t h = mqtt_crc32c(mqtt_crc32c(0, topic, tlen), payload, (size_t)(b + len - payload));
-		bool again = in_flight(w, id);
-		if (again && h != w->content[id]) {
-			if (!r->id_violation) {
-				r->id_violation = true;
-				snprintf(r->id_why, sizeof r->id_why,
-				         "%s reused identifier %u for another message while it was in flight "
-				         "[MQTT-2.3.1-2]", client, id);
-			}
-		} else if (again && !dup && !r->dup_violation) {
-			r->dup_violation = true;
-			snprintf(r->dup_why, sizeof r->dup_why,
-			         "%s sent PUBLISH id %u again without DUP [MQTT-3.3.1-1]", client, id);
-		} else if (!again && dup && !w->adopted && !r->dup_violation) {
-			r->dup_violation = true;
-			snprintf(r->dup_why, sizeof r->dup_why,
-			         "%s sent PUBLISH id %u for the first time with DUP [MQTT-3.3.1-1]", client,
-			         id);
+		if (sent) {
+			uint32_t h = mqtt_crc32c(mqtt_crc32c(0, topic, tlen), payload,
+			                         (size_t)(b + len - payload));
+			publish_sent(w, id, qos, dup, h, who, r);
+		} else if (qos == 1) {
+			set_stage(w->peer, &w->peer_count, id, WIRE_PUBLISHED1);
+		} else {
+			/* A QoS 2 PUBLISH again (DUP) is answered with PUBREC again. */
+			set_stage(w->peer, &w->peer_count, id, WIRE_PUBLISHED2);
 		}
-		set_flight(w, id, true);
-		w->content[id] = h;
+		return;
+	}
+	if (type == MQTT_CONNACK) {
+		/* No session at the broker (Session Present 0): a broker starts
+		 * afresh; a client's exchanges the broker started are gone with
+		 * it, its own go on (it sends them again). */
+		if (len - at >= 2 && !(b[at] & 1)) {
+			if (w->role == WIRE_BROKER && sent) {
+				wire_lost(w);
+				w->session_conns = 1; /* this one is the session's first */
+			}
+			else if (w->role == WIRE_CLIENT && !sent)
+				wire_peer_lost(w);
+		}
 		return;
 	}
 	if (len - at < 2)
 		return;
 	uint16_t id = (uint16_t)(b[at] << 8 | b[at + 1]);
-	if (dir == 1 && (type == MQTT_PUBACK || type == MQTT_PUBCOMP)) {
-		set_flight(w, id, false); /* the identifier is free again */
-	} else if (dir == 0 && (type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE) &&
-	           in_flight(w, id) && !r->id_violation) {
+	if (type == MQTT_PUBACK || type == MQTT_PUBREC || type == MQTT_PUBREL || type == MQTT_PUBCOMP) {
+		flow(w, sent, type, id);
+	} else if (sent && (type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE) &&
+	           w->own[id] != WIRE_FREE && !r->id_violation) {
 		/* A request must not take an identifier a PUBLISH holds. */
 		r->id_violation = true;
 		snprintf(r->id_why, sizeof r->id_why,
-		         "%s used identifier %u for %s while a PUBLISH held it [MQTT-2.3.1-2]", client, id,
+		         "%s used identifier %u for %s while a PUBLISH held it [MQTT-2.3.1-2]", who, id,
 		         mqtt_type_name(type));
 	}
 }
 
-void wire_bytes(struct wire *w, int dir, const uint8_t *data, size_t len, const char *client,
-                struct wire_report *r)
+void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t len,
+                const char *who, struct wire_report *r)
 {
-	while (len && !w->framing_lost[dir]) {
+	int dir = sent ? 0 : 1;
+	struct wire_framing *c = &w->conn[old ? 1 : 0];
+	while (len && !c->lost[dir]) {
 		size_t used;
 		struct mqtt_frame fr;
-		if (mqtt_framer_feed(&w->f[dir], data, len, &used, &fr) != MQTT_OK) {
-			w->framing_lost[dir] = true; /* corrupted on purpose; until the next connection */
+		if (mqtt_framer_feed(&c->f[dir], data, len, &used, &fr) != MQTT_OK) {
+			c->lost[dir] = true; /* corrupted on purpose; until the next connection */
 			return;
 		}
 		data += used;
 		len -= used;
 		if (fr.len)
-			packet(w, dir, fr.data, fr.len, client, r);
+			packet(w, sent, fr.data, fr.len, who, r);
 	}
+}
+
+uint32_t wire_unfinished(const struct wire *w, const char *who, char *why, size_t cap)
+{
+	static const char *const owed[] = {"", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP"};
+	uint32_t n = w->own_count + w->peer_count;
+	if (!n || !cap)
+		return n;
+	for (int own = 1; own >= 0; own--) {
+		const uint8_t *space = own ? w->own : w->peer;
+		if (!(own ? w->own_count : w->peer_count))
+			continue;
+		for (uint32_t id = 0; id < 65536; id++) {
+			enum wire_stage st = space[id];
+			if (st == WIRE_FREE)
+				continue;
+			/* Who owes the next packet: the receiver owes PUBACK, PUBREC and
+			 * PUBCOMP, the sender PUBREL. */
+			const char *sender = sender_name(w, own);
+			const char *debtor = st == WIRE_RECEIVED ? sender
+			                     : !strcmp(sender, "client") ? "broker" : "client";
+			snprintf(why, cap, "%s end of %s: the %s's QoS %d PUBLISH id %u awaits %s from the %s "
+			         "(%u exchange%s unfinished there)",
+			         w->role == WIRE_CLIENT ? "the client's" : "the broker's", who, sender,
+			         st == WIRE_PUBLISHED1 ? 1 : 2, id, owed[st], debtor, n, n == 1 ? "" : "s");
+			return n;
+		}
+	}
+	return n;
 }

@@ -1,6 +1,12 @@
 /*
- * wire.h - checks of what a client puts on the wire, packet by packet:
- * the DUP flag and packet identifiers of its PUBLISHes (§3.3.1.1, §2.3.1).
+ * wire.h - one end of a connection, judged by what it sends and
+ * receives, packet by packet: the DUP flag and packet identifiers of the
+ * PUBLISHes it sends (§3.3.1.1, §2.3.1), and which of the exchanges
+ * either side started are still unfinished (quiescence, §4.3).
+ *
+ * A client's end sees what the client wrote and what it read; the
+ * broker's end what the broker wrote and what it read. Each judges its
+ * own sender: a loss on the way between them is neither one's conduct.
  */
 #ifndef SCENARIOS_WIRE_H
 #define SCENARIOS_WIRE_H
@@ -11,26 +17,64 @@
 
 #include "mqttsim/codec.h"
 
+enum wire_role { WIRE_CLIENT, WIRE_BROKER };
+
 struct wire_report {
 	bool dup_violation, id_violation;
 	char dup_why[200], id_why[200];
 };
 
-struct wire {
-	struct mqtt_framer f[2];         /* [0] client to broker, [1] broker to client */
-	uint8_t fbuf[2][1 << 16];
-	uint8_t inflight[65536 / 8];     /* the client's QoS 1/2 identifiers not yet released */
-	uint32_t content[65536];         /* a hash of what each identifier carries */
-	bool adopted;                    /* the session was adopted: a first send may carry DUP */
-	bool framing_lost[2];
+/*
+ * Where an exchange stands, by identifier, in each space: own (this end
+ * sent the PUBLISH) and peer's (the other end did, this end answers).
+ */
+enum wire_stage {
+	WIRE_FREE,
+	WIRE_PUBLISHED1,   /* QoS 1 PUBLISH under way: PUBACK owed */
+	WIRE_PUBLISHED2,   /* QoS 2 PUBLISH under way: PUBREC owed */
+	WIRE_RECEIVED,     /* PUBREC under way: PUBREL owed */
+	WIRE_RELEASED,     /* PUBREL under way: PUBCOMP owed */
 };
 
-/* Nothing in flight: for a zeroed wire, and for a client that lost its session. */
-void wire_init(struct wire *w);
-/* A new connection: framing starts over; identifiers stay in flight. */
+/* One connection's packet boundaries, in each direction. */
+struct wire_framing {
+	struct mqtt_framer f[2];         /* [0] what this end sends, [1] what it receives */
+	uint8_t fbuf[2][1 << 16];
+	bool lost[2];                    /* corrupted on purpose: until the next connection */
+};
+
+struct wire {
+	enum wire_role role;
+	struct wire_framing conn[2];     /* [0] the connection, [1] the one before it, still draining */
+	uint8_t own[65536], peer[65536]; /* enum wire_stage, by identifier */
+	uint32_t own_count, peer_count;  /* identifiers not WIRE_FREE */
+	uint32_t content[65536];         /* a hash of what each own identifier carries */
+	bool adopted;                    /* a client's session was adopted: a first send may carry DUP */
+	uint32_t session_conns;          /* connections of the session so far (a broker's end) */
+};
+
+/* Nothing in flight, for a zeroed wire (calloc) of the given role. */
+void wire_init(struct wire *w, enum wire_role role);
+/* A new connection: framing starts over; exchanges stay (a session lasts). */
 void wire_connection(struct wire *w, bool after_adopt);
-/* Bytes delivered in one direction (c2b: 0, b2c: 1), checked as packets complete. */
-void wire_bytes(struct wire *w, int dir, const uint8_t *data, size_t len, const char *client,
-                struct wire_report *r);
+/* The connection is let go of, yet its last bytes still pass (old in
+ * wire_bytes()) while a new one may begin. */
+void wire_retire(struct wire *w);
+/* The other end lost its session state (a memory-only client crashed):
+ * what it started cannot be finished and is no longer owed. */
+void wire_peer_lost(struct wire *w);
+/* This end lost its session state: everything is forgotten. */
+void wire_lost(struct wire *w);
+/* Bytes this end sent (sent) or received on the connection (old: the
+ * one retired), judged as packets complete; who names the client in the
+ * violations found. */
+void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t len,
+                const char *who, struct wire_report *r);
+/*
+ * How many exchanges are unfinished at this end, in either space; why
+ * gets the first, explained ("the broker's QoS 2 PUBLISH id 7 to sub
+ * awaits PUBREL from the broker"), when there is one.
+ */
+uint32_t wire_unfinished(const struct wire *w, const char *who, char *why, size_t cap);
 
 #endif

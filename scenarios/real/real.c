@@ -128,7 +128,7 @@ static void child_fault(void *arg, const struct mqtt_fault_report *r)
 	child_send(ch, "t fault %s", line);
 }
 
-/* What the client writes, checked by the DUP and identifier rules (wire.c). */
+/* What the client writes and reads, checked by the DUP and identifier rules (wire.c). */
 struct observed {
 	struct mqtt_conn inner;
 	struct child *ch;
@@ -141,6 +141,12 @@ static ssize_t obs_read(void *self, void *buf, size_t len)
 {
 	struct observed *o = self;
 	ssize_t n = o->inner.ops->read(o->inner.self, buf, len);
+	if (n > 0) {
+		/* What the client reads frees the identifiers it is told are done. */
+		pthread_mutex_lock(&o->ch->lock);
+		wire_bytes(o->ch->wire, false, false, buf, (size_t)n, o->ch->cfg->name, &o->ch->wr);
+		pthread_mutex_unlock(&o->ch->lock);
+	}
 	if (n > 0 && o->got < sizeof o->connack) {
 		size_t k = sizeof o->connack - o->got < (size_t)n ? sizeof o->connack - o->got : (size_t)n;
 		memcpy(o->connack + o->got, buf, k);
@@ -169,7 +175,7 @@ static ssize_t obs_writev(void *self, const struct iovec *iov, int iovcnt)
 	size_t left = (size_t)n;
 	for (int i = 0; i < iovcnt && left; i++) {
 		size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-		wire_bytes(ch->wire, 0, iov[i].iov_base, k, ch->cfg->name, &ch->wr);
+		wire_bytes(ch->wire, false, true, iov[i].iov_base, k, ch->cfg->name, &ch->wr);
 		left -= k;
 	}
 	bool dup = ch->wr.dup_violation && !ch->dup_sent, id = ch->wr.id_violation && !ch->id_sent;
@@ -337,9 +343,9 @@ static void do_publish(struct child *ch, int step, uint32_t seq)
 {
 	const struct scn_step *st = &ch->sc->steps[step];
 	char id[64];
-	int len = scn_identity(id, ch->index, step, seq);
+	int len = st->clear ? 0 : scn_identity(id, ch->index, step, seq);
 	size_t size = st->size > (size_t)len ? st->size : (size_t)len;
-	uint8_t *buf = malloc(size);
+	uint8_t *buf = malloc(size ? size : 1); /* a clear has no payload */
 	if (!buf) {
 		child_send(ch, "p %d %u %d %d", step, seq, (int)MQTT_PERSISTENCE, ENOMEM);
 		return;
@@ -422,7 +428,7 @@ int scenario_real_client(int argc, char **argv)
 	pthread_mutex_init(&ch.lock, NULL);
 	if (!(ch.wire = calloc(1, sizeof *ch.wire)))
 		return 1;
-	wire_init(ch.wire);
+	wire_init(ch.wire, WIRE_CLIENT);
 	/* A restart draws other jitter than the first life. */
 	ch.prng = scn_client_prng(seed, ch.index) + (uint64_t)generation * 7919;
 	bool has_store = ch.cfg->store == SCN_STORE_FS;
@@ -734,7 +740,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		break;
 	case 'a':
 		if (sscanf(text, "a %d", &code) == 1) {
-			oracle_connected(m->o, i, c->first_connect, code == 1);
+			oracle_connected(m->o, i, c->first_connect, code == 1, m->now);
 			c->first_connect = false;
 		}
 		break;

@@ -53,7 +53,8 @@ struct sclient {
 	int sub_pending;
 	int connects;
 	uint32_t pcap_conn;              /* the connection's number in the capture */
-	struct wire *wire;               /* DUP and identifier rules on its traffic */
+	struct wire *wire;               /* its end of the connection, judged (DUP, identifiers) */
+	struct wire *bwire;              /* the broker's end of it, judged alike */
 	/* The application is busy with the last message (read-delay) and asks
 	 * for the next one, which acknowledges it, at read_at. */
 	bool reading;
@@ -62,6 +63,7 @@ struct sclient {
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
+	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 };
 
 struct pubstate {
@@ -81,7 +83,8 @@ struct sim {
 	uint64_t now, start;             /* start: the workload's time 0 (all subscribed) */
 	bool started;
 	FILE *trace;
-	struct wire_report wire;
+	struct wire_report wire;         /* the clients' conduct on the wire */
+	struct wire_report bwire;        /* the broker's */
 	struct mqtt_pcap *pcap;
 	uint32_t pcap_conns;
 	uint64_t events;
@@ -249,6 +252,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	if (c->orphan)
 		orphan_end(m, c); /* one at a time: the older one is long done */
 	mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
+	wire_retire(c->bwire);
 	c->orphan = c->link;
 	c->orphan_bc = c->bc;
 	c->orphan_pcap = c->pcap_conn;
@@ -268,6 +272,7 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 	struct mqtt_fault_report rep;
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), d, n);
+		wire_bytes(c->bwire, true, false, d, used, c->cfg->name, &m->bwire);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->orphan_pcap, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(c->orphan, MQTT_C2B, used);
@@ -275,8 +280,11 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 		if (used < n)
 			break;
 	}
-	while ((n = peer_output(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), &d)) > 0)
+	while ((n = peer_output(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), &d)) > 0) {
+		/* Sent, to a connection nobody reads any more: a resend is due. */
+		wire_bytes(c->bwire, true, true, d, n, c->cfg->name, &m->bwire);
 		peer_wrote(m, c, c->orphan_bc, n);
+	}
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_B2C, m->now, &d)) > 0)
 		mqtt_fault_link_consume(c->orphan, MQTT_B2C, n);
 	while (mqtt_fault_link_report(c->orphan, &rep))
@@ -313,7 +321,8 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
 		memset(c->inflight_msg, 0, 65536 * sizeof *c->inflight_msg);
-		wire_init(c->wire); /* a new session: a new identifier space */
+		wire_lost(c->wire); /* a new session: a new identifier space */
+		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
 	}
 	c->restart_at = restart_ms ? m->now + restart_ms : UINT64_MAX;
 }
@@ -341,6 +350,20 @@ static void late_request_done(struct sim *m, struct sclient *c, uint16_t id, boo
 		tracef(m, "%s: %s %s", c->cfg->name, subscribed ? "subscribed to" : "unsubscribed from",
 		       st->topic);
 		return;
+	}
+}
+
+/* A SUBACK: the QoS each subscription of c stands at (or its refusal). */
+static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code)
+{
+	for (int i = 0; i < m->sc->nsteps; i++) {
+		const struct scn_step *st = &m->sc->steps[i];
+		if (st->kind != SCN_SUBSCRIBE || st->client != c->index)
+			continue;
+		if (st->late ? m->pub[i].requested && m->pub[i].req == id : c->sub_ids[i] == id) {
+			oracle_granted(m->o, c->index, st->topic, code, m->now);
+			return;
+		}
 	}
 }
 
@@ -382,7 +405,7 @@ static bool send_output(struct sim *m, struct sclient *c)
 			break;
 		size_t w = mqtt_fault_link_write(c->link, MQTT_C2B, m->now, d, room);
 		/* The client's conduct is judged by what it wrote, lost on the way or not. */
-		wire_bytes(c->wire, 0, d, w, c->cfg->name, &m->wire);
+		wire_bytes(c->wire, false, true, d, w, c->cfg->name, &m->wire);
 		mqtt_session_wrote(c->s, m->now, w);
 		moved = true;
 	}
@@ -417,6 +440,7 @@ static bool step(struct sim *m, struct sclient *c)
 		c->connects++;
 		c->pcap_conn = ++m->pcap_conns;
 		wire_connection(c->wire, c->adopted);
+		wire_connection(c->bwire, false);
 		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
 		moved = true;
 	}
@@ -430,13 +454,16 @@ static bool step(struct sim *m, struct sclient *c)
 		size_t room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n);
 		if (!room)
 			break;
-		peer_wrote(m, c, c->bc, mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room));
+		size_t w = mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room);
+		wire_bytes(c->bwire, false, true, d, w, c->cfg->name, &m->bwire);
+		peer_wrote(m, c, c->bc, w);
 		moved = true;
 	}
 	if (check_crash(m, c))
 		return true;
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->bc, conn, d, n);
+		wire_bytes(c->bwire, false, false, d, used, c->cfg->name, &m->bwire);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
@@ -475,6 +502,7 @@ static bool step(struct sim *m, struct sclient *c)
 			}
 		}
 		/* As the client received them (before consume frees the bytes). */
+		wire_bytes(c->wire, false, false, d, used, c->cfg->name, &m->wire);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
@@ -485,6 +513,8 @@ static bool step(struct sim *m, struct sclient *c)
 	while (mqtt_session_next_event(c->s, &ev)) {
 		if (ev.type == MQTT_EVENT_SUBSCRIBED || ev.type == MQTT_EVENT_UNSUBSCRIBED)
 			late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
+		if (ev.type == MQTT_EVENT_SUBSCRIBED && ev.ncodes_all)
+			granted(m, c, (uint16_t)ev.id, ev.codes_all[0]);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
 			c->subscribed = true;
 		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->inflight_msg[ev.id]) {
@@ -492,7 +522,7 @@ static bool step(struct sim *m, struct sclient *c)
 			c->inflight_msg[ev.id] = 0;
 		}
 		if (ev.type == MQTT_EVENT_ONLINE) {
-			oracle_connected(m->o, c->index, c->first_connect, ev.session_present);
+			oracle_connected(m->o, c->index, c->first_connect, ev.session_present, m->now);
 			c->first_connect = false;
 		}
 		if (ev.type == MQTT_EVENT_ONLINE && !ev.session_present && c->subscribed) {
@@ -547,7 +577,8 @@ static bool schedule(struct sim *m)
 					if (s2->kind != SCN_SUBSCRIBE || s2->late || s2->client != st->client)
 						continue;
 					struct mqtt_topic f = {mqtt_slice_str(s2->topic), s2->qos};
-					if (mqtt_session_subscribe(c->s, m->now, &f, 1, NULL).cls == MQTT_SUCCESS) {
+					if (mqtt_session_subscribe(c->s, m->now, &f, 1, &c->sub_ids[j]).cls ==
+					    MQTT_SUCCESS) {
 						c->sub_pending++;
 						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false, m->now,
 						                  m->now);
@@ -621,9 +652,9 @@ static bool schedule(struct sim *m)
 		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
 		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
 			char payload[64];
-			int len = scn_identity(payload, st->client, i, ps->next);
+			int len = st->clear ? 0 : scn_identity(payload, st->client, i, ps->next);
 			size_t size = st->size > (size_t)len ? st->size : (size_t)len;
-			uint8_t *buf = malloc(size);
+			uint8_t *buf = malloc(size ? size : 1); /* a clear has no payload */
 			if (!buf)
 				break;
 			memcpy(buf, payload, (size_t)len);
@@ -686,6 +717,30 @@ static bool workload_done(struct sim *m)
 	return oracle_all_delivered(m->o);
 }
 
+/*
+ * How many exchanges either side started are unfinished, over the
+ * clients that are online (one down, closed or away cannot finish
+ * anything, by design): in each client's session, and at both ends of
+ * its connection as seen on the wire. why gets the first, explained.
+ */
+static uint32_t unfinished(struct sim *m, char *why, size_t cap)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct sclient *c = &m->c[i];
+		if (!c->s || !c->link || mqtt_session_state(c->s) != MQTT_STATE_ONLINE)
+			continue;
+		size_t in_session = mqtt_session_inflight(c->s);
+		if (in_session && !n)
+			snprintf(why, cap, "%s's session has %zu exchange%s in flight", c->cfg->name,
+			         in_session, in_session == 1 ? "" : "s");
+		n += (uint32_t)in_session;
+		n += wire_unfinished(c->bwire, c->cfg->name, n ? NULL : why, n ? 0 : cap);
+		n += wire_unfinished(c->wire, c->cfg->name, n ? NULL : why, n ? 0 : cap);
+	}
+	return n;
+}
+
 static uint64_t next_time(struct sim *m)
 {
 	uint64_t next = mqtt_broker_tick(m->b, m->now);
@@ -731,9 +786,11 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->prng = scn_client_prng(seed, i);
 	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
 	c->wire = calloc(1, sizeof *c->wire);
-	if (!c->inflight_msg || !c->wire)
+	c->bwire = calloc(1, sizeof *c->bwire);
+	if (!c->inflight_msg || !c->wire || !c->bwire)
 		return -1;
-	wire_init(c->wire);
+	wire_init(c->wire, WIRE_CLIENT);
+	wire_init(c->bwire, WIRE_BROKER);
 	if (scn_client_plan(sc, i, &c->plan) != 0)
 		return -1;
 	if (mqtt_fault_run_new(&c->run, &c->plan, scn_fault_seed(seed, i)) != 0)
@@ -774,6 +831,10 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	for (int i = 0; i < sc->nclients; i++)
 		if (build_client(m, i, seed) != 0)
 			goto out;
+	/* The workload done (live), the run goes on until every exchange is
+	 * finished (quiescent), or its bound after the last trouble passed. */
+	bool done = false;
+	uint64_t done_at = 0, trouble_at_done = 0;
 	while (m->now <= sc->limit_ms) {
 		bool moved = true;
 		while (moved) {
@@ -787,7 +848,12 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 		}
 		if (m->trace)
 			trace_packets(m);
-		if (workload_done(m))
+		if (!done && workload_done(m)) {
+			done = true;
+			done_at = m->now;
+			trouble_at_done = m->last_trouble;
+		}
+		if (done && (!unfinished(m, NULL, 0) || m->now >= m->last_trouble + sc->quiet_within_ms))
 			break;
 		m->now = next_time(m);
 	}
@@ -813,13 +879,24 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
 	if (m->wire.id_violation)
 		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
-	bool done = workload_done(m);
-	if (done && m->now - m->last_trouble > sc->live_within_ms) {
+	if (m->bwire.dup_violation)
+		oracle_wire_violation(m->o, SCN_BROKER_DUP_FLAG, m->bwire.dup_why);
+	if (m->bwire.id_violation)
+		oracle_wire_violation(m->o, SCN_BROKER_PACKET_IDS, m->bwire.id_why);
+	if (done && done_at - trouble_at_done > sc->live_within_ms) {
 		char why[200];
 		snprintf(why, sizeof why, "the workload completed %llu ms after the last fault or publish, "
-		         "beyond the bound of %llu ms", (unsigned long long)(m->now - m->last_trouble),
+		         "beyond the bound of %llu ms", (unsigned long long)(done_at - trouble_at_done),
 		         (unsigned long long)sc->live_within_ms);
 		oracle_wire_violation(m->o, SCN_LIVE, why);
+	}
+	char quiet_why[400] = "";
+	if (unfinished(m, quiet_why, sizeof quiet_why)) {
+		char why[520];
+		snprintf(why, sizeof why, "%s, %llu ms after the last fault or publish (bound %llu ms)",
+		         quiet_why, (unsigned long long)(m->now - m->last_trouble),
+		         (unsigned long long)sc->quiet_within_ms);
+		oracle_wire_violation(m->o, SCN_QUIESCENT, why);
 	}
 	for (int i = 0; i < sc->nexpects; i++) {
 		const struct scn_expect *e = &sc->expects[i];
@@ -850,6 +927,7 @@ out:
 		simdisk_free(c->disk);
 		free(c->inflight_msg);
 		free(c->wire);
+		free(c->bwire);
 	}
 	if (m->pcap)
 		mqtt_pcap_close(m->pcap);
