@@ -3,8 +3,10 @@
 #include <stddef.h>
 
 extern const struct test_def simdisk_tests[];
+extern const struct test_def wire_tests[];
 
 const struct suite_def all_suites[] = {
 	{"simdisk", simdisk_tests},
+	{"wire", wire_tests},
 	{NULL, NULL},
 };
