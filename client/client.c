@@ -515,6 +515,14 @@ static struct mqtt_error read_routine(struct mqtt_client *c, struct mqtt_message
 				                                           c->rlen - c->roff, &used, msg);
 				c->roff += used;
 				dispatch(c);
+				if (!used && !e.cls && !msg->topic.data) {
+					/* The last message's acknowledgement, alone: out it
+					 * goes before the next input is taken. */
+					flush(c);
+					if (!c->have_conn || c->write_errno)
+						break;
+					continue;
+				}
 				if (e.cls == MQTT_BIG_MESSAGE && msg->topic.data) {
 					/* Reported, not a failure: the application
 					 * reads it whole or skips it. */

@@ -376,11 +376,18 @@ struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now, con
 		return err_of(MQTT_CLOSED, 0);
 	if (!s->transport_up || s->close_wanted)
 		return err_of(MQTT_DOWN, 0);
+	bool acked = s->ack != ACK_NONE;
 	struct mqtt_error r = flush_ack(s);
 	if (r.cls) {
 		session_want_close(s, r);
 		return r;
 	}
+	/* The acknowledgement leaves before any input after its message is
+	 * taken: a process that dies while writing it must not have saved
+	 * the next QoS 2 identifier yet, or that message, never handed over,
+	 * would be refused as a duplicate when the broker sends it again. */
+	if (acked && len)
+		return ok();
 	if (len)
 		s->last_read = now;
 	size_t off = 0;

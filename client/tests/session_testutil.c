@@ -79,6 +79,9 @@ bool feed_bytes(struct harness *h, const uint8_t *b, size_t n)
 {
 	size_t used;
 	h->last = mqtt_session_receive(h->s, h->now, b, n, &used, &h->msg);
+	if (h->last.cls == MQTT_SUCCESS && !h->msg.topic.data && !used && n)
+		/* It acknowledged the last message first: the input comes next. */
+		h->last = mqtt_session_receive(h->s, h->now, b, n, &used, &h->msg);
 	if (h->last.cls == MQTT_SUCCESS && !h->msg.topic.data)
 		CU_ASSERT_EQUAL(used, n);
 	return h->last.cls == MQTT_SUCCESS && h->msg.topic.data != NULL;

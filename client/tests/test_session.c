@@ -6,6 +6,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "session_testutil.h"
@@ -482,6 +483,64 @@ static void test_user_ping(void)
 	harness_free(&h);
 }
 
+static bool stored(struct mqtt_store *st, uint32_t key)
+{
+	uint8_t *v = NULL;
+	size_t n = 0;
+	int rc = st->ops->load(st->self, key, &v, &n);
+	bool there = rc == 0 && v != NULL;
+	free(v);
+	return there;
+}
+
+/*
+ * The read after a message acknowledges it and takes no input: the
+ * PUBREC goes out before the next QoS 2 identifier is saved. Before, a
+ * process killed while writing that PUBREC had saved the next message's
+ * identifier without handing the message over, and refused it as a
+ * duplicate when the broker sent it again: lost.
+ */
+static void test_ack_leaves_before_next_input(void)
+{
+	struct mqtt_store st;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
+	struct mqtt_session_config c = test_config();
+	c.clean_session = false;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	go_online(&h);
+	uint8_t buf[128];
+	size_t n1, n2;
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.topic = S("in/2");
+	m.publish.packet_id = 1;
+	m.publish.payload = S("one");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &m, 0, &n1), MQTT_OK);
+	m.publish.packet_id = 2;
+	m.publish.payload = S("two");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf + n1, sizeof buf - n1, &m, 0, &n2), MQTT_OK);
+	size_t used;
+	struct mqtt_message msg;
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf, n1 + n2, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, n1);
+	CU_ASSERT_PTR_NOT_NULL(msg.topic.data);
+	CU_ASSERT(stored(&st, MQTT_KEY_INBOUND | 1));
+	/* The next read: the PUBREC of the first, alone. */
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf + n1, n2, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, 0);
+	CU_ASSERT_PTR_NULL(msg.topic.data);
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 1);
+	CU_ASSERT_FALSE(stored(&st, MQTT_KEY_INBOUND | 2));
+	/* Then the input. */
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf + n1, n2, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, n2);
+	CU_ASSERT_EQUAL(msg.payload.len, 3);
+	CU_ASSERT(stored(&st, MQTT_KEY_INBOUND | 2));
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
 /*
  * A driver may call with a clock read before another thread's call that
  * it waited for (a ping sent while the reader wrote): a time before one
@@ -869,6 +928,7 @@ const struct test_def session_tests[] = {
 	{"resend after reconnect, in order, with DUP", test_resend_after_reconnect},
 	{"inbound acknowledged on the next read", test_inbound_ack_after_next_read},
 	{"inbound QoS 2 delivered once", test_inbound_exactly_once},
+	{"an acknowledgement leaves before the next input is taken", test_ack_leaves_before_next_input},
 	{"keep-alive pings when idle, gives up unanswered", test_keep_alive},
 	{"ping requests", test_user_ping},
 	{"a clock read before the last call is no time, not an eternity", test_time_read_before_the_last_call},

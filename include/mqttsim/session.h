@@ -168,7 +168,11 @@ struct mqtt_message {
  * *msg, msg->topic.data non-NULL) and otherwise consumes all of in.
  * *consumed is set in all cases. Calling again acknowledges the message
  * returned before (PUBACK, or PUBREC after the inbound QoS 2 identifier
- * is saved). Call with len 0 to acknowledge without new input.
+ * is saved): that call only queues the acknowledgement and returns,
+ * consuming nothing, so that the driver writes it out before the next
+ * input is taken (a crash while it is written then finds the next
+ * message's identifier unsaved, and that message comes again). Call
+ * with len 0 to acknowledge without new input.
  *
  * MQTT_BIG_MESSAGE with msg->topic set is no failure: an application
  * message whose packet is larger than read_buffer_size is coming in

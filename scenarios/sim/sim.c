@@ -477,6 +477,9 @@ static bool step(struct sim *m, struct sclient *c)
 		size_t none;
 		struct mqtt_message msg;
 		mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg);
+		send_output(m, c); /* the acknowledgement leaves before the next read goes on */
+		if (check_crash(m, c))
+			return true;
 		moved = true;
 	}
 	while (!c->reading && (n = mqtt_fault_link_peek(l, MQTT_B2C, m->now, &d)) > 0) {
@@ -484,6 +487,8 @@ static bool step(struct sim *m, struct sclient *c)
 		struct mqtt_message msg = {0};
 		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
 		moved = true;
+		/* Received before anything the client sends in answer. */
+		wire_bytes(c->wire, false, false, d, used, c->cfg->name, &m->wire);
 		if (msg.topic.data) {
 			/* Whatever the read queued leaves before the read returns (a client
 			 * that acknowledged here would be caught by a crash at that ack). */
@@ -499,10 +504,12 @@ static bool step(struct sim *m, struct sclient *c)
 			} else {
 				size_t none;
 				mqtt_session_receive(c->s, m->now, NULL, 0, &none, &msg); /* the next read */
+				send_output(m, c); /* its acknowledgement leaves before it goes on */
+				if (check_crash(m, c))
+					return true;
 			}
 		}
 		/* As the client received them (before consume frees the bytes). */
-		wire_bytes(c->wire, false, false, d, used, c->cfg->name, &m->wire);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_CLIENT, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
