@@ -32,7 +32,7 @@
 #include "mqttsim/faults.h"
 
 #define INGEST_MAX 8 /* reads of the real socket per call */
-#define SEND_BUFFER (256u * 1024u)
+#define SEND_BUFFER MQTT_FAULT_SEND_BUFFER
 
 struct faulty_dialer {
 	struct mqtt_dialer inner;

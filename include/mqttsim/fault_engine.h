@@ -147,6 +147,14 @@ MQTTSIM_API enum mqtt_fault_state mqtt_fault_link_state(const struct mqtt_fault_
  */
 MQTTSIM_API int mqtt_fault_link_inject(struct mqtt_fault_link *l, unsigned dir, uint64_t now,
                                        bool write);
+/*
+ * What a writer may have waiting in a link, as a socket's send buffer
+ * holds: beyond it a stalled or slow link stalls the writer too (the
+ * fault transport's writes fail with EAGAIN, the simulator's client
+ * keeps the rest in its output), so a pause timeout on writes can see it.
+ */
+#define MQTT_FAULT_SEND_BUFFER (256u * 1024u)
+
 /* Data bytes of dir waiting in the link (due or not): for back-pressure. */
 MQTTSIM_API size_t mqtt_fault_link_queued(const struct mqtt_fault_link *l, unsigned dir);
 /* The next time something becomes due; UINT64_MAX when nothing waits. */

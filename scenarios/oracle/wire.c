@@ -71,6 +71,7 @@ void wire_lost(struct wire *w)
 	if (w->own_count)
 		memset(w->own, 0, sizeof w->own);
 	w->own_count = 0;
+	memset(w->carried, 0, sizeof w->carried);
 	w->adopted = false;
 }
 
@@ -98,6 +99,17 @@ static const char *sender_name(const struct wire *w, bool own)
 static bool first_send_known(const struct wire *w)
 {
 	return w->role == WIRE_CLIENT ? !w->adopted : w->session_conns <= 1;
+}
+
+/*
+ * Whether a PUBLISH on a free identifier is the one it carried last,
+ * sent again: the acknowledgement this end received may have died with
+ * its connection before its sender took it in (a real client reads
+ * bytes it never gets to handle), so it goes again, rightly with DUP.
+ */
+static bool resend_of_finished(const struct wire *w, uint16_t id, uint32_t content)
+{
+	return (w->carried[id >> 3] >> (id & 7) & 1) && w->content[id] == content;
 }
 
 /* A PUBLISH this end sends: the DUP and identifier rules. */
@@ -129,7 +141,7 @@ static void publish_sent(struct wire *w, uint16_t id, unsigned qos, bool dup, ui
 			         "%s%s%s sent PUBLISH id %u again without DUP [MQTT-3.3.1-1]", by, to, whom,
 			         id);
 		}
-	} else if (was == WIRE_FREE && dup && first_send_known(w)) {
+	} else if (was == WIRE_FREE && dup && first_send_known(w) && !resend_of_finished(w, id, content)) {
 		if (!r->dup_violation) {
 			r->dup_violation = true;
 			snprintf(r->dup_why, sizeof r->dup_why,
@@ -140,6 +152,7 @@ static void publish_sent(struct wire *w, uint16_t id, unsigned qos, bool dup, ui
 	if (was == WIRE_FREE || was == WIRE_PUBLISHED1 || was == WIRE_PUBLISHED2)
 		set_stage(w->own, &w->own_count, id, qos == 1 ? WIRE_PUBLISHED1 : WIRE_PUBLISHED2);
 	w->content[id] = content;
+	w->carried[id >> 3] |= (uint8_t)(1u << (id & 7));
 }
 
 /* An acknowledgement or release, sent or received, moves its exchange on. */

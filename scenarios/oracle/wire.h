@@ -48,7 +48,8 @@ struct wire {
 	struct wire_framing conn[2];     /* [0] the connection, [1] the one before it, still draining */
 	uint8_t own[65536], peer[65536]; /* enum wire_stage, by identifier */
 	uint32_t own_count, peer_count;  /* identifiers not WIRE_FREE */
-	uint32_t content[65536];         /* a hash of what each own identifier carries */
+	uint32_t content[65536];         /* a hash of what each own identifier carries (or last did) */
+	uint8_t carried[65536 / 8];      /* which own identifiers carried a PUBLISH before */
 	bool adopted;                    /* a client's session was adopted: a first send may carry DUP */
 	uint32_t session_conns;          /* connections of the session so far (a broker's end) */
 };

@@ -563,6 +563,13 @@ struct real {
 	struct rscript *script[SCN_MAX_CLIENTS]; /* a scripted client's broker side */
 	char script_port[SCN_MAX_CLIENTS][16];
 	struct mqtt_fakebroker *fb;       /* its capture's sidecar takes the trace */
+	/* The broker's end of each client's connections, judged from the
+	 * fake broker's packet records (wire.c). */
+	struct mqtt_fakebroker *broker;
+	struct wire *bwire[SCN_MAX_CLIENTS];
+	uint32_t bconn[SCN_MAX_CLIENTS];  /* the broker's connection of each client (0: none yet) */
+	uint64_t rec_seq;                 /* records already judged */
+	struct wire_report bwire_report;
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -636,6 +643,50 @@ static void command(struct real *m, int i, const char *cmd, int step, uint32_t s
 	c->busy_seq = seq;
 }
 
+/* The scenario client of a client identifier, or -1. */
+static int client_of_id(const struct real *m, const char *id)
+{
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (!strcmp(m->sc->clients[i].id, id))
+			return i;
+	return -1;
+}
+
+/*
+ * Feeds the fake broker's new packet records to the broker's end of
+ * each client's connection: what it sent and what it received, in the
+ * order it did. A connection newer than the client's last one begins a
+ * new connection; an older one's last records are its draining end.
+ */
+static void judge_broker_records(struct real *m)
+{
+	if (!m->broker)
+		return;
+	struct mqtt_broker *b = mqtt_fakebroker_lock(m->broker);
+	struct mqtt_broker_record rec[64];
+	size_t n;
+	while ((n = mqtt_broker_records(b, m->rec_seq, rec, 64)) > 0) {
+		for (size_t k = 0; k < n; k++) {
+			m->rec_seq = rec[k].seq;
+			int i = client_of_id(m, rec[k].client_id);
+			if (i < 0 || !m->bwire[i] || !rec[k].type)
+				continue;
+			bool old = false;
+			if (rec[k].conn > m->bconn[i]) {
+				if (m->bconn[i])
+					wire_retire(m->bwire[i]);
+				wire_connection(m->bwire[i], false);
+				m->bconn[i] = rec[k].conn;
+			} else if (rec[k].conn < m->bconn[i]) {
+				old = true;
+			}
+			wire_bytes(m->bwire[i], old, rec[k].dir == MQTT_B2C, rec[k].bytes, rec[k].len,
+			           m->sc->clients[i].name, &m->bwire_report);
+		}
+	}
+	mqtt_fakebroker_unlock(m->broker);
+}
+
 static void child_gone(struct real *m, int i)
 {
 	struct rclient *c = &m->c[i];
@@ -667,8 +718,12 @@ static void child_gone(struct real *m, int i)
 	}
 	rtrace(m, "%s: crashed%s", cfg->name, cfg->store == SCN_STORE_FS ? "" :
 	       " (its memory-only state is lost)");
-	if (cfg->store != SCN_STORE_FS)
+	if (cfg->store != SCN_STORE_FS) {
 		oracle_excuse_unfinished(m->o, i);
+		judge_broker_records(m); /* what came before the crash */
+		if (m->bwire[i])
+			wire_peer_lost(m->bwire[i]); /* what it started, nobody will finish */
+	}
 	c->restart_at = c->restart_ms ? m->now + c->restart_ms : UINT64_MAX;
 }
 
@@ -1031,7 +1086,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	if (!(m->o = oracle_new(sc)))
 		goto out;
 	struct mqtt_fakebroker_config bcfg = {
-		.broker = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max},
+		.broker = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max, .record = true},
 		.record_pcap = pcap, .log = trace ? broker_log : NULL, .log_arg = m};
 	char where[128];
 	if (mqtt_fakebroker_new(&fb, &bcfg, err, sizeof err) != 0 ||
@@ -1043,6 +1098,12 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	snprintf(m->port, sizeof m->port, "%s", colon ? colon + 1 : "");
 	if (pcap)
 		m->fb = fb;
+	m->broker = fb;
+	for (int i = 0; i < sc->nclients; i++) {
+		if (!(m->bwire[i] = calloc(1, sizeof *m->bwire[i])))
+			goto out;
+		wire_init(m->bwire[i], WIRE_BROKER);
+	}
 	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
 	for (int i = 0; i < sc->nrules; i++)
 		if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
@@ -1116,11 +1177,27 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 				break;
 			}
 		}
+		judge_broker_records(m);
 		bool settled;
 		if ((done = finished(m, &settled)) || settled)
 			break;
 	}
 	ask_final_states(m);
+	judge_broker_records(m);
+	for (int i = 0; i < sc->nclients; i++) {
+		/* Quiescence: an online client's exchanges, in its session and
+		 * at the broker's end, are all finished by now. */
+		const struct rclient *c = &m->c[i];
+		char why[400] = "";
+		if (c->fd < 0 || c->disconnected || c->final != SCN_FINAL_ONLINE || !m->bwire[i])
+			continue;
+		if (c->final_inflight > 0)
+			snprintf(why, sizeof why, "%s's session has %ld exchange%s in flight",
+			         sc->clients[i].name, c->final_inflight, c->final_inflight == 1 ? "" : "s");
+		else if (!wire_unfinished(m->bwire[i], sc->clients[i].name, why, sizeof why))
+			continue;
+		oracle_wire_violation(m->o, SCN_QUIESCENT, why);
+	}
 	for (int i = 0; i < sc->nexpects; i++) {
 		const struct scn_expect *e = &sc->expects[i];
 		const struct rclient *c = &m->c[e->client];
@@ -1149,6 +1226,10 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		oracle_wire_violation(m->o, SCN_DUP_FLAG, m->wire.dup_why);
 	if (m->wire.id_violation)
 		oracle_wire_violation(m->o, SCN_PACKET_IDS, m->wire.id_why);
+	if (m->bwire_report.dup_violation)
+		oracle_wire_violation(m->o, SCN_BROKER_DUP_FLAG, m->bwire_report.dup_why);
+	if (m->bwire_report.id_violation)
+		oracle_wire_violation(m->o, SCN_BROKER_PACKET_IDS, m->bwire_report.id_why);
 	oracle_judge(m->o, sc, done, r);
 	if (*m->broken) {
 		r->passed = false;
@@ -1159,8 +1240,10 @@ out:
 	stop_all(m);
 	m->fb = NULL;
 	mqtt_fakebroker_free(fb);
-	for (int i = 0; i < SCN_MAX_CLIENTS; i++)
+	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		rscript_free(m->script[i]);
+		free(m->bwire[i]);
+	}
 	oracle_free(m->o);
 	remove_tree(m);
 	free(m);

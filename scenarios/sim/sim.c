@@ -401,6 +401,12 @@ static bool send_output(struct sim *m, struct sclient *c)
 	bool moved = false;
 	while ((n = mqtt_session_output(c->s, &d)) > 0) {
 		size_t room = mqtt_fault_link_room(c->link, MQTT_C2B, m->now, n);
+		/* A socket's send buffer: a stalled link stalls the writer. */
+		size_t queued = mqtt_fault_link_queued(c->link, MQTT_C2B);
+		if (queued >= MQTT_FAULT_SEND_BUFFER)
+			room = 0;
+		else if (room > MQTT_FAULT_SEND_BUFFER - queued)
+			room = MQTT_FAULT_SEND_BUFFER - queued;
 		if (!room)
 			break;
 		size_t w = mqtt_fault_link_write(c->link, MQTT_C2B, m->now, d, room);

@@ -93,6 +93,23 @@ static void test_resend_needs_dup_first_send_must_not(void)
 
 /* A broker's first sighting is surely a first attempt only on the
  * session's first connection [MQTT-3.3.1-3]. */
+/* An acknowledgement received but never handled: the same message goes
+ * again, rightly with DUP; another message with DUP is still wrong. */
+static void test_resend_after_unhandled_ack(void)
+{
+	struct wire_report r = {0};
+	struct wire *w = new_end(WIRE_CLIENT);
+	publish(w, true, 1, 4, false, "a", &r);
+	ack(w, false, MQTT_PUBACK, 4, &r);
+	wire_connection(w, false);
+	publish(w, true, 1, 4, true, "a", &r);
+	CU_ASSERT_FALSE(r.dup_violation);
+	ack(w, false, MQTT_PUBACK, 4, &r);
+	publish(w, true, 1, 4, true, "b", &r);
+	CU_ASSERT(r.dup_violation);
+	free(w);
+}
+
 static void test_broker_dup_on_first_send(void)
 {
 	struct wire_report r = {0};
@@ -195,6 +212,7 @@ static void test_retired_connection_framed_apart(void)
 const struct test_def wire_tests[] = {
 	{"an acknowledged identifier is free again", test_acknowledged_identifier_is_free_again},
 	{"a resend needs DUP, a first send must not have it", test_resend_needs_dup_first_send_must_not},
+	{"a resend after an acknowledgement never handled", test_resend_after_unhandled_ack},
 	{"a broker's first delivery with DUP", test_broker_dup_on_first_send},
 	{"no PUBLISH again after its PUBREL", test_no_publish_again_after_pubrel},
 	{"unfinished exchanges name who owes the next packet", test_unfinished_names_who_owes},
