@@ -37,14 +37,78 @@ struct adoption {
 	bool have_client_id;
 };
 
+/* Takes an outbound exchange into the session as adopted; packet (a
+ * copy is made) for OUT_PUBLISH. Returns false when out of memory. */
+static bool adopt_entry(struct mqtt_session *s, struct space *sp, uint16_t id,
+                        enum out_state state, const uint8_t *packet, size_t len)
+{
+	int32_t node = session_node(s, sp, id);
+	struct out_entry *ent = session_entry(s, node);
+	if (ent->state != OUT_FREE)
+		return true; /* cannot happen: one record per key */
+	if (state == OUT_PUBLISH) {
+		ent->packet = malloc(len);
+		if (!ent->packet)
+			return false;
+		memcpy(ent->packet, packet, len);
+		ent->packet[0] &= (uint8_t)~0x08; /* DUP is set per resend */
+		ent->len = len;
+	}
+	ent->state = state;
+	/* The seed's assumption: what was saved was also sent. */
+	ent->sent = true;
+	ent->sent_before = true;
+	sp->count++;
+	if ((unsigned)(id & (MQTT_WINDOW_MAX - 1)) >= sp->cursor)
+		sp->cursor = (id & (MQTT_WINDOW_MAX - 1)) + 1;
+	session_list_append(s, node);
+	return true;
+}
+
+/*
+ * A record that failed its check (torn, a bit flipped, or a value that
+ * makes no sense under its key). Its key still says what it was about,
+ * and the policy (docs/client.md) follows from that: the message of a
+ * damaged outbound record is never sent (its bytes cannot be trusted);
+ * a QoS 2 identifier is released with PUBREL before it carries another
+ * message, since the broker may hold it [MQTT-4.3.3-2]; a QoS 1 one is
+ * free (a QoS 1 receiver holds no identifier); a damaged inbound record
+ * keeps its identifier held, so the broker's resend is not delivered a
+ * second time. Each is reported as a warning.
+ */
+static void adopt_damaged(struct mqtt_session *s, uint32_t key, const char *why)
+{
+	uint16_t id = (uint16_t)key;
+	struct space *sp = key <= 0xffff && key >= MQTT_SPACE_AT_LEAST_ONCE ? session_space_of(s, id)
+	                                                                     : NULL;
+	if ((key & MQTT_KEY_INBOUND) && key <= (MQTT_KEY_INBOUND | 0xffff) && id) {
+		inbound_set(s, id, true);
+		session_warn(s, "persistence: record %#x damaged (%s): inbound identifier %u stays held, "
+		             "so the broker's resend is not delivered again", (unsigned)key, why, id);
+	} else if (sp && (id & 0xc000) == MQTT_SPACE_EXACTLY_ONCE) {
+		if (!adopt_entry(s, sp, id, OUT_PUBREL, NULL, 0))
+			session_warn(s, "persistence: record %#x damaged (%s), and out of memory",
+			             (unsigned)key, why);
+		else
+			session_warn(s, "persistence: record %#x damaged (%s): its message is not sent again; "
+			             "identifier %u is released (PUBREL) before it carries another",
+			             (unsigned)key, why, id);
+	} else if (sp) {
+		session_warn(s, "persistence: record %#x damaged (%s): its message is not sent again",
+		             (unsigned)key, why);
+	} else {
+		session_warn(s, "persistence: record %#x skipped: %s", (unsigned)key, why);
+	}
+}
+
 static void on_damaged(void *arg, uint32_t key, const char *why)
 {
 	struct adoption *a = arg;
-	session_warn(a->s, "persistence: record %#x skipped: %s", (unsigned)key, why);
+	adopt_damaged(a->s, key, why);
 }
 
 /* An outbound record: the PUBLISH as first saved, or the PUBREL that
- * replaced it. Anything else under an outbound key is skipped. */
+ * replaced it. Anything else under an outbound key is damaged. */
 static void adopt_outbound(struct mqtt_session *s, const struct mqtt_checked_record *r)
 {
 	uint16_t id = (uint16_t)r->key;
@@ -64,33 +128,11 @@ static void adopt_outbound(struct mqtt_session *s, const struct mqtt_checked_rec
 	else if (p.type != MQTT_PUBLISH && p.type != MQTT_PUBREL)
 		bad = "not a PUBLISH or PUBREL";
 	if (bad) {
-		session_warn(s, "persistence: record %#x skipped: %s", (unsigned)r->key, bad);
+		adopt_damaged(s, r->key, bad);
 		return;
 	}
-	int32_t node = session_node(s, sp, id);
-	struct out_entry *ent = session_entry(s, node);
-	if (ent->state != OUT_FREE)
-		return; /* cannot happen: one record per key */
-	if (p.type == MQTT_PUBLISH) {
-		ent->packet = malloc(r->len);
-		if (!ent->packet) {
-			session_warn(s, "persistence: record %#x skipped: out of memory", (unsigned)r->key);
-			return;
-		}
-		memcpy(ent->packet, r->value, r->len);
-		ent->packet[0] &= (uint8_t)~0x08; /* DUP is set per resend */
-		ent->len = r->len;
-		ent->state = OUT_PUBLISH;
-	} else {
-		ent->state = OUT_PUBREL;
-	}
-	/* The seed's assumption: what was saved was also sent. */
-	ent->sent = true;
-	ent->sent_before = true;
-	sp->count++;
-	if ((unsigned)(id & (MQTT_WINDOW_MAX - 1)) >= sp->cursor)
-		sp->cursor = (id & (MQTT_WINDOW_MAX - 1)) + 1;
-	session_list_append(s, node);
+	if (!adopt_entry(s, sp, id, p.type == MQTT_PUBLISH ? OUT_PUBLISH : OUT_PUBREL, r->value, r->len))
+		session_warn(s, "persistence: record %#x skipped: out of memory", (unsigned)r->key);
 }
 
 static int adopt_record(void *arg, const struct mqtt_checked_record *r)

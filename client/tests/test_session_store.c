@@ -192,6 +192,66 @@ static void test_adopt_with_damage(void)
 	mqtt_store_close(&st);
 }
 
+static void flip_stored(struct mqtt_store *st, uint32_t key)
+{
+	uint8_t *raw;
+	size_t len;
+	CU_ASSERT_EQUAL_FATAL(st->ops->load(st->self, key, &raw, &len), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+	raw[len / 2] ^= 0x10;
+	struct iovec v = {raw, len};
+	CU_ASSERT_EQUAL(st->ops->save(st->self, key, &v, 1), 0);
+	free(raw);
+}
+
+/*
+ * The policy for damaged records: a QoS 2 message is not sent again and
+ * its identifier is released (PUBREL) before it carries another; an
+ * inbound identifier stays held, so the broker's resend is acknowledged,
+ * not delivered again; every one is reported.
+ */
+static void test_damaged_records_policy(void)
+{
+	struct mqtt_store st;
+	struct mqtt_session_config c = stored_config();
+	struct harness h;
+	online_on_mem_store(&h, &c, &st);
+	uint16_t out;
+	mqtt_session_publish(h.s, h.now, 2, false, mqtt_slice_str("t"), mqtt_slice_str("two"), &out);
+	expect(&h, MQTT_PUBLISH);
+	struct mqtt_packet in = {.type = MQTT_PUBLISH};
+	in.publish.qos = 2;
+	in.publish.packet_id = 77;
+	in.publish.topic = mqtt_slice_str("in");
+	in.publish.payload = mqtt_slice_str("once");
+	CU_ASSERT(feed(&h, &in));
+	harness_free(&h);
+	flip_stored(&st, out);
+	flip_stored(&st, MQTT_KEY_INBOUND | 77);
+
+	harness_new(&h, &c, MQTT_SESSION_ADOPT, &st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(h.warnings, "inbound identifier 77 stays held"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(h.warnings, "released (PUBREL)"));
+	go_online(&h);
+	struct mqtt_packet p = expect(&h, MQTT_PUBREL);
+	CU_ASSERT_EQUAL(p.ack.packet_id, out);
+	CU_ASSERT(quiet(&h)); /* the damaged message itself is never sent */
+	/* The identifier is not given to a new message before PUBCOMP. */
+	uint16_t n;
+	CU_ASSERT_EQUAL(mqtt_session_publish(h.s, h.now, 2, false, mqtt_slice_str("t"),
+	                                     mqtt_slice_str("new"), &n).cls, MQTT_SUCCESS);
+	CU_ASSERT_NOT_EQUAL(n, out);
+	expect(&h, MQTT_PUBLISH);
+	/* The broker resends the inbound message: not delivered again. */
+	in.publish.dup = true;
+	CU_ASSERT_FALSE(feed(&h, &in));
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 77);
+	feed_ack(&h, MQTT_PUBCOMP, out);
+	expect_event(&h, MQTT_EVENT_PUBLISHED);
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
 /* A store whose saves fail after a number of successes. */
 struct failing {
 	struct mqtt_store inner;
@@ -534,6 +594,7 @@ const struct test_def session_store_tests[] = {
 	{"garbage from the broker loses nothing in flight", test_garbage_loses_nothing},
 	{"INIT, then ADOPT after a crash resends and deduplicates", test_init_and_adopt},
 	{"ADOPT warns about damaged and unusable records", test_adopt_with_damage},
+	{"damaged records: never sent, QoS 2 identifiers released, inbound held", test_damaged_records_policy},
 	{"a failing store refuses requests, sends nothing", test_failing_store},
 	{"SIGKILL at each step of QoS 2: delivered exactly once", test_killed_at_each_step_of_qos2},
 	{NULL, NULL},

@@ -312,6 +312,16 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 		} else if (is(&k, "for") && kind == SCN_DISK) {
 			if (!to_ms(&v, &st->for_ms) || !st->for_ms)
 				return fail(p, v.col, "for= needs a duration above 0");
+		} else if (is(&k, "damage") && kind == SCN_CRASH) {
+			static const char *const kinds[] = {NULL, "torn", "flip", "vanish", "rename"};
+			for (int d = 1; d <= 4; d++)
+				if (is(&v, kinds[d]))
+					st->damage = (enum scn_damage)d;
+			if (!st->damage)
+				return fail(p, v.col, "damage= is torn, flip, vanish or rename");
+			if (s->clients[st->client].store != SCN_STORE_FS)
+				return fail(p, k.col, "%.*s has no disk to damage: give it store=fs",
+				            (int)w[1].len, w[1].s);
 		} else if (is(&k, "restart") && kind == SCN_CRASH) {
 			if (!to_ms(&v, &st->restart_ms) || !st->restart_ms)
 				return fail(p, v.col, "restart= needs a duration above 0");

@@ -38,6 +38,16 @@ struct scn_client {
 	unsigned line;
 };
 
+/* What a crash does to a store=fs client's disk besides losing what
+ * was not synced: one record, chosen by the seed, is damaged. */
+enum scn_damage {
+	SCN_DAMAGE_NONE,
+	SCN_DAMAGE_TORN,    /* the record is cut at a byte */
+	SCN_DAMAGE_FLIP,    /* a bit of the record flips */
+	SCN_DAMAGE_VANISH,  /* the record's file is gone */
+	SCN_DAMAGE_RENAME,  /* the last directory change to the record is lost */
+};
+
 enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT, SCN_DISK,
                      SCN_UNSUBSCRIBE };
 
@@ -55,6 +65,7 @@ struct scn_step {
 	struct mqtt_trigger after; /* crash: after this packet (type 0: use at_ms) */
 	unsigned after_dirs;
 	uint64_t restart_ms; /* crash: restart this long after; 0: never */
+	enum scn_damage damage; /* crash: a record of the disk damaged */
 	uint64_t for_ms;     /* disk full: this long; 0: for good */
 	bool late;           /* subscribe with at=: during the workload */
 	unsigned line;

@@ -45,6 +45,7 @@ struct simdisk {
 	struct inode *ino;
 	size_t nino;
 	struct dir live, durable;
+	struct dir before;      /* the durable directory before its last fsync (a lost rename) */
 	struct fd fds[8];
 	bool full;
 };
@@ -70,10 +71,11 @@ void simdisk_free(struct simdisk *d)
 	free(d->ino);
 	free(d->live.e);
 	free(d->durable.e);
+	free(d->before.e);
 	free(d);
 }
 
-static struct entry *dir_find(struct dir *dir, const char *name)
+static struct entry *dir_find(const struct dir *dir, const char *name)
 {
 	for (size_t i = 0; i < dir->n; i++)
 		if (!strcmp(dir->e[i].name, name))
@@ -133,6 +135,9 @@ static bool referenced(const struct simdisk *d, int ino)
 			return true;
 	for (size_t i = 0; i < d->durable.n; i++)
 		if (d->durable.e[i].ino == ino)
+			return true;
+	for (size_t i = 0; i < d->before.n; i++)
+		if (d->before.e[i].ino == ino)
 			return true;
 	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
 		if (d->fds[i].ino == ino)
@@ -271,7 +276,9 @@ static int sd_fsync(void *ctx, int fd)
 {
 	struct simdisk *d = ctx;
 	if (fd == STORE_FS_DIR) {
-		int rc = dir_copy(&d->durable, &d->live);
+		int rc = dir_copy(&d->before, &d->durable);
+		if (!rc)
+			rc = dir_copy(&d->durable, &d->live);
 		/* Inodes only the old durable directory named may go now. */
 		for (size_t i = 0; !rc && i < d->nino; i++)
 			if (d->ino[i].used)
@@ -387,6 +394,91 @@ int simdisk_crash(struct simdisk *d)
 		in->len = in->synced_valid ? in->synced_len : 0;
 		release_inode(d, (int)i);
 	}
+	return 0;
+}
+
+/* The key a record file's name stands for (five hex digits), or -1. */
+static long record_key(const char *name)
+{
+	if (strlen(name) != 5)
+		return -1;
+	long key = 0;
+	for (int i = 0; i < 5; i++) {
+		char c = name[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return -1;
+		key = key * 16 + v;
+	}
+	return key;
+}
+
+/* Candidates for damage: record names, and for a lost rename those the
+ * last directory fsync changed. Returns how many; names[k] the k-th. */
+static size_t candidates(const struct simdisk *d, enum simdisk_damage kind, const char **names,
+                         size_t cap)
+{
+	size_t n = 0;
+	if (kind != SIMDISK_RENAME_LOST) {
+		for (size_t i = 0; i < d->durable.n && n < cap; i++) {
+			const struct entry *e = &d->durable.e[i];
+			if (record_key(e->name) >= 0 && (kind == SIMDISK_VANISH || d->ino[e->ino].len))
+				names[n++] = e->name;
+		}
+		return n;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const struct dir *a = pass ? &d->before : &d->durable;
+		const struct dir *b = pass ? &d->durable : &d->before;
+		for (size_t i = 0; i < a->n && n < cap; i++) {
+			const struct entry *e = &a->e[i];
+			const struct entry *o = dir_find(b, e->name);
+			if (record_key(e->name) < 0 || (o && o->ino == e->ino) || (pass && o))
+				continue; /* the same; or, the second time, seen already */
+			names[n++] = e->name;
+		}
+	}
+	return n;
+}
+
+int simdisk_damage(struct simdisk *d, enum simdisk_damage kind, uint64_t pick, uint32_t *key)
+{
+	const char *names[256];
+	size_t n = candidates(d, kind, names, sizeof names / sizeof names[0]);
+	if (!n)
+		return -ENOENT;
+	char name[16];
+	strcpy(name, names[pick % n]);
+	pick /= n;
+	*key = (uint32_t)record_key(name);
+	struct entry *e = dir_find(&d->durable, name);
+	if (kind == SIMDISK_TORN || kind == SIMDISK_FLIP) {
+		struct inode *in = &d->ino[e->ino];
+		if (kind == SIMDISK_TORN) {
+			in->len = (size_t)(pick % in->len); /* cut at any byte, the first included */
+		} else {
+			size_t at = (size_t)(pick % in->len);
+			in->data[at] ^= (uint8_t)(1u << (pick / in->len % 8));
+		}
+		/* The damage is what the disk holds now, crash or not. */
+		if (in->synced_valid && in->synced_len >= in->len && in->len)
+			memcpy(in->synced, in->data, in->len);
+		in->synced_len = in->len;
+		return 0;
+	}
+	struct entry *was = kind == SIMDISK_RENAME_LOST ? dir_find(&d->before, name) : NULL;
+	int gone = e ? e->ino : -1;
+	if (was) {
+		int rc = dir_set(&d->durable, name, was->ino);
+		if (!rc)
+			rc = dir_set(&d->live, name, was->ino);
+		if (rc)
+			return rc;
+	} else {
+		dir_remove(&d->durable, name);
+		dir_remove(&d->live, name);
+	}
+	release_inode(d, gone);
 	return 0;
 }
 

@@ -34,6 +34,24 @@ void simdisk_vfs(struct simdisk *d, struct store_fs_vfs *out);
 /* The machine dies: unsynced data and names are lost, open files closed. 0 or -ENOMEM. */
 int simdisk_crash(struct simdisk *d);
 
+/* A storage fault beyond a lost unsynced write: what a disk that does
+ * not keep its promises leaves. */
+enum simdisk_damage {
+	SIMDISK_TORN = 1,    /* a record cut at a byte */
+	SIMDISK_FLIP,        /* a bit of a record flipped */
+	SIMDISK_VANISH,      /* a record's file gone */
+	SIMDISK_RENAME_LOST, /* the last directory change to a record undone: its
+	                      * previous version back, or a removed one back, or a
+	                      * new one gone */
+};
+
+/*
+ * Damages one record file (pick chooses which, and where), after
+ * simdisk_crash(): *key gets the record's key. 0, -ENOENT when there is
+ * no record to damage so, or -ENOMEM.
+ */
+int simdisk_damage(struct simdisk *d, enum simdisk_damage kind, uint64_t pick, uint32_t *key);
+
 /* While full, every write fails with ENOSPC. */
 void simdisk_set_full(struct simdisk *d, bool full);
 

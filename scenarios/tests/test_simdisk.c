@@ -202,7 +202,66 @@ static void test_many_saves_reuse_space(void)
 	close_store();
 }
 
+/* A torn record keeps a prefix; a flipped one differs in one bit. */
+static void test_damage_torn_and_flipped(void)
+{
+	open_store();
+	CU_ASSERT_EQUAL(save_str(0x8001, "a record"), 0);
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0);
+	uint32_t key = 0;
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_TORN, 5, &key), 0);
+	CU_ASSERT_EQUAL(key, 0x8001);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "a rec");
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0); /* the damage is durable */
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "a rec");
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_FLIP, 0 + 5 * 5, &key), 0); /* byte 0, bit 5 */
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "A rec");
+	close_store();
+}
+
+static void test_damage_vanish(void)
+{
+	open_store();
+	CU_ASSERT_EQUAL(save_str(0x8001, "one"), 0);
+	CU_ASSERT_EQUAL(save_str(0x8002, "two"), 0);
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0);
+	uint32_t key = 0;
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_VANISH, 1, &key), 0);
+	CU_ASSERT_STRING_EQUAL(load_str(key), "");
+	CU_ASSERT_EQUAL(keys(), 1);
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_VANISH, 0, &key), 0);
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_VANISH, 0, &key), -ENOENT);
+	close_store();
+}
+
+/* The last directory change undone: a replaced record comes back old, a
+ * removed one comes back, a new one is gone. */
+static void test_damage_rename_lost(void)
+{
+	open_store();
+	uint32_t key = 0;
+	CU_ASSERT_EQUAL(save_str(0x8001, "old"), 0);
+	CU_ASSERT_EQUAL(save_str(0x8001, "new"), 0);
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0);
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_RENAME_LOST, 0, &key), 0);
+	CU_ASSERT_EQUAL(key, 0x8001);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "old");
+	CU_ASSERT_EQUAL(store.ops->remove(store.self, 0x8001), 0);
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0);
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_RENAME_LOST, 0, &key), 0);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "old");
+	CU_ASSERT_EQUAL(save_str(0x8002, "fresh"), 0);
+	CU_ASSERT_EQUAL(simdisk_crash(disk), 0);
+	CU_ASSERT_EQUAL(simdisk_damage(disk, SIMDISK_RENAME_LOST, 0, &key), 0);
+	CU_ASSERT_EQUAL(key, 0x8002);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8002), "");
+	close_store();
+}
+
 const struct test_def simdisk_tests[] = {
+	{"a torn or flipped record", test_damage_torn_and_flipped},
+	{"a record that vanishes", test_damage_vanish},
+	{"a lost rename", test_damage_rename_lost},
 	{"store round trip", test_store_round_trip},
 	{"synced saves survive a crash", test_synced_saves_survive_a_crash},
 	{"an unsynced rename is lost", test_unsynced_rename_is_lost},
