@@ -136,6 +136,19 @@ static void online_on_mem_store(struct harness *h, const struct mqtt_session_con
 	go_online(h);
 }
 
+/* Damages the stored record of key: a bit of its middle byte flips. */
+static void flip_stored(struct mqtt_store *st, uint32_t key)
+{
+	uint8_t *raw;
+	size_t len;
+	CU_ASSERT_EQUAL_FATAL(st->ops->load(st->self, key, &raw, &len), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+	raw[len / 2] ^= 0x10;
+	struct iovec v = {raw, len};
+	CU_ASSERT_EQUAL(st->ops->save(st->self, key, &v, 1), 0);
+	free(raw);
+}
+
 static void test_adopt_with_damage(void)
 {
 	struct mqtt_store st;
@@ -148,13 +161,7 @@ static void test_adopt_with_damage(void)
 	harness_free(&h);
 	/* Damage a's record; put junk under an unknown key and a record
 	 * that passes its checksum but holds no packet. */
-	uint8_t *raw;
-	size_t len;
-	CU_ASSERT_EQUAL_FATAL(st.ops->load(st.self, a, &raw, &len), 0);
-	raw[len / 2] ^= 0x40;
-	struct iovec v = {raw, len};
-	st.ops->save(st.self, a, &v, 1);
-	free(raw);
+	flip_stored(&st, a);
 	struct mqtt_checked ck;
 	mqtt_checked_init(&ck, st);
 	ck.next_seq = 1000;
@@ -190,18 +197,6 @@ static void test_adopt_with_damage(void)
 	CU_ASSERT_EQUAL(e.code, ENOENT);
 	mqtt_store_close(&empty);
 	mqtt_store_close(&st);
-}
-
-static void flip_stored(struct mqtt_store *st, uint32_t key)
-{
-	uint8_t *raw;
-	size_t len;
-	CU_ASSERT_EQUAL_FATAL(st->ops->load(st->self, key, &raw, &len), 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
-	raw[len / 2] ^= 0x10;
-	struct iovec v = {raw, len};
-	CU_ASSERT_EQUAL(st->ops->save(st->self, key, &v, 1), 0);
-	free(raw);
 }
 
 /*

@@ -20,6 +20,11 @@ static uint64_t splitmix(void *arg)
 	return z ^ (z >> 31);
 }
 
+uint64_t scn_next_random(uint64_t *prng)
+{
+	return splitmix(prng);
+}
+
 uint64_t scn_client_prng(uint64_t seed, int client)
 {
 	return seed * 31 + (uint64_t)client;

@@ -15,6 +15,8 @@
 #define CRASH_LINE_BASE 100000u /* plan lines of the hidden faults that mark crash points */
 struct mqtt_session_config;
 uint64_t scn_client_prng(uint64_t seed, int client);
+/* The next number of a client's generator (as its session's jitter draws). */
+uint64_t scn_next_random(uint64_t *prng);
 uint64_t scn_fault_seed(uint64_t seed, int client);
 /* The session configuration of client c (index); prng must outlive the
  * session, will (its will's message) the creation of the session. */

@@ -16,6 +16,7 @@
 
 struct msg {
 	bool published, ok, completed, excused;
+	bool damaged, may_repeat; /* a storage fault hit its record: may be lost, or come again */
 	uint64_t published_at, completed_at;
 	bool unknown;  /* the call's result was never learnt (its process died in it) */
 	uint8_t qos;
@@ -57,6 +58,7 @@ struct oracle {
 	 * CONNACK (UINT64_MAX: still away). */
 	uint64_t away_from[SCN_MAX_CLIENTS][64], away_until[SCN_MAX_CLIENTS][64];
 	int naway[SCN_MAX_CLIENTS];
+	uint32_t repeats_allowed[SCN_MAX_CLIENTS]; /* inbound identifiers a storage fault lost */
 };
 
 struct oracle *oracle_new(const struct scenario *s)
@@ -290,6 +292,19 @@ void oracle_completed(struct oracle *o, uint32_t index, uint64_t now)
 	}
 }
 
+void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat)
+{
+	if (index >= o->nmsgs)
+		return;
+	o->msgs[index].damaged = true;
+	o->msgs[index].may_repeat = o->msgs[index].may_repeat || may_repeat;
+}
+
+void oracle_allow_repeat(struct oracle *o, int client)
+{
+	o->repeats_allowed[client]++;
+}
+
 void oracle_excuse_unfinished(struct oracle *o, int client)
 {
 	for (uint32_t i = 0; i < o->nmsgs; i++)
@@ -455,7 +470,8 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	}
 	/* Copies at QoS 0 and 2: one for each subscription giving that QoS,
 	 * no more (QoS 1 may come again). */
-	if ((qos == 0 || qos == 2) && m->reads_at[client][qos] > counts[qos] && !o->lossy[client]) {
+	if ((qos == 0 || qos == 2) && m->reads_at[client][qos] > counts[qos] && !o->lossy[client] &&
+	    !m->may_repeat && !(qos == 2 && o->repeats_allowed[client] && o->repeats_allowed[client]--)) {
 		violation(o, qos == 2 ? SCN_EXACTLY_ONCE : SCN_AT_MOST_ONCE,
 		          "%s read %s #%u (QoS %u) %u times", sc->clients[client].name, topic_s, seq, qos,
 		          m->reads_at[client][qos]);
@@ -468,7 +484,8 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 /* Whether message m is owed to client, and at which QoS (-1: not owed). */
 static int owed(const struct oracle *o, const struct msg *m, int client)
 {
-	if (!m->published || !m->ok || m->excused || o->lossy[client] || o->sc->steps[m->step].clear)
+	if (!m->published || !m->ok || m->excused || m->damaged || o->lossy[client] ||
+	    o->sc->steps[m->step].clear)
 		return -1;
 	int eff = effective_qos(o, client, o->sc->steps[m->step].topic, m->qos, m->published_at, true);
 	return eff >= 1 ? eff : -1;

@@ -54,6 +54,12 @@ void oracle_publish_unknown(struct oracle *o, int client, int step, uint32_t seq
                             uint64_t now);
 /* The publisher's exchange for message index completed (PUBACK, PUBCOMP). */
 void oracle_completed(struct oracle *o, uint32_t index, uint64_t now);
+/* A storage fault hit message index's record: it may be lost; with
+ * may_repeat (an older record came back), it may also come again. */
+void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat);
+/* An inbound QoS 2 identifier of client's store was lost: one message may
+ * be delivered to it once more. */
+void oracle_allow_repeat(struct oracle *o, int client);
 /* A memory-only publisher crashed: its unfinished messages are no longer owed. */
 void oracle_excuse_unfinished(struct oracle *o, int client);
 /* A client's session at the broker was lost (clean): its deliveries are not judged for loss. */

@@ -84,6 +84,14 @@ static void set_stage(uint8_t *space, uint32_t *count, uint16_t id, enum wire_st
 	space[id] = (uint8_t)to;
 }
 
+void wire_forget(struct wire *w, bool own, uint16_t id)
+{
+	if (own)
+		set_stage(w->own, &w->own_count, id, WIRE_FREE);
+	else
+		set_stage(w->peer, &w->peer_count, id, WIRE_FREE);
+}
+
 static const char *sender_name(const struct wire *w, bool own)
 {
 	return (w->role == WIRE_CLIENT) == own ? "client" : "broker";
@@ -172,7 +180,9 @@ static void flow(struct wire *w, bool sent, unsigned type, uint16_t id)
 			set_stage(w->own, &w->own_count, id, WIRE_RECEIVED);
 		break;
 	case MQTT_PUBREL: /* the receiver owes PUBCOMP [MQTT-4.3.3-2], known identifier or not */
-		if (sent && w->own[id] == WIRE_RECEIVED)
+		/* Released before a PUBREC was seen too: a sender that lost track
+		 * of where its exchange stood releases it to be sure. */
+		if (sent && (w->own[id] == WIRE_RECEIVED || w->own[id] == WIRE_PUBLISHED2))
 			set_stage(w->own, &w->own_count, id, WIRE_RELEASED);
 		else if (!sent)
 			set_stage(w->peer, &w->peer_count, id, WIRE_RELEASED);

@@ -64,6 +64,9 @@ void wire_retire(struct wire *w);
 /* The other end lost its session state (a memory-only client crashed):
  * what it started cannot be finished and is no longer owed. */
 void wire_peer_lost(struct wire *w);
+/* One exchange that will not be finished, by design (a storage fault
+ * took its record): own, the one this end started, or the peer's. */
+void wire_forget(struct wire *w, bool own, uint16_t id);
 /* This end lost its session state: everything is forgotten. */
 void wire_lost(struct wire *w);
 /* Bytes this end sent (sent) or received on the connection (old: the

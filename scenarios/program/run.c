@@ -354,9 +354,10 @@ int mqttsim_run(int argc, char **argv)
 	}
 	for (int k = 0; real && k < n; k++) {
 		for (int j = 0; j < scs[k].nsteps; j++)
-			if (scs[k].steps[j].kind == SCN_DISK) {
-				fprintf(stderr, "mqttsim: %s:%u: a full disk is simulated only; run this "
-				        "scenario without --real\n", scs[k].path, scs[k].steps[j].line);
+			if (scs[k].steps[j].kind == SCN_DISK || scs[k].steps[j].damage) {
+				fprintf(stderr, "mqttsim: %s:%u: a %s is simulated only; run this "
+				        "scenario without --real\n", scs[k].path, scs[k].steps[j].line,
+				        scs[k].steps[j].kind == SCN_DISK ? "full disk" : "damaged disk");
 				for (int i2 = 0; i2 < n; i2++)
 					scenario_free(&scs[i2]);
 				free(scs);

@@ -1054,9 +1054,9 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 {
 	memset(r, 0, sizeof *r);
 	for (int i = 0; i < sc->nsteps; i++)
-		if (sc->steps[i].kind == SCN_DISK) {
-			snprintf(r->why, sizeof r->why, "line %u: a full disk is simulated only (no --real)",
-			         sc->steps[i].line);
+		if (sc->steps[i].kind == SCN_DISK || sc->steps[i].damage) {
+			snprintf(r->why, sizeof r->why, "line %u: a %s is simulated only (no --real)",
+			         sc->steps[i].line, sc->steps[i].kind == SCN_DISK ? "full disk" : "damaged disk");
 			return -1;
 		}
 	struct real *m = calloc(1, sizeof *m);

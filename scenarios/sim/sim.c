@@ -64,6 +64,14 @@ struct sclient {
 	bool disconnected;               /* it sent DISCONNECT */
 	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
+	uint32_t *id_msg;                /* packet id -> the last message it carried + 1 */
+	uint8_t *id_lost;                /* packet ids whose record vanished: may be taken for old */
+	/* Records the disk damaged, which the restarted session must report. */
+	uint32_t damaged[8];
+	int ndamaged;
+	uint16_t bforget[8];             /* given up at the broker's end once the orphan drained */
+	int nbforget;
+	char warnings[2048];             /* what the session warned of since its start */
 };
 
 struct pubstate {
@@ -137,8 +145,16 @@ static void tracef(struct sim *m, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void collect_warning(void *arg, const char *text)
+{
+	struct sclient *c = arg;
+	size_t n = strlen(c->warnings);
+	snprintf(c->warnings + n, sizeof c->warnings - n, "%s\n", text);
+}
+
 static int session_start(struct sim *m, struct sclient *c, bool adopt)
 {
+	c->warnings[0] = 0;
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = !(adopt && c->has_store);
 	struct mqtt_session_config cfg;
@@ -147,11 +163,25 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 	enum mqtt_session_mode mode = c->has_store ? (adopt ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT)
 	                                           : MQTT_SESSION_VOLATILE;
 	struct mqtt_error e = mqtt_session_new(&c->s, &cfg, mode, c->has_store ? &c->store : NULL,
-	                                       NULL, NULL);
+	                                       collect_warning, c);
 	if (e.cls) {
 		tracef(m, "%s: session: class %d code %d", c->cfg->name, e.cls, e.code);
 		return -1;
 	}
+	/* The policy: every damaged record a restart finds is reported. */
+	for (int k = 0; k < c->ndamaged; k++) {
+		char key[32];
+		snprintf(key, sizeof key, "record %#x ", (unsigned)c->damaged[k]);
+		if (!strstr(c->warnings, key)) {
+			char why[200];
+			snprintf(why, sizeof why, "%s adopted its store without reporting its damaged "
+			         "record %#x", c->cfg->name, (unsigned)c->damaged[k]);
+			oracle_wire_violation(m->o, SCN_STORAGE, why);
+		}
+	}
+	c->ndamaged = 0;
+	if (c->warnings[0] && m->trace)
+		tracef(m, "%s: warnings: %s", c->cfg->name, c->warnings);
 	return 0;
 }
 
@@ -231,6 +261,9 @@ static void orphan_end(struct sim *m, struct sclient *c)
 	tracef(m, "%s: connection %u ends at the broker", c->cfg->name,
 	       mqtt_fault_link_number(c->orphan));
 	peer_closed(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan));
+	for (int k = 0; k < c->nbforget; k++)
+		wire_forget(c->bwire, false, c->bforget[k]);
+	c->nbforget = 0;
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->orphan_pcap, m->now * 1000);
 	mqtt_fault_link_free(c->orphan);
@@ -297,7 +330,50 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 	return moved;
 }
 
-static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
+/*
+ * A storage fault at the crash: one record damaged. What the policy
+ * (docs/client.md) lets happen to its message is no violation: a
+ * damaged or vanished outbound message may be lost; a lost rename may
+ * bring back a finished one (sent again); a vanished QoS 2 identifier
+ * may be taken by the broker for the old message when a new one gets
+ * it; a vanished inbound identifier lets a resend through once more.
+ */
+static void damage_disk(struct sim *m, struct sclient *c, enum scn_damage kind)
+{
+	static const enum simdisk_damage kinds[] = {0, SIMDISK_TORN, SIMDISK_FLIP, SIMDISK_VANISH,
+	                                            SIMDISK_RENAME_LOST};
+	static const char *const names[] = {"", "torn", "a bit flipped", "vanished", "rename lost"};
+	uint32_t key;
+	uint64_t pick = scn_next_random(&c->prng);
+	if (simdisk_damage(c->disk, kinds[kind], pick, &key) != 0) {
+		tracef(m, "%s: its disk has no record to damage", c->cfg->name);
+		return;
+	}
+	tracef(m, "%s: its disk damages record %#x: %s", c->cfg->name, (unsigned)key, names[kind]);
+	bool detectable = kind == SCN_DAMAGE_TORN || kind == SCN_DAMAGE_FLIP;
+	if (detectable && c->ndamaged < 8)
+		c->damaged[c->ndamaged++] = key;
+	uint16_t id = (uint16_t)key;
+	if (key >= MQTT_SPACE_AT_LEAST_ONCE && key <= 0xffff) {
+		if (c->id_msg[id])
+			oracle_damaged(m->o, c->id_msg[id] - 1, kind == SCN_DAMAGE_RENAME);
+		if (!detectable && key >= MQTT_SPACE_EXACTLY_ONCE)
+			c->id_lost[id] = 1;
+		/* Exchanges given up by design: a damaged QoS 1 one (never sent
+		 * again), one whose record is gone or old (the broker's side of
+		 * it too). A damaged QoS 2 one is released, and finishes. */
+		if (!detectable || key < MQTT_SPACE_EXACTLY_ONCE)
+			wire_forget(c->wire, true, id);
+		if (!detectable && c->orphan && c->nbforget < 8)
+			c->bforget[c->nbforget++] = id; /* its last bytes may still bring it */
+		else if (!detectable)
+			wire_forget(c->bwire, false, id);
+	} else if ((key & MQTT_KEY_INBOUND) && !detectable) {
+		oracle_allow_repeat(m->o, c->index);
+	}
+}
+
+static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum scn_damage damage)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
 	m->last_trouble = m->now;
@@ -313,6 +389,8 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 		 * sync is gone (the store's own code ran on this disk). */
 		if (simdisk_crash(c->disk) != 0)
 			m->broken = true;
+		else if (damage)
+			damage_disk(m, c, damage);
 		tracef(m, "%s: its disk keeps %u records", c->cfg->name, simdisk_durable_files(c->disk));
 	}
 	c->reading = false; /* its last message was never acknowledged: the broker resends it */
@@ -321,6 +399,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms)
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
 		memset(c->inflight_msg, 0, 65536 * sizeof *c->inflight_msg);
+		memset(c->id_msg, 0, 65536 * sizeof *c->id_msg);
 		wire_lost(c->wire); /* a new session: a new identifier space */
 		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
 	}
@@ -372,11 +451,13 @@ static bool check_crash(struct sim *m, struct sclient *c)
 {
 	struct mqtt_fault_report rep;
 	uint64_t restart = 0;
+	enum scn_damage damage = SCN_DAMAGE_NONE;
 	bool crash_now = false;
 	while (c->link && mqtt_fault_link_report(c->link, &rep)) {
 		if (rep.line >= CRASH_LINE_BASE) {
 			crash_now = true;
 			restart = m->sc->steps[rep.line - CRASH_LINE_BASE].restart_ms;
+			damage = m->sc->steps[rep.line - CRASH_LINE_BASE].damage;
 		} else if (rep.line) { /* line 0: the network's own latency, not news */
 			m->last_trouble = m->now;
 			if (m->trace) {
@@ -389,7 +470,7 @@ static bool check_crash(struct sim *m, struct sclient *c)
 	if (!c->s)
 		return false; /* already dead: its connection only drains */
 	if (crash_now)
-		crash(m, c, restart);
+		crash(m, c, restart, damage);
 	return crash_now;
 }
 
@@ -617,7 +698,7 @@ static bool schedule(struct sim *m)
 		if (st->kind == SCN_CRASH && !st->after.type) {
 			ps->next = UINT32_MAX;
 			if (c->s)
-				crash(m, c, st->restart_ms);
+				crash(m, c, st->restart_ms, st->damage);
 			moved = true;
 			continue;
 		}
@@ -684,8 +765,16 @@ static bool schedule(struct sim *m)
 				       st->topic, ps->next, e.cls, e.code);
 			uint32_t index = oracle_published(m->o, st->client, i, ps->next, st->topic, st->qos,
 			                                  e.cls == MQTT_SUCCESS, m->now);
-			if (e.cls == MQTT_SUCCESS && st->qos)
+			if (e.cls == MQTT_SUCCESS && st->qos) {
 				c->inflight_msg[id] = index + 1;
+				c->id_msg[id] = index + 1;
+				if (c->id_lost[id]) {
+					/* Its vanished record's identifier again: the broker
+					 * may take this message for that one. */
+					c->id_lost[id] = 0;
+					oracle_damaged(m->o, index, false);
+				}
+			}
 			ps->next++;
 			ps->next_at = st->every_ms ? ps->next_at + st->every_ms : ps->next_at;
 			m->last_trouble = m->now;
@@ -798,6 +887,10 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->restart_at = UINT64_MAX;
 	c->prng = scn_client_prng(seed, i);
 	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
+	c->id_msg = calloc(65536, sizeof *c->id_msg);
+	c->id_lost = calloc(65536, 1);
+	if (!c->id_msg || !c->id_lost)
+		return -1;
 	c->wire = calloc(1, sizeof *c->wire);
 	c->bwire = calloc(1, sizeof *c->bwire);
 	if (!c->inflight_msg || !c->wire || !c->bwire)
@@ -939,6 +1032,8 @@ out:
 			mqtt_store_close(&c->store);
 		simdisk_free(c->disk);
 		free(c->inflight_msg);
+		free(c->id_msg);
+		free(c->id_lost);
 		free(c->wire);
 		free(c->bwire);
 	}
