@@ -325,9 +325,12 @@ static void do_subscribe(struct child *ch)
 		struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
 		for (;;) {
 			mqtt_client_wait_online(ch->client, NULL);
-			struct mqtt_error e = mqtt_client_subscribe(ch->client, NULL, &f, 1);
-			if (e.cls == MQTT_SUCCESS)
+			uint8_t granted = st->qos;
+			struct mqtt_error e = mqtt_client_subscribe_codes(ch->client, NULL, &f, 1, &granted);
+			if (e.cls == MQTT_SUCCESS) {
+				child_send(ch, "g %d %u", i, granted); /* the QoS the SUBACK granted */
 				break;
+			}
 			if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED &&
 			    e.cls != MQTT_MAX) {
 				child_send(ch, "s %d %d", (int)e.cls, e.code);
@@ -488,9 +491,11 @@ int scenario_real_client(int argc, char **argv)
 		           step >= 0 && step < sc.nsteps) {
 			struct mqtt_topic f = {mqtt_slice_str(sc.steps[step].topic), sc.steps[step].qos};
 			mqtt_client_wait_online(ch.client, NULL);
-			e = cmd[0] == 'L' ? mqtt_client_subscribe(ch.client, NULL, &f, 1)
+			uint8_t granted = f.qos;
+			e = cmd[0] == 'L' ? mqtt_client_subscribe_codes(ch.client, NULL, &f, 1, &granted)
 			                  : mqtt_client_unsubscribe(ch.client, NULL, &f, 1);
-			child_send(&ch, "%c %d %d %d", cmd[0] == 'L' ? 'l' : 'n', step, (int)e.cls, e.code);
+			child_send(&ch, "%c %d %d %d %u", cmd[0] == 'L' ? 'l' : 'n', step, (int)e.cls, e.code,
+			           granted);
 		} else if (cmd[0] == 'D') {
 			mqtt_client_disconnect(ch.client, NULL);
 			disconnected = true;
@@ -570,6 +575,7 @@ struct real {
 	uint32_t bconn[SCN_MAX_CLIENTS];  /* the broker's connection of each client (0: none yet) */
 	uint64_t rec_seq;                 /* records already judged */
 	struct wire_report bwire_report;
+	int granted[SCN_MAX_STEPS];       /* a subscription's SUBACK code; -1: not known */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -744,7 +750,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	char text[PACKET_MAX + 1];
 	memcpy(text, b, n);
 	text[n] = 0;
-	int step, cls, code;
+	int step, cls, code, granted;
 	unsigned seq, k;
 	m->last_event = m->now;
 	switch (b[0]) {
@@ -786,6 +792,10 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'd':
 		c->busy = false;
 		break;
+	case 'g':
+		if (sscanf(text, "g %d %d", &step, &code) == 2 && step >= 0 && step < m->sc->nsteps)
+			m->granted[step] = code;
+		break;
 	case 'i':
 		sscanf(text, "i %zu", &c->inflight);
 		break;
@@ -801,7 +811,8 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		break;
 	case 'l':
 	case 'n':
-		if (sscanf(text + 1, " %d %d %d", &step, &cls, &code) == 3 && step >= 0 &&
+		granted = -1;
+		if (sscanf(text + 1, " %d %d %d %d", &step, &cls, &code, &granted) >= 3 && step >= 0 &&
 		    step < m->sc->nsteps) {
 			const struct scn_step *st = &m->sc->steps[step];
 			c->busy = false;
@@ -810,9 +821,11 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 				       b[0] == 'l' ? "subscribe" : "unsubscribe", st->topic, cls, code);
 				break; /* asked again */
 			}
-			if (b[0] == 'l')
+			if (b[0] == 'l') {
 				oracle_subscribed(m->o, i, st->topic, st->qos, true, c->req_sent, m->now);
-			else
+				if (granted >= 0)
+					oracle_granted(m->o, i, st->topic, (uint8_t)granted, m->now);
+			} else
 				oracle_unsubscribed(m->o, i, st->topic, m->now);
 			m->next[step] = UINT32_MAX;
 		}
@@ -871,6 +884,10 @@ static void schedule(struct real *m)
 			if (sc->steps[i].kind == SCN_SUBSCRIBE && !sc->steps[i].late)
 				oracle_subscribed(m->o, sc->steps[i].client, sc->steps[i].topic, sc->steps[i].qos,
 				                  false, m->now, m->now);
+		for (int i = 0; i < sc->nsteps; i++)
+			if (sc->steps[i].kind == SCN_SUBSCRIBE && !sc->steps[i].late && m->granted[i] >= 0)
+				oracle_granted(m->o, sc->steps[i].client, sc->steps[i].topic,
+				               (uint8_t)m->granted[i], m->now);
 		m->started = true;
 		m->start = m->now;
 		rtrace(m, "workload starts");
@@ -1099,6 +1116,8 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	if (pcap)
 		m->fb = fb;
 	m->broker = fb;
+	for (int i = 0; i < SCN_MAX_STEPS; i++)
+		m->granted[i] = -1;
 	for (int i = 0; i < sc->nclients; i++) {
 		if (!(m->bwire[i] = calloc(1, sizeof *m->bwire[i])))
 			goto out;
