@@ -13,6 +13,7 @@
  * unfinished can be named.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mqttsim/store.h"
@@ -34,6 +35,33 @@ void wire_init(struct wire *w, enum wire_role role)
 	w->adopted = false;
 	reset_framing(&w->conn[0]);
 	reset_framing(&w->conn[1]);
+}
+
+#define WIRE_POOL 16
+static _Thread_local struct wire *pool[WIRE_POOL];
+static _Thread_local int npool;
+
+struct wire *wire_take(enum wire_role role)
+{
+	struct wire *w = npool ? pool[--npool] : calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	/* What a run leaves: its exchanges and flags; content[] is read only
+	 * where a stage or carried says it was written. */
+	wire_lost(w);
+	w->session_conns = 0;
+	wire_init(w, role);
+	return w;
+}
+
+void wire_release(struct wire *w)
+{
+	if (!w)
+		return;
+	if (npool < WIRE_POOL)
+		pool[npool++] = w;
+	else
+		free(w);
 }
 
 void wire_connection(struct wire *w, bool after_adopt)
@@ -71,7 +99,9 @@ void wire_lost(struct wire *w)
 	if (w->own_count)
 		memset(w->own, 0, sizeof w->own);
 	w->own_count = 0;
-	memset(w->carried, 0, sizeof w->carried);
+	if (w->carried_any)
+		memset(w->carried, 0, sizeof w->carried);
+	w->carried_any = false;
 	w->adopted = false;
 }
 
@@ -161,6 +191,7 @@ static void publish_sent(struct wire *w, uint16_t id, unsigned qos, bool dup, ui
 		set_stage(w->own, &w->own_count, id, qos == 1 ? WIRE_PUBLISHED1 : WIRE_PUBLISHED2);
 	w->content[id] = content;
 	w->carried[id >> 3] |= (uint8_t)(1u << (id & 7));
+	w->carried_any = true;
 }
 
 /* An acknowledgement or release, sent or received, moves its exchange on. */

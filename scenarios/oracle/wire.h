@@ -52,10 +52,20 @@ struct wire {
 	uint8_t carried[65536 / 8];      /* which own identifiers carried a PUBLISH before */
 	bool adopted;                    /* a client's session was adopted: a first send may carry DUP */
 	uint32_t session_conns;          /* connections of the session so far (a broker's end) */
+	bool carried_any;                /* some bit of carried is set */
 };
 
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */
 void wire_init(struct wire *w, enum wire_role role);
+/*
+ * A wire for a new run: from a small per-thread pool of released ones
+ * (cleared where they were used) or calloc; NULL when out of memory.
+ * The simulator makes two a client a run, and each is large: taking
+ * fresh zeroed memory from the kernel each time cost it a quarter of
+ * its speed. wire_release() gives one back (NULL is fine).
+ */
+struct wire *wire_take(enum wire_role role);
+void wire_release(struct wire *w);
 /* A new connection: framing starts over; exchanges stay (a session lasts). */
 void wire_connection(struct wire *w, bool after_adopt);
 /* The connection is let go of, yet its last bytes still pass (old in

@@ -62,7 +62,6 @@ struct sclient {
 	bool adopted;                    /* restarted on its store at least once */
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
-	uint32_t *inflight_msg;          /* packet id -> message index + 1 */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	uint32_t *id_msg;                /* packet id -> the last message it carried + 1 */
 	uint8_t *id_lost;                /* packet ids whose record vanished: may be taken for old */
@@ -398,7 +397,6 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
-		memset(c->inflight_msg, 0, 65536 * sizeof *c->inflight_msg);
 		memset(c->id_msg, 0, 65536 * sizeof *c->id_msg);
 		wire_lost(c->wire); /* a new session: a new identifier space */
 		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
@@ -611,9 +609,9 @@ static bool step(struct sim *m, struct sclient *c)
 			granted(m, c, (uint16_t)ev.id, ev.codes_all[0]);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
 			c->subscribed = true;
-		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->inflight_msg[ev.id]) {
-			oracle_completed(m->o, c->inflight_msg[ev.id] - 1, m->now);
-			c->inflight_msg[ev.id] = 0;
+		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->id_msg[ev.id]) {
+			/* Its identifier's last message (none is reused in flight). */
+			oracle_completed(m->o, c->id_msg[ev.id] - 1, m->now);
 		}
 		if (ev.type == MQTT_EVENT_ONLINE) {
 			oracle_connected(m->o, c->index, c->first_connect, ev.session_present, m->now);
@@ -766,7 +764,6 @@ static bool schedule(struct sim *m)
 			uint32_t index = oracle_published(m->o, st->client, i, ps->next, st->topic, st->qos,
 			                                  e.cls == MQTT_SUCCESS, m->now);
 			if (e.cls == MQTT_SUCCESS && st->qos) {
-				c->inflight_msg[id] = index + 1;
 				c->id_msg[id] = index + 1;
 				if (c->id_lost[id]) {
 					/* Its vanished record's identifier again: the broker
@@ -886,17 +883,14 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->index = i;
 	c->restart_at = UINT64_MAX;
 	c->prng = scn_client_prng(seed, i);
-	c->inflight_msg = calloc(65536, sizeof *c->inflight_msg);
 	c->id_msg = calloc(65536, sizeof *c->id_msg);
 	c->id_lost = calloc(65536, 1);
 	if (!c->id_msg || !c->id_lost)
 		return -1;
-	c->wire = calloc(1, sizeof *c->wire);
-	c->bwire = calloc(1, sizeof *c->bwire);
-	if (!c->inflight_msg || !c->wire || !c->bwire)
+	c->wire = wire_take(WIRE_CLIENT);
+	c->bwire = wire_take(WIRE_BROKER);
+	if (!c->wire || !c->bwire)
 		return -1;
-	wire_init(c->wire, WIRE_CLIENT);
-	wire_init(c->bwire, WIRE_BROKER);
 	if (scn_client_plan(sc, i, &c->plan) != 0)
 		return -1;
 	if (mqtt_fault_run_new(&c->run, &c->plan, scn_fault_seed(seed, i)) != 0)
@@ -1031,11 +1025,10 @@ out:
 		if (c->has_store)
 			mqtt_store_close(&c->store);
 		simdisk_free(c->disk);
-		free(c->inflight_msg);
 		free(c->id_msg);
 		free(c->id_lost);
-		free(c->wire);
-		free(c->bwire);
+		wire_release(c->wire);
+		wire_release(c->bwire);
 	}
 	if (m->pcap)
 		mqtt_pcap_close(m->pcap);

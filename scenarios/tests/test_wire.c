@@ -209,7 +209,29 @@ static void test_retired_connection_framed_apart(void)
 	free(w);
 }
 
+/* A wire given back and taken again starts with nothing in flight. */
+static void test_taken_again_is_clean(void)
+{
+	struct wire_report r = {0};
+	struct wire *w = wire_take(WIRE_CLIENT);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+	wire_connection(w, true);
+	publish(w, true, 2, 9, false, "a", &r);
+	publish(w, false, 1, 3, false, "b", &r);
+	wire_release(w);
+	struct wire *again = wire_take(WIRE_BROKER);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	CU_ASSERT_EQUAL(wire_unfinished(again, "x", NULL, 0), 0);
+	CU_ASSERT_EQUAL(again->role, WIRE_BROKER);
+	CU_ASSERT_FALSE(again->adopted);
+	wire_connection(again, false);
+	publish(again, true, 2, 9, true, "a", &r); /* first on its first connection: not a resend */
+	CU_ASSERT(r.dup_violation);
+	wire_release(again);
+}
+
 const struct test_def wire_tests[] = {
+	{"a wire taken again is clean", test_taken_again_is_clean},
 	{"an acknowledged identifier is free again", test_acknowledged_identifier_is_free_again},
 	{"a resend needs DUP, a first send must not have it", test_resend_needs_dup_first_send_must_not},
 	{"a resend after an acknowledgement never handled", test_resend_after_unhandled_ack},
