@@ -286,6 +286,7 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
 	sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
 	sh bench/run_decode.sh $(BUILD) $(BENCH_REPS)
+	sh bench/run_targets.sh $(BUILD) $(BENCH_REPS)
 
 # The pytest plugin (python/mqttsim), where Debian's /usr/bin/python3 looks
 # for PREFIX=/usr/local (dist-packages); other prefixes: PYTHONPATH.

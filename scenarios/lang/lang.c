@@ -341,6 +341,51 @@ static int parse_step(struct parser *p, struct scenario *s, struct word *w, int 
 	return 0;
 }
 
+/*
+ * crash broker at=DUR [restart=DUR] (SIGKILL, started again after DUR,
+ * default at once) or restart broker at=DUR (SIGTERM, started again once
+ * it stopped): a broker under test that a command runs (--broker-cmd).
+ */
+static int parse_broker_down(struct parser *p, struct scenario *s, struct word *w, int n)
+{
+	if (s->nsteps == SCN_MAX_STEPS)
+		return fail(p, w[0].col, "at most %d workload lines", SCN_MAX_STEPS);
+	struct scn_step *st = &s->steps[s->nsteps];
+	memset(st, 0, sizeof *st);
+	st->kind = SCN_BROKER_DOWN;
+	st->graceful = is(&w[0], "restart");
+	st->line = p->line;
+	bool have_at = false;
+	for (int i = 2; i < n; i++) {
+		struct word k, v;
+		if (!key_value(&w[i], &k, &v))
+			return fail(p, w[i].col, "expected key=value");
+		if (is(&k, "at")) {
+			if (!to_ms(&v, &st->at_ms))
+				return fail(p, v.col, "at= needs a duration (N, Nms, Ns, Nm)");
+			have_at = true;
+		} else if (is(&k, "restart") && !st->graceful) {
+			if (!to_ms(&v, &st->restart_ms))
+				return fail(p, v.col, "restart= needs a duration");
+		} else {
+			return fail(p, k.col, "unknown key %.*s for %s broker (at=%s)", (int)k.len, k.s,
+			            st->graceful ? "restart" : "crash", st->graceful ? "" : ", restart=");
+		}
+	}
+	if (!have_at)
+		return fail(p, w[0].col, "%s broker needs at=", st->graceful ? "restart" : "crash");
+	s->nsteps++;
+	return 0;
+}
+
+bool scn_downs_broker(const struct scenario *s)
+{
+	for (int i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == SCN_BROKER_DOWN)
+			return true;
+	return false;
+}
+
 /* A packet-level line: expect TYPE.../send TYPE.../close/wait DUR, for the script's client. */
 static int parse_packet_line(struct parser *p, struct scenario *s, struct word *w, int n,
                              enum scn_pkt_op op)
@@ -518,6 +563,8 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		s->steps[s->nsteps - 1].retain = true;
 		return 0;
 	}
+	if ((is(&w[0], "crash") || is(&w[0], "restart")) && n > 1 && is(&w[1], "broker"))
+		return parse_broker_down(p, s, w, n);
 	if (is(&w[0], "crash"))
 		return parse_step(p, s, w, n, SCN_CRASH);
 	if (is(&w[0], "disconnect"))
@@ -611,8 +658,8 @@ static int parse_line(struct parser *p, struct scenario *s, const char *line, si
 		return 0;
 	}
 	return fail(p, w[0].col, "unknown directive %.*s; expected client, broker, rule, network, "
-	            "limit, subscribe, unsubscribe, publish, fault, crash, disconnect, disk, expect, "
-	            "script, send, close or wait",
+	            "limit, subscribe, unsubscribe, publish, fault, crash, restart broker, disconnect, "
+	            "disk, expect, script, send, close or wait",
 	            (int)w[0].len, w[0].s);
 }
 

@@ -49,7 +49,8 @@ enum scn_damage {
 };
 
 enum scn_step_kind { SCN_SUBSCRIBE, SCN_PUBLISH, SCN_CRASH, SCN_DISCONNECT, SCN_DISK,
-                     SCN_UNSUBSCRIBE };
+                     SCN_UNSUBSCRIBE,
+                     SCN_BROKER_DOWN /* crash broker / restart broker: a broker by its command only */ };
 
 struct scn_step {
 	enum scn_step_kind kind;
@@ -64,7 +65,8 @@ struct scn_step {
 	uint64_t every_ms;   /* publish spacing; 0: as fast as the window allows */
 	struct mqtt_trigger after; /* crash: after this packet (type 0: use at_ms) */
 	unsigned after_dirs;
-	uint64_t restart_ms; /* crash: restart this long after; 0: never */
+	uint64_t restart_ms; /* crash: restart this long after; 0: never (a broker: at once) */
+	bool graceful;       /* broker down: a clean stop (SIGTERM), not a crash */
 	enum scn_damage damage; /* crash: a record of the disk damaged */
 	uint64_t for_ms;     /* disk full: this long; 0: for good */
 	bool late;           /* subscribe with at=: during the workload */
@@ -141,5 +143,7 @@ int scenario_parse(struct scenario *s, const char *path, const char *text, char 
 int scenario_load(struct scenario *s, const char *path, char *err, size_t errcap);
 void scenario_free(struct scenario *s);
 const char *scn_invariant_name(enum scn_invariant i);
+/* Whether s crashes or restarts the broker (only a broker run by a command can). */
+bool scn_downs_broker(const struct scenario *s);
 
 #endif

@@ -118,3 +118,56 @@ void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap)
 	vfprintf(trace, fmt, ap);
 	fputc('\n', trace);
 }
+
+/* Writes prefix and sep before s (of cap bytes); false when it does not fit. */
+static bool put_before(char *s, size_t cap, const char *prefix, char sep)
+{
+	size_t plen = strlen(prefix), len = strlen(s);
+	if (plen + 1 + len >= cap)
+		return false;
+	memmove(s + plen + 1, s, len + 1);
+	memcpy(s, prefix, plen);
+	s[plen] = sep;
+	return true;
+}
+
+int scn_prefix(struct scenario *s, const char *prefix, char *err, size_t errcap)
+{
+	if (!prefix || !*prefix)
+		return 0;
+	for (int i = 0; i < s->nclients; i++) {
+		struct scn_client *c = &s->clients[i];
+		if (!put_before(c->id, sizeof c->id, prefix, '-') ||
+		    (*c->will_topic && !put_before(c->will_topic, sizeof c->will_topic, prefix, '/'))) {
+			snprintf(err, errcap, "client %s: its identifier or will topic is too long for the "
+			         "prefix %s", c->name, prefix);
+			return -1;
+		}
+	}
+	for (int i = 0; i < s->nsteps; i++) {
+		struct scn_step *st = &s->steps[i];
+		if (*st->topic && !put_before(st->topic, sizeof st->topic, prefix, '/')) {
+			snprintf(err, errcap, "line %u: the topic is too long for the prefix %s", st->line,
+			         prefix);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void scn_plan_keep(struct mqtt_fault_plan *plan, bool own)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		enum mqtt_fault_action a = plan->faults[i].action;
+		/* Crash marks are EAGAIN. A stall toward the broker must make the
+		 * client's writes block once 256 KiB wait (docs/faults.md): only its
+		 * own transport can; before a proxy, the kernel's buffers take
+		 * megabytes first. */
+		bool is_own = a == MQTT_FAULT_EINTR || a == MQTT_FAULT_EAGAIN ||
+		              (a == MQTT_FAULT_STALL && (plan->faults[i].dirs & MQTT_C2B));
+		if (is_own == own)
+			plan->faults[kept++] = plan->faults[i];
+	}
+	plan->n = kept;
+}

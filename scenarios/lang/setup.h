@@ -24,6 +24,21 @@ void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, c
                         struct mqtt_session_config *cfg);
 /* Client i's plan: its faults, the network's delay, its crash marks. 0 or -1. */
 int scn_client_plan(const struct scenario *sc, int i, struct mqtt_fault_plan *plan);
+/*
+ * Keeps in plan only the faults that act in the client's own calls
+ * (eintr, eagain, the marks of crashes at a packet, and stalls toward
+ * the broker, whose writes must block: the client's transport must do
+ * those) when own, or only the others (what a proxy in front of the
+ * client can do) when not.
+ */
+void scn_plan_keep(struct mqtt_fault_plan *plan, bool own);
+/*
+ * Puts prefix before every client identifier ("PREFIX-ID") and topic
+ * ("PREFIX/TOPIC", filters and wills too) of s, so that runs against a
+ * shared broker do not see each other. NULL or "": nothing. Returns 0,
+ * or -1 with err when a name would not fit.
+ */
+int scn_prefix(struct scenario *s, const char *prefix, char *err, size_t errcap);
 /* One trace line, "t=NOWms ..." (nothing when trace is NULL). */
 void scn_vtrace(FILE *trace, uint64_t now, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));

@@ -185,6 +185,16 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 	o->unclean[client]++;
 }
 
+void oracle_connection_cut(struct oracle *o, int client, uint64_t now)
+{
+	int n = o->naway[client];
+	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
+		o->away_from[client][n] = now;
+		o->away_until[client][n] = UINT64_MAX;
+		o->naway[client]++;
+	}
+}
+
 /* Whether client was away (no connection) at time at. */
 static bool away_at(const struct oracle *o, int client, uint64_t at)
 {

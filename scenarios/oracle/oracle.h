@@ -42,6 +42,9 @@ void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, u
 void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint64_t now);
 /* A connection of client ended without DISCONNECT: its will is owed. */
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
+/* A connection of client ended with the broker (crashed or stopped): the
+ * client is away, and no will is owed (the broker that would send it is gone). */
+void oracle_connection_cut(struct oracle *o, int client, uint64_t now);
 /* A CONNACK accepted; first: the session's first connect (clean if configured). */
 void oracle_connected(struct oracle *o, int client, bool first, bool session_present, uint64_t now);
 /* A publish call; ok when it succeeded (QoS 1/2: owed delivery). Returns its message index. */

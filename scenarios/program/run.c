@@ -16,6 +16,7 @@
 #include "run.h"
 #include "scenarios/lang/scenario.h"
 #include "scenarios/real/real.h"
+#include "scenarios/real/target.h"
 #include "scenarios/shrink/shrink.h"
 #include "scenarios/sim/sim.h"
 
@@ -119,6 +120,9 @@ struct options {
 	bool trace, quiet, shrink, real;
 	const char *artifacts;
 	char exe[1024]; /* this program, for --real's client processes */
+	struct real_target target;
+	bool external;  /* a broker under test */
+	int nfiles, ordinal; /* scenarios given; this one's position (from 1) */
 };
 
 /*
@@ -138,12 +142,23 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	         (unsigned long long)seed);
 	mkdir(o->artifacts, 0777);
 	FILE *trace = o->trace ? out : tmpfile();
-	int rc = scenario_real(s, o->exe, seed, r, trace, pcap);
+	/* Scenarios that run at once (--jobs) against one broker must not
+	 * share client identifiers: each gets its own prefix. */
+	struct real_target t = o->target;
+	char prefix[64];
+	if (o->external && o->nfiles > 1) {
+		snprintf(prefix, sizeof prefix, "%s.%d", t.prefix, o->ordinal);
+		t.prefix = prefix;
+	}
+	int rc = scenario_real(s, o->exe, seed, &t, r, trace, pcap);
 	if (rc == 0 && r->passed) {
+		char more[1100];
 		unlink(pcap);
-		char notes[1100];
-		snprintf(notes, sizeof notes, "%s.jsonl", pcap); /* its sidecar */
-		unlink(notes);
+		snprintf(more, sizeof more, "%s.jsonl", pcap); /* its sidecar */
+		unlink(more);
+		snprintf(more, sizeof more, "%s/%s-seed%llu.real.broker.pcap", o->artifacts, base,
+		         (unsigned long long)seed); /* the broker's leg, in front of a broker under test */
+		unlink(more);
 	} else if (trace && trace != out) {
 		FILE *f = fopen(trace_path, "w");
 		if (f) {
@@ -219,20 +234,37 @@ struct progress {
 	int failed;
 };
 
-/* Runs one scenario over every seed; reports to out; returns whether it passed. */
-static bool run_one(const struct scenario *s, const struct options *o, FILE *out,
-                    struct progress *pr)
+enum verdict { V_FAIL, V_PASS, V_SKIP, V_BROKEN };
+
+/* Runs one scenario over every seed; reports to out; returns its verdict:
+ * V_SKIP when it cannot run against the target, V_BROKEN when the
+ * target cannot be used at all. */
+static enum verdict run_one(const struct scenario *s, const struct options *o, FILE *out,
+                            struct progress *pr)
 {
 	bool ok = true;
 	uint64_t seed;
 	struct scn_result r;
 	memset(&r, 0, sizeof r);
+	char why[300];
+	if ((o->real && scenario_real_skip(s, &o->target, why, sizeof why)) ||
+	    (!o->real && scn_downs_broker(s) &&
+	     snprintf(why, sizeof why, "it crashes or restarts the broker: only a broker that "
+	              "--broker-cmd runs can be (the fake broker keeps nothing across a crash)") > 0)) {
+		fprintf(out, "SKIP %s: %s\n", s->path, why);
+		fflush(out);
+		return V_SKIP;
+	}
 	for (seed = o->first; seed <= o->last; seed++) {
 		if (o->trace)
 			fprintf(out, "== %s seed %llu\n", s->path, (unsigned long long)seed);
 		if (o->real) {
 			if (run_real(s, o, seed, &r, out) != 0) {
 				fprintf(stderr, "mqttsim: %s: %s\n", s->path, r.why);
+				if (o->external) {
+					fflush(out);
+					return V_BROKEN;
+				}
 				ok = false;
 				break;
 			}
@@ -273,11 +305,18 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 			/* Its trace and capture were kept by run_real. */
 			const char *base = strrchr(s->path, '/');
 			base = base ? base + 1 : s->path;
-			fprintf(out, "  again: mqttsim run --real --seeds %llu --trace %s (real time: the "
+			fprintf(out, "  again: mqttsim run %s%s%s%s --seeds %llu --trace %s (real time: the "
 			        "seed fixes the faults, not the interleaving)\n"
 			        "  trace: %s/%s-seed%llu.real.trace\n  pcap: %s/%s-seed%llu.real.pcap\n",
+			        o->target.broker ? "--broker " : o->target.broker_cmd ? "--broker-cmd '" : "--real",
+			        o->target.broker ? o->target.broker : o->target.broker_cmd ? o->target.broker_cmd : "",
+			        o->target.broker_cmd && !o->target.broker ? "'" : "",
+			        o->target.direct ? " --no-link" : "",
 			        (unsigned long long)seed, s->path, o->artifacts, base,
 			        (unsigned long long)seed, o->artifacts, base, (unsigned long long)seed);
+			if (o->external && !o->target.direct)
+				fprintf(out, "  broker's leg: %s/%s-seed%llu.real.broker.pcap\n", o->artifacts, base,
+				        (unsigned long long)seed);
 		} else {
 			fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
 			        (unsigned long long)seed, s->path);
@@ -287,7 +326,7 @@ static bool run_one(const struct scenario *s, const struct options *o, FILE *out
 		}
 	}
 	fflush(out);
-	return ok;
+	return ok ? V_PASS : V_FAIL;
 }
 
 int mqttsim_run(int argc, char **argv)
@@ -304,6 +343,8 @@ int mqttsim_run(int argc, char **argv)
 	bool trace = false, quiet = false, table = false, shrink = false, real = false, seeds_given = false;
 	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
+	struct real_target target = {.wait_ms = 10000};
+	bool prefix_given = false;
 	int i = 2;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -315,6 +356,28 @@ int mqttsim_run(int argc, char **argv)
 			seeds_given = true;
 		} else if (!strcmp(argv[i], "--real")) {
 			real = true;
+		} else if (!strcmp(argv[i], "--broker") && i + 1 < argc) {
+			target.broker = argv[++i];
+		} else if (!strcmp(argv[i], "--broker-cmd") && i + 1 < argc) {
+			target.broker_cmd = argv[++i];
+		} else if (!strcmp(argv[i], "--broker-wait") && i + 1 < argc) {
+			char *end;
+			unsigned long ms = strtoul(argv[++i], &end, 10);
+			if (end == argv[i] || *argv[i] == '-' || (strcmp(end, "ms") && strcmp(end, "s") && *end) ||
+			    ms == 0 || ms > 600000)
+				return usage_error("--broker-wait takes a duration (N ms, Nms or Ns; at most 600s), "
+				                   "not ", argv[i]);
+			target.wait_ms = (unsigned)(strcmp(end, "s") ? ms : ms * 1000);
+			if (target.wait_ms > 600000)
+				return usage_error("--broker-wait: at most 600s, not ", argv[i]);
+		} else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) {
+			target.prefix = argv[++i];
+			if (strlen(target.prefix) > 32 || strpbrk(target.prefix, "/+#"))
+				return usage_error("--prefix takes at most 32 characters and no '/', '+' or '#', "
+				                   "not ", target.prefix);
+			prefix_given = true;
+		} else if (!strcmp(argv[i], "--no-link")) {
+			target.direct = true;
 		} else if (!strcmp(argv[i], "--trace")) {
 			trace = true;
 		} else if (!strcmp(argv[i], "--artifacts") && i + 1 < argc) {
@@ -337,6 +400,24 @@ int mqttsim_run(int argc, char **argv)
 	}
 	if (i == argc)
 		return usage_error("no scenario file given", "");
+	if (target.broker && target.broker_cmd)
+		return usage_error("--broker and --broker-cmd exclude each other", "");
+	bool external = target.broker || target.broker_cmd;
+	if (!external && (target.direct || prefix_given))
+		return usage_error(target.direct ? "--no-link" : "--prefix",
+		                   " goes with --broker or --broker-cmd");
+	char prefix[40];
+	if (external && !prefix_given) {
+		/* Runs sharing a broker do not see each other's sessions or retained messages. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(prefix, sizeof prefix, "mqttsim-%06lx",
+		         (unsigned long)(((uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 12 ^
+		                          (uint64_t)ts.tv_sec) & 0xffffff));
+		target.prefix = prefix;
+	}
+	if (external)
+		real = true;
 	/* Parse everything first: a bad file stops the run before it starts. */
 	int n = argc - i;
 	struct scenario *scs = calloc((size_t)n, sizeof *scs);
@@ -352,7 +433,7 @@ int mqttsim_run(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (int k = 0; real && k < n; k++) {
+	for (int k = 0; real && !external && k < n; k++) {
 		for (int j = 0; j < scs[k].nsteps; j++)
 			if (scs[k].steps[j].kind == SCN_DISK || scs[k].steps[j].damage) {
 				fprintf(stderr, "mqttsim: %s:%u: a %s is simulated only; run this "
@@ -373,14 +454,29 @@ int mqttsim_run(int argc, char **argv)
 	}
 	if (real && !seeds_given)
 		last = 3; /* each real run takes real time */
-	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, ""};
+	if (target.broker) {
+		/* A broker that cannot be reached is the user's to fix: say so once, first. */
+		char why[300];
+		int fd = target_dial(target.broker, 3000, why, sizeof why);
+		if (fd < 0) {
+			fprintf(stderr, "mqttsim: --broker %s\n", why);
+			for (int k = 0; k < n; k++)
+				scenario_free(&scs[k]);
+			free(scs);
+			return 2;
+		}
+		close(fd);
+	}
+	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, "", target, external,
+	                      n, 0};
 	ssize_t len = readlink("/proc/self/exe", opt.exe, sizeof opt.exe - 1);
 	if (len <= 0)
 		snprintf(opt.exe, sizeof opt.exe, "%s", argv[0]);
 	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
 	if (!verdicts)
 		return 1;
-	int passed = 0, failed = 0;
+	int passed = 0, failed = 0, skipped = 0;
+	bool broken = false;
 	if (jobs > 1 && n > 1 && !trace) {
 		/* Scenarios shared out to worker processes; each writes its report
 		 * to its own unlinked file, printed here in the order given. */
@@ -396,9 +492,12 @@ int mqttsim_run(int argc, char **argv)
 			pids[w] = fork();
 			if (pids[w] == 0) {
 				for (int k = w; k < n; k += jobs) {
-					bool ok = run_one(&scs[k], &opt, reports[k], NULL);
-					fputc(ok ? 'P' : 'F', reports[k]); /* the verdict, last */
+					opt.ordinal = k + 1;
+					enum verdict v = run_one(&scs[k], &opt, reports[k], NULL);
+					fputc("FPSB"[v], reports[k]); /* the verdict, last */
 					fflush(reports[k]);
+					if (v == V_BROKEN)
+						break;
 				}
 				_exit(0);
 			}
@@ -413,10 +512,15 @@ int mqttsim_run(int argc, char **argv)
 			int ch;
 			for (long at = 0; at < size - 1 && (ch = fgetc(reports[k])) != EOF; at++)
 				putchar(ch);
-			verdicts[k] = size > 0 && fgetc(reports[k]) == 'P';
-			if (verdicts[k])
+			int v = size > 0 ? fgetc(reports[k]) : 'F';
+			verdicts[k] = v == 'P';
+			if (v == 'P')
 				passed++;
-			else
+			else if (v == 'S')
+				skipped++;
+			else if (v == 'B')
+				broken = true;
+			else if (size > 0)
 				failed++;
 			fclose(reports[k]);
 		}
@@ -424,10 +528,16 @@ int mqttsim_run(int argc, char **argv)
 	} else {
 		struct progress pr = {isatty(STDOUT_FILENO) && !trace, 0, {0, 0}, 0};
 		clock_gettime(CLOCK_MONOTONIC, &pr.t0);
-		for (int k = 0; k < n; k++) {
-			verdicts[k] = run_one(&scs[k], &opt, stdout, &pr);
-			if (verdicts[k])
+		for (int k = 0; k < n && !broken; k++) {
+			opt.ordinal = k + 1;
+			enum verdict v = run_one(&scs[k], &opt, stdout, &pr);
+			verdicts[k] = v == V_PASS;
+			if (v == V_PASS)
 				passed++;
+			else if (v == V_SKIP)
+				skipped++;
+			else if (v == V_BROKEN)
+				broken = true;
 			else
 				pr.failed = ++failed;
 		}
@@ -465,9 +575,16 @@ int mqttsim_run(int argc, char **argv)
 		printf("\n");
 	}
 	free(verdicts);
-	printf("%d passed, %d failed\n", passed, failed);
+	if (skipped || external)
+		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	else
+		printf("%d passed, %d failed\n", passed, failed);
 	for (int k = 0; k < n; k++)
 		scenario_free(&scs[k]);
 	free(scs);
+	if (broken) {
+		fprintf(stderr, "mqttsim: the target cannot be used (above); the run stopped\n");
+		return 2;
+	}
 	return failed ? 1 : 0;
 }

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -42,10 +43,13 @@
 #include "mqttsim/fakebroker.h"
 #include "mqttsim/faults.h"
 #include "scenarios/oracle/oracle.h"
+#include "faults/proxy.h"
+#include "mqttsim/pcap.h"
 #include "realscript.h"
 #include "real.h"
 #include "scenarios/lang/setup.h"
 #include "scenarios/oracle/wire.h"
+#include "target.h"
 
 #define PACKET_MAX 512
 #define PAYLOAD_SHOWN 64 /* of a message read, enough for its identity */
@@ -409,14 +413,32 @@ static void drop_fired(struct mqtt_fault_plan *plan, const char *fired)
 	plan->n = kept;
 }
 
-/* mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR FIRED */
+/* The dialer of "tcp://HOST:PORT" or "unix:PATH". */
+static int dialer_of(struct mqtt_dialer *out, const char *address)
+{
+	if (!strncmp(address, "unix:", 5))
+		return mqtt_dialer_unix(out, address + 5);
+	if (strncmp(address, "tcp://", 6) != 0)
+		return -1;
+	char host[256];
+	const char *hp = address + 6, *colon = strrchr(hp, ':');
+	if (!colon || (size_t)(colon - hp) >= sizeof host)
+		return -1;
+	bool bracketed = *hp == '[' && colon[-1] == ']';
+	snprintf(host, sizeof host, "%.*s", (int)(colon - hp) - (bracketed ? 2 : 0), hp + bracketed);
+	return mqtt_dialer_tcp(out, host, colon + 1);
+}
+
+/* mqttsim __client FILE INDEX ADDRESS FD SEED GENERATION DIR FIRED PREFIX OWN
+ * (OWN 1: only the faults of the client's own calls; a proxy does the rest) */
 int scenario_real_client(int argc, char **argv)
 {
-	if (argc != 10)
+	if (argc != 12)
 		return 2;
 	static struct scenario sc;
 	char err[600];
-	if (scenario_load(&sc, argv[2], err, sizeof err) != 0) {
+	if (scenario_load(&sc, argv[2], err, sizeof err) != 0 ||
+	    scn_prefix(&sc, argv[10], err, sizeof err) != 0) {
 		fprintf(stderr, "mqttsim client: %s\n", err);
 		return 2;
 	}
@@ -442,8 +464,10 @@ int scenario_real_client(int argc, char **argv)
 	struct observer *obs = malloc(sizeof *obs);
 	if (scn_client_plan(&sc, ch.index, &plan) == 0)
 		drop_fired(&plan, argv[9]);
+	if (!strcmp(argv[11], "1"))
+		scn_plan_keep(&plan, true);
 	if (!obs ||
-	    mqtt_dialer_tcp(&tcp, "127.0.0.1", argv[4]) != 0 ||
+	    dialer_of(&tcp, argv[4]) != 0 ||
 	    mqtt_dialer_faulty(&faulty, tcp, &plan, scn_fault_seed(seed, ch.index) + (uint64_t)generation,
 	                       child_fault, &ch) != 0) {
 		fprintf(stderr, "mqttsim client: cannot set up the connection\n");
@@ -550,6 +574,7 @@ struct rclient {
 	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
 	bool disconnected;     /* told to DISCONNECT: its end is clean */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
+	bool cut;              /* its connection went with the broker (no will owed) */
 };
 
 struct real {
@@ -576,6 +601,17 @@ struct real {
 	uint64_t rec_seq;                 /* records already judged */
 	struct wire_report bwire_report;
 	int granted[SCN_MAX_STEPS];       /* a subscription's SUBACK code; -1: not known */
+	/* A broker under test: where it is, the command that runs it, the
+	 * fault link in front of it (whose thread feeds bwire, under wlock). */
+	const struct real_target *target;
+	bool external;
+	char address[128];
+	struct broker_proc bp;
+	struct fault_proxy *proxy;
+	char route[SCN_MAX_CLIENTS][64];  /* where each client dials: its route of the proxy */
+	pthread_mutex_t wlock;
+	struct mqtt_pcap *pcap_client, *pcap_broker;
+	uint64_t broker_back_at;          /* a crashed broker starts again then; UINT64_MAX: none due */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -602,13 +638,22 @@ static int spawn(struct real *m, int i)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
 	c->generation++;
-	char index[16], fdnum[16], seed[32], gen[16], exe[1024], path[600];
+	char index[16], fdnum[16], seed[32], gen[16], exe[1024], path[600], address[160];
 	snprintf(exe, sizeof exe, "%s", m->exe);
 	snprintf(path, sizeof path, "%s", m->path);
 	snprintf(index, sizeof index, "%d", i);
 	snprintf(fdnum, sizeof fdnum, "%d", sv[1]);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
 	snprintf(gen, sizeof gen, "%d", c->generation);
+	if (!m->external)
+		snprintf(address, sizeof address, "tcp://127.0.0.1:%s", m->script[i] ? m->script_port[i] : m->port);
+	else if (m->proxy)
+		snprintf(address, sizeof address, "tcp://%s", m->route[i]);
+	else
+		snprintf(address, sizeof address, "%s", m->address);
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "%s", m->target && m->target->prefix ? m->target->prefix : "");
+	char own[2] = {m->proxy ? '1' : '0', 0};
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -618,9 +663,8 @@ static int spawn(struct real *m, int i)
 	}
 	if (pid == 0) {
 		fcntl(sv[1], F_SETFD, 0); /* this one end goes through exec */
-		char *args[] = {exe, "__client", path, index, m->script[i] ? m->script_port[i] : m->port,
-		                fdnum, seed, gen, c->dir,
-		                c->fired, NULL};
+		char *args[] = {exe, "__client", path, index, address, fdnum, seed, gen, c->dir, c->fired,
+		                prefix, own, NULL};
 		execv(exe, args);
 		_exit(127);
 	}
@@ -727,8 +771,10 @@ static void child_gone(struct real *m, int i)
 	if (cfg->store != SCN_STORE_FS) {
 		oracle_excuse_unfinished(m->o, i);
 		judge_broker_records(m); /* what came before the crash */
+		pthread_mutex_lock(&m->wlock);
 		if (m->bwire[i])
 			wire_peer_lost(m->bwire[i]); /* what it started, nobody will finish */
+		pthread_mutex_unlock(&m->wlock);
 	}
 	c->restart_at = c->restart_ms ? m->now + c->restart_ms : UINT64_MAX;
 }
@@ -831,9 +877,11 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		}
 		break;
 	case 'o':
-		/* A reconnect in the same process: the last connection was lost. */
-		if (c->proc_connects++)
+		/* A reconnect in the same process: the last connection was lost
+		 * (or went with the broker, and then no will is owed). */
+		if (c->proc_connects++ && !c->cut)
 			oracle_connection_lost(m->o, i, m->now);
+		c->cut = false;
 		c->connects++;
 		rtrace(m, "%s: connection %u", cfg->name, c->connects);
 		break;
@@ -864,10 +912,39 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	}
 }
 
+/* crash broker / restart broker: the command's broker goes, and comes back. */
+static void broker_down(struct real *m, const struct scn_step *st)
+{
+	for (int i = 0; i < m->sc->nclients; i++)
+		if (m->c[i].fd >= 0 && m->c[i].proc_connects && !m->c[i].disconnected) {
+			oracle_connection_cut(m->o, i, m->now);
+			m->c[i].cut = true;
+		}
+	if (st->graceful) {
+		rtrace(m, "broker: stopped (SIGTERM to process %d)", (int)m->bp.pid);
+		broker_proc_stop(&m->bp, 10000);
+		m->broker_back_at = m->now;
+	} else {
+		rtrace(m, "broker: crashed (SIGKILL to process %d)", (int)m->bp.pid);
+		broker_proc_kill(&m->bp);
+		m->broker_back_at = m->now + st->restart_ms;
+	}
+}
+
 /* The application's next moves, as in simulation (sim.c's schedule). */
 static void schedule(struct real *m)
 {
 	const struct scenario *sc = m->sc;
+	if (m->broker_back_at != UINT64_MAX && m->now >= m->broker_back_at) {
+		char err[300];
+		m->broker_back_at = UINT64_MAX;
+		if (broker_proc_restart(&m->bp, m->target->wait_ms, err, sizeof err) != 0) {
+			if (!*m->broken)
+				snprintf(m->broken, sizeof m->broken, "the broker did not come back: %.260s", err);
+			return;
+		}
+		rtrace(m, "broker: started again (process %d)", (int)m->bp.pid);
+	}
 	if (!m->started) {
 		bool all = true;
 		for (int i = 0; i < sc->nclients; i++) {
@@ -914,7 +991,10 @@ static void schedule(struct real *m)
 		if (m->next[i] == UINT32_MAX || m->now < m->next_at[i] ||
 		    (st->kind == SCN_SUBSCRIBE && !st->late))
 			continue;
-		if (st->kind == SCN_CRASH && !st->after.type) {
+		if (st->kind == SCN_BROKER_DOWN) {
+			m->next[i] = UINT32_MAX;
+			broker_down(m, st);
+		} else if (st->kind == SCN_CRASH && !st->after.type) {
 			m->next[i] = UINT32_MAX;
 			if (c->fd >= 0) {
 				c->dying = true;
@@ -960,7 +1040,7 @@ static bool finished(const struct real *m, bool *settled)
 	for (int i = 0; i < m->sc->nclients; i++)
 		if (m->script[i] && pscript_failure(rscript_run(m->script[i])))
 			return true; /* the verdict is in: the client did not follow its script */
-	if (!m->started || m->now - m->last_event < 300)
+	if (!m->started || m->now - m->last_event < 300 || m->broker_back_at != UINT64_MAX)
 		return false;
 	for (int i = 0; i < m->sc->nclients; i++)
 		if (m->script[i] && !pscript_done(rscript_run(m->script[i])))
@@ -1032,6 +1112,16 @@ static void stop_all(struct real *m)
 	}
 }
 
+/* A folder of the run and what is in it (a broker's files). */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 /* The stores' directories and the run's folder: only files we made are there. */
 static void remove_tree(struct real *m)
 {
@@ -1046,6 +1136,9 @@ static void remove_tree(struct real *m)
 		closedir(d);
 		rmdir(m->c[i].dir);
 	}
+	char broker[600];
+	snprintf(broker, sizeof broker, "%s/broker", m->tmp);
+	nftw(broker, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	rmdir(m->tmp);
 }
 
@@ -1066,31 +1159,197 @@ static void broker_log(void *arg, const char *line)
 	rtrace_only(m, "broker: %s", line);
 }
 
-int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, struct scn_result *r,
-                  FILE *trace, const char *pcap)
+/* From the proxy's thread: a fault applied on a client's link. */
+static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r)
 {
-	memset(r, 0, sizeof *r);
-	for (int i = 0; i < sc->nsteps; i++)
-		if (sc->steps[i].kind == SCN_DISK || sc->steps[i].damage) {
-			snprintf(r->why, sizeof r->why, "line %u: a %s is simulated only (no --real)",
-			         sc->steps[i].line, sc->steps[i].kind == SCN_DISK ? "full disk" : "damaged disk");
+	struct real *m = arg;
+	if (!m->trace || route < 0 || route >= m->sc->nclients || !r->line)
+		return; /* line 0: the network's own delay, not news */
+	char line[200];
+	mqtt_fault_report_format(r, line, sizeof line);
+	flockfile(m->trace);
+	fprintf(m->trace, "t=%llums %s: fault %s (the link)\n",
+	        (unsigned long long)(clock_ms() - m->t0), m->sc->clients[route].name, line);
+	funlockfile(m->trace);
+}
+
+/* From the proxy's thread: the broker's leg of a client's connection,
+ * judged at the broker's end as the fake broker's records are. */
+static void proxy_broker_bytes(void *arg, int route, uint32_t conn, unsigned dir,
+                               const uint8_t *data, size_t len)
+{
+	struct real *m = arg;
+	if (!len || route < 0 || route >= m->sc->nclients || !m->bwire[route])
+		return;
+	pthread_mutex_lock(&m->wlock);
+	bool old = false;
+	if (conn > m->bconn[route]) {
+		if (m->bconn[route])
+			wire_retire(m->bwire[route]);
+		wire_connection(m->bwire[route], false);
+		m->bconn[route] = conn;
+	} else if (conn < m->bconn[route]) {
+		old = true;
+	}
+	wire_bytes(m->bwire[route], old, dir == MQTT_B2C, data, len, m->sc->clients[route].name,
+	           &m->bwire_report);
+	pthread_mutex_unlock(&m->wlock);
+}
+
+/* The broker's leg's capture beside the client's: X.pcap and X.broker.pcap. */
+static void broker_leg_path(const char *pcap, char *out, size_t cap)
+{
+	size_t len = strlen(pcap);
+	if (len > 5 && !strcmp(pcap + len - 5, ".pcap"))
+		len -= 5;
+	snprintf(out, cap, "%.*s.broker.pcap", (int)len, pcap);
+}
+
+/* A failed run's trace ends with what the broker said (its last 200 lines). */
+static void copy_broker_log(struct real *m)
+{
+	FILE *f = fopen(m->bp.log, "r");
+	if (!f)
+		return;
+	char line[1024];
+	long lines = 0;
+	while (fgets(line, sizeof line, f))
+		lines++;
+	rewind(f);
+	fprintf(m->trace, "broker output (%s, last 200 of %ld lines):\n", m->bp.log, lines);
+	for (long k = 0; fgets(line, sizeof line, f); k++)
+		if (k >= lines - 200)
+			fprintf(m->trace, "  %s%s", line, strchr(line, '\n') ? "" : "\n");
+	fclose(f);
+}
+
+/* A broker under test: started by its command or given; the fault link
+ * in front of it, one route per client, each with the client's plan but
+ * for what only the client's own transport can do. */
+static int target_setup(struct real *m, const struct real_target *t, const char *pcap, char *err,
+                        size_t errcap)
+{
+	if (t->broker_cmd) {
+		char dir[600];
+		snprintf(dir, sizeof dir, "%s/broker", m->tmp);
+		if (mkdir(dir, 0700) != 0) {
+			snprintf(err, errcap, "%.200s: %s", dir, strerror(errno));
 			return -1;
 		}
+		if (broker_proc_start(&m->bp, t->broker_cmd, dir, t->wait_ms, err, errcap) != 0)
+			return -1;
+		snprintf(m->address, sizeof m->address, "%s", m->bp.address);
+		rtrace(m, "broker: started by '%s' (process %d), at %s", m->bp.cmd, (int)m->bp.pid,
+		       m->address);
+	} else {
+		snprintf(m->address, sizeof m->address, "%s", t->broker);
+	}
+	if (t->direct)
+		return 0;
+	if (pcap) {
+		char bpath[1100];
+		broker_leg_path(pcap, bpath, sizeof bpath);
+		if (mqtt_pcap_open(&m->pcap_client, pcap, err, errcap) != 0 ||
+		    mqtt_pcap_open(&m->pcap_broker, bpath, err, errcap) != 0)
+			return -1;
+	}
+	struct fault_proxy_hooks hooks = {.report = proxy_report, .broker_bytes = proxy_broker_bytes,
+	                                  .arg = m, .client_leg = m->pcap_client,
+	                                  .broker_leg = m->pcap_broker, .source = "mqttsim"};
+	if (fault_proxy_new(&m->proxy, m->address, &hooks, err, errcap) != 0)
+		return -1;
+	for (int i = 0; i < m->sc->nclients; i++) {
+		struct mqtt_fault_plan plan = {0};
+		int rc = scn_client_plan(m->sc, i, &plan);
+		scn_plan_keep(&plan, false);
+		if (rc == 0)
+			rc = fault_proxy_route(m->proxy, "tcp://127.0.0.1:0", &plan, scn_fault_seed(m->seed, i),
+			                       m->route[i], sizeof m->route[i], err, errcap);
+		mqtt_fault_plan_free(&plan);
+		if (rc < 0)
+			return -1;
+	}
+	if (fault_proxy_start(m->proxy) != 0) {
+		snprintf(err, errcap, "the fault link does not start");
+		return -1;
+	}
+	return 0;
+}
+
+bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, char *why,
+                        size_t cap)
+{
+	for (int i = 0; i < sc->nsteps; i++)
+		if (sc->steps[i].kind == SCN_DISK || sc->steps[i].damage) {
+			snprintf(why, cap, "line %u: a %s is simulated only", sc->steps[i].line,
+			         sc->steps[i].kind == SCN_DISK ? "full disk" : "damaged disk");
+			return true;
+		}
+	if (scn_downs_broker(sc) && !(t && t->broker_cmd)) {
+		snprintf(why, cap, "it crashes or restarts the broker: only a broker that --broker-cmd "
+		         "runs can be (the fake broker keeps nothing across a crash)");
+		return true;
+	}
+	if (!t || (!t->broker && !t->broker_cmd))
+		return false;
+	if (sc->nrules) {
+		snprintf(why, cap, "it needs the fake broker's rule '%s'", sc->broker_rules[0]);
+		return true;
+	}
+	if (sc->npkts) {
+		snprintf(why, cap, "it scripts the broker's side of a connection (packet lines)");
+		return true;
+	}
+	if (sc->queue_max || sc->inflight_max) {
+		snprintf(why, cap, "it sets the fake broker's limits (broker queue-max=/inflight-max=)");
+		return true;
+	}
+	return false;
+}
+
+int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
+                  const struct real_target *t, struct scn_result *r, FILE *trace, const char *pcap)
+{
+	memset(r, 0, sizeof *r);
+	char err[300];
+	if (scenario_real_skip(sc, t, err, sizeof err)) {
+		snprintf(r->why, sizeof r->why, "%s", err);
+		return -1;
+	}
 	struct real *m = calloc(1, sizeof *m);
+	struct scenario *own = NULL; /* sc with its names prefixed */
 	if (!m)
 		return -1;
+	m->target = t;
+	m->external = t && (t->broker || t->broker_cmd);
+	if (t && t->prefix && *t->prefix) {
+		if (!(own = malloc(sizeof *own))) {
+			free(m);
+			return -1;
+		}
+		memcpy(own, sc, sizeof *own);
+		if (scn_prefix(own, t->prefix, err, sizeof err) != 0) {
+			snprintf(r->why, sizeof r->why, "%s", err);
+			free(own);
+			free(m);
+			return -1;
+		}
+		sc = own;
+	}
+	pthread_mutex_init(&m->wlock, NULL);
 	m->sc = sc;
 	m->exe = exe;
 	m->path = sc->path;
 	m->seed = seed;
 	m->trace = trace;
 	m->t0 = clock_ms();
+	m->broker_back_at = UINT64_MAX;
 	int rc = -1;
 	struct mqtt_fakebroker *fb = NULL;
-	char err[300];
 	snprintf(m->tmp, sizeof m->tmp, "%s/mqttsim-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(m->tmp)) {
 		snprintf(r->why, sizeof r->why, "cannot make a folder for the stores: %s", strerror(errno));
+		free(own);
 		free(m);
 		return -1;
 	}
@@ -1102,20 +1361,6 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 	}
 	if (!(m->o = oracle_new(sc)))
 		goto out;
-	struct mqtt_fakebroker_config bcfg = {
-		.broker = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max, .record = true},
-		.record_pcap = pcap, .log = trace ? broker_log : NULL, .log_arg = m};
-	char where[128];
-	if (mqtt_fakebroker_new(&fb, &bcfg, err, sizeof err) != 0 ||
-	    mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err, sizeof err) != 0) {
-		snprintf(r->why, sizeof r->why, "the fake broker: %s", err);
-		goto out;
-	}
-	const char *colon = strrchr(where, ':');
-	snprintf(m->port, sizeof m->port, "%s", colon ? colon + 1 : "");
-	if (pcap)
-		m->fb = fb;
-	m->broker = fb;
 	for (int i = 0; i < SCN_MAX_STEPS; i++)
 		m->granted[i] = -1;
 	for (int i = 0; i < sc->nclients; i++) {
@@ -1123,17 +1368,38 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 			goto out;
 		wire_init(m->bwire[i], WIRE_BROKER);
 	}
-	struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
-	for (int i = 0; i < sc->nrules; i++)
-		if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
-			mqtt_fakebroker_unlock(fb);
-			snprintf(r->why, sizeof r->why, "rule %s: %s", sc->broker_rules[i], err);
+	if (m->external) {
+		if (target_setup(m, t, pcap, err, sizeof err) != 0) {
+			snprintf(r->why, sizeof r->why, "%s", err);
 			goto out;
 		}
-	mqtt_fakebroker_unlock(fb);
-	if (mqtt_fakebroker_start(fb) != 0) {
-		snprintf(r->why, sizeof r->why, "the fake broker does not start");
-		goto out;
+	} else {
+		struct mqtt_fakebroker_config bcfg = {
+			.broker = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max, .record = true},
+			.record_pcap = pcap, .log = trace ? broker_log : NULL, .log_arg = m};
+		char where[128];
+		if (mqtt_fakebroker_new(&fb, &bcfg, err, sizeof err) != 0 ||
+		    mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err, sizeof err) != 0) {
+			snprintf(r->why, sizeof r->why, "the fake broker: %s", err);
+			goto out;
+		}
+		const char *colon = strrchr(where, ':');
+		snprintf(m->port, sizeof m->port, "%s", colon ? colon + 1 : "");
+		if (pcap)
+			m->fb = fb;
+		m->broker = fb;
+		struct mqtt_broker *b = mqtt_fakebroker_lock(fb);
+		for (int i = 0; i < sc->nrules; i++)
+			if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
+				mqtt_fakebroker_unlock(fb);
+				snprintf(r->why, sizeof r->why, "rule %s: %s", sc->broker_rules[i], err);
+				goto out;
+			}
+		mqtt_fakebroker_unlock(fb);
+		if (mqtt_fakebroker_start(fb) != 0) {
+			snprintf(r->why, sizeof r->why, "the fake broker does not start");
+			goto out;
+		}
 	}
 	for (int i = 0; i < sc->nsteps; i++)
 		if (sc->steps[i].kind == SCN_SUBSCRIBE)
@@ -1213,8 +1479,13 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		if (c->final_inflight > 0)
 			snprintf(why, sizeof why, "%s's session has %ld exchange%s in flight",
 			         sc->clients[i].name, c->final_inflight, c->final_inflight == 1 ? "" : "s");
-		else if (!wire_unfinished(m->bwire[i], sc->clients[i].name, why, sizeof why))
-			continue;
+		else {
+			pthread_mutex_lock(&m->wlock);
+			bool unfinished = wire_unfinished(m->bwire[i], sc->clients[i].name, why, sizeof why);
+			pthread_mutex_unlock(&m->wlock);
+			if (!unfinished)
+				continue;
+		}
 		oracle_wire_violation(m->o, SCN_QUIESCENT, why);
 	}
 	for (int i = 0; i < sc->nexpects; i++) {
@@ -1228,7 +1499,16 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 			r->state_wrong[i] = true, r->state_was[i] = was, r->state_inflight[i] = inflight;
 	}
 	stop_all(m);
-	mqtt_fakebroker_stop(fb);
+	if (fb)
+		mqtt_fakebroker_stop(fb);
+	fault_proxy_stop(m->proxy);
+	if (m->external) {
+		/* The broker as the run found it: its sessions and retained messages gone. */
+		if (target_clear(m->address, sc, err, sizeof err) != 0)
+			rtrace(m, "clearing up the broker: %s", err);
+		if (m->bp.pid)
+			broker_proc_stop(&m->bp, 5000);
+	}
 	r->virtual_ms = m->now;
 	for (int i = 0; i < sc->nclients; i++)
 		r->reconnects[i] = m->c[i].connects ? m->c[i].connects - 1 : 0;
@@ -1254,17 +1534,27 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed, str
 		r->passed = false;
 		snprintf(r->why, sizeof r->why, "%s", m->broken);
 	}
+	if (!r->passed && m->bp.starts && trace)
+		copy_broker_log(m);
 	rc = 0;
 out:
 	stop_all(m);
 	m->fb = NULL;
 	mqtt_fakebroker_free(fb);
+	fault_proxy_free(m->proxy);
+	broker_proc_kill(&m->bp);
+	if (m->pcap_client)
+		mqtt_pcap_close(m->pcap_client);
+	if (m->pcap_broker)
+		mqtt_pcap_close(m->pcap_broker);
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		rscript_free(m->script[i]);
 		free(m->bwire[i]);
 	}
 	oracle_free(m->o);
 	remove_tree(m);
+	pthread_mutex_destroy(&m->wlock);
 	free(m);
+	free(own);
 	return rc;
 }

@@ -5,11 +5,30 @@
 #ifndef SCENARIOS_REAL_H
 #define SCENARIOS_REAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "scenarios/lang/scenario.h"
 #include "scenarios/oracle/oracle.h"
+
+/* Where a real run goes: the fake broker in this process, or a broker under test. */
+struct real_target {
+	const char *broker;      /* a broker's address: tcp://HOST:PORT or unix:PATH */
+	const char *broker_cmd;  /* or a command that runs one ({port}, {dir}) per run */
+	unsigned wait_ms;        /* how long the command may take to listen */
+	const char *prefix;      /* before client identifiers and topics; NULL or "": none */
+	bool direct;             /* no fault link: clients dial the broker, faults in their transport */
+};
+
+/*
+ * Whether s cannot run against t (NULL: the fake broker), and why: a
+ * simulated disk, or, against a broker under test, what only the fake
+ * broker does (its rules, limits, a scripted side).
+ */
+bool scenario_real_skip(const struct scenario *s, const struct real_target *t, char *why,
+                        size_t cap);
 
 /*
  * Runs s with seed over real sockets, threads and processes (real.c): the
@@ -17,9 +36,10 @@
  * by running exe ("mqttsim __client ..."). trace and pcap as for
  * scenario_simulate. Returns -1 with r->why when it could not be set up.
  */
-int scenario_real(const struct scenario *s, const char *exe, uint64_t seed, struct scn_result *r,
-                  FILE *trace, const char *pcap);
-/* The client process's main: mqttsim __client FILE INDEX PORT FD SEED GENERATION DIR. */
+int scenario_real(const struct scenario *s, const char *exe, uint64_t seed,
+                  const struct real_target *t, struct scn_result *r, FILE *trace, const char *pcap);
+/* The client process's main: mqttsim __client FILE INDEX ADDRESS FD SEED GENERATION DIR
+ * FIRED PREFIX OWN. */
 int scenario_real_client(int argc, char **argv);
 
 #endif

@@ -1,0 +1,237 @@
+"""A broker under test (mqttsim run --broker, --broker-cmd): the scenarios and
+the oracle against a real mosquitto and against a broker we make misbehave,
+through the fault link; and clear answers for targets that cannot be used."""
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from brokers import free_port, mosquitto
+from conftest import ROOT, build_dir
+
+MQTTSIM = build_dir() / "bin" / "mqttsim"
+FAKEBROKER = build_dir() / "bin" / "fakebroker"
+MOSQUITTO_TARGET = f"{ROOT}/scripts/mosquitto-target {{port}} {{dir}}"
+
+
+def mqttsim(*args, timeout=240, cwd=None):
+    return subprocess.run([str(MQTTSIM), *map(str, args)], cwd=cwd, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def scenario(tmp_path: pathlib.Path, name: str, text: str) -> pathlib.Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+needs_mosquitto = pytest.mark.skipif(
+    not (shutil.which("mosquitto") or pathlib.Path("/usr/sbin/mosquitto").exists()),
+    reason="mosquitto is installed by make deps")
+
+
+@needs_mosquitto
+def test_library_scenarios_against_mosquitto(tmp_path):
+    """The done-when command: a QoS 2 restart scenario against a mosquitto
+    the user started passes; one that needs the fake broker's rules is
+    skipped with its reason and counted apart."""
+    with mosquitto(tmp_path) as (port, _):
+        proc = mqttsim("run", "--broker", f"tcp://127.0.0.1:{port}", "--seeds", "1",
+                       "--artifacts", tmp_path / "art", ROOT / "scenarios/qos2-restart-pubrec.scn",
+                       ROOT / "scenarios/qos1-drop-puback-sent.scn",
+                       ROOT / "scenarios/caught-losing-broker.scn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^PASS .*qos2-restart-pubrec\.scn", proc.stdout, re.M)
+    assert re.search(r"^PASS .*qos1-drop-puback-sent\.scn", proc.stdout, re.M)
+    assert re.search(r"^SKIP .*caught-losing-broker\.scn: it needs the fake broker's rule "
+                     r"'drop PUBLISH#5 client=sub'", proc.stdout, re.M)
+    assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 1 skipped")
+
+
+@needs_mosquitto
+def test_prefix_keeps_runs_apart_and_clears_up(tmp_path):
+    """Client ids and topics carry the run's prefix, and the runner clears
+    what the run retained, failed run or not: nothing retained is left
+    under the prefix. (The run fails on purpose, for its capture.)"""
+    scn = scenario(tmp_path, "retain.scn", """# retained messages, left for the runner to clear
+client pub
+client sub
+subscribe sub r/# qos=1
+publish pub r/a qos=1 count=3 retain=yes
+publish pub r/b qos=0 count=1 retain=yes
+expect at-least-once
+expect retained
+expect reconnects pub min=3
+""")
+    with mosquitto(tmp_path) as (port, log):
+        proc = mqttsim("run", "--broker", f"tcp://127.0.0.1:{port}", "--prefix", "pfx42",
+                       "--seeds", "1", "--artifacts", tmp_path / "art", scn, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "reconnects violated" in proc.stdout or "reconnect" in proc.stdout
+        decoded = mqttsim("decode", tmp_path / "art" / "retain.scn-seed1.real.broker.pcap")
+        assert "topic=pfx42/r/a" in decoded.stdout, "the topics carry the prefix"
+        assert "CONNECT client=pfx42-sub" in decoded.stdout
+        # A fresh subscriber to everything under the prefix gets no retained message.
+        sub = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", "pfx42/#",
+                              "-W", "1", "-v", "--retained-only"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10)
+        assert sub.stdout == "", f"retained messages left behind: {sub.stdout!r}"
+        assert "pfx42-pub" in log.read_text(), "the client identifiers carry the prefix"
+
+
+@needs_mosquitto
+def test_restart_broker_by_command(tmp_path):
+    """--broker-cmd starts a private mosquitto per run (persistence in its
+    {dir}), 'restart broker' stops it with SIGTERM and runs the command
+    again on the same port: a persistent session and what it had queued
+    survive a clean restart of mosquitto."""
+    scn = scenario(tmp_path, "restart.scn", """# a clean broker restart between two bursts
+client pub clean=no
+client sub clean=no
+subscribe sub t qos=1
+publish pub t qos=1 count=20
+restart broker at=1500ms
+publish pub t qos=1 count=20 at=3s
+expect at-least-once
+expect session
+expect live within=20s
+""")
+    proc = mqttsim("run", "--broker-cmd", MOSQUITTO_TARGET, "--seeds", "1", "--trace", scn,
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    started = re.findall(r"broker: started by .* \(process (\d+)\), at tcp://127\.0\.0\.1:(\d+)",
+                         proc.stdout)
+    assert len(started) == 1
+    assert re.search(r"broker: stopped \(SIGTERM to process \d+\)", proc.stdout)
+    assert re.search(r"broker: started again \(process \d+\)", proc.stdout)
+    # Both clients came back after the restart, through the fault link.
+    assert re.search(r"pub: connection 2", proc.stdout) and re.search(r"sub: connection 2", proc.stdout)
+    assert "1 passed, 0 failed, 0 skipped" in proc.stdout
+    # The broker is stopped by its PID at the end.
+    pid = int(re.findall(r"started again \(process (\d+)\)", proc.stdout)[-1])
+    assert not pathlib.Path(f"/proc/{pid}").exists() or \
+        "zombie" in pathlib.Path(f"/proc/{pid}/status").read_text()
+
+
+def test_broker_side_violation_caught_through_the_link(tmp_path):
+    """A broker that resends a PUBLISH without DUP, run by --broker-cmd (our
+    fake broker with a rule, standing in for anyone's): the broker's end is
+    judged from the broker's leg of the fault link, and the scenario that
+    expects nothing wrong fails, naming the broker's rule it broke."""
+    scn = scenario(tmp_path, "dup.scn", """# a plain QoS 1 stream
+client pub
+client sub
+subscribe sub t/# qos=1
+publish pub t/a qos=1 count=10
+expect at-least-once
+expect broker-dup-flag
+""")
+    cmd = (f"exec {FAKEBROKER} --listen tcp://127.0.0.1:{{port}} "
+           "--rule 'duplicate PUBLISH#5 client=px-sub'")
+    proc = mqttsim("run", "--broker-cmd", cmd, "--prefix", "px", "--seeds", "1",
+                   "--artifacts", tmp_path / "art", scn, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "broker-dup-flag violated" in proc.stdout
+    assert "[MQTT-3.3.1-1]" in proc.stdout
+    # Both legs are kept as captures.
+    assert (tmp_path / "art" / "dup.scn-seed1.real.pcap").exists()
+    assert (tmp_path / "art" / "dup.scn-seed1.real.broker.pcap").exists()
+    assert "broker's leg:" in proc.stdout
+
+
+def test_faults_act_on_the_link(tmp_path):
+    """A fault of the scenario acts on the proxy in front of the broker:
+    the connection is cut after the 2nd PUBACK, the client reconnects,
+    nothing is lost."""
+    scn = scenario(tmp_path, "drop.scn", """# a cut after the second PUBACK
+client pub
+client sub
+subscribe sub t qos=1
+publish pub t qos=1 count=20
+fault pub b2c after=PUBACK#2 drop
+expect at-least-once
+expect reconnects pub min=1 max=1
+""")
+    cmd = f"exec {FAKEBROKER} --listen tcp://127.0.0.1:{{port}}"
+    proc = mqttsim("run", "--broker-cmd", cmd, "--seeds", "1", "--trace", scn, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"pub: fault .*action=drop line=6 \(the link\)", proc.stdout)
+
+
+def test_unreachable_broker_is_an_error(tmp_path):
+    port = free_port()
+    t0 = time.monotonic()
+    proc = mqttsim("run", "--broker", f"tcp://127.0.0.1:{port}", ROOT / "scenarios/qos1-clean.scn",
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"--broker tcp://127.0.0.1:{port}: Connection refused" in proc.stderr
+    assert time.monotonic() - t0 < 10
+    proc = mqttsim("run", "--broker", "mqtt://x", ROOT / "scenarios/qos1-clean.scn", cwd=tmp_path)
+    assert proc.returncode == 2 and "expected tcp://HOST:PORT or unix:PATH" in proc.stderr
+
+
+def test_broker_command_that_exits(tmp_path):
+    proc = mqttsim("run", "--broker-cmd", "echo no config here >&2; exit 3",
+                   ROOT / "scenarios/qos1-clean.scn", ROOT / "scenarios/qos2-clean.scn",
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "exited with status 3 before it listened" in proc.stderr
+    assert "no config here" in proc.stderr, "its output is shown"
+    assert "the target cannot be used" in proc.stderr
+    assert "qos2-clean" not in proc.stdout + proc.stderr, "the run stops at the first"
+
+
+def test_broker_command_that_never_listens(tmp_path):
+    t0 = time.monotonic()
+    proc = mqttsim("run", "--broker-cmd", "exec sleep 60", "--broker-wait", "500ms",
+                   ROOT / "scenarios/qos1-clean.scn", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert re.search(r"did not listen on tcp://127\.0\.0\.1:\d+ within 500 ms", proc.stderr)
+    assert time.monotonic() - t0 < 20
+
+
+def test_broker_crash_needs_a_command(tmp_path):
+    """Without --broker-cmd (simulation, --real, --broker) a scenario that
+    crashes the broker is skipped with the reason, not failed."""
+    scn = scenario(tmp_path, "crash.scn", """# a broker crash
+client pub
+client sub clean=no
+subscribe sub t qos=1
+publish pub t qos=1 count=5
+crash broker at=1s restart=200ms
+expect at-least-once
+""")
+    for extra in ([], ["--real", "--seeds", "1"]):
+        proc = mqttsim("run", *extra, scn, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"^SKIP .*crash\.scn: it crashes or restarts the broker: only a broker "
+                         r"that --broker-cmd runs can be", proc.stdout, re.M)
+        assert proc.stdout.rstrip().endswith("0 passed, 0 failed, 1 skipped")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("crash broker restart=1s", "crash broker needs at="),
+    ("restart broker at=1s restart=2s", "unknown key restart for restart broker"),
+    ("crash broker at=soon", "at= needs a duration"),
+])
+def test_bad_broker_steps(tmp_path, line, message):
+    scn = scenario(tmp_path, "bad.scn", f"client pub\npublish pub t count=1\n{line}\n")
+    proc = mqttsim("check", scn)
+    assert proc.returncode == 2
+    assert f"bad.scn:3:" in proc.stderr and message in proc.stderr
+
+
+def test_target_options_are_checked(tmp_path):
+    scn = ROOT / "scenarios/qos1-clean.scn"
+    for args, message in [
+        (["--broker", "tcp://127.0.0.1:1", "--broker-cmd", "x"], "exclude each other"),
+        (["--prefix", "x"], "--prefix goes with --broker or --broker-cmd"),
+        (["--no-link"], "--no-link goes with --broker or --broker-cmd"),
+        (["--broker-cmd", "x", "--prefix", "a/b"], "--prefix takes at most 32 characters"),
+        (["--broker-cmd", "x", "--broker-wait", "soon"], "--broker-wait takes a duration"),
+    ]:
+        proc = mqttsim("run", *args, scn, cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
