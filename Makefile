@@ -114,6 +114,7 @@ PROBE           := $(BUILD)/tests/probe
 BENCH_BINS := $(BUILD)/bench/make_capture $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim \
               $(BUILD)/bin/mqttc
+DRIVERS    := $(BUILD)/drivers/mqttsim_client
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 # The guides (docs/*.md), installed beside README.md.
 GUIDES     := $(wildcard docs/*.md)
@@ -121,11 +122,12 @@ DOCDIR     := $(PREFIX)/share/doc/mqttsim
 
 .PHONY: FORCE all lib tests deps test check-layers check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
 
-all: lib tests $(BENCH_BINS) $(PROGRAMS)
+all: lib tests $(BENCH_BINS) $(PROGRAMS) $(DRIVERS)
 
 lib: $(STATIC) $(SHARED)
 
-tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim $(BUILD)/bin/mqttc
+tests: $(TEST_BINS) $(PROBE) $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim $(BUILD)/bin/mqttc \
+       $(DRIVERS)
 
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard codec/*.h client/*.h capture/*.h fakebroker/*.h faults/*.h) $(FLAGS_STAMP)
@@ -182,7 +184,13 @@ MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \
                $(wildcard capture/replay/*.h capture/program/*.h)
 $(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(MQTTSIM_HDR) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+
+# Drivers of client libraries under test (docs/drivers.md): ours, and
+# the Debian packages' libmosquitto and Paho C.
+$(BUILD)/drivers/mqttsim_client: drivers/mqttsim_client.c $(STATIC) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -458,6 +458,8 @@ static void accept_all(struct fault_proxy *x, struct route *r)
 		p->next = x->conns;
 		x->conns = p;
 		logf_(x, "connection %u accepted", p->capture);
+		if (x->hooks.accepted)
+			x->hooks.accepted(x->hooks.arg, p->route, p->conn);
 		if (rc != 0 && !p->connecting) {
 			logf_(x, "connection %u: upstream: %s", p->capture, strerror(errno));
 			finish(x, p, false);

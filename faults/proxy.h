@@ -34,6 +34,8 @@ struct fault_proxy_hooks {
 	 * connections from 1; a connection's end comes as len 0. */
 	void (*broker_bytes)(void *arg, int route, uint32_t conn, unsigned dir, const uint8_t *data,
 	                     size_t len);
+	/* A connection of route was accepted (conn counts them from 1). */
+	void (*accepted)(void *arg, int route, uint32_t conn);
 	/* One line of news (connections accepted, closed, upstream errors), for -v. */
 	void (*log)(void *arg, const char *line);
 	void *arg;

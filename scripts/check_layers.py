@@ -54,6 +54,7 @@ LAYERS = [
     ("bench/*", "bench", PROGRAM),
     ("fuzz/*", "fuzz", PROGRAM),
     ("examples/*", "examples", PROGRAM),
+    ("drivers/*", "drivers", PROGRAM),
     # The codec: bytes to packets and back, topic matching.
     ("codec/*", "codec", CODEC),
     # The client: the session core and the pure stores; the threaded

@@ -20,6 +20,7 @@ struct scn_result {
 	bool state_wrong[SCN_MAX_EXPECTS];
 	enum scn_final state_was[SCN_MAX_EXPECTS];
 	long state_inflight[SCN_MAX_EXPECTS];
+	bool target_broken;          /* a target under test broke its protocol: an error, not a verdict */
 };
 
 struct oracle;

@@ -21,6 +21,8 @@ int main(int argc, char **argv)
 		return mqttsim_convert(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "__client"))
 		return scenario_real_client(argc, argv); /* a client process of --real */
+	if (argc > 1 && !strcmp(argv[1], "__driver"))
+		return scenario_driver_client(argc, argv); /* a client process of --client-cmd */
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(mqttsim_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -146,7 +146,7 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	 * share client identifiers: each gets its own prefix. */
 	struct real_target t = o->target;
 	char prefix[64];
-	if (o->external && o->nfiles > 1) {
+	if (t.prefix && o->nfiles > 1) {
 		snprintf(prefix, sizeof prefix, "%s.%d", t.prefix, o->ordinal);
 		t.prefix = prefix;
 	}
@@ -255,11 +255,19 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 		fflush(out);
 		return V_SKIP;
 	}
+	char notes[600];
+	scenario_driver_notes(s, &o->target, notes, sizeof notes);
 	for (seed = o->first; seed <= o->last; seed++) {
 		if (o->trace)
 			fprintf(out, "== %s seed %llu\n", s->path, (unsigned long long)seed);
 		if (o->real) {
-			if (run_real(s, o, seed, &r, out) != 0) {
+			int rc = run_real(s, o, seed, &r, out);
+			if (rc == 0 && r.target_broken) {
+				fprintf(out, "ERROR %s seed %llu: %s\n", s->path, (unsigned long long)seed, r.why);
+				fflush(out);
+				return V_BROKEN;
+			}
+			if (rc != 0) {
 				fprintf(stderr, "mqttsim: %s: %s\n", s->path, r.why);
 				if (o->external) {
 					fflush(out);
@@ -298,6 +306,8 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 			fprintf(out, "PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n",
 			        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
 			        r.delivered, *s->description ? " - " : "", s->description);
+		if (*notes)
+			fprintf(out, "  not held to: %s\n", notes);
 	} else {
 		fprintf(out, "FAIL %s seed %llu%s: %s\n", s->path, (unsigned long long)seed,
 		        o->real ? " (real)" : "", r.why);
@@ -343,7 +353,7 @@ int mqttsim_run(int argc, char **argv)
 	bool trace = false, quiet = false, table = false, shrink = false, real = false, seeds_given = false;
 	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
-	struct real_target target = {.wait_ms = 10000};
+	struct real_target target = {.wait_ms = 10000, .driver_timeout_ms = 30000};
 	bool prefix_given = false;
 	int i = 2;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -378,6 +388,16 @@ int mqttsim_run(int argc, char **argv)
 			prefix_given = true;
 		} else if (!strcmp(argv[i], "--no-link")) {
 			target.direct = true;
+		} else if (!strcmp(argv[i], "--client-cmd") && i + 1 < argc) {
+			target.client_cmd = argv[++i];
+		} else if (!strcmp(argv[i], "--driver-timeout") && i + 1 < argc) {
+			char *end;
+			unsigned long ms = strtoul(argv[++i], &end, 10);
+			if (end == argv[i] || *argv[i] == '-' || (strcmp(end, "ms") && strcmp(end, "s") && *end) ||
+			    ms == 0 || (strcmp(end, "s") ? ms : ms * 1000) > 600000)
+				return usage_error("--driver-timeout takes a duration (N ms, Nms or Ns; at most "
+				                   "600s), not ", argv[i]);
+			target.driver_timeout_ms = (unsigned)(strcmp(end, "s") ? ms : ms * 1000);
 		} else if (!strcmp(argv[i], "--trace")) {
 			trace = true;
 		} else if (!strcmp(argv[i], "--artifacts") && i + 1 < argc) {
@@ -406,6 +426,8 @@ int mqttsim_run(int argc, char **argv)
 	if (!external && (target.direct || prefix_given))
 		return usage_error(target.direct ? "--no-link" : "--prefix",
 		                   " goes with --broker or --broker-cmd");
+	if (target.client_cmd && target.direct)
+		return usage_error("--no-link: a driver's client always goes through the fault link", "");
 	char prefix[40];
 	if (external && !prefix_given) {
 		/* Runs sharing a broker do not see each other's sessions or retained messages. */
@@ -416,7 +438,7 @@ int mqttsim_run(int argc, char **argv)
 		                          (uint64_t)ts.tv_sec) & 0xffffff));
 		target.prefix = prefix;
 	}
-	if (external)
+	if (external || target.client_cmd)
 		real = true;
 	/* Parse everything first: a bad file stops the run before it starts. */
 	int n = argc - i;
@@ -433,7 +455,7 @@ int mqttsim_run(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (int k = 0; real && !external && k < n; k++) {
+	for (int k = 0; real && !external && !target.client_cmd && k < n; k++) {
 		for (int j = 0; j < scs[k].nsteps; j++)
 			if (scs[k].steps[j].kind == SCN_DISK || scs[k].steps[j].damage) {
 				fprintf(stderr, "mqttsim: %s:%u: a %s is simulated only; run this "
@@ -467,8 +489,26 @@ int mqttsim_run(int argc, char **argv)
 		}
 		close(fd);
 	}
-	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, "", target, external,
-	                      n, 0};
+	char caps[512] = ",", driver_who[300] = "";
+	if (target.client_cmd && !check_only) {
+		/* A driver that cannot even say hello is the user's to fix: say so once, first. */
+		char why[300];
+		if (driver_probe(target.client_cmd, caps, sizeof caps, driver_who, sizeof driver_who, why, sizeof why) != 0) {
+			fprintf(stderr, "mqttsim: --client-cmd '%s': the driver %s\n", target.client_cmd, why);
+			for (int k = 0; k < n; k++)
+				scenario_free(&scs[k]);
+			free(scs);
+			return 2;
+		}
+		target.driver_caps = caps;
+		char shown[512] = "";
+		for (const char *c = caps + 1; *c; c++)
+			if (strlen(shown) < sizeof shown - 3)
+				strncat(shown, *c == ',' ? (c[1] ? ", " : "") : (char[2]){*c, 0}, 3);
+		printf("driver: %s, declares %s\n", driver_who, *shown ? shown : "nothing");
+	}
+	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, "", target,
+	                      external || target.client_cmd, n, 0};
 	ssize_t len = readlink("/proc/self/exe", opt.exe, sizeof opt.exe - 1);
 	if (len <= 0)
 		snprintf(opt.exe, sizeof opt.exe, "%s", argv[0]);
@@ -575,7 +615,7 @@ int mqttsim_run(int argc, char **argv)
 		printf("\n");
 	}
 	free(verdicts);
-	if (skipped || external)
+	if (skipped || external || target.client_cmd)
 		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	else
 		printf("%d passed, %d failed\n", passed, failed);

@@ -612,6 +612,10 @@ struct real {
 	pthread_mutex_t wlock;
 	struct mqtt_pcap *pcap_client, *pcap_broker;
 	uint64_t broker_back_at;          /* a crashed broker starts again then; UINT64_MAX: none due */
+	const char *driver;               /* a client library under test: its driver's command */
+	bool target_broken;               /* the target broke its protocol: the run is an error */
+	unsigned marks[64], nmarks;       /* crash marks the link passed (its thread, under wlock) */
+	uint32_t link_conns[SCN_MAX_CLIENTS]; /* connections the link accepted (its thread, under wlock) */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -645,15 +649,18 @@ static int spawn(struct real *m, int i)
 	snprintf(fdnum, sizeof fdnum, "%d", sv[1]);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
 	snprintf(gen, sizeof gen, "%d", c->generation);
-	if (!m->external)
-		snprintf(address, sizeof address, "tcp://127.0.0.1:%s", m->script[i] ? m->script_port[i] : m->port);
-	else if (m->proxy)
+	if (m->proxy)
 		snprintf(address, sizeof address, "tcp://%s", m->route[i]);
+	else if (!m->external)
+		snprintf(address, sizeof address, "tcp://127.0.0.1:%s", m->script[i] ? m->script_port[i] : m->port);
 	else
 		snprintf(address, sizeof address, "%s", m->address);
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "%s", m->target && m->target->prefix ? m->target->prefix : "");
 	char own[2] = {m->proxy ? '1' : '0', 0};
+	char timeout[16], driver[2048];
+	snprintf(timeout, sizeof timeout, "%u", m->target ? m->target->driver_timeout_ms : 0);
+	snprintf(driver, sizeof driver, "%s", m->driver ? m->driver : "");
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -663,14 +670,18 @@ static int spawn(struct real *m, int i)
 	}
 	if (pid == 0) {
 		fcntl(sv[1], F_SETFD, 0); /* this one end goes through exec */
-		char *args[] = {exe, "__client", path, index, address, fdnum, seed, gen, c->dir, c->fired,
-		                prefix, own, NULL};
+		char *args[] = {exe, m->driver ? "__driver" : "__client", path, index, address, fdnum, seed,
+		                gen, c->dir, c->fired, prefix, own, driver, timeout, NULL};
+		if (!m->driver)
+			args[12] = NULL;
 		execv(exe, args);
 		_exit(127);
 	}
 	close(sv[1]);
+	pthread_mutex_lock(&m->wlock); /* the link's thread reads them (crash marks) */
 	c->pid = pid;
 	c->fd = sv[0];
+	pthread_mutex_unlock(&m->wlock);
 	c->busy = false;
 	c->busy_step = -1;
 	c->inflight = 0;
@@ -743,7 +754,9 @@ static void child_gone(struct real *m, int i)
 	const struct scn_client *cfg = &m->sc->clients[i];
 	int status = 0;
 	close(c->fd);
+	pthread_mutex_lock(&m->wlock);
 	c->fd = -1;
+	pthread_mutex_unlock(&m->wlock);
 	waitpid(c->pid, &status, 0);
 	if (c->busy && c->busy_step >= 0) {
 		/* Its application died in the call: nobody learnt the result. */
@@ -812,10 +825,13 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		if (sscanf(text, "p %d %u %d %d", &step, &seq, &cls, &code) == 4 && step >= 0 &&
 		    step < m->sc->nsteps) {
 			const struct scn_step *st = &m->sc->steps[step];
-			if (cls)
+			if (cls > 0)
 				rtrace(m, "%s: publish %s #%u refused: class %d code %d", cfg->name, st->topic,
 				       seq, cls, code);
-			oracle_published(m->o, i, step, seq, st->topic, st->qos, cls == 0, m->now);
+			if (cls < 0) /* a driver's "unknown": it may arrive or not */
+				rtrace(m, "%s: publish %s #%u: outcome unknown", cfg->name, st->topic, seq);
+			else
+				oracle_published(m->o, i, step, seq, st->topic, st->qos, cls == 0, m->now);
 			c->busy = false;
 			m->next[step] = seq + 1 >= st->count ? UINT32_MAX : seq + 1;
 			if (st->every_ms)
@@ -902,6 +918,12 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			snprintf(m->wire.id_why, sizeof m->wire.id_why, "%.199s", text + 4);
 		}
 		break;
+	case 'e':
+		/* The driver broke its protocol: the run cannot be judged. */
+		if (!m->target_broken)
+			snprintf(m->broken, sizeof m->broken, "%.290s", text + 2);
+		m->target_broken = true;
+		break;
 	case 't': {
 		rtrace(m, "%s: %s", cfg->name, text + 2);
 		const char *at = strstr(text, " line=");
@@ -909,6 +931,27 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			note_fired(c, k);
 		break;
 	}
+	}
+}
+
+/* Crash marks the fault link passed (a driver's client, killed by the link's thread). */
+static void take_marks(struct real *m)
+{
+	unsigned marks[64], n;
+	pthread_mutex_lock(&m->wlock);
+	n = m->nmarks;
+	memcpy(marks, m->marks, n * sizeof *marks);
+	m->nmarks = 0;
+	pthread_mutex_unlock(&m->wlock);
+	for (unsigned j = 0; j < n; j++) {
+		int i = (int)(marks[j] >> 24);
+		unsigned k = marks[j] & 0xffffff;
+		if (i >= m->sc->nclients || k >= (unsigned)m->sc->nsteps)
+			continue;
+		m->c[i].dying = true;
+		m->c[i].restart_ms = m->sc->steps[k].restart_ms;
+		m->next[k] = UINT32_MAX;
+		rtrace(m, "%s: killed at line %u's packet", m->sc->clients[i].name, m->sc->steps[k].line);
 	}
 }
 
@@ -1163,7 +1206,22 @@ static void broker_log(void *arg, const char *line)
 static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r)
 {
 	struct real *m = arg;
-	if (!m->trace || route < 0 || route >= m->sc->nclients || !r->line)
+	if (route < 0 || route >= m->sc->nclients)
+		return;
+	if (r->line >= CRASH_LINE_BASE) {
+		/* A crash at a packet, of a client whose transport is not ours:
+		 * killed as the link passes the packet. The runner learns of it
+		 * before it sees the process go (marks are read first). */
+		pthread_mutex_lock(&m->wlock);
+		if (m->nmarks < 64)
+			m->marks[m->nmarks++] = (unsigned)route << 24 | (r->line - CRASH_LINE_BASE);
+		pid_t pid = m->c[route].fd >= 0 ? m->c[route].pid : 0;
+		pthread_mutex_unlock(&m->wlock);
+		if (pid > 0)
+			kill(pid, SIGKILL);
+		return;
+	}
+	if (!m->trace || !r->line)
 		return; /* line 0: the network's own delay, not news */
 	char line[200];
 	mqtt_fault_report_format(r, line, sizeof line);
@@ -1171,6 +1229,18 @@ static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r
 	fprintf(m->trace, "t=%llums %s: fault %s (the link)\n",
 	        (unsigned long long)(clock_ms() - m->t0), m->sc->clients[route].name, line);
 	funlockfile(m->trace);
+}
+
+/* From the proxy's thread: a client dialed (connections a driver's client
+ * made, whether or not a CONNACK came back, as the threaded client's dials count). */
+static void proxy_accepted(void *arg, int route, uint32_t conn)
+{
+	struct real *m = arg;
+	if (route < 0 || route >= m->sc->nclients)
+		return;
+	pthread_mutex_lock(&m->wlock);
+	m->link_conns[route] = conn;
+	pthread_mutex_unlock(&m->wlock);
 }
 
 /* From the proxy's thread: the broker's leg of a client's connection,
@@ -1223,11 +1293,8 @@ static void copy_broker_log(struct real *m)
 	fclose(f);
 }
 
-/* A broker under test: started by its command or given; the fault link
- * in front of it, one route per client, each with the client's plan but
- * for what only the client's own transport can do. */
-static int target_setup(struct real *m, const struct real_target *t, const char *pcap, char *err,
-                        size_t errcap)
+/* A broker under test: started by its command or given. */
+static int broker_setup(struct real *m, const struct real_target *t, char *err, size_t errcap)
 {
 	if (t->broker_cmd) {
 		char dir[600];
@@ -1244,16 +1311,28 @@ static int target_setup(struct real *m, const struct real_target *t, const char 
 	} else {
 		snprintf(m->address, sizeof m->address, "%s", t->broker);
 	}
-	if (t->direct)
-		return 0;
-	if (pcap) {
+	return 0;
+}
+
+/*
+ * The fault link in front of the broker (m->address), one route per
+ * client, each with the client's plan: all of it for a driver's client,
+ * whose transport is not ours; for the threaded client, what its own
+ * transport does not do. In front of a broker under test it captures
+ * both legs (pcap) and judges the broker's end from the broker's leg;
+ * the fake broker does both itself.
+ */
+static int link_setup(struct real *m, const char *pcap, char *err, size_t errcap)
+{
+	if (pcap && m->external) {
 		char bpath[1100];
 		broker_leg_path(pcap, bpath, sizeof bpath);
 		if (mqtt_pcap_open(&m->pcap_client, pcap, err, errcap) != 0 ||
 		    mqtt_pcap_open(&m->pcap_broker, bpath, err, errcap) != 0)
 			return -1;
 	}
-	struct fault_proxy_hooks hooks = {.report = proxy_report, .broker_bytes = proxy_broker_bytes,
+	struct fault_proxy_hooks hooks = {.report = proxy_report, .accepted = proxy_accepted,
+	                                  .broker_bytes = m->external ? proxy_broker_bytes : NULL,
 	                                  .arg = m, .client_leg = m->pcap_client,
 	                                  .broker_leg = m->pcap_broker, .source = "mqttsim"};
 	if (fault_proxy_new(&m->proxy, m->address, &hooks, err, errcap) != 0)
@@ -1261,7 +1340,8 @@ static int target_setup(struct real *m, const struct real_target *t, const char 
 	for (int i = 0; i < m->sc->nclients; i++) {
 		struct mqtt_fault_plan plan = {0};
 		int rc = scn_client_plan(m->sc, i, &plan);
-		scn_plan_keep(&plan, false);
+		if (!m->driver)
+			scn_plan_keep(&plan, false);
 		if (rc == 0)
 			rc = fault_proxy_route(m->proxy, "tcp://127.0.0.1:0", &plan, scn_fault_seed(m->seed, i),
 			                       m->route[i], sizeof m->route[i], err, errcap);
@@ -1276,6 +1356,21 @@ static int target_setup(struct real *m, const struct real_target *t, const char 
 	return 0;
 }
 
+void scenario_driver_notes(const struct scenario *sc, const struct real_target *t, char *out,
+                           size_t cap)
+{
+	size_t used = 0;
+	*out = 0;
+	if (!t || !t->client_cmd)
+		return;
+	bool persists = strstr(t->driver_caps ? t->driver_caps : "", ",persistence,") != NULL;
+	for (int i = 0; i < sc->nclients && !persists; i++)
+		if (sc->clients[i].store == SCN_STORE_FS && used < cap)
+			used += (size_t)snprintf(out + used, cap - used, "%s%s's session across a restart "
+			                         "(store=fs: the driver declares no persistence)",
+			                         used ? "; " : "", sc->clients[i].name);
+}
+
 bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, char *why,
                         size_t cap)
 {
@@ -1288,6 +1383,32 @@ bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, 
 	if (scn_downs_broker(sc) && !(t && t->broker_cmd)) {
 		snprintf(why, cap, "it crashes or restarts the broker: only a broker that --broker-cmd "
 		         "runs can be (the fake broker keeps nothing across a crash)");
+		return true;
+	}
+	const char *caps = t && t->driver_caps ? t->driver_caps : ",";
+	for (int i = 0; t && t->client_cmd && i < sc->nclients; i++) {
+		const struct scn_client *c = &sc->clients[i];
+		for (size_t k = 0; k < c->plan.n; k++)
+			if (c->plan.faults[k].action == MQTT_FAULT_EINTR ||
+			    c->plan.faults[k].action == MQTT_FAULT_EAGAIN) {
+				snprintf(why, cap, "line %u injects errors into %s's own calls (eintr, eagain): "
+				         "a driver's library cannot be made to fail so", c->plan.faults[k].line,
+				         c->name);
+				return true;
+			}
+		if (c->ack_timeout_ms && !strstr(caps, ",ack-timeout,")) {
+			snprintf(why, cap, "%s needs an acknowledgement timeout (ack-timeout=): the driver "
+			         "declares none", c->name);
+			return true;
+		}
+		if (c->pause_ms && !strstr(caps, ",pause-timeout,")) {
+			snprintf(why, cap, "%s needs a pause timeout (pause=): the driver declares none",
+			         c->name);
+			return true;
+		}
+	}
+	if (t && t->client_cmd && sc->npkts) {
+		snprintf(why, cap, "it scripts the broker's side of a connection (packet lines)");
 		return true;
 	}
 	if (!t || (!t->broker && !t->broker_cmd))
@@ -1322,7 +1443,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		return -1;
 	m->target = t;
 	m->external = t && (t->broker || t->broker_cmd);
-	if (t && t->prefix && *t->prefix) {
+	if (t && ((t->prefix && *t->prefix) || t->client_cmd)) {
 		if (!(own = malloc(sizeof *own))) {
 			free(m);
 			return -1;
@@ -1334,6 +1455,11 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 			free(m);
 			return -1;
 		}
+		/* A driver that keeps nothing across a restart is held to what a
+		 * memory-only client owes (scenario_driver_notes says so). */
+		if (t->client_cmd && !strstr(t->driver_caps ? t->driver_caps : "", ",persistence,"))
+			for (int i = 0; i < own->nclients; i++)
+				own->clients[i].store = SCN_STORE_MEMORY;
 		sc = own;
 	}
 	pthread_mutex_init(&m->wlock, NULL);
@@ -1368,8 +1494,9 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 			goto out;
 		wire_init(m->bwire[i], WIRE_BROKER);
 	}
+	m->driver = t && t->client_cmd ? t->client_cmd : NULL;
 	if (m->external) {
-		if (target_setup(m, t, pcap, err, sizeof err) != 0) {
+		if (broker_setup(m, t, err, sizeof err) != 0) {
 			snprintf(r->why, sizeof r->why, "%s", err);
 			goto out;
 		}
@@ -1400,6 +1527,11 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 			snprintf(r->why, sizeof r->why, "the fake broker does not start");
 			goto out;
 		}
+		snprintf(m->address, sizeof m->address, "tcp://127.0.0.1:%s", m->port);
+	}
+	if (((m->external && !t->direct) || m->driver) && link_setup(m, pcap, err, sizeof err) != 0) {
+		snprintf(r->why, sizeof r->why, "%s", err);
+		goto out;
 	}
 	for (int i = 0; i < sc->nsteps; i++)
 		if (sc->steps[i].kind == SCN_SUBSCRIBE)
@@ -1444,6 +1576,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 			}
 		poll(p, (nfds_t)np, 5);
 		m->now = clock_ms() - m->t0;
+		take_marks(m); /* before the processes they killed are seen gone */
 		for (int i = 0; i < sc->nclients; i++)
 			if (m->script[i])
 				rscript_step(m->script[i], m->now);
@@ -1510,8 +1643,10 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 			broker_proc_stop(&m->bp, 5000);
 	}
 	r->virtual_ms = m->now;
-	for (int i = 0; i < sc->nclients; i++)
-		r->reconnects[i] = m->c[i].connects ? m->c[i].connects - 1 : 0;
+	for (int i = 0; i < sc->nclients; i++) {
+		uint32_t n = m->driver ? m->link_conns[i] : m->c[i].connects;
+		r->reconnects[i] = n ? n - 1 : 0;
+	}
 	for (int i = 0; i < sc->nsteps; i++)
 		if (sc->steps[i].kind == SCN_PUBLISH && m->next[i] != UINT32_MAX)
 			rtrace(m, "line %u: published %u of %u", sc->steps[i].line, m->next[i],
@@ -1536,6 +1671,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	}
 	if (!r->passed && m->bp.starts && trace)
 		copy_broker_log(m);
+	r->target_broken = m->target_broken;
 	rc = 0;
 out:
 	stop_all(m);

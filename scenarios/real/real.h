@@ -20,6 +20,9 @@ struct real_target {
 	unsigned wait_ms;        /* how long the command may take to listen */
 	const char *prefix;      /* before client identifiers and topics; NULL or "": none */
 	bool direct;             /* no fault link: clients dial the broker, faults in their transport */
+	const char *client_cmd;  /* a driver of a client library under test (docs/drivers.md) */
+	const char *driver_caps; /* what it declares: ",persistence,ack-timeout," */
+	unsigned driver_timeout_ms; /* how long it may take to answer a command */
 };
 
 /*
@@ -41,5 +44,24 @@ int scenario_real(const struct scenario *s, const char *exe, uint64_t seed,
 /* The client process's main: mqttsim __client FILE INDEX ADDRESS FD SEED GENERATION DIR
  * FIRED PREFIX OWN. */
 int scenario_real_client(int argc, char **argv);
+
+/* The adapter's main, for a driver: mqttsim __driver ... CMD TIMEOUT_MS (driver.c). */
+int scenario_driver_client(int argc, char **argv);
+
+/*
+ * Runs a driver's command once and reads its hello: its capabilities
+ * as ",NAME,NAME," into caps, "driver (library)" into who. Returns 0, or
+ * -1 with err saying what it did instead (exited, no hello in 10 s,
+ * something else first).
+ */
+int driver_probe(const char *cmd, char *caps, size_t capscap, char *who, size_t whocap, char *err,
+                 size_t errcap);
+
+/*
+ * What a driver's declared capabilities do not let the oracle hold s's
+ * clients to, one "; "-separated phrase each, into out ("" when nothing).
+ */
+void scenario_driver_notes(const struct scenario *s, const struct real_target *t, char *out,
+                           size_t cap);
 
 #endif
