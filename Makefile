@@ -114,7 +114,7 @@ PROBE           := $(BUILD)/tests/probe
 BENCH_BINS := $(BUILD)/bench/make_capture $(BUILD)/bench/bench_codec $(BUILD)/bench/bench_codec_mosq $(BUILD)/bench/peer_mosq $(BUILD)/bench/peer_paho
 PROGRAMS   := $(BUILD)/bin/mqttbench $(BUILD)/bin/fakebroker $(BUILD)/bin/faultproxy $(BUILD)/bin/mqttsim \
               $(BUILD)/bin/mqttc
-DRIVERS    := $(BUILD)/drivers/mqttsim_client
+DRIVERS    := $(BUILD)/drivers/mqttsim_client $(BUILD)/drivers/mosquitto_client $(BUILD)/drivers/paho_c_client
 MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 # The guides (docs/*.md), installed beside README.md.
 GUIDES     := $(wildcard docs/*.md)
@@ -188,9 +188,15 @@ $(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(MQTTSIM_HDR) $(STATIC) $(FLAGS_STAMP)
 
 # Drivers of client libraries under test (docs/drivers.md): ours, and
 # the Debian packages' libmosquitto and Paho C.
-$(BUILD)/drivers/mqttsim_client: drivers/mqttsim_client.c $(STATIC) $(FLAGS_STAMP)
+$(BUILD)/drivers/mqttsim_client: drivers/mqttsim_client.c drivers/jsonl.c drivers/jsonl.h $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< drivers/jsonl.c $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+$(BUILD)/drivers/mosquitto_client: drivers/mosquitto_client.c drivers/jsonl.c drivers/jsonl.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< drivers/jsonl.c $(LDFLAGS) -lmosquitto -ljansson -pthread $(LDLIBS)
+$(BUILD)/drivers/paho_c_client: drivers/paho_c_client.c drivers/jsonl.c drivers/jsonl.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< drivers/jsonl.c $(LDFLAGS) -lpaho-mqtt3as -ljansson -pthread $(LDLIBS)
 
 $(BUILD)/bin/mqttbench: bench/mqttbench.c $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

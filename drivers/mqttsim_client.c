@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonl.h"
 #include "mqttsim/client.h"
 
 struct pending {
@@ -33,7 +34,6 @@ struct pending {
 };
 
 static struct {
-	pthread_mutex_t out;          /* one line at a time on standard output */
 	pthread_mutex_t lock;         /* pend, reads */
 	pthread_cond_t wake;
 	struct mqtt_client *client;
@@ -42,54 +42,18 @@ static struct {
 	long reads[64];               /* read commands waiting, in order */
 	int nreads;
 	bool stop;
-} g = {.out = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
-       .wake = PTHREAD_COND_INITIALIZER};
-
-/* A string member, or "" without one. */
-static const char *str(json_t *obj, const char *key)
-{
-	const char *v = json_string_value(json_object_get(obj, key));
-	return v ? v : "";
-}
-
-/* JSON strings are UTF-8; what the broker delivered may not be (a corrupted
- * payload): bytes outside ASCII are written as '?'. */
-static char *ascii(const struct mqtt_slice s)
-{
-	char *out = malloc(s.len + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < s.len; i++)
-		out[i] = s.data[i] >= 0x20 && s.data[i] < 0x7f ? (char)s.data[i] : '?';
-	out[s.len] = 0;
-	return out;
-}
-
-static void emit(json_t *ev)
-{
-	char *text = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (!text)
-		return;
-	pthread_mutex_lock(&g.out);
-	fputs(text, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
-	pthread_mutex_unlock(&g.out);
-	free(text);
-}
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static void error_event(long id, const char *cls, struct mqtt_error e)
 {
 	char why[200];
-	emit(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "event", "error", "class", cls,
-	               "text", mqtt_error_text(e, why, sizeof why)));
+	jsonl_error(id, cls, mqtt_error_text(e, why, sizeof why));
 }
 
 static void warn(void *arg, const char *text)
 {
 	(void)arg;
-	emit(json_pack("{s:s, s:s}", "event", "log", "text", text));
+	jsonl_log(text);
 }
 
 /* The connection, watched for its CONNACK (session present) and its end. */
@@ -108,7 +72,7 @@ static ssize_t w_read(void *self, void *buf, size_t len)
 		memcpy(w->connack + w->got, buf, k);
 		w->got += k;
 		if (w->got == sizeof w->connack && w->connack[0] == 0x20 && w->connack[3] == 0)
-			emit(json_pack("{s:s, s:b}", "event", "connected", "session_present",
+			jsonl_emit(json_pack("{s:s, s:b}", "event", "connected", "session_present",
 			               w->connack[2] & 1));
 	}
 	return n;
@@ -133,7 +97,7 @@ static void w_close(void *self)
 	w->inner.ops->close(w->inner.self);
 	free(w);
 	if (was_online)
-		emit(json_pack("{s:s}", "event", "connection_lost"));
+		jsonl_emit(json_pack("{s:s}", "event", "connection_lost"));
 }
 
 static const struct mqtt_conn_ops watched_ops = {w_read, w_writev, w_pending, w_close, NULL, NULL};
@@ -186,7 +150,7 @@ static void *reader(void *arg)
 		}
 		if (e.cls != MQTT_SUCCESS) {
 			char why[200];
-			emit(json_pack("{s:s, s:s}", "event", "log", "text", mqtt_error_text(e, why, sizeof why)));
+			jsonl_log(mqtt_error_text(e, why, sizeof why));
 			free(payload);
 			continue;
 		}
@@ -194,13 +158,8 @@ static void *reader(void *arg)
 		long id = g.reads[0];
 		memmove(g.reads, g.reads + 1, (size_t)--g.nreads * sizeof *g.reads);
 		pthread_mutex_unlock(&g.lock);
-		char *topic = ascii(msg.topic), *text = ascii(msg.payload);
-		if (topic && text)
-			emit(json_pack("{s:I, s:s, s:s, s:s, s:i, s:b, s:b}", "id", (json_int_t)id, "event",
-			               "message", "topic", topic, "payload", text, "qos", msg.qos, "dup",
-			               msg.dup, "retain", msg.retain));
-		free(topic);
-		free(text);
+		jsonl_message(id, msg.topic.data, msg.topic.len, msg.payload.data, msg.payload.len, msg.qos,
+		              msg.dup, msg.retain);
 		free(payload);
 	}
 }
@@ -226,7 +185,7 @@ static void *completions(void *arg)
 		}
 		for (size_t i = 0; i < g.npend;) {
 			if (mqtt_exchange_state(g.pend[i].ex) == MQTT_EXCHANGE_DONE) {
-				emit(json_pack("{s:I, s:s}", "id", (json_int_t)g.pend[i].id, "event", "completed"));
+				jsonl_reply(g.pend[i].id, "completed");
 				mqtt_exchange_release(g.pend[i].ex);
 				g.pend[i] = g.pend[--g.npend];
 			} else {
@@ -261,18 +220,17 @@ static void do_connect(json_t *cmd, long id)
 	const char *address = json_string_value(json_object_get(cmd, "address"));
 	struct mqtt_dialer *inner = calloc(1, sizeof *inner);
 	if (!address || !inner || dialer_of(inner, address) != 0) {
-		emit(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "event", "error", "class",
-		               "refused", "text", "expected address tcp://HOST:PORT or unix:PATH"));
+		jsonl_error(id, "refused", "expected address tcp://HOST:PORT or unix:PATH");
 		free(inner);
 		return;
 	}
 	struct mqtt_client_config cfg = {.dialer = {w_dial, w_free, inner}};
 	struct mqtt_session_config *s = &cfg.session;
 	snprintf(client_id, sizeof client_id, "%s",
-	         str(cmd, "client_id"));
+	         jsonl_str(cmd, "client_id"));
 	s->client_id = mqtt_slice_str(client_id);
 	s->clean_session = json_is_true(json_object_get(cmd, "clean_session"));
-	s->keep_alive = (uint16_t)json_integer_value(json_object_get(cmd, "keep_alive"));
+	s->keep_alive = (uint16_t)jsonl_int(cmd, "keep_alive");
 	s->ack_timeout_ms = (uint32_t)json_integer_value(json_object_get(cmd, "ack_timeout_ms"));
 	s->pause_timeout_ms = (uint32_t)json_integer_value(json_object_get(cmd, "pause_timeout_ms"));
 	unsigned window = (unsigned)json_integer_value(json_object_get(cmd, "inflight_max"));
@@ -282,9 +240,9 @@ static void do_connect(json_t *cmd, long id)
 	json_t *will = json_object_get(cmd, "will");
 	if (json_is_object(will)) {
 		snprintf(will_topic, sizeof will_topic, "%s",
-		         str(will, "topic"));
+		         jsonl_str(will, "topic"));
 		snprintf(will_payload, sizeof will_payload, "%s",
-		         str(will, "payload"));
+		         jsonl_str(will, "payload"));
 		s->will = true;
 		s->will_topic = mqtt_slice_str(will_topic);
 		s->will_message = mqtt_slice_str(will_payload);
@@ -301,8 +259,7 @@ static void do_connect(json_t *cmd, long id)
 		mkdir(sdir, 0700);
 		mode = access(mark, F_OK) == 0 ? MQTT_SESSION_ADOPT : MQTT_SESSION_INIT;
 		if (mqtt_store_fs(&store, sdir) != 0) {
-			emit(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "event", "error", "class",
-			               "refused", "text", "cannot open the store"));
+			jsonl_error(id, "refused", "cannot open the store");
 			return;
 		}
 		has_store = true;
@@ -320,12 +277,12 @@ static void do_connect(json_t *cmd, long id)
 	pthread_detach(rt);
 	pthread_create(&ct, NULL, completions, NULL);
 	pthread_detach(ct);
-	emit(json_pack("{s:I, s:s}", "id", (json_int_t)id, "event", "ok"));
+	jsonl_reply(id, "ok");
 }
 
 static void do_subscribe(json_t *cmd, long id, bool unsubscribe)
 {
-	struct mqtt_topic f = {mqtt_slice_str(str(cmd, "topic")),
+	struct mqtt_topic f = {mqtt_slice_str(jsonl_str(cmd, "topic")),
 	                       (uint8_t)json_integer_value(json_object_get(cmd, "qos"))};
 	for (;;) {
 		mqtt_client_wait_online(g.client, NULL);
@@ -333,9 +290,11 @@ static void do_subscribe(json_t *cmd, long id, bool unsubscribe)
 		struct mqtt_error e = unsubscribe ? mqtt_client_unsubscribe(g.client, NULL, &f, 1)
 		                                  : mqtt_client_subscribe_codes(g.client, NULL, &f, 1, &granted);
 		if (e.cls == MQTT_SUCCESS) {
-			emit(unsubscribe ? json_pack("{s:I, s:s}", "id", (json_int_t)id, "event", "ok")
-			                 : json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "event", "ok",
-			                             "granted", granted));
+			if (unsubscribe)
+				jsonl_reply(id, "ok");
+			else
+				jsonl_emit(json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "event", "ok",
+				                     "granted", granted));
 			return;
 		}
 		if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED && e.cls != MQTT_MAX) {
@@ -349,7 +308,7 @@ static void do_subscribe(json_t *cmd, long id, bool unsubscribe)
 
 static void do_publish(json_t *cmd, long id)
 {
-	const char *topic = str(cmd, "topic"), *payload = str(cmd, "payload");
+	const char *topic = jsonl_str(cmd, "topic"), *payload = jsonl_str(cmd, "payload");
 	uint8_t qos = (uint8_t)json_integer_value(json_object_get(cmd, "qos"));
 	bool retain = json_is_true(json_object_get(cmd, "retain"));
 	struct mqtt_exchange *ex = NULL;
@@ -372,7 +331,7 @@ static void do_publish(json_t *cmd, long id)
 		return;
 	}
 	pthread_mutex_lock(&g.lock);
-	emit(json_pack("{s:I, s:s}", "id", (json_int_t)id, "event", "ok"));
+	jsonl_reply(id, "ok");
 	if (ex) {
 		if (g.npend == g.cap) {
 			size_t cap = g.cap ? g.cap * 2 : 64;
@@ -392,7 +351,7 @@ static void do_publish(json_t *cmd, long id)
 
 int main(void)
 {
-	emit(json_pack("{s:s, s:s, s:s, s:[sss]}", "event", "hello", "driver", "mqttsim_client.c",
+	jsonl_emit(json_pack("{s:s, s:s, s:s, s:[sss]}", "event", "hello", "driver", "mqttsim_client.c",
 	               "library", "libmqttsim", "capabilities", "persistence", "ack-timeout",
 	               "pause-timeout"));
 	char *line = NULL;
@@ -409,8 +368,7 @@ int main(void)
 		if (!strcmp(what, "connect") && !g.client) {
 			do_connect(cmd, id);
 		} else if (!g.client) {
-			emit(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "event", "error", "class",
-			               "closed", "text", "not connected"));
+			jsonl_error(id, "closed", "not connected");
 		} else if (!strcmp(what, "subscribe") || !strcmp(what, "unsubscribe")) {
 			do_subscribe(cmd, id, what[0] == 'u');
 		} else if (!strcmp(what, "publish")) {
@@ -423,7 +381,7 @@ int main(void)
 			pthread_mutex_unlock(&g.lock);
 		} else if (!strcmp(what, "disconnect")) {
 			mqtt_client_disconnect(g.client, NULL);
-			emit(json_pack("{s:I, s:s}", "id", (json_int_t)id, "event", "ok"));
+			jsonl_reply(id, "ok");
 		}
 		json_decref(cmd);
 	}

@@ -297,6 +297,8 @@ static void client_leg(struct fault_proxy *x, struct proxied *p, unsigned dir, c
 	if (x->hooks.client_leg)
 		mqtt_pcap_write(x->hooks.client_leg, p->capture,
 		                dir == MQTT_C2B ? MQTT_PCAP_TO_BROKER : MQTT_PCAP_TO_CLIENT, wall_us(), b, n);
+	if (x->hooks.client_bytes && n)
+		x->hooks.client_bytes(x->hooks.arg, p->route, p->conn, dir, b, n);
 }
 
 static void finish(struct fault_proxy *x, struct proxied *p, bool reset)

@@ -34,6 +34,10 @@ struct fault_proxy_hooks {
 	 * connections from 1; a connection's end comes as len 0. */
 	void (*broker_bytes)(void *arg, int route, uint32_t conn, unsigned dir, const uint8_t *data,
 	                     size_t len);
+	/* The client's leg, as the client had it: MQTT_C2B what it sent,
+	 * MQTT_B2C what reached it (past the faults). */
+	void (*client_bytes)(void *arg, int route, uint32_t conn, unsigned dir, const uint8_t *data,
+	                     size_t len);
 	/* A connection of route was accepted (conn counts them from 1). */
 	void (*accepted)(void *arg, int route, uint32_t conn);
 	/* One line of news (connections accepted, closed, upstream errors), for -v. */

@@ -236,6 +236,25 @@ struct progress {
 
 enum verdict { V_FAIL, V_PASS, V_SKIP, V_BROKEN };
 
+/* The options that name the target, as a command line takes them again. */
+static void target_options(const struct real_target *t, char *out, size_t cap)
+{
+	size_t used = 0;
+	*out = 0;
+	if (t->client_cmd)
+		used += (size_t)snprintf(out + used, cap - used, "--client-cmd '%s' ", t->client_cmd);
+	if (t->broker && used < cap)
+		used += (size_t)snprintf(out + used, cap - used, "--broker %s ", t->broker);
+	else if (t->broker_cmd && used < cap)
+		used += (size_t)snprintf(out + used, cap - used, "--broker-cmd '%s' ", t->broker_cmd);
+	else if (!t->client_cmd && used < cap)
+		used += (size_t)snprintf(out + used, cap - used, "--real ");
+	if (t->direct && used < cap)
+		used += (size_t)snprintf(out + used, cap - used, "--no-link ");
+	if (used && used <= cap)
+		out[used - 1] = 0;
+}
+
 /* Runs one scenario over every seed; reports to out; returns its verdict:
  * V_SKIP when it cannot run against the target, V_BROKEN when the
  * target cannot be used at all. */
@@ -315,16 +334,14 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 			/* Its trace and capture were kept by run_real. */
 			const char *base = strrchr(s->path, '/');
 			base = base ? base + 1 : s->path;
-			fprintf(out, "  again: mqttsim run %s%s%s%s --seeds %llu --trace %s (real time: the "
+			char how[1200];
+			target_options(&o->target, how, sizeof how);
+			fprintf(out, "  again: mqttsim run %s --seeds %llu --trace %s (real time: the "
 			        "seed fixes the faults, not the interleaving)\n"
 			        "  trace: %s/%s-seed%llu.real.trace\n  pcap: %s/%s-seed%llu.real.pcap\n",
-			        o->target.broker ? "--broker " : o->target.broker_cmd ? "--broker-cmd '" : "--real",
-			        o->target.broker ? o->target.broker : o->target.broker_cmd ? o->target.broker_cmd : "",
-			        o->target.broker_cmd && !o->target.broker ? "'" : "",
-			        o->target.direct ? " --no-link" : "",
-			        (unsigned long long)seed, s->path, o->artifacts, base,
+			        how, (unsigned long long)seed, s->path, o->artifacts, base,
 			        (unsigned long long)seed, o->artifacts, base, (unsigned long long)seed);
-			if (o->external && !o->target.direct)
+			if ((o->target.broker || o->target.broker_cmd) && !o->target.direct)
 				fprintf(out, "  broker's leg: %s/%s-seed%llu.real.broker.pcap\n", o->artifacts, base,
 				        (unsigned long long)seed);
 		} else {
@@ -501,11 +518,18 @@ int mqttsim_run(int argc, char **argv)
 			return 2;
 		}
 		target.driver_caps = caps;
-		char shown[512] = "";
-		for (const char *c = caps + 1; *c; c++)
-			if (strlen(shown) < sizeof shown - 3)
-				strncat(shown, *c == ',' ? (c[1] ? ", " : "") : (char[2]){*c, 0}, 3);
-		printf("driver: %s, declares %s\n", driver_who, *shown ? shown : "nothing");
+		char shown[1024];
+		size_t k = 0;
+		for (const char *c = caps + 1; *c && k + 3 < sizeof shown; c++) {
+			if (*c != ',') {
+				shown[k++] = *c;
+			} else if (c[1]) {
+				shown[k++] = ',';
+				shown[k++] = ' ';
+			}
+		}
+		shown[k] = 0;
+		printf("driver: %s, declares %s\n", driver_who, k ? shown : "nothing");
 	}
 	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, "", target,
 	                      external || target.client_cmd, n, 0};

@@ -270,8 +270,9 @@ static void on_event(struct adapter *a, json_t *ev, const char *line)
 		broken(a, "wrote a line without \"event\": %.200s", line);
 	if (!strcmp(what, "connected")) {
 		a->online = true;
+		json_t *sp = json_object_get(ev, "session_present");
 		report(a, "o");
-		report(a, "a %d", json_is_true(json_object_get(ev, "session_present")) ? 1 : 0);
+		report(a, "a %d", !sp ? -1 : json_is_true(sp) ? 1 : 0); /* -1: the driver cannot tell */
 		return;
 	}
 	if (!strcmp(what, "connection_lost")) {

@@ -616,6 +616,11 @@ struct real {
 	bool target_broken;               /* the target broke its protocol: the run is an error */
 	unsigned marks[64], nmarks;       /* crash marks the link passed (its thread, under wlock) */
 	uint32_t link_conns[SCN_MAX_CLIENTS]; /* connections the link accepted (its thread, under wlock) */
+	/* A driver's client end, judged from the link's client leg (under
+	 * wlock): the threaded client's processes judge their own. */
+	struct wire *cwire[SCN_MAX_CLIENTS];
+	uint32_t cconn[SCN_MAX_CLIENTS];
+	bool cadopt[SCN_MAX_CLIENTS];     /* its next connection goes on with an adopted session */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -669,6 +674,9 @@ static int spawn(struct real *m, int i)
 		return -1;
 	}
 	if (pid == 0) {
+		/* A group of its own: a crash kills it and a driver it runs at
+		 * once, before the driver could see its input end and say goodbye. */
+		setpgid(0, 0);
 		fcntl(sv[1], F_SETFD, 0); /* this one end goes through exec */
 		char *args[] = {exe, m->driver ? "__driver" : "__client", path, index, address, fdnum, seed,
 		                gen, c->dir, c->fired, prefix, own, driver, timeout, NULL};
@@ -678,6 +686,7 @@ static int spawn(struct real *m, int i)
 		_exit(127);
 	}
 	close(sv[1]);
+	setpgid(pid, pid); /* either side may run first */
 	pthread_mutex_lock(&m->wlock); /* the link's thread reads them (crash marks) */
 	c->pid = pid;
 	c->fd = sv[0];
@@ -781,6 +790,14 @@ static void child_gone(struct real *m, int i)
 	}
 	rtrace(m, "%s: crashed%s", cfg->name, cfg->store == SCN_STORE_FS ? "" :
 	       " (its memory-only state is lost)");
+	if (m->cwire[i]) {
+		/* Its next process starts its end afresh: from its store, or from nothing. */
+		pthread_mutex_lock(&m->wlock);
+		memset(m->cwire[i], 0, sizeof *m->cwire[i]);
+		wire_init(m->cwire[i], WIRE_CLIENT);
+		m->cadopt[i] = cfg->store == SCN_STORE_FS;
+		pthread_mutex_unlock(&m->wlock);
+	}
 	if (cfg->store != SCN_STORE_FS) {
 		oracle_excuse_unfinished(m->o, i);
 		judge_broker_records(m); /* what came before the crash */
@@ -867,7 +884,10 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		break;
 	case 'a':
 		if (sscanf(text, "a %d", &code) == 1) {
-			oracle_connected(m->o, i, c->first_connect, code == 1, m->now);
+			/* -1: a driver that cannot tell; not judged on it (what it
+			 * would be for a broker that keeps the rules). */
+			bool present = code < 0 ? !c->first_connect : code == 1;
+			oracle_connected(m->o, i, c->first_connect, present, m->now);
 			c->first_connect = false;
 		}
 		break;
@@ -1042,7 +1062,7 @@ static void schedule(struct real *m)
 			if (c->fd >= 0) {
 				c->dying = true;
 				c->restart_ms = st->restart_ms;
-				kill(c->pid, SIGKILL);
+				kill(-c->pid, SIGKILL); /* its group: a driver dies with it, at once */
 				rtrace(m, "%s: killed", sc->clients[st->client].name);
 			}
 		} else if ((st->kind == SCN_SUBSCRIBE || st->kind == SCN_UNSUBSCRIBE) && st->late) {
@@ -1144,7 +1164,7 @@ static void stop_all(struct real *m)
 		int status;
 		while (waitpid(c->pid, &status, WNOHANG) == 0) {
 			if (clock_ms() > deadline) {
-				kill(c->pid, SIGKILL);
+				kill(-c->pid, SIGKILL);
 				waitpid(c->pid, &status, 0);
 				break;
 			}
@@ -1218,7 +1238,7 @@ static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r
 		pid_t pid = m->c[route].fd >= 0 ? m->c[route].pid : 0;
 		pthread_mutex_unlock(&m->wlock);
 		if (pid > 0)
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 		return;
 	}
 	if (!m->trace || !r->line)
@@ -1229,6 +1249,32 @@ static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r
 	fprintf(m->trace, "t=%llums %s: fault %s (the link)\n",
 	        (unsigned long long)(clock_ms() - m->t0), m->sc->clients[route].name, line);
 	funlockfile(m->trace);
+}
+
+/* From the proxy's thread: a driver's client's leg, judged at its end. */
+static void proxy_client_bytes(void *arg, int route, uint32_t conn, unsigned dir,
+                               const uint8_t *data, size_t len)
+{
+	struct real *m = arg;
+	if (route < 0 || route >= m->sc->nclients || !m->cwire[route])
+		return;
+	pthread_mutex_lock(&m->wlock);
+	bool old = false;
+	if (conn > m->cconn[route]) {
+		if (m->cconn[route])
+			wire_retire(m->cwire[route]);
+		/* After a connection that ended, the client may have written a
+		 * PUBLISH the link never read: its resend may rightly carry DUP
+		 * although the link sees it first, as after an adopted session. */
+		wire_connection(m->cwire[route], m->cadopt[route] || m->cconn[route]);
+		m->cadopt[route] = false;
+		m->cconn[route] = conn;
+	} else if (conn < m->cconn[route]) {
+		old = true;
+	}
+	wire_bytes(m->cwire[route], old, dir == MQTT_C2B, data, len, m->sc->clients[route].name,
+	           &m->wire);
+	pthread_mutex_unlock(&m->wlock);
 }
 
 /* From the proxy's thread: a client dialed (connections a driver's client
@@ -1332,6 +1378,7 @@ static int link_setup(struct real *m, const char *pcap, char *err, size_t errcap
 			return -1;
 	}
 	struct fault_proxy_hooks hooks = {.report = proxy_report, .accepted = proxy_accepted,
+	                                  .client_bytes = m->driver ? proxy_client_bytes : NULL,
 	                                  .broker_bytes = m->external ? proxy_broker_bytes : NULL,
 	                                  .arg = m, .client_leg = m->pcap_client,
 	                                  .broker_leg = m->pcap_broker, .source = "mqttsim"};
@@ -1493,6 +1540,11 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		if (!(m->bwire[i] = calloc(1, sizeof *m->bwire[i])))
 			goto out;
 		wire_init(m->bwire[i], WIRE_BROKER);
+		if (t && t->client_cmd) {
+			if (!(m->cwire[i] = calloc(1, sizeof *m->cwire[i])))
+				goto out;
+			wire_init(m->cwire[i], WIRE_CLIENT);
+		}
 	}
 	m->driver = t && t->client_cmd ? t->client_cmd : NULL;
 	if (m->external) {
@@ -1686,6 +1738,7 @@ out:
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		rscript_free(m->script[i]);
 		free(m->bwire[i]);
+		free(m->cwire[i]);
 	}
 	oracle_free(m->o);
 	remove_tree(m);
