@@ -1,7 +1,9 @@
 /*
  * jsonl.c - the protocol's lines for the C drivers (see jsonl.h).
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,4 +86,68 @@ int jsonl_tcp_address(const char *address, char *host, size_t hostcap, int *port
 	snprintf(host, hostcap, "%.*s", (int)(colon - hp) - (bracketed ? 2 : 0), hp + bracketed);
 	*port = atoi(colon + 1);
 	return *port > 0 ? 0 : -1;
+}
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	json_t *items[1024];
+	int head, n;
+	bool end;
+	void (*on_read)(long id);
+} q = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static void *input(void *arg)
+{
+	(void)arg;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, stdin) > 0) {
+		json_error_t jerr;
+		json_t *cmd = json_loads(line, 0, &jerr);
+		const char *what = jsonl_str(cmd, "cmd");
+		if (!strcmp(what, "read")) {
+			q.on_read((long)jsonl_int(cmd, "id"));
+			json_decref(cmd);
+			continue;
+		}
+		pthread_mutex_lock(&q.lock);
+		if (*what && q.n < 1024) {
+			q.items[(q.head + q.n++) % 1024] = cmd;
+			pthread_cond_signal(&q.more);
+		} else {
+			json_decref(cmd);
+		}
+		pthread_mutex_unlock(&q.lock);
+	}
+	free(line);
+	pthread_mutex_lock(&q.lock);
+	q.end = true;
+	pthread_cond_broadcast(&q.more);
+	pthread_mutex_unlock(&q.lock);
+	q.on_read(-1); /* no more reads: whoever waits for one stops waiting */
+	return NULL;
+}
+
+void jsonl_start(void (*on_read)(long id))
+{
+	q.on_read = on_read;
+	pthread_t t;
+	if (pthread_create(&t, NULL, input, NULL) == 0)
+		pthread_detach(t);
+}
+
+json_t *jsonl_next(void)
+{
+	pthread_mutex_lock(&q.lock);
+	while (!q.n && !q.end)
+		pthread_cond_wait(&q.more, &q.lock);
+	json_t *cmd = NULL;
+	if (q.n) {
+		cmd = q.items[q.head];
+		q.head = (q.head + 1) % 1024;
+		q.n--;
+	}
+	pthread_mutex_unlock(&q.lock);
+	return cmd;
 }

@@ -27,4 +27,14 @@ long long jsonl_int(json_t *obj, const char *key);
 /* "tcp://HOST:PORT" into host and port; 0, or -1 (not tcp://). */
 int jsonl_tcp_address(const char *address, char *host, size_t hostcap, int *port);
 
+/*
+ * Commands from standard input, read on a thread of its own: each "read"
+ * goes to on_read(id) at once, from that thread (the library's thread may
+ * be waiting in a callback for it, while the main thread waits for the
+ * library); every other command waits, in order, for jsonl_next().
+ */
+void jsonl_start(void (*on_read)(long id));
+/* The next command (the caller owns it), or NULL at the end of input. */
+json_t *jsonl_next(void);
+
 #endif

@@ -37,11 +37,12 @@ static struct {
 	long pub[MAP_MAX], sub[MAP_MAX];        /* 0: none */
 	int early_sub[MAP_MAX];                 /* granted + 1 (0x81: refused), 0: none */
 	bool early_pub[MAP_MAX], early_unsub[MAP_MAX];
-	struct mosquitto_message *queue[4096];  /* delivered, not yet read */
-	int nqueue;
 	long reads[64];                         /* read commands waiting */
 	int nreads;
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .online_changed = PTHREAD_COND_INITIALIZER};
+	pthread_cond_t read_came;
+	bool ending;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .online_changed = PTHREAD_COND_INITIALIZER,
+       .read_came = PTHREAD_COND_INITIALIZER};
 
 static void message_event(long id, const struct mosquitto_message *m)
 {
@@ -79,21 +80,22 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 		                     mosquitto_strerror(rc)));
 }
 
+/*
+ * The application reads in the callback: it returns (and libmosquitto
+ * acknowledges) only once the runner's read has taken the message, as an
+ * application that handles a message before it returns.
+ */
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m)
 {
 	(void)mosq;
 	(void)arg;
 	pthread_mutex_lock(&g.lock);
+	while (!g.nreads && !g.ending)
+		pthread_cond_wait(&g.read_came, &g.lock);
 	if (g.nreads) {
 		long id = g.reads[0];
 		memmove(g.reads, g.reads + 1, (size_t)--g.nreads * sizeof *g.reads);
 		message_event(id, m);
-	} else if (g.nqueue < (int)(sizeof g.queue / sizeof *g.queue)) {
-		struct mosquitto_message *copy = calloc(1, sizeof *copy);
-		if (copy && mosquitto_message_copy(copy, m) == MOSQ_ERR_SUCCESS)
-			g.queue[g.nqueue++] = copy;
-		else
-			free(copy);
 	}
 	pthread_mutex_unlock(&g.lock);
 }
@@ -244,11 +246,24 @@ static void do_subscribe(struct mosquitto *mosq, json_t *cmd, long id, bool unsu
 static void do_publish(struct mosquitto *mosq, json_t *cmd, long id)
 {
 	const char *payload = jsonl_str(cmd, "payload");
-	int qos = (int)jsonl_int(cmd, "qos"), mid = 0;
-	int rc = mosquitto_publish(mosq, &mid, jsonl_str(cmd, "topic"), (int)strlen(payload), payload,
-	                           qos, json_is_true(json_object_get(cmd, "retain")));
-	/* Offline, libmosquitto queues QoS 1 and 2 for the reconnect; QoS 0 is not sent. */
-	if (rc != MOSQ_ERR_SUCCESS) {
+	int qos = (int)jsonl_int(cmd, "qos"), mid = 0, rc;
+	for (;;) {
+		rc = mosquitto_publish(mosq, &mid, jsonl_str(cmd, "topic"), (int)strlen(payload), payload,
+		                       qos, json_is_true(json_object_get(cmd, "retain")));
+		/* Offline, QoS 0 is not sent: the application waits and tries again. */
+		if (rc != MOSQ_ERR_NO_CONN || qos > 0)
+			break;
+		wait_online();
+	}
+	/*
+	 * Offline at QoS 1 and 2, libmosquitto 2.0 returns MOSQ_ERR_NO_CONN
+	 * although it queued the message, and sends it once connected again
+	 * (its publish callback then comes as for any other): taken as queued.
+	 * An application that believed the error would lose track of it.
+	 */
+	if (rc == MOSQ_ERR_NO_CONN && qos > 0)
+		jsonl_log("mosquitto_publish: not connected; the message is queued all the same");
+	else if (rc != MOSQ_ERR_SUCCESS) {
 		jsonl_error(id, "not-sent", mosquitto_strerror(rc));
 		return;
 	}
@@ -264,6 +279,18 @@ static void do_publish(struct mosquitto *mosq, json_t *cmd, long id)
 	pthread_mutex_unlock(&g.lock);
 }
 
+/* A read command (-1: input ended): the callback waiting for one goes on. */
+static void on_read(long id)
+{
+	pthread_mutex_lock(&g.lock);
+	if (id < 0)
+		g.ending = true;
+	else if (g.nreads < 64)
+		g.reads[g.nreads++] = id;
+	pthread_cond_broadcast(&g.read_came);
+	pthread_mutex_unlock(&g.lock);
+}
+
 int main(void)
 {
 	mosquitto_lib_init();
@@ -271,42 +298,29 @@ int main(void)
 	mosquitto_lib_version(&major, &minor, &revision);
 	char library[64];
 	snprintf(library, sizeof library, "libmosquitto %d.%d.%d", major, minor, revision);
-	jsonl_emit(json_pack("{s:s, s:s, s:s, s:[]}", "event", "hello", "driver", "mosquitto_client.c",
-	                     "library", library, "capabilities"));
+	/* libmosquitto refuses a keep-alive of 1 to 4 s. */
+	jsonl_emit(json_pack("{s:s, s:s, s:s, s:[s]}", "event", "hello", "driver", "mosquitto_client.c",
+	                     "library", library, "capabilities", "keep-alive-min:5"));
+	jsonl_start(on_read);
 	struct mosquitto *mosq = NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, stdin) > 0) {
-		json_error_t jerr;
-		json_t *cmd = json_loads(line, 0, &jerr);
+	json_t *cmd;
+	while ((cmd = jsonl_next())) {
 		const char *what = jsonl_str(cmd, "cmd");
 		long id = (long)jsonl_int(cmd, "id");
-		if (!strcmp(what, "connect") && !mosq) {
+		if (!strcmp(what, "connect") && !mosq)
 			mosq = do_connect(cmd, id);
-		} else if (!mosq) {
+		else if (!mosq)
 			jsonl_error(id, "closed", "not connected");
-		} else if (!strcmp(what, "subscribe") || !strcmp(what, "unsubscribe")) {
+		else if (!strcmp(what, "subscribe") || !strcmp(what, "unsubscribe"))
 			do_subscribe(mosq, cmd, id, what[0] == 'u');
-		} else if (!strcmp(what, "publish")) {
+		else if (!strcmp(what, "publish"))
 			do_publish(mosq, cmd, id);
-		} else if (!strcmp(what, "read")) {
-			pthread_mutex_lock(&g.lock);
-			if (g.nqueue) {
-				struct mosquitto_message *m = g.queue[0];
-				memmove(g.queue, g.queue + 1, (size_t)--g.nqueue * sizeof *g.queue);
-				message_event(id, m);
-				mosquitto_message_free(&m);
-			} else if (g.nreads < 64) {
-				g.reads[g.nreads++] = id;
-			}
-			pthread_mutex_unlock(&g.lock);
-		} else if (!strcmp(what, "disconnect")) {
+		else if (!strcmp(what, "disconnect")) {
 			mosquitto_disconnect(mosq);
 			jsonl_reply(id, "ok");
 		}
 		json_decref(cmd);
 	}
-	free(line);
 	if (mosq) {
 		mosquitto_disconnect(mosq);
 		mosquitto_loop_stop(mosq, true);

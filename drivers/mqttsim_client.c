@@ -349,43 +349,40 @@ static void do_publish(json_t *cmd, long id)
 	pthread_mutex_unlock(&g.lock);
 }
 
+/* A read command (-1: input ended), for the reader thread. */
+static void on_read(long id)
+{
+	pthread_mutex_lock(&g.lock);
+	if (id >= 0 && g.nreads < 64)
+		g.reads[g.nreads++] = id;
+	pthread_cond_broadcast(&g.wake);
+	pthread_mutex_unlock(&g.lock);
+}
+
 int main(void)
 {
 	jsonl_emit(json_pack("{s:s, s:s, s:s, s:[sss]}", "event", "hello", "driver", "mqttsim_client.c",
-	               "library", "libmqttsim", "capabilities", "persistence", "ack-timeout",
-	               "pause-timeout"));
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, stdin) > 0) {
-		json_error_t jerr;
-		json_t *cmd = json_loads(line, 0, &jerr);
-		const char *what = cmd ? json_string_value(json_object_get(cmd, "cmd")) : NULL;
-		long id = cmd ? (long)json_integer_value(json_object_get(cmd, "id")) : 0;
-		if (!what) {
-			json_decref(cmd);
-			continue;
-		}
-		if (!strcmp(what, "connect") && !g.client) {
+	                     "library", "libmqttsim", "capabilities", "persistence", "ack-timeout",
+	                     "pause-timeout"));
+	jsonl_start(on_read);
+	json_t *cmd;
+	while ((cmd = jsonl_next())) {
+		const char *what = jsonl_str(cmd, "cmd");
+		long id = (long)jsonl_int(cmd, "id");
+		if (!strcmp(what, "connect") && !g.client)
 			do_connect(cmd, id);
-		} else if (!g.client) {
+		else if (!g.client)
 			jsonl_error(id, "closed", "not connected");
-		} else if (!strcmp(what, "subscribe") || !strcmp(what, "unsubscribe")) {
+		else if (!strcmp(what, "subscribe") || !strcmp(what, "unsubscribe"))
 			do_subscribe(cmd, id, what[0] == 'u');
-		} else if (!strcmp(what, "publish")) {
+		else if (!strcmp(what, "publish"))
 			do_publish(cmd, id);
-		} else if (!strcmp(what, "read")) {
-			pthread_mutex_lock(&g.lock);
-			if (g.nreads < 64)
-				g.reads[g.nreads++] = id;
-			pthread_cond_signal(&g.wake);
-			pthread_mutex_unlock(&g.lock);
-		} else if (!strcmp(what, "disconnect")) {
+		else if (!strcmp(what, "disconnect")) {
 			mqtt_client_disconnect(g.client, NULL);
 			jsonl_reply(id, "ok");
 		}
 		json_decref(cmd);
 	}
-	free(line);
 	if (g.client) {
 		mqtt_client_close(g.client);
 		pthread_mutex_lock(&g.lock);

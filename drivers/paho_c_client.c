@@ -41,13 +41,13 @@ static struct {
 	MQTTAsync_connectOptions conn;
 	MQTTAsync_willOptions will;
 	bool online, reported;          /* reported: this connection's "connected" is out */
-	MQTTAsync_message *queue[4096]; /* delivered, not yet read */
-	char *topics[4096];
-	int nqueue;
-	long reads[64];
+	long reads[64];                 /* read commands waiting */
 	int nreads;
+	pthread_cond_t read_came;
+	bool ending;
 	char will_topic[256], will_payload[64], client_id[256];
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER,
+       .read_came = PTHREAD_COND_INITIALIZER};
 
 static void sleep_ms(unsigned ms)
 {
@@ -121,26 +121,38 @@ static void message_event(long id, const char *topic, MQTTAsync_message *m)
 	              m->qos, m->dup, m->retained);
 }
 
+/*
+ * The application reads in the callback: it returns (and Paho
+ * acknowledges) only once the runner's read has taken the message.
+ */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	(void)ctx;
 	(void)topic_len;
 	pthread_mutex_lock(&g.lock);
+	while (!g.nreads && !g.ending)
+		pthread_cond_wait(&g.read_came, &g.lock);
 	if (g.nreads) {
 		long id = g.reads[0];
 		memmove(g.reads, g.reads + 1, (size_t)--g.nreads * sizeof *g.reads);
 		message_event(id, topic, m);
-		MQTTAsync_freeMessage(&m);
-		MQTTAsync_free(topic);
-	} else if (g.nqueue < 4096) {
-		g.queue[g.nqueue] = m; /* ours until freed */
-		g.topics[g.nqueue++] = topic;
-	} else {
-		MQTTAsync_freeMessage(&m);
-		MQTTAsync_free(topic);
 	}
 	pthread_mutex_unlock(&g.lock);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
 	return 1;
+}
+
+/* A read command (-1: input ended): the callback waiting for one goes on. */
+static void on_read(long id)
+{
+	pthread_mutex_lock(&g.lock);
+	if (id < 0)
+		g.ending = true;
+	else if (g.nreads < 64)
+		g.reads[g.nreads++] = id;
+	pthread_cond_broadcast(&g.read_came);
+	pthread_mutex_unlock(&g.lock);
 }
 
 static void on_call_success(void *ctx, MQTTAsync_successData *data)
@@ -318,11 +330,9 @@ int main(void)
 	jsonl_emit(json_pack("{s:s, s:s, s:s, s:[s]}", "event", "hello", "driver", "paho_c_client.c",
 	                     "library", library, "capabilities", "persistence"));
 	bool started = false;
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, stdin) > 0) {
-		json_error_t jerr;
-		json_t *cmd = json_loads(line, 0, &jerr);
+	jsonl_start(on_read);
+	json_t *cmd;
+	while ((cmd = jsonl_next())) {
 		const char *what = jsonl_str(cmd, "cmd");
 		long id = (long)jsonl_int(cmd, "id");
 		if (!strcmp(what, "connect") && !started) {
@@ -333,21 +343,6 @@ int main(void)
 			do_subscribe(cmd, id, what[0] == 'u');
 		} else if (!strcmp(what, "publish")) {
 			do_publish(cmd, id);
-		} else if (!strcmp(what, "read")) {
-			pthread_mutex_lock(&g.lock);
-			if (g.nqueue) {
-				MQTTAsync_message *m = g.queue[0];
-				char *topic = g.topics[0];
-				g.nqueue--;
-				memmove(g.queue, g.queue + 1, (size_t)g.nqueue * sizeof *g.queue);
-				memmove(g.topics, g.topics + 1, (size_t)g.nqueue * sizeof *g.topics);
-				message_event(id, topic, m);
-				MQTTAsync_freeMessage(&m);
-				MQTTAsync_free(topic);
-			} else if (g.nreads < 64) {
-				g.reads[g.nreads++] = id;
-			}
-			pthread_mutex_unlock(&g.lock);
 		} else if (!strcmp(what, "disconnect")) {
 			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
 			MQTTAsync_disconnect(g.client, &d);
@@ -355,7 +350,6 @@ int main(void)
 		}
 		json_decref(cmd);
 	}
-	free(line);
 	if (started) {
 		MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
 		MQTTAsync_disconnect(g.client, &d);

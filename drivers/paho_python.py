@@ -9,6 +9,7 @@ in memory only, so the driver declares no persistence.
     mqttsim run --client-cmd '/usr/bin/python3 drivers/paho_python.py' FILE.scn
 """
 import json
+import queue
 import sys
 import threading
 
@@ -21,7 +22,9 @@ lock = threading.Lock()
 online = threading.Event()
 subscribes, unsubscribes, publishes = {}, {}, {}   # mid -> command id
 early = {}                       # mid -> what its callback said before we knew the mid
-messages, read_waiting = [], []
+read_waiting = []               # read commands waiting, under read_came
+read_came = threading.Condition()
+ending = False
 
 
 def emit(**event):
@@ -53,11 +56,14 @@ def on_disconnect(client, userdata, rc):
 
 
 def on_message(client, userdata, msg):
-    with lock:
+    # The application reads in the callback: it returns (and paho
+    # acknowledges) only once the runner's read has taken the message.
+    with read_came:
+        while not read_waiting and not ending:
+            read_came.wait()
         if read_waiting:
-            message_event(msg, read_waiting.pop(0))
-        else:
-            messages.append(msg)
+            with lock:
+                message_event(msg, read_waiting.pop(0))
 
 
 def suback_event(command_id, granted):
@@ -140,7 +146,12 @@ def subscribe(client, cmd, unsubscribe=False):
 
 
 def publish(client, cmd):
-    info = client.publish(cmd["topic"], cmd["payload"].encode(), cmd["qos"], cmd["retain"])
+    while True:
+        info = client.publish(cmd["topic"], cmd["payload"].encode(), cmd["qos"], cmd["retain"])
+        # Offline, QoS 0 is not sent: the application waits and tries again.
+        if info.rc != mqtt.MQTT_ERR_NO_CONN or cmd["qos"]:
+            break
+        online.wait(1)
     with lock:
         # Offline, paho keeps a QoS 1 or 2 message for the reconnect; QoS 0 is gone.
         if info.rc == mqtt.MQTT_ERR_SUCCESS or (info.rc == mqtt.MQTT_ERR_NO_CONN and cmd["qos"]):
@@ -154,12 +165,32 @@ def publish(client, cmd):
             emit(id=cmd["id"], event="error", **{"class": "not-sent"}, text=mqtt.error_string(info.rc))
 
 
+def read_input(commands):
+    """Standard input, on a thread of its own: a read is taken at once (paho's
+    thread may be waiting in on_message for it); the rest go in order to the
+    main thread."""
+    global ending
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd.get("cmd") == "read":
+            with read_came:
+                read_waiting.append(cmd["id"])
+                read_came.notify_all()
+        else:
+            commands.put(cmd)
+    with read_came:
+        ending = True
+        read_came.notify_all()
+    commands.put(None)
+
+
 def main():
     emit(event="hello", driver="paho_python.py", library=f"paho-mqtt {paho.mqtt.__version__}",
          capabilities=[])
     client = None
-    for line in sys.stdin:
-        cmd = json.loads(line)
+    commands = queue.Queue()
+    threading.Thread(target=read_input, args=(commands,), daemon=True).start()
+    for cmd in iter(commands.get, None):
         what = cmd["cmd"]
         if what == "connect":
             client = connect(cmd)
@@ -171,12 +202,6 @@ def main():
             subscribe(client, cmd, unsubscribe=True)
         elif what == "publish":
             publish(client, cmd)
-        elif what == "read":
-            with lock:
-                if messages:
-                    message_event(messages.pop(0), cmd["id"])
-                else:
-                    read_waiting.append(cmd["id"])
         elif what == "disconnect":
             client.disconnect()
             with lock:

@@ -235,3 +235,116 @@ def test_target_options_are_checked(tmp_path):
     ]:
         proc = mqttsim("run", *args, scn, cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Client libraries under test: drivers (docs/drivers.md).
+
+PY = "/usr/bin/python3"
+DRIVERS = {
+    "mqttsim": str(build_dir() / "drivers" / "mqttsim_client"),
+    "libmosquitto": str(build_dir() / "drivers" / "mosquitto_client"),
+    "paho-c": str(build_dir() / "drivers" / "paho_c_client"),
+    "paho-python": f"{PY} {ROOT}/drivers/paho_python.py",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_each_shipped_driver_keeps_qos1_through_a_drop(tmp_path, name):
+    """Every shipped driver runs a fault scenario and passes it: the drop
+    acts on the link in front of its library, which reconnects and
+    resends; its end of the wire is judged too."""
+    proc = mqttsim("run", "--client-cmd", DRIVERS[name], "--seeds", "1", "--artifacts",
+                   tmp_path / "art", ROOT / "scenarios/qos1-drop-puback-sent.scn",
+                   ROOT / "scenarios/qos2-clean.scn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("driver: "), proc.stdout
+    assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 0 skipped")
+
+
+def test_capabilities_decide_what_is_judged(tmp_path):
+    """libmosquitto declares no acknowledgement timeout and no persistence:
+    a scenario that needs the timeout is skipped with the reason; one with
+    a store=fs client runs, held to what a memory-only client owes, and
+    says what it was not held to. Paho C declares persistence: held to it."""
+    args = ("--seeds", "1", ROOT / "scenarios/qos1-silent-loss-ack-timeout.scn",
+            ROOT / "scenarios/will-after-crash.scn")
+    proc = mqttsim("run", "--client-cmd", DRIVERS["libmosquitto"], *args, cwd=tmp_path)
+    assert "declares nothing" in proc.stdout
+    assert re.search(r"^SKIP .*qos1-silent-loss-ack-timeout\.scn: pub needs an acknowledgement "
+                     r"timeout \(ack-timeout=\): the driver declares none", proc.stdout, re.M)
+    assert "not held to: dev's session across a restart (store=fs: the driver declares no " \
+           "persistence)" in proc.stdout
+    proc = mqttsim("run", "--client-cmd", DRIVERS["paho-c"], *args, cwd=tmp_path)
+    assert "declares persistence" in proc.stdout
+    assert "not held to" not in proc.stdout
+
+
+def test_real_and_the_threaded_clients_driver_agree(tmp_path):
+    """--real runs the threaded client in processes of the runner's own;
+    its driver runs it over the protocol: the same scenarios, the same
+    verdicts (including a crash, a restart on the store, and a caught
+    broker defect)."""
+    scns = [ROOT / "scenarios" / n for n in (
+        "qos2-restart-pubrec.scn", "qos1-drop-puback-sent.scn", "sub-qos2-crash-pubrel.scn",
+        "caught-losing-broker.scn", "will-after-crash.scn", "qos1-silent-loss-ack-timeout.scn")]
+    real = mqttsim("run", "--real", "--seeds", "1", *scns, cwd=tmp_path)
+    driver = mqttsim("run", "--client-cmd", DRIVERS["mqttsim"], "--seeds", "1", *scns, cwd=tmp_path)
+    verdicts = lambda out: re.findall(r"^(PASS|FAIL|SKIP) (\S+)", out, re.M)  # noqa: E731
+    assert verdicts(real.stdout) == verdicts(driver.stdout), real.stdout + driver.stdout
+    assert len(verdicts(real.stdout)) == len(scns)
+    assert real.returncode == driver.returncode == 0
+
+
+BROKEN = {
+    "no-hello": ("import sys; sys.exit(4)", "exited with status 4 before its hello"),
+    "silent": ("import time; time.sleep(60)", "said no hello within 10 s"),
+    "not-json": ("print('hello there', flush=True)", "began with something else than its hello"),
+}
+
+MIDRUN = {
+    # a hello, then trouble at the first command
+    "malformed": "print('{oops', flush=True)",
+    "unknown-event": "print(json.dumps({'event': 'teleported'}), flush=True)",
+    "hang": "time.sleep(60)",
+    "exit": "sys.exit(5)",
+}
+MIDRUN_ERROR = {
+    "malformed": "wrote malformed JSON",
+    "unknown-event": 'sent an unknown event "teleported"',
+    "hang": "left command 1 unanswered for 1000 ms",
+    "exit": "exited with status 5",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_driver_broken_at_start(tmp_path, name):
+    code, message = BROKEN[name]
+    (tmp_path / "d.py").write_text(code + "\n")
+    t0 = time.monotonic()
+    proc = mqttsim("run", "--client-cmd", f"{PY} {tmp_path}/d.py", ROOT / "scenarios/qos1-clean.scn",
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"--client-cmd '{PY} {tmp_path}/d.py': the driver {message}" in proc.stderr
+    assert "PASS" not in proc.stdout
+    assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.parametrize("name", sorted(MIDRUN))
+def test_driver_broken_in_a_run(tmp_path, name):
+    """A driver that says hello and then breaks the protocol: the run is an
+    error naming the driver and what it did (exit 2), never a pass."""
+    (tmp_path / "d.py").write_text(
+        "import json, sys, time\n"
+        "print(json.dumps({'event': 'hello', 'driver': 'bad', 'library': 'none',"
+        " 'capabilities': []}), flush=True)\n"
+        "for line in sys.stdin:\n"
+        f"    {MIDRUN[name]}\n")
+    proc = mqttsim("run", "--client-cmd", f"{PY} {tmp_path}/d.py", "--driver-timeout", "1s",
+                   "--seeds", "1", ROOT / "scenarios/qos1-clean.scn", ROOT / "scenarios/qos2-clean.scn",
+                   cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert re.search(rf"^ERROR .*qos1-clean\.scn seed 1: the driver '{PY} {tmp_path}/d.py' of "
+                     rf"(pub|sub) {re.escape(MIDRUN_ERROR[name])}", proc.stdout, re.M), proc.stdout
+    assert "PASS" not in proc.stdout and "qos2-clean" not in proc.stdout
+    assert "the target cannot be used" in proc.stderr

@@ -70,7 +70,7 @@ struct adapter {
 	bool online, disconnected, reading, subscribing;
 	int subs_left, subs_failed_cls;
 	uint64_t read_at;            /* the next read goes then (read-delay) */
-	char name[64];
+	char name[200];
 };
 
 static uint64_t mono_ms(void)
@@ -342,6 +342,9 @@ static void on_event(struct adapter *a, json_t *ev, const char *line)
 		}
 		if (p->acked)
 			broken(a, "answered publish %ld twice", p->id);
+		if (error)
+			report(a, "t publish #%u: %s: %.200s", p->seq, str_of(ev, "class"),
+			       str_of(ev, "text") ? str_of(ev, "text") : "");
 		report(a, "p %d %u %d 0", p->step, p->seq, cls);
 		if (ok && p->qos > 0) {
 			p->acked = true;
@@ -489,7 +492,7 @@ int scenario_driver_client(int argc, char **argv)
 		return 2;
 	a.cfg = &sc.clients[a.index];
 	a.timeout_ms = (unsigned)strtoul(argv[13], NULL, 10);
-	snprintf(a.name, sizeof a.name, "%.60s", argv[12]);
+	snprintf(a.name, sizeof a.name, "%.190s", argv[12]);
 	if (!(a.buf = malloc(LINE_MAX_BYTES)))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);

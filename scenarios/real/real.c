@@ -589,7 +589,7 @@ struct real {
 	struct oracle *o;
 	struct wire_report wire;
 	FILE *trace;
-	char broken[300];                 /* why the run itself failed */
+	char broken[512];                 /* why the run itself failed */
 	struct rscript *script[SCN_MAX_CLIENTS]; /* a scripted client's broker side */
 	char script_port[SCN_MAX_CLIENTS][16];
 	struct mqtt_fakebroker *fb;       /* its capture's sidecar takes the trace */
@@ -941,7 +941,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'e':
 		/* The driver broke its protocol: the run cannot be judged. */
 		if (!m->target_broken)
-			snprintf(m->broken, sizeof m->broken, "%.290s", text + 2);
+			snprintf(m->broken, sizeof m->broken, "%.500s", text + 2);
 		m->target_broken = true;
 		break;
 	case 't': {
@@ -1446,6 +1446,13 @@ bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, 
 		if (c->ack_timeout_ms && !strstr(caps, ",ack-timeout,")) {
 			snprintf(why, cap, "%s needs an acknowledgement timeout (ack-timeout=): the driver "
 			         "declares none", c->name);
+			return true;
+		}
+		const char *kmin = strstr(caps, ",keep-alive-min:");
+		unsigned least = kmin ? (unsigned)atoi(kmin + 16) : 0;
+		if (c->keep_alive && c->keep_alive < least) {
+			snprintf(why, cap, "%s's keep-alive of %u s is below the least the driver's library "
+			         "takes (%u s)", c->name, c->keep_alive, least);
 			return true;
 		}
 		if (c->pause_ms && !strstr(caps, ",pause-timeout,")) {
