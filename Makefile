@@ -8,6 +8,7 @@
 #   make tsan       the threaded tests on a TSan build
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS (default 60) each
 #   make bench      benchmarks
+#   make compare    the scenario library against other clients and brokers: docs/compare.md
 #   make install    PREFIX=/usr/local (DESTDIR honoured); guides in PREFIX/share/doc/mqttsim
 #   make deps       Debian packages the build, tests and benchmarks need
 #   make clean
@@ -120,7 +121,7 @@ MAN_PAGES  := $(wildcard docs/man/*.3 docs/man/*.1)
 GUIDES     := $(wildcard docs/*.md)
 DOCDIR     := $(PREFIX)/share/doc/mqttsim
 
-.PHONY: FORCE all lib tests deps test check-layers check-unit check-py san tsan fuzz bench install uninstall clean demo mutants
+.PHONY: FORCE all lib tests deps test check-layers check-unit check-py san tsan fuzz bench install uninstall clean demo mutants compare
 
 all: lib tests $(BENCH_BINS) $(PROGRAMS) $(DRIVERS)
 
@@ -302,13 +303,19 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	sh bench/run_decode.sh $(BUILD) $(BENCH_REPS)
 	sh bench/run_targets.sh $(BUILD) $(BENCH_REPS)
 
+# The scenario library against every shipped client driver and a private
+# mosquitto: docs/compare.md (COMPARE_SEEDS, default 1).
+COMPARE_SEEDS ?= 1
+compare: $(BUILD)/bin/mqttsim $(DRIVERS)
+	$(PYTHON) scripts/compare.py $(BUILD) --seeds $(COMPARE_SEEDS)
+
 # The pytest plugin (python/mqttsim), where Debian's /usr/bin/python3 looks
 # for PREFIX=/usr/local (dist-packages); other prefixes: PYTHONPATH.
 PYTHON_PKG  := $(wildcard python/mqttsim/*.py)
 PYTHON_VER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 PYTHON_SITE ?= $(PREFIX)/lib/python$(PYTHON_VER)/dist-packages
 
-install: lib $(PROGRAMS)
+install: lib $(PROGRAMS) $(DRIVERS)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mqttsim \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
@@ -327,6 +334,10 @@ install: lib $(PROGRAMS)
 	install -m 644 $(PYTHON_PKG) $(DESTDIR)$(PYTHON_SITE)/mqttsim/
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 644 README.md $(GUIDES) $(DESTDIR)$(DOCDIR)/
+	# Targets (docs/targets.md, docs/drivers.md): the drivers and a private mosquitto.
+	install -d $(DESTDIR)$(PREFIX)/lib/mqttsim/drivers
+	install -m 755 $(DRIVERS) drivers/paho_python.py $(DESTDIR)$(PREFIX)/lib/mqttsim/drivers/
+	install -m 755 scripts/mosquitto-target $(DESTDIR)$(PREFIX)/lib/mqttsim/
 
 uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
@@ -335,6 +346,7 @@ uninstall:
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
 	for p in $(notdir $(PROGRAMS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$p; done
 	rm -rf $(DESTDIR)$(PYTHON_SITE)/mqttsim
+	rm -rf $(DESTDIR)$(PREFIX)/lib/mqttsim
 
 clean:
 	rm -rf build

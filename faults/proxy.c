@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "mqttsim/fault_engine.h"
 #include "proxy.h"
 
@@ -46,7 +49,8 @@ struct proxied {
 	int route;
 	uint32_t conn;       /* the route's connection number, from 1 */
 	uint32_t capture;    /* its number in the captures, over the proxy */
-	bool connecting;
+	bool connecting;     /* TCP connect, then (tls://) the handshake: upstream takes no data yet */
+	SSL *ssl;            /* tls:// upstream */
 	bool fin_sent[2];    /* [0] to upstream, [1] to client */
 	bool read_done[2];   /* [0] client, [1] upstream */
 	struct mqtt_fault_link *link;
@@ -65,6 +69,8 @@ struct fault_proxy {
 	struct fault_proxy_hooks hooks;
 	struct sockaddr_storage upstream;
 	socklen_t upstream_len;
+	SSL_CTX *tls;              /* tls:// upstream: verified as the threaded client does */
+	char tls_name[256];        /* the name checked, and sent as SNI */
 	struct route routes[ROUTES_MAX];
 	int nroutes;
 	int epfd;
@@ -154,8 +160,9 @@ static int resolve(const char *url, bool passive, struct sockaddr_storage *ss, s
 		*len = (socklen_t)sizeof *un;
 		return 0;
 	}
-	if (strncmp(url, "tcp://", 6) != 0) {
-		snprintf(err, errcap, "%s: expected tcp://HOST:PORT%s", url, passive ? "" : " or unix:PATH");
+	if (strncmp(url, "tcp://", 6) != 0 && (passive || strncmp(url, "tls://", 6) != 0)) {
+		snprintf(err, errcap, "%s: expected tcp://HOST:PORT%s", url,
+		         passive ? "" : ", tls://HOST:PORT or unix:PATH");
 		return -1;
 	}
 	char host[256], port[16];
@@ -175,6 +182,28 @@ static int resolve(const char *url, bool passive, struct sockaddr_storage *ss, s
 	return 0;
 }
 
+int fault_proxy_tls(struct fault_proxy *x, const char *ca_file, char *err, size_t errcap)
+{
+	if (!x->tls_name[0]) {
+		snprintf(err, errcap, "the upstream is not tls://");
+		return -1;
+	}
+	if (!(x->tls = SSL_CTX_new(TLS_client_method()))) {
+		snprintf(err, errcap, "TLS: out of memory");
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(x->tls, TLS1_2_VERSION);
+	/* Partial writes, from a buffer that may have moved: the link's segments. */
+	SSL_CTX_set_mode(x->tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(x->tls, SSL_VERIFY_PEER, NULL);
+	if (ca_file ? SSL_CTX_load_verify_locations(x->tls, ca_file, NULL) != 1
+	            : SSL_CTX_set_default_verify_paths(x->tls) != 1) {
+		snprintf(err, errcap, "TLS: cannot load %s", ca_file ? ca_file : "the system's CAs");
+		return -1;
+	}
+	return 0;
+}
+
 int fault_proxy_new(struct fault_proxy **out, const char *upstream,
                     const struct fault_proxy_hooks *hooks, char *err, size_t errcap)
 {
@@ -190,6 +219,14 @@ int fault_proxy_new(struct fault_proxy **out, const char *upstream,
 	}
 	if (hooks)
 		x->hooks = *hooks;
+	if (!strncmp(upstream, "tls://", 6)) {
+		/* The host of tls://HOST:PORT, without IPv6's brackets. */
+		const char *h = upstream + 6, *colon = strrchr(h, ':');
+		int len = (int)(colon - h);
+		if (*h == '[')
+			h++, len -= 2;
+		snprintf(x->tls_name, sizeof x->tls_name, "%.*s", len, h);
+	}
 	x->stop_fd = -1;
 	x->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (x->epfd < 0) {
@@ -308,6 +345,10 @@ static void finish(struct fault_proxy *x, struct proxied *p, bool reset)
 	p->dead = true;
 	reports(x, p);
 	logf_(x, "connection %u closed%s", p->capture, reset ? " (reset)" : "");
+	if (p->ssl) {
+		SSL_free(p->ssl); /* no close_notify: the link decides how the stream ends */
+		p->ssl = NULL;
+	}
 	struct end *ends[2] = {&p->client, &p->upstream};
 	for (int i = 0; i < 2; i++) {
 		if (ends[i]->fd < 0)
@@ -336,6 +377,20 @@ static void finish(struct fault_proxy *x, struct proxied *p, bool reset)
 	x->graveyard = p;
 }
 
+/* A write toward dir's destination, through TLS on a tls:// upstream:
+ * bytes taken, or -1 with errno (EAGAIN: try again when writable). */
+static ssize_t put(struct proxied *p, unsigned dir, const void *data, size_t n)
+{
+	if (dir == MQTT_B2C || !p->ssl)
+		return send(dir == MQTT_C2B ? p->upstream.fd : p->client.fd, data, n, MSG_NOSIGNAL);
+	int w = SSL_write(p->ssl, data, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (w > 0)
+		return w;
+	int e = SSL_get_error(p->ssl, w);
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
 /* Delivers what is due in dir to its destination; false when p ended. */
 static bool deliver(struct fault_proxy *x, struct proxied *p, unsigned dir, uint64_t now)
 {
@@ -352,7 +407,7 @@ static bool deliver(struct fault_proxy *x, struct proxied *p, unsigned dir, uint
 	bool blocked = false;
 	/* One write per segment: partial writes reach the peer as such. */
 	while ((n = mqtt_fault_link_peek(p->link, dir, now, &data)) > 0) {
-		ssize_t w = send(dst->fd, data, n, MSG_NOSIGNAL);
+		ssize_t w = put(p, dir, data, n);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
 				blocked = true;
@@ -395,7 +450,20 @@ static void ingest(struct fault_proxy *x, struct proxied *p, struct end *src, ui
 {
 	unsigned dir = src->kind == K_CLIENT ? MQTT_C2B : MQTT_B2C;
 	int side = dir == MQTT_C2B ? 0 : 1;
-	ssize_t n = recv(src->fd, x->buf, sizeof x->buf, 0);
+	ssize_t n;
+	if (src->kind == K_UPSTREAM && p->ssl) {
+		int r = SSL_read(p->ssl, x->buf, (int)sizeof x->buf);
+		n = r;
+		if (r <= 0) {
+			int e = SSL_get_error(p->ssl, r);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				return;
+			n = e == SSL_ERROR_ZERO_RETURN ? 0 : -1; /* close_notify, or a broken stream */
+			ERR_clear_error();
+		}
+	} else {
+		n = recv(src->fd, x->buf, sizeof x->buf, 0);
+	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -409,12 +477,11 @@ static void ingest(struct fault_proxy *x, struct proxied *p, struct end *src, ui
 	else
 		client_leg(x, p, dir, x->buf, (size_t)n);
 	size_t off = 0;
-	struct end *dst = dir == MQTT_C2B ? &p->upstream : &p->client;
 	if (x->routes[p->route].passthrough && !mqtt_fault_link_queued(p->link, dir) &&
 	    !(dir == MQTT_C2B && p->connecting)) {
 		/* Nothing to apply and nothing waiting: send from the read buffer;
 		 * only what the socket does not take goes through the link. */
-		ssize_t w = send(dst->fd, x->buf, (size_t)n, MSG_NOSIGNAL);
+		ssize_t w = put(p, dir, x->buf, (size_t)n);
 		if (w > 0) {
 			if (dir == MQTT_C2B)
 				broker_leg(x, p, dir, x->buf, (size_t)w);
@@ -430,6 +497,9 @@ static void ingest(struct fault_proxy *x, struct proxied *p, struct end *src, ui
 		off += mqtt_fault_link_write(p->link, dir, now, x->buf + off, room);
 	}
 }
+
+static bool start_tls(struct fault_proxy *x, struct proxied *p);
+static bool handshake(struct fault_proxy *x, struct proxied *p);
 
 static void accept_all(struct fault_proxy *x, struct route *r)
 {
@@ -456,21 +526,62 @@ static void accept_all(struct fault_proxy *x, struct route *r)
 		p->client = (struct end){.kind = K_CLIENT, .fd = cfd, .p = p};
 		p->upstream = (struct end){.kind = K_UPSTREAM, .fd = ufd, .p = p};
 		int rc = connect(ufd, (struct sockaddr *)&x->upstream, x->upstream_len);
-		p->connecting = rc != 0 && errno == EINPROGRESS;
+		p->connecting = (rc != 0 && errno == EINPROGRESS) || x->tls;
 		p->next = x->conns;
 		x->conns = p;
 		logf_(x, "connection %u accepted", p->capture);
 		if (x->hooks.accepted)
 			x->hooks.accepted(x->hooks.arg, p->route, p->conn);
-		if (rc != 0 && !p->connecting) {
+		if (rc != 0 && errno != EINPROGRESS) {
 			logf_(x, "connection %u: upstream: %s", p->capture, strerror(errno));
 			finish(x, p, false);
 			continue;
 		}
 		watch(x, &p->client, EPOLLIN);
 		watch(x, &p->upstream, p->connecting ? EPOLLOUT : EPOLLIN);
+		if (rc == 0 && x->tls && (!start_tls(x, p) || !handshake(x, p)))
+			continue;
 		pump(x, p, now_ms(x));
 	}
+}
+
+/* The TCP connection to a tls:// upstream is up: the handshake starts. */
+static bool start_tls(struct fault_proxy *x, struct proxied *p)
+{
+	if (!(p->ssl = SSL_new(x->tls)) || SSL_set_fd(p->ssl, p->upstream.fd) != 1 ||
+	    SSL_set_tlsext_host_name(p->ssl, x->tls_name) != 1 || SSL_set1_host(p->ssl, x->tls_name) != 1) {
+		logf_(x, "connection %u: upstream: TLS: out of memory", p->capture);
+		finish(x, p, false);
+		return false;
+	}
+	SSL_set_connect_state(p->ssl);
+	return true;
+}
+
+/* One step of the handshake; false when it failed (p ended). */
+static bool handshake(struct fault_proxy *x, struct proxied *p)
+{
+	int r = SSL_do_handshake(p->ssl);
+	if (r == 1) {
+		p->connecting = false;
+		return true;
+	}
+	int e = SSL_get_error(p->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		watch(x, &p->upstream, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return true;
+	}
+	long v = SSL_get_verify_result(p->ssl);
+	char why[256];
+	if (v != X509_V_OK)
+		snprintf(why, sizeof why, "certificate verification failed: %s",
+		         X509_verify_cert_error_string(v));
+	else
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+	ERR_clear_error();
+	logf_(x, "connection %u: upstream: TLS: %s", p->capture, why);
+	finish(x, p, false);
+	return false;
 }
 
 static void on_event(struct fault_proxy *x, struct end *e, uint32_t events, uint64_t now)
@@ -479,19 +590,33 @@ static void on_event(struct fault_proxy *x, struct end *e, uint32_t events, uint
 	if (p->dead)
 		return;
 	if (e->kind == K_UPSTREAM && p->connecting) {
-		int err = 0;
-		socklen_t len = sizeof err;
-		getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		if (err) {
-			logf_(x, "connection %u: upstream: %s", p->capture, strerror(err));
-			finish(x, p, false);
-			return;
+		if (!p->ssl) {
+			int err = 0;
+			socklen_t len = sizeof err;
+			getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			if (err) {
+				logf_(x, "connection %u: upstream: %s", p->capture, strerror(err));
+				finish(x, p, false);
+				return;
+			}
+			if (!x->tls)
+				p->connecting = false; /* plain TCP: up */
+			else if (!start_tls(x, p))
+				return;
 		}
-		p->connecting = false;
+		if (p->ssl && !handshake(x, p))
+			return;
+		if (p->connecting)
+			return; /* the handshake goes on */
 		watch(x, e, EPOLLIN);
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ingest(x, p, e, now);
+		/* TLS may hold decrypted bytes the socket no longer signals. */
+		while (!p->dead && e->kind == K_UPSTREAM && p->ssl && SSL_pending(p->ssl) > 0 &&
+		       mqtt_fault_link_queued(p->link, MQTT_B2C) < BACKLOG_MAX)
+			ingest(x, p, e, now);
+	}
 	if (!p->dead)
 		pump(x, p, now);
 }
@@ -591,6 +716,7 @@ void fault_proxy_free(struct fault_proxy *x)
 	}
 	if (x->stop_fd >= 0)
 		close(x->stop_fd);
+	SSL_CTX_free(x->tls);
 	close(x->epfd);
 	free(x);
 }

@@ -52,12 +52,22 @@ struct fault_proxy_hooks {
 };
 
 /*
- * Makes a proxy to upstream ("tcp://HOST:PORT", IPv6 as [ADDR], or
- * "unix:PATH"). hooks is copied; NULL: none. Returns 0, or -1 with a
+ * Makes a proxy to upstream ("tcp://HOST:PORT", IPv6 as [ADDR],
+ * "tls://HOST:PORT" (then fault_proxy_tls() before it runs), or "unix:PATH"). hooks is copied; NULL: none. Returns 0, or -1 with a
  * message in err (an address that does not parse or resolve, no memory).
  */
 int fault_proxy_new(struct fault_proxy **out, const char *upstream,
                     const struct fault_proxy_hooks *hooks, char *err, size_t errcap);
+
+/*
+ * For a tls:// upstream: the broker's certificate chain is verified
+ * against ca_file (PEM; NULL: the system's trust store) and its name
+ * against HOST (sent as SNI too), as the threaded client's TLS does.
+ * Call before the proxy runs; 0, or -1 with err (not tls://, a file that
+ * does not load). A handshake that fails closes that connection (its
+ * reason is logged); the client sees it end.
+ */
+int fault_proxy_tls(struct fault_proxy *p, const char *ca_file, char *err, size_t errcap);
 
 /*
  * Adds a route: listens on listen ("tcp://HOST:PORT"; port 0 picks a

@@ -66,3 +66,21 @@ def test_decode_bench_script():
     assert int(ours["bytes"]) >= 2_000_000 and float(ours["mb_per_s"]) > 0
     ratio = dict(f.split("=") for f in out[2].split())
     assert int(ratio["packets"]) > 1000
+
+
+@pytest.mark.unsanitized
+def test_targets_bench_script():
+    """bench/run_targets.sh: the fault link against a direct connection to a
+    private mosquitto, 10,000 QoS 1 messages each (each run passed its
+    scenario, or the script fails), the ratio of their medians, and no
+    mosquitto left behind."""
+    mark = f"MQTTSIM_BENCH_TEST={uuid.uuid4()}"
+    key, value = mark.split("=")
+    out = run(["sh", str(ROOT / "bench/run_targets.sh"), str(build_dir()), "1"],
+              env=clean_env(**{key: value}), timeout=300).stdout
+    lines = out.splitlines()
+    assert any(line.startswith("op=target-link ") and "messages=10000" in line for line in lines)
+    assert any(line.startswith("op=target-direct ") for line in lines)
+    ratio = [line for line in lines if line.startswith("op=target-ratio ")]
+    assert len(ratio) == 1 and float(ratio[0].split("ratio=")[1].split()[0]) > 0
+    assert processes_with(mark) == [], "run_targets.sh left processes behind"

@@ -69,6 +69,10 @@ def test_installed_files(prefix):
                 "include/mqttsim/faults.h", "bin/mqttc", "share/man/man1/mqttc.1",
                 "bin/mqttsim", "share/man/man1/mqttsim.1", "include/mqttsim/mqtttest.h", "share/man/man3/mqttsim_mqtttest.3"):
         assert (prefix / rel).exists(), f"{rel} not installed"
+    for rel in ("lib/mqttsim/drivers/mqttsim_client", "lib/mqttsim/drivers/mosquitto_client",
+                "lib/mqttsim/drivers/paho_c_client", "lib/mqttsim/drivers/paho_python.py",
+                "lib/mqttsim/mosquitto-target"):
+        assert (prefix / rel).exists(), f"{rel} not installed"
     pc = (prefix / "lib/pkgconfig/mqttsim.pc").read_text()
     assert f"prefix={prefix}\n" in pc
 
@@ -216,3 +220,18 @@ def test_shared_library_exports_only_the_api(prefix):
 def test_shared_library_soname(prefix):
     out = run(["readelf", "-d", str(prefix / "lib/libmqttsim.so.0")]).stdout
     assert "Library soname: [libmqttsim.so.0]" in out
+
+
+def test_installed_targets_run_outside_the_tree(prefix, tmp_path, root):
+    """The installed runner, a driver and mosquitto-target work from any
+    folder: a library scenario against libmosquitto's driver, and against
+    a private mosquitto that the installed script runs."""
+    scn = tmp_path / "q.scn"
+    scn.write_text((root / "scenarios" / "qos1-drop-puback-sent.scn").read_text())
+    mqttsim = str(prefix / "bin" / "mqttsim")
+    proc = run([mqttsim, "run", "--seeds", "1", "--client-cmd",
+                str(prefix / "lib/mqttsim/drivers/mosquitto_client"), str(scn)], cwd=tmp_path)
+    assert proc.stdout.rstrip().endswith("1 passed, 0 failed, 0 skipped")
+    proc = run([mqttsim, "run", "--seeds", "1", "--broker-cmd",
+                f"{prefix}/lib/mqttsim/mosquitto-target {{port}} {{dir}}", str(scn)], cwd=tmp_path)
+    assert proc.stdout.rstrip().endswith("1 passed, 0 failed, 0 skipped")

@@ -348,3 +348,52 @@ def test_driver_broken_in_a_run(tmp_path, name):
                      rf"(pub|sub) {re.escape(MIDRUN_ERROR[name])}", proc.stdout, re.M), proc.stdout
     assert "PASS" not in proc.stdout and "qos2-clean" not in proc.stdout
     assert "the target cannot be used" in proc.stderr
+
+
+def test_artifacts_folder_made_with_its_parents(tmp_path):
+    """--artifacts a/b/c: every missing folder is made (make compare keeps
+    each target's failures in a folder of its own under build/compare/)."""
+    scn = scenario(tmp_path, "fail.scn", "# fails\nclient pub\nclient sub\n"
+                   "subscribe sub t qos=1\npublish pub t qos=1 count=3\n"
+                   "expect reconnects pub min=1\n")
+    deep = tmp_path / "a" / "b" / "c"
+    proc = mqttsim("run", "--seeds", "1", "--artifacts", deep, scn, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (deep / "fail.scn-seed1.trace").exists() and (deep / "fail.scn-seed1.pcap").exists()
+    proc = mqttsim("run", "--real", "--seeds", "1", "--artifacts", tmp_path / "x" / "y", scn,
+                   cwd=tmp_path)
+    assert proc.returncode == 1
+    assert (tmp_path / "x" / "y" / "fail.scn-seed1.real.trace").exists()
+
+
+def test_tls_broker_through_the_link(tmp_path):
+    """--broker tls://: the link speaks TLS on the broker's leg, verifying
+    the broker's chain against --broker-ca and its host name; faults still
+    act on the plaintext MQTT (a drop after a PUBACK). A broker whose
+    certificate the CAs do not vouch for is an error before any scenario
+    runs (exit 2)."""
+    from brokers import make_pki
+    pki = make_pki(tmp_path)
+    out = tmp_path / "fb.txt"
+    with open(out, "w") as f:
+        fb = subprocess.Popen([str(FAKEBROKER), "--listen", "tls://127.0.0.1:0", "--tls-cert",
+                               pki["server.crt"], "--tls-key", pki["server.key"]], stdout=f)
+    try:
+        deadline = time.monotonic() + 10
+        while "listening" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        port = re.search(r"listening tls 127\.0\.0\.1:(\d+)", out.read_text()).group(1)
+        proc = mqttsim("run", "--broker", f"tls://localhost:{port}", "--broker-ca", pki["ca.crt"],
+                       "--seeds", "1", "--trace", ROOT / "scenarios/qos1-drop-puback-sent.scn",
+                       cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"pub: fault .*action=drop line=\d+ \(the link\)", proc.stdout)
+        assert "1 passed, 0 failed, 0 skipped" in proc.stdout
+        # Not vouched for: the system's CAs do not know the test CA.
+        proc = mqttsim("run", "--broker", f"tls://localhost:{port}",
+                       ROOT / "scenarios/qos1-clean.scn", cwd=tmp_path)
+        assert proc.returncode == 2
+        assert f"--broker tls://localhost:{port}: TLS: certificate verification failed" in proc.stderr
+    finally:
+        fb.terminate()
+        fb.wait(5)

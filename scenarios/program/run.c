@@ -48,6 +48,27 @@ const char mqttsim_usage[] =
 "                    1..3); A alone: one\n"
 "  --real            real sockets, threads and processes instead of simulation;\n"
 "                    a seed fixes the fault decisions, not the interleaving\n"
+"  --broker ADDRESS  real time against the broker at ADDRESS (tcp://HOST:PORT,\n"
+"                    tls://HOST:PORT, unix:PATH) instead of the fake broker;\n"
+"                    each client through a fault link (TLS on the broker's\n"
+"                    leg); scenarios that need the fake broker or a simulated\n"
+"                    disk are skipped, with the reason\n"
+"  --broker-ca FILE  tls://: the CAs (PEM) the broker's certificate and host\n"
+"                    name are verified against (default: the system's)\n"
+"  --broker-cmd CMD  start the broker per run with sh -c CMD, {port} and {dir}\n"
+"                    filled in; stop it by its PID at the end; crash broker and\n"
+"                    restart broker steps kill or stop it and run CMD again\n"
+"  --broker-wait DUR how long CMD may take to listen (default 10s)\n"
+"  --prefix P        before client ids (P-ID) and topics (P/TOPIC) on a broker\n"
+"                    under test (default random); cleared at the end\n"
+"  --no-link         clients dial the broker under test directly (faults in\n"
+"                    their own transport; the broker's end is not judged)\n"
+"  --client-cmd CMD  each scenario client is a driver of a client library\n"
+"                    (JSON lines on stdin/stdout, docs/drivers.md)\n"
+"  --max-time DUR    a real run ends by then at the latest, whatever the\n"
+"                    scenario's limit (what is owed by then is judged)\n"
+"  --driver-timeout DUR  how long a driver may take to start or to say goodbye\n"
+"                    (default 30s)\n"
 "  --trace           print every run's trace (connections, faults, crashes)\n"
 "  --artifacts DIR   where a failing run's trace and pcap go\n"
 "                    (default ./mqttsim-failures)\n"
@@ -63,13 +84,16 @@ const char mqttsim_usage[] =
 "  -h, --help        this text\n"
 "\n"
 "A failing run prints its seed and the command that reproduces it. The last\n"
-"line is \"N passed, M failed\", counting scenarios.\n"
+"line is \"N passed, M failed\", counting scenarios, with \", K skipped\" when\n"
+"some were skipped or a target is under test.\n"
 "\n"
 "Example:\n"
 "  mqttsim run --seeds 1..50 scenarios/qos1-drop-puback-sent.scn\n"
 "\n"
 "Exit status: 0 when every expectation held, 1 when one did not, 2 for bad\n"
-"usage or a bad scenario file (file:line:column: message).\n";
+"usage, a bad scenario file (file:line:column: message), or a target that\n"
+"cannot be used (a broker not reached, a broker command that exits or never\n"
+"listens, a driver that breaks its protocol).\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -95,9 +119,23 @@ static bool parse_seeds(const char *s, uint64_t *a, uint64_t *b)
 	return !errno && end != t && !*end && *t != '-' && *b >= *a;
 }
 
+/* mkdir -p: the artifacts folder and any folder above it that is missing. */
+static void make_dirs(const char *path)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *c = buf + 1; *c; c++)
+		if (*c == '/') {
+			*c = 0;
+			mkdir(buf, 0777);
+			*c = '/';
+		}
+	mkdir(buf, 0777);
+}
+
 static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
 {
-	mkdir(dir, 0777);
+	make_dirs(dir);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
 	char path[1024], pcap[1024];
@@ -140,7 +178,7 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	         (unsigned long long)seed);
 	snprintf(pcap, sizeof pcap, "%s/%s-seed%llu.real.pcap", o->artifacts, base,
 	         (unsigned long long)seed);
-	mkdir(o->artifacts, 0777);
+	make_dirs(o->artifacts);
 	FILE *trace = o->trace ? out : tmpfile();
 	/* Scenarios that run at once (--jobs) against one broker must not
 	 * share client identifiers: each gets its own prefix. */
@@ -200,7 +238,7 @@ static void write_shrunk(const char *dir, const struct scenario *s, uint64_t see
 		        (unsigned long long)seed, runs);
 		return;
 	}
-	mkdir(dir, 0777);
+	make_dirs(dir);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
 	size_t blen = strlen(base);
@@ -385,6 +423,8 @@ int mqttsim_run(int argc, char **argv)
 			real = true;
 		} else if (!strcmp(argv[i], "--broker") && i + 1 < argc) {
 			target.broker = argv[++i];
+		} else if (!strcmp(argv[i], "--broker-ca") && i + 1 < argc) {
+			target.broker_ca = argv[++i];
 		} else if (!strcmp(argv[i], "--broker-cmd") && i + 1 < argc) {
 			target.broker_cmd = argv[++i];
 		} else if (!strcmp(argv[i], "--broker-wait") && i + 1 < argc) {
@@ -405,6 +445,14 @@ int mqttsim_run(int argc, char **argv)
 			prefix_given = true;
 		} else if (!strcmp(argv[i], "--no-link")) {
 			target.direct = true;
+		} else if (!strcmp(argv[i], "--max-time") && i + 1 < argc) {
+			char *end;
+			unsigned long long v = strtoull(argv[++i], &end, 10);
+			if (end == argv[i] || *argv[i] == '-' || !v ||
+			    (strcmp(end, "ms") && strcmp(end, "s") && strcmp(end, "m") && *end))
+				return usage_error("--max-time takes a duration (N ms, Nms, Ns or Nm), not ",
+				                   argv[i]);
+			target.max_ms = !strcmp(end, "s") ? v * 1000 : !strcmp(end, "m") ? v * 60000 : v;
 		} else if (!strcmp(argv[i], "--client-cmd") && i + 1 < argc) {
 			target.client_cmd = argv[++i];
 		} else if (!strcmp(argv[i], "--driver-timeout") && i + 1 < argc) {
@@ -443,6 +491,10 @@ int mqttsim_run(int argc, char **argv)
 	if (!external && (target.direct || prefix_given))
 		return usage_error(target.direct ? "--no-link" : "--prefix",
 		                   " goes with --broker or --broker-cmd");
+	if (target.direct && target.broker && !strncmp(target.broker, "tls://", 6))
+		return usage_error("--no-link takes a tcp:// or unix: broker, not ", target.broker);
+	if (target.broker_ca && !(target.broker && !strncmp(target.broker, "tls://", 6)))
+		return usage_error("--broker-ca goes with --broker tls://HOST:PORT", "");
 	if (target.client_cmd && target.direct)
 		return usage_error("--no-link: a driver's client always goes through the fault link", "");
 	char prefix[40];
@@ -495,16 +547,16 @@ int mqttsim_run(int argc, char **argv)
 		last = 3; /* each real run takes real time */
 	if (target.broker) {
 		/* A broker that cannot be reached is the user's to fix: say so once, first. */
-		char why[300];
-		int fd = target_dial(target.broker, 3000, why, sizeof why);
-		if (fd < 0) {
+		char why[400];
+		struct target_conn conn;
+		if (target_connect(&conn, target.broker, target.broker_ca, 3000, why, sizeof why) != 0) {
 			fprintf(stderr, "mqttsim: --broker %s\n", why);
 			for (int k = 0; k < n; k++)
 				scenario_free(&scs[k]);
 			free(scs);
 			return 2;
 		}
-		close(fd);
+		target_close(&conn);
 	}
 	char caps[512] = ",", driver_who[300] = "";
 	if (target.client_cmd && !check_only) {

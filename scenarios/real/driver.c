@@ -139,8 +139,12 @@ static struct pending *command(struct adapter *a, enum kind kind, json_t *obj)
 	if (a->npend == PENDING_MAX)
 		broken(a, "has %d commands unanswered", PENDING_MAX);
 	struct pending *p = &a->pend[a->npend++];
+	/* A library may rightly hold a publish or a subscribe as long as it
+	 * has no room or no connection (the scenario's limit bounds that);
+	 * starting and saying goodbye it must answer promptly. */
+	bool prompt = kind == K_CONNECT || kind == K_DISCONNECT;
 	*p = (struct pending){.id = ++a->next_id, .kind = kind, .step = -1,
-	                      .deadline = kind == K_READ ? UINT64_MAX : mono_ms() + a->timeout_ms};
+	                      .deadline = prompt ? mono_ms() + a->timeout_ms : UINT64_MAX};
 	json_object_set_new(obj, "id", json_integer(p->id));
 	send_json(a, obj);
 	return p;

@@ -699,6 +699,7 @@ static int spawn(struct real *m, int i)
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
 	c->dying = false;
 	c->subscribed = false;
+	m->last_event = m->now; /* a (re)start is news: "settled" waits for what it brings */
 	rtrace(m, "%s: process %d started%s", m->sc->clients[i].name, (int)pid,
 	       c->generation > 1 && m->sc->clients[i].store == SCN_STORE_FS ? " (adopting its store)" : "");
 	return 0;
@@ -1384,6 +1385,9 @@ static int link_setup(struct real *m, const char *pcap, char *err, size_t errcap
 	                                  .broker_leg = m->pcap_broker, .source = "mqttsim"};
 	if (fault_proxy_new(&m->proxy, m->address, &hooks, err, errcap) != 0)
 		return -1;
+	if (!strncmp(m->address, "tls://", 6) &&
+	    fault_proxy_tls(m->proxy, m->target->broker_ca, err, errcap) != 0)
+		return -1;
 	for (int i = 0; i < m->sc->nclients; i++) {
 		struct mqtt_fault_plan plan = {0};
 		int rc = scn_client_plan(m->sc, i, &plan);
@@ -1616,7 +1620,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	bool done = false;
 	while (!*m->broken) {
 		m->now = clock_ms() - m->t0;
-		if (m->now > sc->limit_ms)
+		if (m->now > sc->limit_ms || (t && t->max_ms && m->now > t->max_ms))
 			break;
 		schedule(m);
 		struct pollfd p[SCN_MAX_CLIENTS * 3];
@@ -1696,7 +1700,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	fault_proxy_stop(m->proxy);
 	if (m->external) {
 		/* The broker as the run found it: its sessions and retained messages gone. */
-		if (target_clear(m->address, sc, err, sizeof err) != 0)
+		if (target_clear(m->address, t->broker_ca, sc, err, sizeof err) != 0)
 			rtrace(m, "clearing up the broker: %s", err);
 		if (m->bp.pid)
 			broker_proc_stop(&m->bp, 5000);

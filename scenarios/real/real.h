@@ -15,7 +15,8 @@
 
 /* Where a real run goes: the fake broker in this process, or a broker under test. */
 struct real_target {
-	const char *broker;      /* a broker's address: tcp://HOST:PORT or unix:PATH */
+	const char *broker;      /* a broker's address: tcp://HOST:PORT, tls://HOST:PORT or unix:PATH */
+	const char *broker_ca;   /* tls://: the CAs its certificate is verified against (NULL: the system's) */
 	const char *broker_cmd;  /* or a command that runs one ({port}, {dir}) per run */
 	unsigned wait_ms;        /* how long the command may take to listen */
 	const char *prefix;      /* before client identifiers and topics; NULL or "": none */
@@ -23,6 +24,7 @@ struct real_target {
 	const char *client_cmd;  /* a driver of a client library under test (docs/drivers.md) */
 	const char *driver_caps; /* what it declares: ",persistence,ack-timeout," */
 	unsigned driver_timeout_ms; /* how long it may take to answer a command */
+	uint64_t max_ms;         /* a run ends by then at the latest, whatever the scenario's limit (0: none) */
 };
 
 /*

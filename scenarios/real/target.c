@@ -20,6 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "mqttsim/codec.h"
 #include "target.h"
 
@@ -109,8 +113,8 @@ int target_dial(const char *address, unsigned timeout_ms, char *err, size_t errc
 			rc = connect_within(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
 		freeaddrinfo(ai);
 	} else {
-		snprintf(err, errcap, "%s: expected tcp://HOST:PORT or unix:PATH (tls:// is not "
-		         "supported yet)", address);
+		snprintf(err, errcap, "%s: expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH",
+		         address);
 		return -1;
 	}
 	if (rc) {
@@ -314,21 +318,107 @@ void broker_proc_stop(struct broker_proc *b, unsigned wait_ms)
 
 /* ------------------------------------------------------------------ */
 
-static int send_packet(int fd, const struct mqtt_packet *p)
+int target_connect(struct target_conn *c, const char *address, const char *ca_file,
+                   unsigned timeout_ms, char *err, size_t errcap)
+{
+	c->ssl = NULL;
+	c->ctx = NULL;
+	if (strncmp(address, "tls://", 6) != 0)
+		return (c->fd = target_dial(address, timeout_ms, err, errcap)) < 0 ? -1 : 0;
+	char tcp[300], host[256];
+	snprintf(tcp, sizeof tcp, "tcp://%s", address + 6);
+	if ((c->fd = target_dial(tcp, timeout_ms, err, errcap)) < 0) {
+		if (!strncmp(err, "tcp://", 6))
+			memcpy(err, "tls", 3); /* name it as given */
+		return -1;
+	}
+	const char *h = address + 6, *colon = strrchr(h, ':');
+	int len = (int)(colon - h);
+	if (*h == '[')
+		h++, len -= 2;
+	snprintf(host, sizeof host, "%.*s", len, h);
+	/* As the threaded client's TLS: the chain and the host name verified. */
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ctx || !(c->ssl = SSL_new(c->ctx))) {
+		snprintf(err, errcap, "%s: TLS: out of memory", address);
+		target_close(c);
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	if (ca_file ? SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL) != 1
+	            : SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+		snprintf(err, errcap, "%s: TLS: cannot load %s", address, ca_file ? ca_file : "the system's CAs");
+		target_close(c);
+		return -1;
+	}
+	if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_set_tlsext_host_name(c->ssl, host) != 1 ||
+	    SSL_set1_host(c->ssl, host) != 1 || SSL_connect(c->ssl) != 1) {
+		long v = SSL_get_verify_result(c->ssl);
+		char why[256];
+		if (v != X509_V_OK)
+			snprintf(why, sizeof why, "certificate verification failed: %s",
+			         X509_verify_cert_error_string(v));
+		else
+			ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		ERR_clear_error();
+		snprintf(err, errcap, "%s: TLS: %s", address, why);
+		target_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+static ssize_t target_send(struct target_conn *c, const void *data, size_t n)
+{
+	if (!c->ssl)
+		return send(c->fd, data, n, MSG_NOSIGNAL);
+	int w = SSL_write(c->ssl, data, (int)n);
+	return w > 0 ? w : -1;
+}
+
+static ssize_t target_recv_all(struct target_conn *c, void *data, size_t n)
+{
+	if (!c->ssl)
+		return recv(c->fd, data, n, MSG_WAITALL);
+	size_t got = 0;
+	while (got < n) {
+		int r = SSL_read(c->ssl, (uint8_t *)data + got, (int)(n - got));
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+void target_close(struct target_conn *c)
+{
+	if (c->ssl)
+		SSL_free(c->ssl);
+	if (c->ctx)
+		SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->ssl = NULL;
+	c->ctx = NULL;
+	c->fd = -1;
+}
+
+static int send_packet(struct target_conn *c, const struct mqtt_packet *p)
 {
 	uint8_t buf[600];
 	size_t n;
 	if (mqtt_encode(buf, sizeof buf, p, 0, &n) != MQTT_OK)
 		return -1;
-	return send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+	return target_send(c, buf, n) == (ssize_t)n ? 0 : -1;
 }
 
-static int clear_client(const char *address, const struct scenario *sc, int i, char *err,
-                        size_t errcap)
+static int clear_client(const char *address, const char *ca_file, const struct scenario *sc, int i,
+                        char *err, size_t errcap)
 {
 	const struct scn_client *c = &sc->clients[i];
-	int fd = target_dial(address, 3000, err, errcap);
-	if (fd < 0)
+	struct target_conn conn;
+	if (target_connect(&conn, address, ca_file, 3000, err, errcap) != 0)
 		return -1;
 	struct mqtt_packet p = {.type = MQTT_CONNECT};
 	p.connect.protocol_name = mqtt_slice_str("MQTT");
@@ -337,10 +427,10 @@ static int clear_client(const char *address, const struct scenario *sc, int i, c
 	p.connect.keep_alive = 10;
 	p.connect.client_id = mqtt_slice_str(c->id);
 	uint8_t connack[4];
-	if (send_packet(fd, &p) != 0 || recv(fd, connack, 4, MSG_WAITALL) != 4 || connack[0] != 0x20 ||
-	    connack[3] != 0) {
+	if (send_packet(&conn, &p) != 0 || target_recv_all(&conn, connack, 4) != 4 ||
+	    connack[0] != 0x20 || connack[3] != 0) {
 		snprintf(err, errcap, "%s: clearing up as %s: no CONNACK accepting it", address, c->id);
-		close(fd);
+		target_close(&conn);
 		return -1;
 	}
 	int rc = 0;
@@ -358,21 +448,22 @@ static int clear_client(const char *address, const struct scenario *sc, int i, c
 		struct mqtt_packet pub = {.type = MQTT_PUBLISH};
 		pub.publish.retain = true;
 		pub.publish.topic = mqtt_slice_str(topic);
-		rc = send_packet(fd, &pub);
+		rc = send_packet(&conn, &pub);
 	}
 	struct mqtt_packet bye = {.type = MQTT_DISCONNECT};
 	if (rc == 0)
-		rc = send_packet(fd, &bye);
+		rc = send_packet(&conn, &bye);
 	if (rc != 0)
 		snprintf(err, errcap, "%s: clearing up as %s: %s", address, c->id, strerror(errno));
-	close(fd);
+	target_close(&conn);
 	return rc;
 }
 
-int target_clear(const char *address, const struct scenario *sc, char *err, size_t errcap)
+int target_clear(const char *address, const char *ca_file, const struct scenario *sc, char *err,
+                 size_t errcap)
 {
 	for (int i = 0; i < sc->nclients; i++)
-		if (clear_client(address, sc, i, err, errcap) != 0)
+		if (clear_client(address, ca_file, sc, i, err, errcap) != 0)
 			return -1;
 	return 0;
 }

@@ -18,6 +18,23 @@
  */
 int target_dial(const char *address, unsigned timeout_ms, char *err, size_t errcap);
 
+/* A connection to a broker under test, TLS or not. */
+struct target_conn {
+	int fd;
+	struct ssl_st *ssl;
+	struct ssl_ctx_st *ctx;
+};
+/*
+ * Connects c to address as target_dial does, and for "tls://HOST:PORT"
+ * makes the TLS handshake, verifying the broker's chain (against
+ * ca_file, PEM, or the system's trust store when NULL) and HOST, as the
+ * threaded client does. Returns 0, or -1 with err ("certificate
+ * verification failed: ...").
+ */
+int target_connect(struct target_conn *c, const char *address, const char *ca_file,
+                   unsigned timeout_ms, char *err, size_t errcap);
+void target_close(struct target_conn *c);
+
 /* A broker that a command runs. */
 struct broker_proc {
 	char cmd[2048];      /* the command, {port} and {dir} filled in */
@@ -51,6 +68,7 @@ void broker_proc_stop(struct broker_proc *b, unsigned wait_ms);
  * have left (zero-length retained PUBLISH [MQTT-3.3.1-10]). Returns 0,
  * or -1 with err.
  */
-int target_clear(const char *address, const struct scenario *sc, char *err, size_t errcap);
+int target_clear(const char *address, const char *ca_file, const struct scenario *sc, char *err,
+                 size_t errcap);
 
 #endif
