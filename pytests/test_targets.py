@@ -170,7 +170,7 @@ def test_unreachable_broker_is_an_error(tmp_path):
     assert f"--broker tcp://127.0.0.1:{port}: Connection refused" in proc.stderr
     assert time.monotonic() - t0 < 10
     proc = mqttsim("run", "--broker", "mqtt://x", ROOT / "scenarios/qos1-clean.scn", cwd=tmp_path)
-    assert proc.returncode == 2 and "expected tcp://HOST:PORT or unix:PATH" in proc.stderr
+    assert proc.returncode == 2 and "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH" in proc.stderr
 
 
 def test_broker_command_that_exits(tmp_path):
@@ -250,13 +250,36 @@ DRIVERS = {
 
 
 @pytest.mark.parametrize("name", sorted(DRIVERS))
-def test_each_shipped_driver_keeps_qos1_through_a_drop(tmp_path, name):
-    """Every shipped driver runs a fault scenario and passes it: the drop
+def test_each_shipped_driver_keeps_qos_through_a_drop(tmp_path, name):
+    """Every shipped driver runs fault scenarios and passes them: the drop
     acts on the link in front of its library, which reconnects and
-    resends; its end of the wire is judged too."""
+    resends; its end of the wire is judged too. (Order is left out: paho-mqtt
+    sends a message published before its CONNACK after later ones, a
+    finding of docs/compare.md that depends on timing.)"""
+    qos1 = scenario(tmp_path, "q1.scn", """# QoS 1 through a drop after the 2nd PUBACK
+client pub clean=no
+client sub clean=no
+subscribe sub t qos=1
+publish pub t qos=1 count=50
+fault pub b2c after=PUBACK#2 drop
+expect at-least-once
+expect no-phantom
+expect dup-flag
+expect packet-ids
+expect reconnects pub min=1 max=1
+""")
+    qos2 = scenario(tmp_path, "q2.scn", """# QoS 2 through a drop after the 2nd PUBREC
+client pub clean=no
+client sub clean=no
+subscribe sub t qos=2
+publish pub t qos=2 count=50
+fault pub b2c after=PUBREC#2 drop
+expect exactly-once
+expect no-phantom
+expect reconnects pub min=1 max=1
+""")
     proc = mqttsim("run", "--client-cmd", DRIVERS[name], "--seeds", "1", "--artifacts",
-                   tmp_path / "art", ROOT / "scenarios/qos1-drop-puback-sent.scn",
-                   ROOT / "scenarios/qos2-clean.scn", cwd=tmp_path)
+                   tmp_path / "art", qos1, qos2, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("driver: "), proc.stdout
     assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 0 skipped")
@@ -270,7 +293,7 @@ def test_capabilities_decide_what_is_judged(tmp_path):
     args = ("--seeds", "1", ROOT / "scenarios/qos1-silent-loss-ack-timeout.scn",
             ROOT / "scenarios/will-after-crash.scn")
     proc = mqttsim("run", "--client-cmd", DRIVERS["libmosquitto"], *args, cwd=tmp_path)
-    assert "declares nothing" in proc.stdout
+    assert "declares keep-alive-min:5" in proc.stdout
     assert re.search(r"^SKIP .*qos1-silent-loss-ack-timeout\.scn: pub needs an acknowledgement "
                      r"timeout \(ack-timeout=\): the driver declares none", proc.stdout, re.M)
     assert "not held to: dev's session across a restart (store=fs: the driver declares no " \

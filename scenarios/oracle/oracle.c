@@ -52,6 +52,7 @@ struct oracle {
 	 * will a subscriber read. */
 	uint32_t unclean[SCN_MAX_CLIENTS];
 	uint64_t unclean_at[SCN_MAX_CLIENTS][64];
+	uint32_t maybe_unclean[SCN_MAX_CLIENTS]; /* ends the broker may have taken for unclean */
 	uint32_t will_reads[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS]; /* [reader][client] */
 	bool connected_before[SCN_MAX_CLIENTS];
 	/* When each client was away: from a connection lost to the next
@@ -183,6 +184,12 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 	if (o->unclean[client] < 64)
 		o->unclean_at[client][o->unclean[client]] = now;
 	o->unclean[client]++;
+}
+
+void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now)
+{
+	(void)now;
+	o->maybe_unclean[client]++;
 }
 
 void oracle_connection_cut(struct oracle *o, int client, uint64_t now)
@@ -616,14 +623,14 @@ static void judge_wills_and_retained(struct oracle *o)
 			if (!*w->will_topic)
 				continue;
 			uint32_t reads = o->will_reads[r][c];
-			if (reads && !o->unclean[c])
+			if (reads && !o->unclean[c] && !o->maybe_unclean[c])
 				violation(o, SCN_WILL, "%s read the will of %s, whose every connection ended "
 				          "with DISCONNECT [MQTT-3.1.2-10]", sc->clients[r].name, w->name);
 			else if (will_owed(o, r, c) >= 1 && !reads)
 				violation(o, SCN_WILL, "%s never read the will of %s, which lost a connection "
 				          "uncleanly %u time%s [MQTT-3.1.2-8]", sc->clients[r].name, w->name,
 				          o->unclean[c], o->unclean[c] == 1 ? "" : "s");
-			else if (will_owed(o, r, c) == 2 && reads > o->unclean[c])
+			else if (will_owed(o, r, c) == 2 && reads > o->unclean[c] + o->maybe_unclean[c])
 				violation(o, SCN_WILL, "%s read the will of %s %u times for %u unclean ends",
 				          sc->clients[r].name, w->name, reads, o->unclean[c]);
 		}

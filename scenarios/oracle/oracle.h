@@ -43,6 +43,10 @@ void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, u
 void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint64_t now);
 /* A connection of client ended without DISCONNECT: its will is owed. */
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
+/* A client died while its connection may or may not have been taken by
+ * the broker (a driver's CONNACK not reported yet): its will is allowed
+ * once more, not owed. */
+void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now);
 /* A connection of client ended with the broker (crashed or stopped): the
  * client is away, and no will is owed (the broker that would send it is gone). */
 void oracle_connection_cut(struct oracle *o, int client, uint64_t now);

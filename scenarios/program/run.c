@@ -363,8 +363,7 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 			fprintf(out, "PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n",
 			        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
 			        r.delivered, *s->description ? " - " : "", s->description);
-		if (*notes)
-			fprintf(out, "  not held to: %s\n", notes);
+
 	} else {
 		fprintf(out, "FAIL %s seed %llu%s: %s\n", s->path, (unsigned long long)seed,
 		        o->real ? " (real)" : "", r.why);
@@ -390,6 +389,8 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 				write_shrunk(o->artifacts, s, seed, out);
 		}
 	}
+	if (*notes)
+		fprintf(out, "  not held to: %s\n", notes);
 	fflush(out);
 	return ok ? V_PASS : V_FAIL;
 }

@@ -616,6 +616,7 @@ struct real {
 	bool target_broken;               /* the target broke its protocol: the run is an error */
 	unsigned marks[64], nmarks;       /* crash marks the link passed (its thread, under wlock) */
 	uint32_t link_conns[SCN_MAX_CLIENTS]; /* connections the link accepted (its thread, under wlock) */
+	uint32_t link_at_spawn[SCN_MAX_CLIENTS]; /* link_conns when the client's process started */
 	/* A driver's client end, judged from the link's client leg (under
 	 * wlock): the threaded client's processes judge their own. */
 	struct wire *cwire[SCN_MAX_CLIENTS];
@@ -690,6 +691,7 @@ static int spawn(struct real *m, int i)
 	pthread_mutex_lock(&m->wlock); /* the link's thread reads them (crash marks) */
 	c->pid = pid;
 	c->fd = sv[0];
+	m->link_at_spawn[i] = m->link_conns[i];
 	pthread_mutex_unlock(&m->wlock);
 	c->busy = false;
 	c->busy_step = -1;
@@ -780,8 +782,13 @@ static void child_gone(struct real *m, int i)
 	c->busy = false;
 	if (c->quitting)
 		return;
+	pthread_mutex_lock(&m->wlock);
+	bool dialed = m->link_conns[i] > m->link_at_spawn[i];
+	pthread_mutex_unlock(&m->wlock);
 	if (c->proc_connects && !c->disconnected)
 		oracle_connection_lost(m->o, i, m->now); /* killed: no DISCONNECT, the will goes */
+	else if (m->driver && dialed && !c->disconnected)
+		oracle_connection_maybe_lost(m->o, i, m->now); /* its CONNACK may have been on the way */
 	if (!c->dying) {
 		if (!*m->broken)
 			snprintf(m->broken, sizeof m->broken, "the process of %s died unexpectedly (%s %d)",
@@ -1095,7 +1102,8 @@ static void schedule(struct real *m)
 /*
  * Whether the run is over: the workload done, nothing in flight, every
  * message owed read, and 300 ms without news (late duplicates get their
- * chance). *settled: all that but a message owed, with 2 s of silence:
+ * chance). *settled: all that but a message owed, with 2 s of silence (8 s
+ * for a driver's clients):
  * it is not coming (a broker that lost it), no need to wait for the limit.
  */
 static bool finished(const struct real *m, bool *settled)
@@ -1122,7 +1130,10 @@ static bool finished(const struct real *m, bool *settled)
 			return false;
 	if (oracle_all_delivered(m->o))
 		return true;
-	*settled = m->now - m->last_event >= 2000;
+	/* A library's own backoff may keep it away longer than ours does
+	 * (Paho C waits 1, 2, 4 s between tries): a driver's run waits longer
+	 * before it calls a missing message lost. */
+	*settled = m->now - m->last_event >= (m->driver ? 8000u : 2000u);
 	return false;
 }
 
