@@ -11,12 +11,16 @@ happens again is reported as one, with its trace and captures kept under
 BUILD/compare/. Nothing here is tuned to a target: the scenarios run as
 they are, and what they find is written as found.
 
-usage: compare.py BUILD_DIR [--seeds A..B] [--jobs N] [--only NAME...] [--out FILE]
+usage: compare.py BUILD_DIR [--seeds A..B] [--jobs N] [--max-time DUR] [--only NAME...] [--out FILE]
+(--only runs those targets again and keeps the others' results from the
+last run, BUILD_DIR/compare/results.json; --render only writes the page
+again from them, with scripts/compare-notes.txt as it is now)
 Exit status: 0 when the page was written, 1 when a target could not be
 run at all (its error is printed), 2 for bad usage.
 """
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import re
@@ -82,19 +86,38 @@ def main():
     ap.add_argument("--max-time", default="90s", help="each run ends by then (mqttsim run --max-time)")
     ap.add_argument("--only", nargs="*", help="target names to run (default: all)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "compare.md"))
+    ap.add_argument("--render", action="store_true",
+                    help="only write the page again from the last run's results (new notes)")
     opt = ap.parse_args()
     build = pathlib.Path(opt.build).resolve()
     mqttsim = build / "bin" / "mqttsim"
     scenarios = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scenarios").glob("*.scn"))
     keep = build / "compare"
-    shutil.rmtree(keep, ignore_errors=True)
-    keep.mkdir(parents=True)
+    saved = keep / "results.json"
     results, about = {}, {}
+    if opt.render:
+        old = json.loads(saved.read_text())
+        results = {n: {p: (v[0], tuple(v[1]) if isinstance(v[1], list) else v[1])
+                       for p, v in r.items()} for n, r in old["results"].items()}
+        about = {n: tuple(a) for n, a in old["about"].items()}
+        opt.seeds, opt.max_time = old.get("seeds", opt.seeds), old.get("max_time", opt.max_time)
+        write(opt, scenarios, results, about, build)
+        return 0
+    if opt.only and saved.exists():
+        # The other targets as the last full run found them.
+        old = json.loads(saved.read_text())
+        results = {n: {p: (v[0], tuple(v[1]) if isinstance(v[1], list) else v[1])
+                       for p, v in r.items()} for n, r in old["results"].items()}
+        about = {n: tuple(a) for n, a in old["about"].items()}
+    else:
+        shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True, exist_ok=True)
     for name, what, args, third_party in targets(build):
         if opt.only and name not in opt.only:
             continue
         print(f"compare: {name}: {len(scenarios)} scenarios, seeds {opt.seeds}", file=sys.stderr, flush=True)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        shutil.rmtree(keep / slug, ignore_errors=True)
         proc = run(mqttsim, [*args, "--seeds", opt.seeds, "--jobs", opt.jobs, "--max-time", opt.max_time,
                              "--artifacts", str(keep / slug / "first"), *scenarios])
         if proc.returncode == 2 and not LINE.search(proc.stdout):
@@ -120,8 +143,26 @@ def main():
             verdicts.setdefault(path, ("not run", proc.stderr.strip().splitlines()[-1:] or ""))
         results[name] = verdicts
         shutil.rmtree(keep / slug / "first", ignore_errors=True)
+    order = [t[0] for t in targets(build)]
+    results = {n: results[n] for n in order if n in results}
+    saved.write_text(json.dumps({"results": results, "about": about, "seeds": opt.seeds,
+                                 "max_time": opt.max_time}))
     write(opt, scenarios, results, about, build)
     return 0
+
+
+def explanations():
+    """What a target did, where someone looked: scripts/compare-notes.txt,
+    'TARGET | SCENARIO | one line' (the oracle's words say what broke; these
+    say why, from the trace and captures)."""
+    notes = {}
+    path = ROOT / "scripts" / "compare-notes.txt"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and not line.startswith("#"):
+                notes[(parts[0], parts[1])] = parts[2]
+    return notes
 
 
 def cell(verdict):
@@ -161,6 +202,7 @@ def write(opt, scenarios, results, about, build):
         row = [cell(results[n].get(path, ("not run", ""))) for n in names]
         out.append(f"| {pathlib.Path(path).name} | " + " | ".join(row) + " |")
     out.append("\n## Failures, as the oracle found them\n")
+    notes = explanations()
     any_failure = False
     for n in names:
         for path in scenarios:
@@ -170,8 +212,10 @@ def write(opt, scenarios, results, about, build):
             any_failure = True
             seed, reason, files = detail
             tag = "" if verdict == "fail" else " (did not fail again with its seed: flaky)"
+            why = notes.get((n, pathlib.Path(path).name))
             out.append(f"- **{n}**, {pathlib.Path(path).name}, seed {seed}{tag}: {reason}"
-                       + (f" ({', '.join(files)})" if files else ""))
+                       + (f" ({', '.join(files)})" if files else "")
+                       + (f"\n  What it did: {why}" if why else ""))
     if not any_failure:
         out.append("None.")
     out.append("\n## Skipped, and why\n")

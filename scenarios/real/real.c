@@ -617,6 +617,7 @@ struct real {
 	unsigned marks[64], nmarks;       /* crash marks the link passed (its thread, under wlock) */
 	uint32_t link_conns[SCN_MAX_CLIENTS]; /* connections the link accepted (its thread, under wlock) */
 	uint32_t link_at_spawn[SCN_MAX_CLIENTS]; /* link_conns when the client's process started */
+	bool unpersisted[SCN_MAX_CLIENTS]; /* store=fs, but its driver declares no persistence */
 	/* A driver's client end, judged from the link's client leg (under
 	 * wlock): the threaded client's processes judge their own. */
 	struct wire *cwire[SCN_MAX_CLIENTS];
@@ -806,6 +807,8 @@ static void child_gone(struct real *m, int i)
 		m->cadopt[i] = cfg->store == SCN_STORE_FS;
 		pthread_mutex_unlock(&m->wlock);
 	}
+	if (m->unpersisted[i])
+		oracle_session_lost(m->o, i); /* what its session held for it went with it: not owed */
 	if (cfg->store != SCN_STORE_FS) {
 		oracle_excuse_unfinished(m->o, i);
 		judge_broker_records(m); /* what came before the crash */
@@ -1527,8 +1530,10 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		/* A driver that keeps nothing across a restart is held to what a
 		 * memory-only client owes (scenario_driver_notes says so). */
 		if (t->client_cmd && !strstr(t->driver_caps ? t->driver_caps : "", ",persistence,"))
-			for (int i = 0; i < own->nclients; i++)
+			for (int i = 0; i < own->nclients; i++) {
+				m->unpersisted[i] = own->clients[i].store == SCN_STORE_FS;
 				own->clients[i].store = SCN_STORE_MEMORY;
+			}
 		sc = own;
 	}
 	pthread_mutex_init(&m->wlock, NULL);
