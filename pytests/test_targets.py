@@ -251,11 +251,14 @@ DRIVERS = {
 
 @pytest.mark.parametrize("name", sorted(DRIVERS))
 def test_each_shipped_driver_keeps_qos_through_a_drop(tmp_path, name):
-    """Every shipped driver runs fault scenarios and passes them: the drop
-    acts on the link in front of its library, which reconnects and
-    resends; its end of the wire is judged too. (Order is left out: paho-mqtt
-    sends a message published before its CONNACK after later ones, a
-    finding of docs/compare.md that depends on timing.)"""
+    """Every shipped driver runs fault scenarios through the link: the drop
+    acts in front of its library, which reconnects (counted at the link)
+    and resends; its end of the wire is judged too. Ours must pass; a
+    third-party library's verdict is what it is (docs/compare.md: Paho C
+    loses a message after a reset now and then), so for those the runs
+    must end in a verdict, never an error, with the reconnect seen.
+    (Order is left out: paho-mqtt sends a message published before its
+    CONNACK after later ones, a timing-dependent finding.)"""
     qos1 = scenario(tmp_path, "q1.scn", """# QoS 1 through a drop after the 2nd PUBACK
 client pub clean=no
 client sub clean=no
@@ -278,11 +281,39 @@ expect exactly-once
 expect no-phantom
 expect reconnects pub min=1 max=1
 """)
-    proc = mqttsim("run", "--client-cmd", DRIVERS[name], "--seeds", "1", "--artifacts",
+    proc = mqttsim("run", "--client-cmd", DRIVERS[name], "--seeds", "1", "--trace", "--artifacts",
                    tmp_path / "art", qos1, qos2, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("driver: "), proc.stdout
-    assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 0 skipped")
+    assert len(re.findall(r"pub: fault .*action=drop line=6 \(the link\)", proc.stdout)) == 2
+    assert "ERROR" not in proc.stdout and "unanswered" not in proc.stdout
+    if name == "mqttsim":
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 0 skipped")
+    else:
+        assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+        assert re.search(r"^[0-2] passed, [0-2] failed, 0 skipped$", proc.stdout, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_each_shipped_driver_passes_without_faults(tmp_path, name):
+    """Without faults every shipped driver's library keeps QoS 1 and 2."""
+    scn = scenario(tmp_path, "clean.scn", """# QoS 1 and 2, no faults
+client pub clean=no
+client sub clean=no
+subscribe sub a qos=1
+subscribe sub b qos=2
+publish pub a qos=1 count=30
+publish pub b qos=2 count=30
+expect at-least-once
+expect exactly-once
+expect no-phantom
+expect dup-flag
+expect packet-ids
+expect live
+""")
+    proc = mqttsim("run", "--client-cmd", DRIVERS[name], "--seeds", "1", scn, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("1 passed, 0 failed, 0 skipped")
 
 
 def test_capabilities_decide_what_is_judged(tmp_path):
