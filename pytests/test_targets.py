@@ -451,3 +451,31 @@ def test_tls_broker_through_the_link(tmp_path):
     finally:
         fb.terminate()
         fb.wait(5)
+
+
+@needs_mosquitto
+def test_crash_broker_by_command(tmp_path):
+    """'crash broker' SIGKILLs the broker's process group and runs its
+    command again after restart=, on the same port and folder; the clients
+    come back through the link. Whether mosquitto kept what it had not yet
+    saved is its verdict to earn (no assertion on it here)."""
+    scn = scenario(tmp_path, "crash.scn", """# a broker crash between two bursts
+client pub clean=no
+client sub clean=no
+subscribe sub t qos=1
+publish pub t qos=1 count=10
+crash broker at=1s restart=300ms
+publish pub t qos=1 count=10 at=2500ms
+expect at-least-once
+""")
+    proc = mqttsim("run", "--broker-cmd", MOSQUITTO_TARGET, "--seeds", "1", "--trace", scn,
+                   cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    crashed = re.search(r"t=(\d+)ms broker: crashed \(SIGKILL to process (\d+)\)", proc.stdout)
+    again = re.search(r"t=(\d+)ms broker: started again \(process (\d+)\)", proc.stdout)
+    assert crashed and again, proc.stdout
+    assert int(again.group(1)) - int(crashed.group(1)) >= 300
+    assert crashed.group(2) != again.group(2)
+    assert not pathlib.Path(f"/proc/{crashed.group(2)}").exists()
+    assert re.search(r"^pub: connection 2$|pub: connection 2", proc.stdout)
+    assert re.search(r"[01] passed, [01] failed, 0 skipped", proc.stdout)
