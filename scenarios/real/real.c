@@ -575,6 +575,7 @@ struct rclient {
 	bool disconnected;     /* told to DISCONNECT: its end is clean */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 	bool cut;              /* its connection went with the broker (no will owed) */
+	pid_t driver_pid;      /* a driver's process: a crash kills it alone (under wlock) */
 };
 
 struct real {
@@ -692,6 +693,7 @@ static int spawn(struct real *m, int i)
 	pthread_mutex_lock(&m->wlock); /* the link's thread reads them (crash marks) */
 	c->pid = pid;
 	c->fd = sv[0];
+	c->driver_pid = 0;
 	m->link_at_spawn[i] = m->link_conns[i];
 	pthread_mutex_unlock(&m->wlock);
 	c->busy = false;
@@ -949,6 +951,13 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			snprintf(m->wire.id_why, sizeof m->wire.id_why, "%.199s", text + 4);
 		}
 		break;
+	case 'k':
+		if (sscanf(text, "k %d", &code) == 1) {
+			pthread_mutex_lock(&m->wlock);
+			c->driver_pid = (pid_t)code;
+			pthread_mutex_unlock(&m->wlock);
+		}
+		break;
 	case 'e':
 		/* The driver broke its protocol: the run cannot be judged. */
 		if (!m->target_broken)
@@ -1073,7 +1082,12 @@ static void schedule(struct real *m)
 			if (c->fd >= 0) {
 				c->dying = true;
 				c->restart_ms = st->restart_ms;
-				kill(-c->pid, SIGKILL); /* its group: a driver dies with it, at once */
+				pthread_mutex_lock(&m->wlock);
+				pid_t driver = c->driver_pid;
+				pthread_mutex_unlock(&m->wlock);
+				/* A driver alone (its adapter passes on what it said, then
+				 * ends); else the process and its group, at once. */
+				kill(driver > 0 ? driver : -c->pid, SIGKILL);
 				rtrace(m, "%s: killed", sc->clients[st->client].name);
 			}
 		} else if ((st->kind == SCN_SUBSCRIBE || st->kind == SCN_UNSUBSCRIBE) && st->late) {
@@ -1250,9 +1264,11 @@ static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r
 		pthread_mutex_lock(&m->wlock);
 		if (m->nmarks < 64)
 			m->marks[m->nmarks++] = (unsigned)route << 24 | (r->line - CRASH_LINE_BASE);
-		pid_t pid = m->c[route].fd >= 0 ? m->c[route].pid : 0;
+		pid_t pid = m->c[route].fd >= 0 ? m->c[route].pid : 0, driver = m->c[route].driver_pid;
 		pthread_mutex_unlock(&m->wlock);
-		if (pid > 0)
+		if (driver > 0)
+			kill(driver, SIGKILL);
+		else if (pid > 0)
 			kill(-pid, SIGKILL);
 		return;
 	}
