@@ -177,8 +177,8 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 		uint64_t x;
 		if (!key_value(&w[i], &k, &v))
 			return fail(p, w[i].col, "expected key=value (id=, clean=, store=, window=, "
-			            "keepalive=, pause=, ack-timeout=, read-delay=, will=, will-qos=, "
-			            "will-retain=)");
+			            "keepalive=, pause=, ack-timeout=, read-delay=, read-buffer=, will=, "
+			            "will-qos=, will-retain=)");
 		if (is(&k, "id")) {
 			if (!v.len || v.len >= sizeof c->id ||
 			    mqtt_check_utf8((const uint8_t *)v.s, v.len, NULL) != MQTT_OK)
@@ -219,6 +219,12 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 			if (!to_ms(&v, &x) || x > 600000)
 				return fail(p, v.col, "read-delay= needs a duration up to 10m");
 			c->read_delay_ms = (uint32_t)x;
+		} else if (is(&k, "read-buffer")) {
+			/* The largest packet a read takes whole; a message above it is a
+			 * big message, claimed into a buffer of its own. */
+			if (!to_u64(&v, &x) || x < 64 || x > 268435460)
+				return fail(p, v.col, "read-buffer= is 64 to 268435460 bytes");
+			c->read_buffer = (uint32_t)x;
 		} else if (is(&k, "pause") || is(&k, "ack-timeout")) {
 			if (!to_ms(&v, &x) || !x || x > UINT32_MAX)
 				return fail(p, v.col, "%.*s= needs a duration above 0 (N, Nms, Ns, Nm)",

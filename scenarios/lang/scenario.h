@@ -31,6 +31,7 @@ struct scn_client {
 	uint16_t keep_alive;
 	uint32_t pause_ms, ack_timeout_ms;
 	uint32_t read_delay_ms;      /* the application takes this long to read a message */
+	uint32_t read_buffer;        /* the session's read buffer; 0: its default (256 KiB) */
 	char will_topic[128];        /* "": no will; its message is "w:INDEX:" */
 	uint8_t will_qos;
 	bool will_retain;

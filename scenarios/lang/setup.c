@@ -56,6 +56,7 @@ void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, c
 	cfg->reconnect_wait_max_ms = 5000;
 	cfg->pause_timeout_ms = c->pause_ms;
 	cfg->ack_timeout_ms = c->ack_timeout_ms;
+	cfg->read_buffer_size = c->read_buffer;
 	cfg->random = splitmix;
 	cfg->random_arg = prng;
 }

@@ -197,6 +197,8 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 		snprintf(more, sizeof more, "%s/%s-seed%llu.real.broker.pcap", o->artifacts, base,
 		         (unsigned long long)seed); /* the broker's leg, in front of a broker under test */
 		unlink(more);
+		strncat(more, ".jsonl", sizeof more - strlen(more) - 1); /* and its sidecar */
+		unlink(more);
 	} else if (trace && trace != out) {
 		FILE *f = fopen(trace_path, "w");
 		if (f) {

@@ -59,6 +59,7 @@ struct sclient {
 	 * for the next one, which acknowledges it, at read_at. */
 	bool reading;
 	uint64_t read_at;
+	uint8_t *big;                    /* a big message's payload, claimed (read-buffer) */
 	bool adopted;                    /* restarted on its store at least once */
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
@@ -572,6 +573,18 @@ static bool step(struct sim *m, struct sclient *c)
 		struct mqtt_message msg = {0};
 		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
 		moved = true;
+		bool big = e.cls == MQTT_BIG_MESSAGE && msg.topic.data;
+		if (big) {
+			/* Above the read buffer: the application claims it whole into a
+			 * buffer of its own (as mqtt_client_read_all() does); it comes
+			 * back from a later receive as a message. */
+			free(c->big);
+			c->big = malloc(e.code > 0 ? (size_t)e.code : 1);
+			if (!c->big || !mqtt_session_claim(c->s, c->big))
+				m->broken = true;
+			msg.topic.data = NULL;
+			e.cls = MQTT_SUCCESS;
+		}
 		/* Received before anything the client sends in answer. */
 		wire_bytes(c->wire, false, false, d, used, c->cfg->name, &m->wire);
 		if (msg.topic.data) {
@@ -1027,6 +1040,7 @@ out:
 		simdisk_free(c->disk);
 		free(c->id_msg);
 		free(c->id_lost);
+		free(c->big);
 		wire_release(c->wire);
 		wire_release(c->bwire);
 	}
