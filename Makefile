@@ -178,7 +178,7 @@ $(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAG
 
 # mqttsim: the scenario runner's rooms (language, simulator, oracle, real
 # time, shrinker, the command) and the capture commands.
-SCENARIO_ROOMS := lang sim oracle real shrink program
+SCENARIO_ROOMS := lang sim oracle real shrink explore program
 MQTTSIM_SRC := $(sort $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.c)) \
                  $(REPLAY_SRC) $(wildcard capture/program/*.c))
 MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \

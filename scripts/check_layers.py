@@ -85,6 +85,7 @@ LAYERS = [
     ("scenarios/sim/*", "scenarios", DRIVER),
     ("scenarios/real/*", "scenarios", DRIVER),
     ("scenarios/shrink/*", "scenarios", DRIVER),
+    ("scenarios/explore/*", "scenarios", DRIVER),
 ]
 
 # Folders whose C files are checked (build output and the rest are not).

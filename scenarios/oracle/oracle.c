@@ -55,6 +55,10 @@ struct oracle {
 	uint32_t maybe_unclean[SCN_MAX_CLIENTS]; /* ends the broker may have taken for unclean */
 	uint32_t will_reads[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS]; /* [reader][client] */
 	bool connected_before[SCN_MAX_CLIENTS];
+	/* The broker must hold the client's session: its last connection was
+	 * not clean. A clean one's session ends with it [MQTT-3.1.2-6]. */
+	bool held[SCN_MAX_CLIENTS];
+	bool clean_now[SCN_MAX_CLIENTS]; /* its connection is a clean session's */
 	/* When each client was away: from a connection lost to the next
 	 * CONNACK (UINT64_MAX: still away). */
 	uint64_t away_from[SCN_MAX_CLIENTS][64], away_until[SCN_MAX_CLIENTS][64];
@@ -173,8 +177,27 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
 	}
 }
 
+/*
+ * A clean session ends with its connection [MQTT-3.1.2-6]: the broker
+ * forgets which of the client's QoS 2 messages it has, so the ones the
+ * client resends on its next connection (a new session) may be taken
+ * for new ones and delivered again.
+ */
+static void clean_session_ended(struct oracle *o, int client)
+{
+	if (!o->clean_now[client])
+		return;
+	o->clean_now[client] = false;
+	for (uint32_t i = 0; i < o->nmsgs; i++) {
+		struct msg *m = &o->msgs[i];
+		if (m->client == client && m->published && m->ok && !m->completed && m->qos == 2)
+			m->may_repeat = true;
+	}
+}
+
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 {
+	clean_session_ended(o, client);
 	int n = o->naway[client];
 	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
 		o->away_from[client][n] = now;
@@ -194,6 +217,7 @@ void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now)
 
 void oracle_connection_cut(struct oracle *o, int client, uint64_t now)
 {
+	clean_session_ended(o, client);
 	int n = o->naway[client];
 	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
 		o->away_from[client][n] = now;
@@ -217,15 +241,30 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	if (n && o->away_until[client][n - 1] == UINT64_MAX)
 		o->away_until[client][n - 1] = now;
 	const struct scn_client *c = &o->sc->clients[client];
-	/* A clean first connect starts without a session [MQTT-3.2.2-1]; after
-	 * that the session lasts (reconnects are never clean) [MQTT-3.2.2-2]. */
-	if (first && c->clean && session_present)
+	/* A clean connect (the session's first, when configured clean) starts
+	 * without a session [MQTT-3.2.2-1]. Reconnects are never clean: they
+	 * find the session a connection that was not clean left
+	 * [MQTT-3.2.2-2], and none after a clean connection, whose session
+	 * ended with it [MQTT-3.1.2-6]. */
+	bool clean = first && c->clean;
+	if (clean && session_present)
 		violation(o, SCN_SESSION, "%s connected with clean session and the broker said a "
 		          "session was present [MQTT-3.2.2-1]", c->name);
-	else if (!first && !session_present)
+	else if (!clean && o->held[client] && !session_present)
 		violation(o, SCN_SESSION, "%s reconnected to its session and the broker had lost it "
 		          "[MQTT-3.2.2-2]", c->name);
+	else if (!clean && o->connected_before[client] && !o->held[client] && session_present)
+		violation(o, SCN_SESSION, "%s reconnected after a clean session and the broker said a "
+		          "session was present: a clean session's state must not be reused "
+		          "[MQTT-3.1.2-6]", c->name);
+	o->held[client] = !clean;
+	o->clean_now[client] = clean;
 	o->connected_before[client] = true;
+}
+
+bool oracle_session_held(const struct oracle *o, int client, bool first)
+{
+	return !(first && o->sc->clients[client].clean) && o->held[client];
 }
 
 /*
@@ -486,8 +525,11 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 			o->last_first[client][step] = seq;
 	}
 	/* Copies at QoS 0 and 2: one for each subscription giving that QoS,
-	 * no more (QoS 1 may come again). */
-	if ((qos == 0 || qos == 2) && m->reads_at[client][qos] > counts[qos] && !o->lossy[client] &&
+	 * no more (QoS 1 may come again; and so may a QoS 1 message read at
+	 * QoS 0: its publisher may have sent it twice, and the broker forwards
+	 * each PUBLISH it receives). */
+	if ((qos == 2 || (qos == 0 && m->qos != 1)) && m->reads_at[client][qos] > counts[qos] &&
+	    !o->lossy[client] &&
 	    !m->may_repeat && !(qos == 2 && o->repeats_allowed[client] && o->repeats_allowed[client]--)) {
 		violation(o, qos == 2 ? SCN_EXACTLY_ONCE : SCN_AT_MOST_ONCE,
 		          "%s read %s #%u (QoS %u) %u times", sc->clients[client].name, topic_s, seq, qos,

@@ -47,6 +47,9 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
  * the broker (a driver's CONNACK not reported yet): its will is allowed
  * once more, not owed. */
 void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now);
+/* Whether a connect of client now (first: its session's first) must find
+ * its session at the broker: what a CONNACK not seen is taken to say. */
+bool oracle_session_held(const struct oracle *o, int client, bool first);
 /* A connection of client ended with the broker (crashed or stopped): the
  * client is away, and no will is owed (the broker that would send it is gone). */
 void oracle_connection_cut(struct oracle *o, int client, uint64_t now);

@@ -19,6 +19,12 @@ int main(int argc, char **argv)
 		return mqttsim_replay(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "convert"))
 		return mqttsim_convert(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "explore"))
+		return mqttsim_explore(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		puts(mqttsim_version);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "__client"))
 		return scenario_real_client(argc, argv); /* a client process of --real */
 	if (argc > 1 && !strcmp(argv[1], "__driver"))

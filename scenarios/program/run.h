@@ -12,4 +12,11 @@ int mqttsim_run(int argc, char **argv);
  * synopses (each of those has a --help of its own). */
 extern const char mqttsim_usage[];
 
+/* mqttsim explore (explore.c): exit status as its --help says. */
+int mqttsim_explore(int argc, char **argv);
+
+/* "mqttsim VERSION (generator N)": what mqttsim --version prints, and what
+ * a campaign compares between machines. */
+extern const char mqttsim_version[];
+
 #endif

@@ -335,12 +335,15 @@ static void do_subscribe(struct child *ch)
 				child_send(ch, "g %d %u", i, granted); /* the QoS the SUBACK granted */
 				break;
 			}
+			/* The connection went meanwhile (for whatever reason: a timeout,
+			 * an I/O error): again once online. */
 			if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED &&
-			    e.cls != MQTT_MAX) {
+			    e.cls != MQTT_MAX && e.cls != MQTT_TIMEOUT && e.cls != MQTT_IO &&
+			    e.cls != MQTT_PROTOCOL) {
 				child_send(ch, "s %d %d", (int)e.cls, e.code);
 				return;
 			}
-			sleep_ms(10); /* the connection went meanwhile: again once online */
+			sleep_ms(10);
 		}
 	}
 	child_send(ch, "s 0 0");
@@ -899,7 +902,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		if (sscanf(text, "a %d", &code) == 1) {
 			/* -1: a driver that cannot tell; not judged on it (what it
 			 * would be for a broker that keeps the rules). */
-			bool present = code < 0 ? !c->first_connect : code == 1;
+			bool present = code < 0 ? oracle_session_held(m->o, i, c->first_connect) : code == 1;
 			oracle_connected(m->o, i, c->first_connect, present, m->now);
 			c->first_connect = false;
 		}

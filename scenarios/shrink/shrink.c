@@ -168,6 +168,18 @@ static bool halve_number(struct shrinker *k, size_t i, const char *key)
 	}
 }
 
+/* Whether the key=value word at w says when a fault acts (its trigger,
+ * its connection, how often). */
+static bool when_key(const char *w)
+{
+	static const char *const keys[] = {"after=", "before=", "time=", "p=", "pbyte=", "byte=",
+	                                   "packet=", "conn=", "count="};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		if (!strncmp(w, keys[i], strlen(keys[i])))
+			return true;
+	return false;
+}
+
 /* Leaves out each key=value word of line i where the run still fails
  * without it (a default then applies: clean=, size=, jitter=...). */
 static bool drop_options(struct shrinker *k, size_t i)
@@ -192,6 +204,10 @@ static bool drop_options(struct shrinker *k, size_t i)
 		}
 		if (!start)
 			return changed;
+		if (starts_with_word(line, "fault") && when_key(start)) {
+			word++; /* a fault without its trigger or count acts on every connection: another fault */
+			continue;
+		}
 		size_t head = (size_t)(start - line);
 		while (head && (line[head - 1] == ' ' || line[head - 1] == '\t'))
 			head--;

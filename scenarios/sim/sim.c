@@ -64,6 +64,7 @@ struct sclient {
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
+	bool sub_told[SCN_MAX_STEPS];    /* the oracle knows the subscription stands */
 	uint32_t *id_msg;                /* packet id -> the last message it carried + 1 */
 	uint8_t *id_lost;                /* packet ids whose record vanished: may be taken for old */
 	/* Records the disk damaged, which the restarted session must report. */
@@ -431,6 +432,33 @@ static void late_request_done(struct sim *m, struct sclient *c, uint16_t id, boo
 	}
 }
 
+/*
+ * A subscribe or unsubscribe request failed (its connection ended before
+ * the answer): the application asks again once online, as one does.
+ */
+static void request_failed(struct sim *m, struct sclient *c, uint32_t id)
+{
+	for (int i = 0; i < m->sc->nsteps; i++) {
+		const struct scn_step *st = &m->sc->steps[i];
+		struct pubstate *ps = &m->pub[i];
+		if (st->client != c->index || (st->kind != SCN_SUBSCRIBE && st->kind != SCN_UNSUBSCRIBE))
+			continue;
+		if (st->late && ps->requested && ps->req == id && ps->next != UINT32_MAX) {
+			ps->requested = false;
+			tracef(m, "%s: %s %s failed: asks again", c->cfg->name,
+			       st->kind == SCN_SUBSCRIBE ? "subscribe to" : "unsubscribe from", st->topic);
+			return;
+		}
+		if (!st->late && st->kind == SCN_SUBSCRIBE && c->sub_ids[i] == id && c->sub_pending > 0 &&
+		    !c->subscribed) {
+			/* Every one pending failed with the connection: all again. */
+			c->sub_pending = 0;
+			tracef(m, "%s: subscribe to %s failed: subscribes again", c->cfg->name, st->topic);
+			return;
+		}
+	}
+}
+
 /* A SUBACK: the QoS each subscription of c stands at (or its refusal). */
 static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code)
 {
@@ -533,6 +561,9 @@ static bool step(struct sim *m, struct sclient *c)
 	struct mqtt_fault_link *l = c->link;
 	const uint8_t *d;
 	size_t n;
+	/* What is due now (a keep-alive PINGREQ, a timeout) goes now, not at
+	 * the next wake-up, which may come after the broker gave up on it. */
+	mqtt_session_tick(c->s, m->now);
 	if (send_output(m, c))
 		moved = true;
 	uint32_t conn = mqtt_fault_link_number(l);
@@ -553,7 +584,8 @@ static bool step(struct sim *m, struct sclient *c)
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
-		moved = true;
+		if (used)
+			moved = true; /* a broker that reads nothing more (closing) holds the rest */
 		if (used < n)
 			break;
 	}
@@ -618,6 +650,8 @@ static bool step(struct sim *m, struct sclient *c)
 	while (mqtt_session_next_event(c->s, &ev)) {
 		if (ev.type == MQTT_EVENT_SUBSCRIBED || ev.type == MQTT_EVENT_UNSUBSCRIBED)
 			late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
+		if (ev.type == MQTT_EVENT_FAILED && ev.id)
+			request_failed(m, c, ev.id);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && ev.ncodes_all)
 			granted(m, c, (uint16_t)ev.id, ev.codes_all[0]);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
@@ -685,8 +719,10 @@ static bool schedule(struct sim *m)
 					if (mqtt_session_subscribe(c->s, m->now, &f, 1, &c->sub_ids[j]).cls ==
 					    MQTT_SUCCESS) {
 						c->sub_pending++;
-						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false, m->now,
-						                  m->now);
+						if (!c->sub_told[j])
+							oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false,
+							                  m->now, m->now);
+						c->sub_told[j] = true;
 					}
 				}
 				moved = true;

@@ -1,0 +1,443 @@
+/*
+ * gen.c - a seed becomes a scenario (explore_generate in gen.h).
+ *
+ * Swarm testing: each seed first draws which kinds of trouble it may
+ * use at all (a random subset of drops, resets, stalls, partial reads
+ * and writes, latency, bandwidth, header corruption, discards, crashes
+ * with unsynced writes lost, full disks, broker rules), so that some
+ * runs stack one kind many times and others mix a few, instead of every
+ * run mixing everything a little. Then it draws the clients, their
+ * subscriptions, the workload, and faults of the enabled kinds at
+ * random packet positions and times.
+ *
+ * Every fault ends: a probability trigger is capped by count=, slow
+ * links and partial I/O last for=, full disks for=, crashed clients
+ * restart. So once the trouble is over the workload can complete, and
+ * the generator can demand liveness. What it leaves out is what a
+ * correct client and broker could not survive, not what they might
+ * fail at:
+ *   - a discard (a packet lost while the link stays up) only where the
+ *     client's acknowledgement timeout recovers it: its own PUBLISH or
+ *     PUBREL, or the PUBACK, PUBREC or PUBCOMP it waits for;
+ *   - corruption only of a packet's first byte (type and flags): every
+ *     such flip breaks the packet's fixed flags, so the receiver sees a
+ *     protocol violation; a flipped payload byte is a different message
+ *     that no oracle can tell from a phantom, and a flipped length
+ *     holds a packet until a timer happens to end it;
+ *   - broker rules that the protocol allows (refused connects with
+ *     code 3, late acknowledgements, closed connections, refused
+ *     subscriptions, an acknowledgement withheld from a client whose
+ *     timeout resends); rules that break the broker's own guarantees
+ *     are for the hand-written scenarios that must catch them;
+ *   - an acknowledgement timeout shorter than what the slow links it
+ *     is given can deliver in time (it would reconnect for ever).
+ * The expectations are then what the oracle judges for that
+ * configuration: every invariant the scenario's workload exercises.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gen.h"
+
+enum kind {
+	K_DROP, K_RESET, K_HALF_CLOSE, K_STALL, K_PARTIAL, K_LATENCY, K_BANDWIDTH, K_CORRUPT,
+	K_DISCARD, K_INTERRUPT, K_CRASH, K_DAMAGE, K_DISK, K_RULES, K_COUNT
+};
+
+static const char *const kind_names[K_COUNT] = {
+	"drop", "reset", "half-close", "stall", "partial", "latency", "bandwidth", "corrupt",
+	"discard", "eintr/eagain", "crash", "damage", "full disk", "broker rules",
+};
+
+#define MAX_CLIENTS 4
+#define NTOPICS 3
+static const char *const topics[NTOPICS] = {"t/a", "t/b", "u/c"};
+static const char *const filters[] = {"t/a", "t/b", "u/c", "t/+", "t/#", "#", "+/c", "+/+"};
+#define NFILTERS (sizeof filters / sizeof *filters)
+
+struct gclient {
+	bool clean, fs, publishes, subscribes;
+	unsigned window;
+	uint32_t ack_ms;     /* 0: no acknowledgement timeout */
+	uint32_t read_buffer;
+	bool will;
+};
+
+struct gen {
+	uint64_t state;
+	char *out;
+	size_t cap, len;
+	bool full;
+	unsigned kinds;           /* the swarm: enabled kinds, 1 << enum kind */
+	int nclients;
+	struct gclient c[MAX_CLIENTS];
+	bool qos2, retain, late, will, damage, slow[MAX_CLIENTS];
+};
+
+/* splitmix64: small, fast, and the same everywhere. */
+static uint64_t next(struct gen *g)
+{
+	uint64_t z = (g->state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* 0 to n - 1. */
+static uint32_t below(struct gen *g, uint32_t n)
+{
+	return (uint32_t)(next(g) % n);
+}
+
+/* lo to hi, inclusive. */
+static uint32_t between(struct gen *g, uint32_t lo, uint32_t hi)
+{
+	return lo + below(g, hi - lo + 1);
+}
+
+/* True num times in den. */
+static bool chance(struct gen *g, uint32_t num, uint32_t den)
+{
+	return below(g, den) < num;
+}
+
+static bool enabled(const struct gen *g, enum kind k)
+{
+	return g->kinds & 1u << k;
+}
+
+static void put(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct gen *g, const char *fmt, ...)
+{
+	if (g->full)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(g->out + g->len, g->cap - g->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= g->cap - g->len)
+		g->full = true;
+	else
+		g->len += (size_t)n;
+}
+
+static const char *pick(struct gen *g, const char *const *from, uint32_t n)
+{
+	return from[below(g, n)];
+}
+
+/* A packet the client sends (c2b) or receives (b2c), as a trigger. */
+static void packet(struct gen *g, bool c2b, uint32_t max_k)
+{
+	static const char *const sent[] = {"CONNECT", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",
+	                                   "PUBCOMP", "SUBSCRIBE", "PINGREQ"};
+	static const char *const received[] = {"CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",
+	                                       "PUBCOMP", "SUBACK"};
+	const char *type = c2b ? pick(g, sent, 8) : pick(g, received, 7);
+	uint32_t k = !strcmp(type, "CONNECT") || !strcmp(type, "CONNACK") ? between(g, 1, 3)
+	                                                                    : between(g, 1, max_k);
+	put(g, "%s#%u", type, k);
+}
+
+/* A trigger: a packet, a time, or a probability capped by count=. */
+static void trigger(struct gen *g, bool c2b, uint32_t max_k)
+{
+	switch (below(g, 4)) {
+	case 0:
+		put(g, " before=");
+		packet(g, c2b, max_k);
+		break;
+	case 1:
+		put(g, " after=");
+		packet(g, c2b, max_k);
+		break;
+	case 2:
+		put(g, " time=%ums", between(g, 1, 3000));
+		break;
+	default:
+		put(g, " p=0.0%u", between(g, 1, 9));
+		break;
+	}
+}
+
+static const char *dir(struct gen *g, bool c2b)
+{
+	(void)g;
+	return c2b ? "c2b" : "b2c";
+}
+
+/* Faults of the enabled kinds on client i's link. */
+static void faults(struct gen *g, int i, uint32_t max_k)
+{
+	struct gclient *c = &g->c[i];
+	static const enum kind cuts[] = {K_DROP, K_RESET, K_HALF_CLOSE};
+	static const char *const cut_names[] = {"drop", "reset", "half-close"};
+	for (int k = 0; k < 3; k++)
+		for (uint32_t n = enabled(g, cuts[k]) ? below(g, 3) : 0; n > 0; n--) {
+			bool c2b = chance(g, 1, 2);
+			put(g, "fault c%d %s", i + 1, dir(g, c2b));
+			bool prob = false;
+			if (chance(g, 1, 4)) {
+				put(g, " p=0.0%u", between(g, 1, 5));
+				prob = true;
+			} else {
+				put(g, chance(g, 1, 2) ? " after=" : " before=");
+				packet(g, c2b, max_k);
+			}
+			put(g, " %s%s\n", cut_names[k], prob ? " count=2" : "");
+		}
+	if (enabled(g, K_STALL) && chance(g, 2, 3)) {
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s", i + 1, dir(g, c2b));
+		trigger(g, c2b, max_k);
+		put(g, " stall ms=%u%s\n", between(g, 50, 6000), " count=1");
+	}
+	if (enabled(g, K_PARTIAL) && chance(g, 2, 3)) {
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s %s size=%u", i + 1, dir(g, c2b),
+		    chance(g, 1, 2) ? "partial-write" : "partial-read", between(g, 1, 20));
+		if (chance(g, 1, 2))
+			put(g, " for=%ums", between(g, 100, 3000));
+		put(g, "\n");
+	}
+	if (enabled(g, K_LATENCY) && chance(g, 2, 3)) {
+		bool c2b = chance(g, 1, 2);
+		uint32_t ms = between(g, 1, 150);
+		put(g, "fault c%d %s", i + 1, dir(g, c2b));
+		if (chance(g, 1, 2))
+			put(g, " time=%ums", between(g, 1, 2000));
+		put(g, " latency ms=%u jitter=%u for=%ums\n", ms, below(g, ms + 1), between(g, 100, 3000));
+		g->slow[i] = true;
+	}
+	if (enabled(g, K_BANDWIDTH) && chance(g, 2, 3)) {
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s", i + 1, dir(g, c2b));
+		if (chance(g, 1, 2))
+			put(g, " time=%ums", between(g, 1, 2000));
+		put(g, " bandwidth rate=%u for=%ums\n", between(g, 2000, 200000), between(g, 100, 3000));
+		g->slow[i] = true;
+	}
+	if (enabled(g, K_CORRUPT) && chance(g, 2, 3)) {
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s before=", i + 1, dir(g, c2b));
+		packet(g, c2b, max_k);
+		put(g, " corrupt\n");
+	}
+	if (enabled(g, K_DISCARD) && c->ack_ms && chance(g, 2, 3)) {
+		/* Only what the client's own acknowledgement timeout recovers. */
+		static const char *const own[] = {"PUBLISH", "PUBREL"};
+		static const char *const awaited[] = {"PUBACK", "PUBREC", "PUBCOMP"};
+		bool c2b = c->publishes && chance(g, 1, 2);
+		if (c->publishes)
+			put(g, "fault c%d %s before=%s#%u discard\n", i + 1, dir(g, c2b),
+			    c2b ? pick(g, own, 2) : pick(g, awaited, 3), between(g, 1, max_k));
+	}
+	if (enabled(g, K_INTERRUPT) && chance(g, 1, 2)) {
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s p=0.%u %s count=%u\n", i + 1, dir(g, c2b), between(g, 1, 5),
+		    chance(g, 1, 2) ? "eintr" : "eagain", between(g, 1, 10));
+	}
+}
+
+/* Crashes, full disks and broker rules for client i. */
+static void trouble(struct gen *g, int i, uint32_t max_k)
+{
+	struct gclient *c = &g->c[i];
+	if (enabled(g, K_CRASH) && chance(g, 2, 3)) {
+		put(g, "crash c%d", i + 1);
+		if (chance(g, 1, 3)) {
+			put(g, " at=%ums", between(g, 1, 3000));
+		} else {
+			bool c2b = chance(g, 1, 2);
+			put(g, " after=%s:", c2b ? "c2b" : "b2c");
+			packet(g, c2b, max_k);
+		}
+		put(g, " restart=%ums", between(g, 10, 3000));
+		if (enabled(g, K_DAMAGE) && c->fs && chance(g, 1, 2)) {
+			static const char *const damages[] = {"torn", "flip", "vanish", "rename"};
+			put(g, " damage=%s", pick(g, damages, 4));
+			g->damage = true;
+		}
+		put(g, "\n");
+	}
+	if (enabled(g, K_DISK) && c->fs && chance(g, 2, 3))
+		put(g, "disk c%d full at=%ums for=%ums\n", i + 1, between(g, 1, 3000), between(g, 10, 2000));
+	if (enabled(g, K_RULES) && chance(g, 2, 3)) {
+		switch (below(g, 5)) {
+		case 0:
+			put(g, "rule refuse 3 client=c%d count=%u\n", i + 1, between(g, 1, 3));
+			break;
+		case 1: {
+			static const char *const acks[] = {"CONNACK", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+			                                   "SUBACK", "PUBLISH"};
+			put(g, "rule delay b2c:%s#%u ms=%u client=c%d\n", pick(g, acks, 7), between(g, 1, max_k),
+			    between(g, 1, 2000), i + 1);
+			break;
+		}
+		case 2: {
+			bool c2b = chance(g, 1, 2);
+			put(g, "rule close %s:", c2b ? "c2b" : "b2c");
+			packet(g, c2b, max_k);
+			put(g, "%s client=c%d\n", c2b ? "" : chance(g, 1, 2) ? " when=after" : "", i + 1);
+			break;
+		}
+		case 3:
+			if (c->subscribes) {
+				put(g, "rule refuse-subscribe %s count=1 client=c%d\n", pick(g, filters, NFILTERS),
+				    i + 1);
+				break;
+			}
+			/* fall through */
+		default:
+			if (c->ack_ms && c->publishes)
+				put(g, "rule withhold b2c:%s#%u client=c%d\n", chance(g, 1, 2) ? "PUBACK" : "PUBREC",
+				    between(g, 1, max_k), i + 1);
+			break;
+		}
+	}
+}
+
+size_t explore_generate(uint64_t seed, char *out, size_t cap)
+{
+	struct gen g = {.state = seed, .out = out, .cap = cap};
+	if (!cap)
+		return 0;
+	*out = 0;
+	/* The swarm: each kind of trouble in or out, one in two. */
+	for (int k = 0; k < K_COUNT; k++)
+		if (chance(&g, 1, 2))
+			g.kinds |= 1u << k;
+	g.nclients = (int)between(&g, 1, MAX_CLIENTS);
+	put(&g, "# explore seed %llu: %d client%s; trouble:", (unsigned long long)seed, g.nclients,
+	    g.nclients == 1 ? "" : "s");
+	for (int k = 0; k < K_COUNT; k++)
+		if (enabled(&g, (enum kind)k))
+			put(&g, " %s", kind_names[k]);
+	put(&g, "%s\n", g.kinds ? "" : " none");
+
+	/* Who publishes and who subscribes: at least one of each. */
+	for (int i = 0; i < g.nclients; i++) {
+		g.c[i].publishes = chance(&g, 1, 2);
+		g.c[i].subscribes = chance(&g, 1, 2);
+	}
+	g.c[below(&g, (uint32_t)g.nclients)].publishes = true;
+	g.c[below(&g, (uint32_t)g.nclients)].subscribes = true;
+
+	/* The clients. */
+	for (int i = 0; i < g.nclients; i++) {
+		struct gclient *c = &g.c[i];
+		c->clean = chance(&g, 1, 3);
+		bool wants_disk = enabled(&g, K_CRASH) || enabled(&g, K_DISK);
+		c->fs = wants_disk ? chance(&g, 2, 3) : chance(&g, 1, 4);
+		static const unsigned windows[] = {1, 2, 4, 16};
+		c->window = windows[below(&g, 4)];
+		put(&g, "client c%d clean=%s store=%s window=%u", i + 1, c->clean ? "yes" : "no",
+		    c->fs ? "fs" : "memory", c->window);
+		static const unsigned keepalives[] = {0, 2, 10, 30};
+		put(&g, " keepalive=%u", keepalives[below(&g, 4)]);
+		if (chance(&g, 1, 4))
+			put(&g, " pause=%ums", between(&g, 500, 5000));
+		if (chance(&g, 1, 3) || enabled(&g, K_DISCARD)) {
+			/* Long enough for what the slowest link generated delivers
+			 * (latency, bandwidth, a window of the biggest messages). */
+			c->ack_ms = between(&g, 4000, 10000);
+			put(&g, " ack-timeout=%ums", c->ack_ms);
+		}
+		if (chance(&g, 1, 6))
+			put(&g, " read-delay=%ums", between(&g, 1, 20));
+		if (c->subscribes && chance(&g, 1, 5)) {
+			c->read_buffer = between(&g, 256, 2048);
+			put(&g, " read-buffer=%u", c->read_buffer);
+		}
+		if (chance(&g, 1, 4)) {
+			c->will = g.will = true;
+			put(&g, " will=w/c%d will-qos=%u%s", i + 1, below(&g, 3),
+			    chance(&g, 1, 4) ? " will-retain=yes" : "");
+		}
+		put(&g, "\n");
+	}
+	if (chance(&g, 1, 5))
+		put(&g, "broker inflight-max=%u\n", between(&g, 1, 20));
+	if (chance(&g, 1, 4))
+		put(&g, "network latency=%ums jitter=%ums\n", between(&g, 0, 20), between(&g, 0, 5));
+
+	/* Subscriptions, overlapping at times; some late, some ended. */
+	for (int i = 0; i < g.nclients; i++) {
+		if (!g.c[i].subscribes)
+			continue;
+		uint32_t n = between(&g, 1, 2);
+		unsigned used = 0;
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t f = below(&g, NFILTERS);
+			if (used & 1u << f)
+				continue;
+			used |= 1u << f;
+			uint32_t qos = below(&g, 3);
+			g.qos2 |= qos == 2;
+			put(&g, "subscribe c%d %s qos=%u", i + 1, filters[f], qos);
+			if (chance(&g, 1, 6)) {
+				put(&g, " at=%ums", between(&g, 1, 2000));
+				g.late = true;
+			} else if (chance(&g, 1, 10)) {
+				put(&g, "\nunsubscribe c%d %s at=%ums", i + 1, filters[f], between(&g, 1, 2000));
+			}
+			put(&g, "\n");
+		}
+		if (g.will && chance(&g, 1, 2))
+			put(&g, "subscribe c%d w/# qos=%u\n", i + 1, below(&g, 3));
+	}
+
+	/* The workload. */
+	uint32_t lines = between(&g, 1, 3), max_k = 1;
+	for (uint32_t l = 0; l < lines; l++) {
+		uint32_t who;
+		do
+			who = below(&g, (uint32_t)g.nclients);
+		while (!g.c[who].publishes);
+		uint32_t qos = below(&g, 3), count = chance(&g, 1, 8) ? between(&g, 40, 150)
+		                                                        : between(&g, 1, 40);
+		g.qos2 |= qos == 2;
+		if (count > max_k)
+			max_k = count;
+		const char *topic = pick(&g, topics, NTOPICS);
+		put(&g, "publish c%u %s qos=%u count=%u", who + 1, topic, qos, count);
+		if (chance(&g, 1, 5))
+			put(&g, " size=%u", between(&g, 16, 3000));
+		if (chance(&g, 1, 5)) {
+			put(&g, " retain=yes");
+			g.retain = true;
+		}
+		if (chance(&g, 1, 3))
+			put(&g, " at=%ums", between(&g, 0, 2000));
+		if (chance(&g, 1, 3))
+			put(&g, " every=%ums", between(&g, 1, 50));
+		put(&g, "\n");
+		if (g.retain && chance(&g, 1, 10))
+			put(&g, "clear c%u %s at=%ums\n", who + 1, topic, between(&g, 500, 3000));
+	}
+
+	/* Faults, crashes, full disks, rules. */
+	for (int i = 0; i < g.nclients; i++) {
+		faults(&g, i, max_k);
+		trouble(&g, i, max_k);
+	}
+
+	/* What the oracle can demand of all that. */
+	static const char *const always[] = {"at-most-once", "at-least-once", "no-phantom", "order",
+	                                     "live", "quiescent", "dup-flag", "packet-ids",
+	                                     "broker-dup-flag", "broker-packet-ids", "delivery-qos",
+	                                     "session"};
+	for (size_t k = 0; k < sizeof always / sizeof *always; k++)
+		put(&g, "expect %s\n", always[k]);
+	if (g.qos2)
+		put(&g, "expect exactly-once\n");
+	if (g.retain || g.late)
+		put(&g, "expect retained\n");
+	if (g.will)
+		put(&g, "expect will\n");
+	if (g.damage)
+		put(&g, "expect storage\n");
+	return g.full ? 0 : g.len;
+}
