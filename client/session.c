@@ -722,6 +722,10 @@ struct mqtt_error mqtt_session_new(struct mqtt_session **out, const struct mqtt_
 		session_reset_backoff(s);
 		s->state = MQTT_STATE_OFFLINE;
 		s->dial_at = 0; /* the first dial is immediate */
+		/* An adopted session goes on (the seed's AdoptSession "continues"):
+		 * a clean connect would make the broker forget its half of what
+		 * the store still holds, so it is never clean. */
+		s->clean_done = mode == MQTT_SESSION_ADOPT;
 		if (mode != MQTT_SESSION_VOLATILE) {
 			s->stored = true;
 			mqtt_checked_init(&s->checked, *store);

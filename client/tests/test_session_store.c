@@ -127,6 +127,37 @@ static void test_init_and_adopt(void)
 	CU_ASSERT(remove_tree(dir));
 }
 
+/*
+ * A session configured clean connects clean the first time only; adopted
+ * from its store after a crash it goes on, and connects without clean
+ * session, so the broker keeps its half (found by mqttsim explore).
+ */
+static void test_adopted_never_clean(void)
+{
+	struct mqtt_store st;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
+	struct mqtt_session_config c = stored_config();
+	c.clean_session = true;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	mqtt_session_connected(h.s, h.now);
+	struct mqtt_packet p = expect(&h, MQTT_CONNECT);
+	CU_ASSERT_TRUE(p.connect.clean_session);
+	feed_connack(&h, 0, false);
+	expect_event(&h, MQTT_EVENT_ONLINE);
+	uint16_t id;
+	CU_ASSERT_EQUAL(mqtt_session_publish(h.s, h.now, 2, false, mqtt_slice_str("t"),
+	                                     mqtt_slice_str("kept"), &id).cls, MQTT_SUCCESS);
+	expect(&h, MQTT_PUBLISH);
+	harness_free(&h); /* the process dies */
+	harness_new(&h, &c, MQTT_SESSION_ADOPT, &st);
+	mqtt_session_connected(h.s, h.now);
+	p = expect(&h, MQTT_CONNECT);
+	CU_ASSERT_FALSE(p.connect.clean_session);
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
 /* A session INIT on a new in-memory store, online. */
 static void online_on_mem_store(struct harness *h, const struct mqtt_session_config *c,
                                 struct mqtt_store *st)
@@ -588,6 +619,7 @@ const struct test_def session_store_tests[] = {
 	{"denied requests send and save nothing", test_deny_sends_and_saves_nothing},
 	{"garbage from the broker loses nothing in flight", test_garbage_loses_nothing},
 	{"INIT, then ADOPT after a crash resends and deduplicates", test_init_and_adopt},
+	{"an adopted session never connects clean", test_adopted_never_clean},
 	{"ADOPT warns about damaged and unusable records", test_adopt_with_damage},
 	{"damaged records: never sent, QoS 2 identifiers released, inbound held", test_damaged_records_policy},
 	{"a failing store refuses requests, sends nothing", test_failing_store},

@@ -32,11 +32,11 @@ int explore_seed(uint64_t seed, bool shrink, struct explore_failure *f)
 	struct scn_result r;
 	int rc = scenario_simulate(&s, seed, &r, NULL, NULL);
 	scenario_free(&s);
-	if (rc != 0) {
+	if (rc != 0 && !*r.why) {
 		snprintf(f->why, sizeof f->why, "the simulation could not be set up");
 		return -1;
 	}
-	if (r.passed)
+	if (rc == 0 && r.passed)
 		return 0;
 	snprintf(f->why, sizeof f->why, "%s", r.why);
 	if (shrink)

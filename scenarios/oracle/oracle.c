@@ -278,7 +278,11 @@ static int effective_qos(const struct oracle *o, int client, const char *topic, 
 	int best = -1;
 	for (int i = 0; i < o->nsubs[client]; i++) {
 		const struct sub *s = &o->subs[client][i];
-		if ((owed_only ? s->until_sent : s->until) <= at || (owed_only && s->since > at))
+		/* Once an UNSUBSCRIBE is sent, the broker may drop what it had
+		 * buffered for the subscription and not yet begun to send
+		 * [MQTT-3.10.4-3]: nothing of it is owed any more. */
+		if ((owed_only ? (s->until_sent != UINT64_MAX ? 0 : s->until_sent) : s->until) <= at ||
+		    (owed_only && s->since > at))
 			continue;
 		if (mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
 		                     (const uint8_t *)topic, strlen(topic))) {

@@ -64,8 +64,23 @@ void wire_release(struct wire *w)
 		free(w);
 }
 
+/*
+ * A connection's framing is let go of: a QoS 1 or 2 PUBLISH this end had
+ * written only in part was an attempt all the same (the peer may have
+ * it, or not), so its next send rightly carries DUP [MQTT-3.3.1-1],
+ * whether or not the part held its identifier.
+ */
+static void partial_attempt(struct wire *w, const struct wire_framing *fr)
+{
+	const struct mqtt_framer *f = &fr->f[0];
+	if (!fr->lost[0] && f->have && !f->stream_total && (f->buf[0] >> 4) == MQTT_PUBLISH &&
+	    (f->buf[0] >> 1 & 3))
+		w->partial_sent = true;
+}
+
 void wire_connection(struct wire *w, bool after_adopt)
 {
+	partial_attempt(w, &w->conn[0]);
 	reset_framing(&w->conn[0]);
 	w->session_conns++;
 	if (after_adopt)
@@ -77,6 +92,7 @@ void wire_retire(struct wire *w)
 	/* A packet half through stays half through: the framer moves with
 	 * its buffer (rare: once a connection). */
 	struct wire_framing *cur = &w->conn[0], *old = &w->conn[1];
+	partial_attempt(w, old);
 	for (int d = 0; d < 2; d++) {
 		memcpy(old->fbuf[d], cur->fbuf[d], cur->f[d].have);
 		old->f[d] = cur->f[d];
@@ -103,6 +119,7 @@ void wire_lost(struct wire *w)
 		memset(w->carried, 0, sizeof w->carried);
 	w->carried_any = false;
 	w->adopted = false;
+	w->partial_sent = false;
 }
 
 static void set_stage(uint8_t *space, uint32_t *count, uint16_t id, enum wire_stage to)
@@ -179,6 +196,8 @@ static void publish_sent(struct wire *w, uint16_t id, unsigned qos, bool dup, ui
 			         "%s%s%s sent PUBLISH id %u again without DUP [MQTT-3.3.1-1]", by, to, whom,
 			         id);
 		}
+	} else if (was == WIRE_FREE && dup && w->partial_sent) {
+		w->partial_sent = false; /* the one written in part, sent again */
 	} else if (was == WIRE_FREE && dup && first_send_known(w) && !resend_of_finished(w, id, content)) {
 		if (!r->dup_violation) {
 			r->dup_violation = true;

@@ -53,6 +53,7 @@ struct wire {
 	bool adopted;                    /* a client's session was adopted: a first send may carry DUP */
 	uint32_t session_conns;          /* connections of the session so far (a broker's end) */
 	bool carried_any;                /* some bit of carried is set */
+	bool partial_sent;               /* a PUBLISH went out in part: its next send may carry DUP */
 };
 
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */

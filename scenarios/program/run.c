@@ -336,10 +336,14 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 				break;
 			}
 		} else if (scenario_simulate(s, seed, &r, o->trace ? out : NULL, NULL) != 0) {
-			fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
-			snprintf(r.why, sizeof r.why, "the simulation could not be set up");
-			ok = false;
-			break;
+			if (!*r.why) {
+				fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
+				snprintf(r.why, sizeof r.why, "the simulation could not be set up");
+				ok = false;
+				break;
+			}
+			ok = false; /* a livelock: a failure, with its seed, trace and shrinking */
+			r.passed = false;
 		}
 		if (pr && pr->tty && ++pr->runs % 50 == 0) {
 			struct timespec t1;

@@ -95,6 +95,7 @@ struct shrinker {
 	uint64_t seed;
 	unsigned runs;
 	struct lines l;
+	int want; /* what counts as failing: 0 a verdict, -1 a livelock (said in why) */
 };
 
 /* Whether the kept lines make a scenario that still fails with the seed. */
@@ -108,7 +109,8 @@ static bool still_fails(struct shrinker *k, struct scn_result *r)
 	bool fails = false;
 	if (scenario_parse(&s, k->path, text, err, sizeof err) == 0) {
 		k->runs++;
-		fails = scenario_simulate(&s, k->seed, r, NULL, NULL) == 0 && !r->passed;
+		int rc = scenario_simulate(&s, k->seed, r, NULL, NULL);
+		fails = rc == k->want && !r->passed && (rc == 0 || strstr(r->why, "livelock"));
 		scenario_free(&s);
 	}
 	free(text);
@@ -168,16 +170,26 @@ static bool halve_number(struct shrinker *k, size_t i, const char *key)
 	}
 }
 
-/* Whether the key=value word at w says when a fault acts (its trigger,
- * its connection, how often). */
-static bool when_key(const char *w)
+/*
+ * Whether the key=value word at w is one that bounds the trouble a line
+ * makes: a fault's trigger, connection and count (without them it acts
+ * on every connection), a rule's count (for ever), a crash's restart
+ * (never), a full disk's for= (for good). Left out, the scenario would
+ * fail for another reason than the one found: the shrinker keeps them.
+ */
+static bool kept_key(const char *line, const char *w)
 {
-	static const char *const keys[] = {"after=", "before=", "time=", "p=", "pbyte=", "byte=",
-	                                   "packet=", "conn=", "count="};
-	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-		if (!strncmp(w, keys[i], strlen(keys[i])))
-			return true;
-	return false;
+	static const char *const fault_keys[] = {"after=", "before=", "time=", "p=", "pbyte=", "byte=",
+	                                         "packet=", "conn=", "count="};
+	if (starts_with_word(line, "fault")) {
+		for (size_t i = 0; i < sizeof fault_keys / sizeof *fault_keys; i++)
+			if (!strncmp(w, fault_keys[i], strlen(fault_keys[i])))
+				return true;
+		return false;
+	}
+	return (starts_with_word(line, "rule") && !strncmp(w, "count=", 6)) ||
+	       (starts_with_word(line, "crash") && !strncmp(w, "restart=", 8)) ||
+	       (starts_with_word(line, "disk") && !strncmp(w, "for=", 4));
 }
 
 /* Leaves out each key=value word of line i where the run still fails
@@ -204,8 +216,8 @@ static bool drop_options(struct shrinker *k, size_t i)
 		}
 		if (!start)
 			return changed;
-		if (starts_with_word(line, "fault") && when_key(start)) {
-			word++; /* a fault without its trigger or count acts on every connection: another fault */
+		if (kept_key(line, start)) {
+			word++; /* without it, the line is another kind of trouble, not a smaller one */
 			continue;
 		}
 		size_t head = (size_t)(start - line);
@@ -242,11 +254,16 @@ static bool shrink_numbers(struct shrinker *k)
 char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigned *runs,
                       size_t *lines_before, size_t *lines_after)
 {
-	struct shrinker k = {path, seed, 0, {0}};
+	struct shrinker k = {path, seed, 0, {0}, 0};
 	char *out = NULL;
 	struct scn_result r;
-	if (lines_split(&k.l, text) != 0 || !still_fails(&k, &r))
+	if (lines_split(&k.l, text) != 0)
 		goto done;
+	if (!still_fails(&k, &r)) {
+		k.want = -1; /* a livelock shrinks to a smallest livelock */
+		if (!still_fails(&k, &r))
+			goto done;
+	}
 	size_t before = 0;
 	for (size_t i = 0; i < k.l.n; i++)
 		before += !is_comment(k.l.text[i]);

@@ -63,8 +63,10 @@ struct sclient {
 	bool adopted;                    /* restarted on its store at least once */
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
+	bool online_here;                /* the connection's CONNACK accepted it */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
-	bool sub_told[SCN_MAX_STEPS];    /* the oracle knows the subscription stands */
+	bool sub_told[SCN_MAX_STEPS];    /* the oracle knows the subscription was asked for */
+	bool sub_acked[SCN_MAX_STEPS];   /* and that it stands (its SUBACK came) */
 	uint32_t *id_msg;                /* packet id -> the last message it carried + 1 */
 	uint8_t *id_lost;                /* packet ids whose record vanished: may be taken for old */
 	/* Records the disk damaged, which the restarted session must report. */
@@ -99,6 +101,7 @@ struct sim {
 	uint64_t events;
 	uint64_t traced_seq; /* broker records already in the trace */
 	bool broken;         /* the simulation itself failed (out of memory) */
+	bool livelock;       /* it stopped making progress in virtual time */
 	/* The last fault, crash, restart, full disk or publish call: liveness
 	 * is judged from the later of these (expect live within=). */
 	uint64_t last_trouble;
@@ -238,13 +241,29 @@ static void peer_closed(struct sim *m, struct sclient *c, struct mqtt_bconn *bc,
 		mqtt_broker_closed(m->b, bc, m->now);
 }
 
+/*
+ * A connection of c ended without DISCONNECT: the broker publishes the
+ * will of a connection it accepted [MQTT-3.1.2-8]. One whose CONNACK
+ * the client never saw may or may not have been accepted (refused, or
+ * the CONNACK lost on the way): its will may come, it is not owed.
+ */
+static void connection_ended(struct sim *m, struct sclient *c)
+{
+	if (c->disconnected)
+		return;
+	if (c->online_here)
+		oracle_connection_lost(m->o, c->index, m->now);
+	else
+		oracle_connection_maybe_lost(m->o, c->index, m->now);
+	c->online_here = false;
+}
+
 static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 {
 	if (!c->link)
 		return;
 	tracef(m, "%s: connection %u ends: %s", c->cfg->name, mqtt_fault_link_number(c->link), why);
-	if (!c->disconnected)
-		oracle_connection_lost(m->o, c->index, m->now); /* no DISCONNECT: the will goes */
+	connection_ended(m, c);
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
@@ -281,8 +300,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 {
 	tracef(m, "%s: connection %u closed by the client: %s", c->cfg->name,
 	       mqtt_fault_link_number(c->link), why);
-	if (!c->disconnected)
-		oracle_connection_lost(m->o, c->index, m->now); /* no DISCONNECT: the will goes */
+	connection_ended(m, c);
 	if (c->orphan)
 		orphan_end(m, c); /* one at a time: the older one is long done */
 	mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
@@ -385,6 +403,14 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 	}
 	mqtt_session_free(c->s);
 	c->s = NULL;
+	/* Requests that died with the process are asked for again after the
+	 * restart, as its application does on starting. */
+	for (int i = 0; i < m->sc->nsteps; i++)
+		if (m->sc->steps[i].client == c->index && m->sc->steps[i].late &&
+		    m->pub[i].next != UINT32_MAX)
+			m->pub[i].requested = false;
+	if (!c->subscribed)
+		c->sub_pending = 0;
 	if (c->disk) {
 		/* The machine goes down with the process: what the store did not
 		 * sync is gone (the store's own code ran on this disk). */
@@ -467,6 +493,12 @@ static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code)
 		if (st->kind != SCN_SUBSCRIBE || st->client != c->index)
 			continue;
 		if (st->late ? m->pub[i].requested && m->pub[i].req == id : c->sub_ids[i] == id) {
+			if (!st->late && !c->sub_acked[i]) {
+				/* It stands, and what it matches is owed, from its SUBACK on
+				 * (a will of a connection lost before it is not). */
+				oracle_subscribed(m->o, c->index, st->topic, st->qos, false, m->now, m->now);
+				c->sub_acked[i] = true;
+			}
 			oracle_granted(m->o, c->index, st->topic, code, m->now);
 			return;
 		}
@@ -661,6 +693,7 @@ static bool step(struct sim *m, struct sclient *c)
 			oracle_completed(m->o, c->id_msg[ev.id] - 1, m->now);
 		}
 		if (ev.type == MQTT_EVENT_ONLINE) {
+			c->online_here = true;
 			oracle_connected(m->o, c->index, c->first_connect, ev.session_present, m->now);
 			c->first_connect = false;
 		}
@@ -671,6 +704,10 @@ static bool step(struct sim *m, struct sclient *c)
 				if (st->kind == SCN_SUBSCRIBE && !st->late && st->client == c->index) {
 					struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
 					mqtt_session_subscribe(c->s, m->now, &f, 1, NULL);
+					/* A new subscription, not the old one: retained messages
+					 * come with it, RETAIN set [MQTT-3.3.1-6]. */
+					oracle_unsubscribed(m->o, c->index, st->topic, m->now);
+					oracle_subscribed(m->o, c->index, st->topic, st->qos, true, m->now, m->now);
 				}
 			}
 			oracle_session_lost(m->o, c->index);
@@ -719,9 +756,9 @@ static bool schedule(struct sim *m)
 					if (mqtt_session_subscribe(c->s, m->now, &f, 1, &c->sub_ids[j]).cls ==
 					    MQTT_SUCCESS) {
 						c->sub_pending++;
-						if (!c->sub_told[j])
+						if (!c->sub_told[j]) /* allowed from now, owed from its SUBACK */
 							oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false,
-							                  m->now, m->now);
+							                  m->now, UINT64_MAX);
 						c->sub_told[j] = true;
 					}
 				}
@@ -986,7 +1023,17 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	uint64_t done_at = 0, trouble_at_done = 0;
 	while (m->now <= sc->limit_ms) {
 		bool moved = true;
+		uint64_t spins = 0;
 		while (moved) {
+			if (++spins > 1000000) {
+				/* Something claims progress for ever at one instant: a
+				 * livelock of a core or of this simulator; said, not hung. */
+				snprintf(r->why, sizeof r->why, "the simulation livelocked at t=%llums "
+				         "(no progress in virtual time)", (unsigned long long)m->now);
+				tracef(m, "%s", r->why);
+				m->livelock = true;
+				goto out;
+			}
 			moved = false;
 			for (int i = 0; i < sc->nclients; i++)
 				if (step(m, &m->c[i]))

@@ -210,6 +210,30 @@ static void test_retired_connection_framed_apart(void)
 }
 
 /* A wire given back and taken again starts with nothing in flight. */
+/* A PUBLISH written only in part before its connection ended was an
+ * attempt: sent again with DUP it is no "first time with DUP" (found by
+ * mqttsim explore); a whole first send with DUP still is. */
+static void test_partial_publish_was_an_attempt(void)
+{
+	struct wire *w = new_end(WIRE_CLIENT);
+	struct wire_report r = {0};
+	struct mqtt_packet p = {.type = MQTT_PUBLISH};
+	p.publish.qos = 1;
+	p.publish.packet_id = 7;
+	p.publish.topic = mqtt_slice_str("t");
+	p.publish.payload = mqtt_slice_str("partly");
+	uint8_t buf[64];
+	size_t n = 0;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &p, 0, &n), MQTT_OK);
+	wire_bytes(w, false, true, buf, 3, "c", &r); /* the connection ends after 3 bytes */
+	wire_connection(w, false);
+	publish(w, true, 1, 7, true, "partly", &r);
+	CU_ASSERT_FALSE(r.dup_violation);
+	publish(w, true, 1, 8, true, "whole", &r);
+	CU_ASSERT_TRUE(r.dup_violation);
+	free(w);
+}
+
 static void test_taken_again_is_clean(void)
 {
 	struct wire_report r = {0};
@@ -232,6 +256,7 @@ static void test_taken_again_is_clean(void)
 
 const struct test_def wire_tests[] = {
 	{"a wire taken again is clean", test_taken_again_is_clean},
+	{"a PUBLISH written in part was an attempt", test_partial_publish_was_an_attempt},
 	{"an acknowledged identifier is free again", test_acknowledged_identifier_is_free_again},
 	{"a resend needs DUP, a first send must not have it", test_resend_needs_dup_first_send_must_not},
 	{"a resend after an acknowledgement never handled", test_resend_after_unhandled_ack},
