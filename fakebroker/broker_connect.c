@@ -217,7 +217,10 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 	connack(c, MQTT_CONNACK_ACCEPTED, present);
 	broker_logf(b, c, "client %s connected (%s session%s)", s->client_id,
 	            cp->clean_session ? "clean" : "persistent", present ? ", resumed" : "");
-	session_resume(s);
+	/* A rule may have closed the connection at its CONNACK: then the
+	 * session waits for the next one (found by mqttsim explore). */
+	if (s->conn == c && c->state == CONN_ONLINE)
+		session_resume(s);
 }
 
 int mqtt_broker_add_user(struct mqtt_broker *b, const char *name, const char *secret)

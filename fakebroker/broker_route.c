@@ -119,7 +119,7 @@ void session_pump(struct bsession *s)
 void session_resume(struct bsession *s)
 {
 	struct bconn *c = s->conn;
-	for (size_t i = 0; i < s->q_sent && c->state == CONN_ONLINE; i++) {
+	for (size_t i = 0; c && i < s->q_sent && c->state == CONN_ONLINE; i++) {
 		struct bout *e = q_at(s, i);
 		if (e->state == OUT_AWAIT_PUBACK || e->state == OUT_AWAIT_PUBREC) {
 			/* MQTT-4.4.0-1, MQTT-3.3.1-1: resent with DUP. */

@@ -305,7 +305,34 @@ static void recording(void)
 	tb_free(&t);
 }
 
+/* A connection closed by a rule at its CONNACK, with messages queued for
+ * its session: before, the session was resumed on the connection gone
+ * and the broker crashed (found by mqttsim explore). */
+static void close_at_connack_with_queue(void)
+{
+	struct tbroker t;
+	struct tclient pub, sub;
+	tb_new(&t, NULL);
+	tc_connect(&sub, &t, "sub", false, false);
+	tc_subscribe(&sub, "t", 1, 1, 1);
+	tc_close(&sub);
+	tc_connect(&pub, &t, "pub", true, false);
+	tc_publish(&pub, "t", "queued", 1, false, 1);
+	tc_expect(&pub, MQTT_PUBACK);
+	rule(&t, "close b2c:CONNACK#1 client=sub");
+	struct mqtt_connect cp = connect_packet("sub", false);
+	CU_ASSERT_EQUAL(tc_connect_with(&sub, &t, &cp), -1); /* closed instead of the CONNACK */
+	CU_ASSERT_TRUE(tc_closing(&sub));
+	tc_close(&sub);
+	tc_connect(&sub, &t, "sub", false, true); /* the session and its queue are still there */
+	tc_expect_publish(&sub, "t", "queued", 1);
+	tc_close(&sub);
+	tc_close(&pub);
+	tb_free(&t);
+}
+
 const struct test_def broker_script_tests[] = {
+	{"close at CONNACK with messages queued", close_at_connack_with_queue},
 	{"refuse connects", refuse_connects},
 	{"withhold the second PUBACK", withhold_second_puback},
 	{"delay, duplicate, reorder", delay_duplicate_reorder},

@@ -173,6 +173,7 @@ struct shared {
 	uint64_t failed;    /* failing seeds */
 	uint64_t stop_at;   /* --first: no seed above this one is taken */
 	int stop;           /* interrupted, or the budget is spent */
+	uint64_t current[256]; /* the seed each worker runs: a worker that dies names it */
 };
 
 /* A failure as a worker sends it: this header, then the strings. */
@@ -239,7 +240,7 @@ static void arm_watchdog(uint64_t seed)
 	alarm(HANG_SECONDS);
 }
 
-static void worker(const struct config *cf, struct shared *sh, int fd)
+static void worker(const struct config *cf, struct shared *sh, int fd, long slot)
 {
 	signal(SIGINT, SIG_IGN); /* the parent says when to stop: the run in hand finishes */
 	signal(SIGTERM, SIG_IGN);
@@ -259,6 +260,7 @@ static void worker(const struct config *cf, struct shared *sh, int fd)
 		if (seed > __atomic_load_n(&sh->stop_at, __ATOMIC_RELAXED))
 			break;
 		struct explore_failure f;
+		__atomic_store_n(&sh->current[slot], seed, __ATOMIC_RELAXED);
 		arm_watchdog(seed);
 		int rc = explore_seed(seed, cf->shrink, &f);
 		alarm(0);
@@ -364,7 +366,7 @@ static int spawn(const struct config *cf, struct shared *sh, struct inbox *in, l
 		for (long k = 0; k < jobs; k++)
 			if (in[k].fd >= 0)
 				close(in[k].fd);
-		worker(cf, sh, p[1]);
+		worker(cf, sh, p[1], w);
 		_exit(0);
 	}
 	close(p[1]);
@@ -634,6 +636,19 @@ int mqttsim_explore(int argc, char **argv)
 				int status = 0;
 				waitpid(pids[w], &status, 0);
 				pids[w] = 0;
+				if (WIFSIGNALED(status)) {
+					/* The run crashed the worker: a failure of its seed. */
+					char crashed[120];
+					snprintf(crashed, sizeof crashed, "the run crashed: signal %d (%s)",
+					         WTERMSIG(status), strsignal(WTERMSIG(status)));
+					struct record r = {sh->current[w], -3, 0, 0, 0, 0, 0, 0};
+					__atomic_fetch_add(&sh->failed, 1, __ATOMIC_RELAXED);
+					__atomic_fetch_add(&sh->runs, 1, __ATOMIC_RELAXED);
+					if (add_failure(&res, &r, crashed, crashed, NULL) != 0)
+						broken = true;
+					if (!sh->stop && spawn(&cf, sh, in, jobs, w, &pids[w]) == 0)
+						continue;
+				}
 				/* A worker the watchdog ended (its seed reported) is replaced. */
 				if (WIFEXITED(status) && WEXITSTATUS(status) == HANG_EXIT && !sh->stop &&
 				    spawn(&cf, sh, in, jobs, w, &pids[w]) == 0)
