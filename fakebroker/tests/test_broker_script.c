@@ -315,17 +315,18 @@ static void close_at_connack_with_queue(void)
 	tb_new(&t, NULL);
 	tc_connect(&sub, &t, "sub", false, false);
 	tc_subscribe(&sub, "t", 1, 1, 1);
-	tc_close(&sub);
 	tc_connect(&pub, &t, "pub", true, false);
 	tc_publish(&pub, "t", "queued", 1, false, 1);
 	tc_expect(&pub, MQTT_PUBACK);
+	tc_expect_publish(&sub, "t", "queued", 1); /* in flight, never acknowledged */
+	tc_close(&sub);
 	rule(&t, "close b2c:CONNACK#1 client=sub");
 	struct mqtt_connect cp = connect_packet("sub", false);
 	CU_ASSERT_EQUAL(tc_connect_with(&sub, &t, &cp), -1); /* closed instead of the CONNACK */
 	CU_ASSERT_TRUE(tc_closing(&sub));
 	tc_close(&sub);
 	tc_connect(&sub, &t, "sub", false, true); /* the session and its queue are still there */
-	tc_expect_publish(&sub, "t", "queued", 1);
+	CU_ASSERT_TRUE(tc_expect_publish(&sub, "t", "queued", 1).publish.dup);
 	tc_close(&sub);
 	tc_close(&pub);
 	tb_free(&t);
