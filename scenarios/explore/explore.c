@@ -12,13 +12,23 @@
 #include "scenarios/shrink/shrink.h"
 #include "scenarios/sim/sim.h"
 
-int explore_seed(uint64_t seed, bool shrink, struct explore_failure *f)
+size_t explore_text(uint64_t seed, const char *extra, char *out, size_t cap)
 {
-	char text[EXPLORE_TEXT_MAX], path[64], err[600];
+	size_t n = explore_generate(seed, out, cap);
+	size_t more = extra ? strlen(extra) : 0;
+	if (!n || n + more >= cap)
+		return 0;
+	memcpy(out + n, extra, more + 1);
+	return n + more;
+}
+
+int explore_seed(uint64_t seed, bool shrink, const char *extra, struct explore_failure *f)
+{
+	char text[EXPLORE_TEXT_MAX + 1024], path[64], err[600];
 	memset(f, 0, sizeof *f);
 	f->seed = seed;
 	snprintf(path, sizeof path, "explore-seed%llu.scn", (unsigned long long)seed);
-	if (!explore_generate(seed, text, sizeof text)) {
+	if (!explore_text(seed, extra, text, sizeof text)) {
 		snprintf(f->why, sizeof f->why, "generator error: the scenario is longer than %d bytes",
 		         EXPLORE_TEXT_MAX);
 		return -1;
@@ -54,6 +64,16 @@ static bool telling_key(const char *key, size_t len)
 	                                   "will-retain", "damage", "when"};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (strlen(keys[i]) == len && !strncmp(keys[i], key, len))
+			return true;
+	return false;
+}
+
+/* Directives whose third word is a topic or filter. */
+static bool takes_topic(const char *word, size_t len)
+{
+	static const char *const words[] = {"subscribe", "unsubscribe", "publish", "clear"};
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (strlen(words[i]) == len && !strncmp(words[i], word, len))
 			return true;
 	return false;
 }
@@ -125,6 +145,8 @@ void explore_signature(const char *minimal, char *out, size_t cap)
 				add(&b, q, w);
 			} else if (word == 1 && names_client(line_buf, first_len)) {
 				add(&b, "C", 1);
+			} else if (word == 2 && takes_topic(line_buf, first_len)) {
+				add(&b, "T", 1); /* which topic or filter: a detail of the shape */
 			} else if (eq) {
 				size_t klen = (size_t)(eq - q);
 				add(&b, q, klen + 1);
@@ -151,6 +173,8 @@ void explore_signature(const char *minimal, char *out, size_t cap)
 		out[0] = 0;
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < nlines; i++) {
+			if (i && !strcmp(lines[i], lines[i - 1]))
+				continue; /* two clients alike are one shape */
 			bool is_expect = !strncmp(lines[i], "expect ", 7);
 			if (is_expect != (pass == 0))
 				continue;
@@ -168,4 +192,19 @@ uint32_t explore_signature_hash(const char *signature)
 	for (const unsigned char *p = (const unsigned char *)signature; *p; p++)
 		h = (h ^ *p) * 16777619u;
 	return h;
+}
+
+int explore_failed_invariant(const char *why)
+{
+	const char *p = strstr(why, ": ");
+	if (strncmp(why, "line ", 5) != 0 || !p)
+		return 0;
+	p += 2;
+	for (int i = 1; i < SCN_INVARIANT_COUNT; i++) {
+		const char *name = scn_invariant_name((enum scn_invariant)i);
+		size_t n = strlen(name);
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return i;
+	}
+	return 0;
 }

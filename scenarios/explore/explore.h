@@ -23,12 +23,19 @@ struct explore_failure {
 };
 
 /*
- * Generates seed's scenario, runs it and judges it. Returns 0 when it
+ * Generates seed's scenario (with extra: explore_text), runs it and judges it. Returns 0 when it
  * passed, 1 when it failed (f filled in; shrunk when shrink), -1 when
  * the scenario could not be made or run (f->why says why: a generator
  * error, or memory).
  */
-int explore_seed(uint64_t seed, bool shrink, struct explore_failure *f);
+int explore_seed(uint64_t seed, bool shrink, const char *extra, struct explore_failure *f);
+
+/*
+ * The scenario seed generates, with extra (lines, each ending in a
+ * newline; may be NULL) added after its workload: what explore runs.
+ * Returns its length, 0 when it does not fit cap.
+ */
+size_t explore_text(uint64_t seed, const char *extra, char *out, size_t cap);
 
 /*
  * The signature of a minimal scenario text: the expectation it fails
@@ -38,6 +45,10 @@ int explore_seed(uint64_t seed, bool shrink, struct explore_failure *f);
  * the same reason in the same way shrink to the same signature.
  */
 void explore_signature(const char *minimal, char *out, size_t cap);
+
+/* The expectation a run's verdict (why: "line N: NAME violated: ...")
+ * says failed, as enum scn_invariant; 0 for anything else. */
+int explore_failed_invariant(const char *why);
 
 /* A short stable name of a signature: 8 hex digits (FNV-1a). */
 uint32_t explore_signature_hash(const char *signature);

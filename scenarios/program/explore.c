@@ -28,9 +28,11 @@
 #include <unistd.h>
 
 #include "mqttsim/api.h"
+#include "mqttsim/broker.h"
 #include "run.h"
 #include "scenarios/explore/explore.h"
 #include "scenarios/explore/gen.h"
+#include "scenarios/lang/scenario.h"
 
 #define GENERATOR_STR2(n) #n
 #define GENERATOR_STR(n) GENERATOR_STR2(n)
@@ -39,8 +41,8 @@ const char mqttsim_version[] = "mqttsim " MQTTSIM_VERSION " (generator " GENERAT
 
 static const char usage[] =
 "Usage: mqttsim explore [--seeds A..B | --budget DURATION] [--jobs N]\n"
-"                       [--artifacts DIR] [--first] [--json] [-q]\n"
-"       mqttsim explore --print SEED\n"
+"                       [--artifacts DIR] [--first] [--rule RULE]... [--json] [-q]\n"
+"       mqttsim explore --print SEED [--rule RULE]...\n"
 "Explores: each seed generates a whole scenario - 1 to 4 clients, their\n"
 "sessions and stores, subscriptions with wildcards and overlaps, retained\n"
 "messages, wills, a workload of QoS 0, 1 and 2 messages of all sizes, timers\n"
@@ -65,7 +67,12 @@ static const char usage[] =
 "  --jobs N          worker processes (default: every core, here %ld)\n"
 "  --artifacts DIR   where minimal scenarios go (default ./mqttsim-explore)\n"
 "  --first           stop at the smallest failing seed (how soon a defect is found)\n"
+"  --rule RULE       add this fake-broker rule (docs/control.md) to every\n"
+"                    generated scenario: how a misbehaving broker is caught\n"
+"                    across workloads (repeatable)\n"
 "  --no-shrink       name failures by the generated scenario, not the shrunk one\n"
+"  --shrink-max N    shrink the first N failures of each expectation (default\n"
+"                    25); later ones are counted together, by the expectation\n"
 "  --json            the results as one JSON document on standard output\n"
 "                    (mqttsim.campaign reads it) instead of the summary\n"
 "  --print SEED      print the scenario SEED generates and exit; the same seed\n"
@@ -174,6 +181,7 @@ struct shared {
 	uint64_t stop_at;   /* --first: no seed above this one is taken */
 	int stop;           /* interrupted, or the budget is spent */
 	uint64_t current[256]; /* the seed each worker runs: a worker that dies names it */
+	uint64_t shrunk[64];   /* failures shrunk so far, by the expectation that failed */
 };
 
 /* A failure as a worker sends it: this header, then the strings. */
@@ -207,6 +215,8 @@ static void write_all(int fd, const void *p, size_t n)
 struct config {
 	uint64_t first, last, budget_ms, start_ms;
 	bool first_only, shrink;
+	char *extra; /* --rule lines added to every scenario */
+	uint64_t shrink_max; /* failures shrunk per failed expectation; the rest counted */
 };
 
 /* A seed whose simulation does not end is a failure too (a hang of the
@@ -262,7 +272,19 @@ static void worker(const struct config *cf, struct shared *sh, int fd, long slot
 		struct explore_failure f;
 		__atomic_store_n(&sh->current[slot], seed, __ATOMIC_RELAXED);
 		arm_watchdog(seed);
-		int rc = explore_seed(seed, cf->shrink, &f);
+		int rc = explore_seed(seed, false, cf->extra, &f);
+		if (rc == 1 && cf->shrink) {
+			/* Shrinking takes hundreds of runs: the first failures of each
+			 * expectation are shrunk (and so told apart); the rest of a
+			 * flood are counted by the expectation alone. */
+			int inv = explore_failed_invariant(f.why);
+			if (__atomic_fetch_add(&sh->shrunk[inv], 1, __ATOMIC_RELAXED) < cf->shrink_max)
+				rc = explore_seed(seed, true, cf->extra, &f);
+			else
+				snprintf(f.signature, sizeof f.signature, "%s; more seeds, not shrunk (past "
+				         "--shrink-max)", inv ? scn_invariant_name((enum scn_invariant)inv)
+				                                 : "other");
+		}
 		alarm(0);
 		__atomic_fetch_add(&sh->runs, 1, __ATOMIC_RELAXED);
 		if (rc == 0)
@@ -501,8 +523,9 @@ int mqttsim_explore(int argc, char **argv)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cores < 1)
 		cores = 1;
-	struct config cf = {1, 1000, 0, 0, false, true};
+	struct config cf = {1, 1000, 0, 0, false, true, NULL, 25};
 	bool seeds_given = false, open = false, json = false, quiet = false;
+	const char *print_seed = NULL;
 	long jobs = cores;
 	const char *artifacts = "mqttsim-explore";
 	for (int i = 2; i < argc; i++) {
@@ -511,18 +534,35 @@ int mqttsim_explore(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			printf(usage, cores);
 			return 0;
-		} else if (!strcmp(a, "--print")) {
-			uint64_t seed;
-			if (!has_value || !parse_u64(argv[i + 1], argv[i + 1] + strlen(argv[i + 1]), &seed))
-				return usage_error("--print takes a seed (0 to 18446744073709551615)");
-			char text[EXPLORE_TEXT_MAX];
-			if (!explore_generate(seed, text, sizeof text)) {
-				fprintf(stderr, "mqttsim explore: generator error: seed %s makes a scenario "
-				        "longer than %d bytes\n", argv[i + 1], EXPLORE_TEXT_MAX);
-				return 1;
+		} else if (!strcmp(a, "--rule") && has_value) {
+			/* Checked as every generated scenario will take it. */
+			char line[600], err[600];
+			if (strlen(argv[++i]) > 250 || strchr(argv[i], '\n'))
+				return usage_error("--rule takes one fake-broker rule of at most 250 characters");
+			snprintf(line, sizeof line, "# --rule\nclient c1\nrule %s\nexpect live\n", argv[i]);
+			struct scenario probe;
+			if (scenario_parse(&probe, "--rule", line, err, sizeof err) != 0)
+				return usage_error("--rule '%s': %s", argv[i], err);
+			scenario_free(&probe);
+			struct mqtt_broker *b = NULL;
+			struct mqtt_broker_config bcfg = {0};
+			if (mqtt_broker_new(&b, &bcfg) == 0) {
+				int rc = mqtt_broker_rule(b, argv[i], err, sizeof err);
+				mqtt_broker_free(b);
+				if (rc < 0)
+					return usage_error("--rule '%s': %s", argv[i], err);
 			}
-			fputs(text, stdout);
-			return fflush(stdout) == 0 ? 0 : 1;
+			size_t had = cf.extra ? strlen(cf.extra) : 0;
+			char *grown = realloc(cf.extra, had + strlen(argv[i]) + 7);
+			if (!grown)
+				return 1;
+			cf.extra = grown;
+			sprintf(cf.extra + had, "rule %s\n", argv[i]);
+		} else if (!strcmp(a, "--print")) {
+			print_seed = argv[i + 1];
+			if (!has_value)
+				return usage_error("--print takes a seed (0 to 18446744073709551615)");
+			i++;
 		} else if (!strcmp(a, "--seeds") && has_value) {
 			const char *why = parse_seeds(argv[++i], &cf.first, &cf.last, &open);
 			if (why)
@@ -546,6 +586,13 @@ int mqttsim_explore(int argc, char **argv)
 			cf.first_only = true;
 		} else if (!strcmp(a, "--no-shrink")) {
 			cf.shrink = false;
+		} else if (!strcmp(a, "--shrink-max") && has_value) {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] || argv[i][0] == '-')
+				return usage_error("--shrink-max takes a count, not '%s'", argv[i]);
+			cf.shrink_max = v;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -556,6 +603,21 @@ int mqttsim_explore(int argc, char **argv)
 		} else {
 			return usage_error("explore takes no file (generated scenarios only), not '%s'", a);
 		}
+	}
+	if (print_seed) {
+		uint64_t seed;
+		char text[EXPLORE_TEXT_MAX + 1024];
+		if (!parse_u64(print_seed, print_seed + strlen(print_seed), &seed))
+			return usage_error("--print takes a seed (0 to 18446744073709551615), not '%s'",
+			                   print_seed);
+		if (!explore_text(seed, cf.extra, text, sizeof text)) {
+			fprintf(stderr, "mqttsim explore: generator error: seed %s makes a scenario longer "
+			        "than %d bytes\n", print_seed, EXPLORE_TEXT_MAX);
+			return 1;
+		}
+		free(cf.extra);
+		fputs(text, stdout);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if (open && !cf.budget_ms)
 		return usage_error("--seeds A.. (no end) needs --budget");
@@ -754,6 +816,7 @@ int mqttsim_explore(int argc, char **argv)
 	free(pids);
 	free(pf);
 	munmap(sh, sizeof *sh);
+	free(cf.extra);
 	if (broken) {
 		fprintf(stderr, "mqttsim explore: out of memory: the results above are incomplete\n");
 		return 1;

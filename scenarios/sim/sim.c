@@ -955,8 +955,10 @@ static uint64_t next_time(struct sim *m)
 		if (t < next)
 			next = t;
 	}
+	/* A step due already waits for something else (a window, a
+	 * connection), which another event brings: only future ones wake. */
 	for (int i = 0; m->started && i < m->sc->nsteps; i++)
-		if (m->pub[i].next != UINT32_MAX && m->pub[i].next_at < next)
+		if (m->pub[i].next != UINT32_MAX && m->pub[i].next_at > m->now && m->pub[i].next_at < next)
 			next = m->pub[i].next_at;
 	return next > m->now ? next : m->now + 1;
 }
