@@ -76,7 +76,8 @@ BROKER_TESTS    := $(BUILD)/tests/broker_tests
 FAULTS_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
-SCENARIO_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard scenarios/tests/*.c)) scenarios/sim/simdisk.c scenarios/oracle/wire.c
+SCENARIO_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard scenarios/tests/*.c) \
+                     $(foreach r,lang sim oracle shrink explore,$(wildcard scenarios/$(r)/*.c)))
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))

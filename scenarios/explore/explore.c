@@ -18,9 +18,14 @@ size_t explore_text(uint64_t seed, const char *extra, char *out, size_t cap)
 	size_t more = extra ? strlen(extra) : 0;
 	if (!n || n + more >= cap)
 		return 0;
-	memcpy(out + n, extra, more + 1);
+	if (more)
+		memcpy(out + n, extra, more + 1);
 	return n + more;
 }
+
+/* Smaller scenarios tried per failure, at most: the first hundreds
+ * remove most of a scenario; a long tail would hold the exploration up. */
+#define EXPLORE_SHRINK_RUNS 250
 
 int explore_seed(uint64_t seed, bool shrink, const char *extra, struct explore_failure *f)
 {
@@ -50,8 +55,8 @@ int explore_seed(uint64_t seed, bool shrink, const char *extra, struct explore_f
 		return 0;
 	snprintf(f->why, sizeof f->why, "%s", r.why);
 	if (shrink)
-		f->minimal = scenario_shrink(path, text, seed, &f->shrink_runs, &f->lines_before,
-		                             &f->lines_after);
+		f->minimal = scenario_shrink_bounded(path, text, seed, EXPLORE_SHRINK_RUNS,
+		                                     &f->shrink_runs, &f->lines_before, &f->lines_after);
 	explore_signature(f->minimal ? f->minimal : text, f->signature, sizeof f->signature);
 	return 1;
 }
@@ -107,7 +112,8 @@ static void add(struct shape *b, const char *p, size_t n)
 static void add_digitless(struct shape *b, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] >= '0' && p[i] <= '9') {
+		bool in_word = i && ((p[i - 1] >= 'a' && p[i - 1] <= 'z') || (p[i - 1] >= 'A' && p[i - 1] <= 'Z'));
+		if (p[i] >= '0' && p[i] <= '9' && !in_word) { /* c2b stays c2b */
 			while (i + 1 < n && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == '.'))
 				i++;
 			add(b, "N", 1);

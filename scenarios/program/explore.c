@@ -278,12 +278,14 @@ static void worker(const struct config *cf, struct shared *sh, int fd, long slot
 			 * expectation are shrunk (and so told apart); the rest of a
 			 * flood are counted by the expectation alone. */
 			int inv = explore_failed_invariant(f.why);
-			if (__atomic_fetch_add(&sh->shrunk[inv], 1, __ATOMIC_RELAXED) < cf->shrink_max)
+			bool spent = (cf->budget_ms && now_ms() - cf->start_ms >= cf->budget_ms) ||
+			             __atomic_load_n(&sh->stop, __ATOMIC_RELAXED);
+			if (!spent && __atomic_fetch_add(&sh->shrunk[inv], 1, __ATOMIC_RELAXED) < cf->shrink_max)
 				rc = explore_seed(seed, true, cf->extra, &f);
 			else
-				snprintf(f.signature, sizeof f.signature, "%s; more seeds, not shrunk (past "
-				         "--shrink-max)", inv ? scn_invariant_name((enum scn_invariant)inv)
-				                                 : "other");
+				snprintf(f.signature, sizeof f.signature, "%s; not shrunk (past --shrink-max, "
+				         "or the time was up)", inv ? scn_invariant_name((enum scn_invariant)inv)
+				                                    : "other");
 		}
 		alarm(0);
 		__atomic_fetch_add(&sh->runs, 1, __ATOMIC_RELAXED);
@@ -598,8 +600,12 @@ int mqttsim_explore(int argc, char **argv)
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
 		} else if (a[0] == '-') {
-			return usage_error(has_value || strncmp(a, "--", 2) ? "unknown option '%s'"
-			                                                  : "'%s' needs a value", a);
+			static const char *const valued[] = {"--seeds", "--budget", "--jobs", "--artifacts",
+			                                     "--rule", "--print", "--shrink-max"};
+			for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+				if (!strcmp(a, valued[k]))
+					return usage_error("'%s' needs a value", a);
+			return usage_error("unknown option '%s'", a);
 		} else {
 			return usage_error("explore takes no file (generated scenarios only), not '%s'", a);
 		}

@@ -96,11 +96,14 @@ struct shrinker {
 	unsigned runs;
 	struct lines l;
 	int want; /* what counts as failing: 0 a verdict, -1 a livelock (said in why) */
+	unsigned max_runs; /* 0: no bound */
 };
 
 /* Whether the kept lines make a scenario that still fails with the seed. */
 static bool still_fails(struct shrinker *k, struct scn_result *r)
 {
+	if (k->max_runs && k->runs >= k->max_runs)
+		return false; /* the bound: nothing smaller is tried */
 	char *text = lines_join(&k->l);
 	if (!text)
 		return false;
@@ -254,7 +257,14 @@ static bool shrink_numbers(struct shrinker *k)
 char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigned *runs,
                       size_t *lines_before, size_t *lines_after)
 {
-	struct shrinker k = {path, seed, 0, {0}, 0};
+	return scenario_shrink_bounded(path, text, seed, 0, runs, lines_before, lines_after);
+}
+
+char *scenario_shrink_bounded(const char *path, const char *text, uint64_t seed,
+                              unsigned max_runs, unsigned *runs, size_t *lines_before,
+                              size_t *lines_after)
+{
+	struct shrinker k = {path, seed, 0, {0}, 0, 0};
 	char *out = NULL;
 	struct scn_result r;
 	if (lines_split(&k.l, text) != 0)
@@ -264,6 +274,7 @@ char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigne
 		if (!still_fails(&k, &r))
 			goto done;
 	}
+	k.max_runs = max_runs ? k.runs + max_runs : 0;
 	size_t before = 0;
 	for (size_t i = 0; i < k.l.n; i++)
 		before += !is_comment(k.l.text[i]);

@@ -18,5 +18,11 @@
  */
 char *scenario_shrink(const char *path, const char *text, uint64_t seed, unsigned *runs,
                       size_t *lines_before, size_t *lines_after);
+/* The same, trying at most max_runs smaller scenarios (0: no bound): the
+ * smallest still failing by then. The bound is a count, so the result
+ * stays a function of the input. */
+char *scenario_shrink_bounded(const char *path, const char *text, uint64_t seed,
+                              unsigned max_runs, unsigned *runs, size_t *lines_before,
+                              size_t *lines_after);
 
 #endif
