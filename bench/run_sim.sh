@@ -6,7 +6,7 @@
 # usage: run_sim.sh BUILD_DIR [REPS]
 # Then the same scenario --real, BENCH_REAL_RUNS seeds (default 3).
 # Prints "op=simulate scenario=... runs=N seconds=S runs_per_s=R" lines
-# and one "op=real ..." line.
+# one "op=real ..." line and one "op=explore ..." line (generated scenarios).
 set -eu
 build=$1
 reps=${2:-1}
@@ -31,3 +31,13 @@ out=$("$build/bin/mqttsim" run --real --quiet --seeds "1..$real_runs" "$scn" 2>&
 end=$(date +%s.%N)
 echo "$start $end" | awk -v runs="$real_runs" -v scn="$(basename "$scn")" -v sim="$sim_rate" \
     '{ s = $2 - $1; printf "op=real scenario=%s runs=%d seconds=%.3f runs_per_s=%.3f simulation_x=%.0f\n", scn, runs, s, runs / s, sim / (runs / s) }'
+# Generated scenarios (mqttsim explore, one worker on one core, no
+# shrinking): the rate exploration runs at.
+explore_runs=${BENCH_EXPLORE_RUNS:-1000}
+start=$(date +%s.%N)
+taskset -c 0 "$build/bin/mqttsim" explore --seeds "1..$explore_runs" --jobs 1 --no-shrink -q \
+    --artifacts "${TMPDIR:-/tmp}/mqttsim-bench-explore.$$" > /dev/null 2>&1 || true
+end=$(date +%s.%N)
+rm -rf "${TMPDIR:-/tmp}/mqttsim-bench-explore.$$"
+echo "$start $end" | awk -v runs="$explore_runs" \
+    '{ s = $2 - $1; printf "op=explore scenario=generated runs=%d seconds=%.3f runs_per_s=%.0f\n", runs, s, runs / s }'

@@ -38,10 +38,13 @@ def test_bench_script(script, field, values):
 
 
 def test_sim_bench_script():
-    env = clean_env(BENCH_SIM_RUNS="20", BENCH_REAL_RUNS="1")
+    env = clean_env(BENCH_SIM_RUNS="20", BENCH_REAL_RUNS="1", BENCH_EXPLORE_RUNS="30")
     out = run(["sh", str(ROOT / "bench/run_sim.sh"), str(build_dir()), "2"], env=env,
               timeout=120).stdout.splitlines()
-    assert len(out) == 3
+    assert len(out) == 4
+    explore = dict(f.split("=") for f in out[3].split())
+    assert explore["op"] == "explore" and explore["runs"] == "30"
+    assert float(explore["runs_per_s"]) > 0
     for line in out[:2]:
         fields = dict(f.split("=") for f in line.split())
         assert fields["op"] == "simulate" and fields["runs"] == "20"

@@ -23,6 +23,7 @@
 const char mqttsim_usage[] =
 "Usage: mqttsim run [OPTION]... FILE.scn...\n"
 "       mqttsim check FILE.scn...\n"
+"       mqttsim explore [--seeds A..B | --budget DURATION] [--jobs N] [OPTION]...\n"
 "       mqttsim decode [--format text|tsv|json] [--port N]... FILE.pcap\n"
 "       mqttsim replay --as-client --against ADDRESS | --as-broker --listen ADDRESS\n"
 "                      [OPTION]... FILE.pcap\n"
@@ -34,7 +35,8 @@ const char mqttsim_usage[] =
 "connection: the client's and the broker's DUP flags and packet identifiers,\n"
 "the QoS of deliveries, retained messages, sessions, wills, and that every\n"
 "exchange either side started finishes (docs/scenarios.md). A scenario passes when\n"
-"every seed meets its expectations. 'check' only parses the files. For\n"
+"every seed meets its expectations. 'check' only parses the files; 'explore'\n"
+"generates scenarios from seeds, runs them, and shrinks what fails. For\n"
 "captures: 'decode' prints their MQTT packets, 'replay' plays one side of them\n"
 "against a live peer and reports the differences, 'convert' turns one into a\n"
 "packet-level scenario (each has its own --help).\n"
