@@ -10,6 +10,10 @@
  * subscriptions, the workload, and faults of the enabled kinds at
  * random packet positions and times.
  *
+ * Each draw of the generator is a statement of its own, never two
+ * arguments of one call: C leaves their order to the compiler, and gcc
+ * and clang differ (the same seed would make two scenarios).
+ *
  * Every fault ends: a probability trigger is capped by count=, slow
  * links and partial I/O last for=, full disks for=, crashed clients
  * restart. So once the trouble is over the workload can complete, and
@@ -196,8 +200,9 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 	}
 	if (enabled(g, K_PARTIAL) && chance(g, 2, 3)) {
 		bool c2b = chance(g, 1, 2);
-		put(g, "fault c%d %s %s size=%u", i + 1, dir(g, c2b),
-		    chance(g, 1, 2) ? "partial-write" : "partial-read", between(g, 1, 20));
+		const char *what = chance(g, 1, 2) ? "partial-write" : "partial-read";
+		uint32_t size = between(g, 1, 20);
+		put(g, "fault c%d %s %s size=%u", i + 1, dir(g, c2b), what, size);
 		if (chance(g, 1, 2))
 			put(g, " for=%ums", between(g, 100, 3000));
 		put(g, "\n");
@@ -208,14 +213,18 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 		put(g, "fault c%d %s", i + 1, dir(g, c2b));
 		if (chance(g, 1, 2))
 			put(g, " time=%ums", between(g, 1, 2000));
-		put(g, " latency ms=%u jitter=%u for=%ums\n", ms, below(g, ms + 1), between(g, 100, 3000));
+		uint32_t jitter = below(g, ms + 1);
+		uint32_t lasting = between(g, 100, 3000);
+		put(g, " latency ms=%u jitter=%u for=%ums\n", ms, jitter, lasting);
 	}
 	if (enabled(g, K_BANDWIDTH) && chance(g, 2, 3)) {
 		bool c2b = chance(g, 1, 2);
 		put(g, "fault c%d %s", i + 1, dir(g, c2b));
 		if (chance(g, 1, 2))
 			put(g, " time=%ums", between(g, 1, 2000));
-		put(g, " bandwidth rate=%u for=%ums\n", between(g, 2000, 200000), between(g, 100, 3000));
+		uint32_t rate = between(g, 2000, 200000);
+		uint32_t lasting = between(g, 100, 3000);
+		put(g, " bandwidth rate=%u for=%ums\n", rate, lasting);
 	}
 	if (enabled(g, K_CORRUPT) && chance(g, 2, 3)) {
 		bool c2b = chance(g, 1, 2);
@@ -229,15 +238,18 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 		static const char *const awaited[] = {"PUBACK", "PUBREC", "PUBCOMP"};
 		bool c2b = c->publishes && chance(g, 1, 2);
 		if (c->publishes) {
-			put(g, "fault c%d %s before=%s#%u discard\n", i + 1, dir(g, c2b),
-			    c2b ? pick(g, own, 2) : pick(g, awaited, 3), between(g, 1, max_k));
+			const char *type = c2b ? pick(g, own, 2) : pick(g, awaited, 3);
+			uint32_t k = between(g, 1, max_k);
+			put(g, "fault c%d %s before=%s#%u discard\n", i + 1, dir(g, c2b), type, k);
 			g->discard = true;
 		}
 	}
 	if (enabled(g, K_INTERRUPT) && chance(g, 1, 2)) {
 		bool c2b = chance(g, 1, 2);
-		put(g, "fault c%d %s p=0.%u %s count=%u\n", i + 1, dir(g, c2b), between(g, 1, 5),
-		    chance(g, 1, 2) ? "eintr" : "eagain", between(g, 1, 10));
+		uint32_t p = between(g, 1, 5);
+		const char *what = chance(g, 1, 2) ? "eintr" : "eagain";
+		uint32_t count = between(g, 1, 10);
+		put(g, "fault c%d %s p=0.%u %s count=%u\n", i + 1, dir(g, c2b), p, what, count);
 	}
 }
 
@@ -262,8 +274,11 @@ static void trouble(struct gen *g, int i, uint32_t max_k)
 		}
 		put(g, "\n");
 	}
-	if (enabled(g, K_DISK) && c->fs && chance(g, 2, 3))
-		put(g, "disk c%d full at=%ums for=%ums\n", i + 1, between(g, 1, 3000), between(g, 10, 2000));
+	if (enabled(g, K_DISK) && c->fs && chance(g, 2, 3)) {
+		uint32_t at = between(g, 1, 3000);
+		uint32_t lasting = between(g, 10, 2000);
+		put(g, "disk c%d full at=%ums for=%ums\n", i + 1, at, lasting);
+	}
 	if (enabled(g, K_RULES) && chance(g, 2, 3)) {
 		switch (below(g, 5)) {
 		case 0:
@@ -272,8 +287,10 @@ static void trouble(struct gen *g, int i, uint32_t max_k)
 		case 1: {
 			static const char *const acks[] = {"CONNACK", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
 			                                   "SUBACK", "PUBLISH"};
-			put(g, "rule delay b2c:%s#%u ms=%u client=c%d\n", pick(g, acks, 7), between(g, 1, max_k),
-			    between(g, 1, 2000), i + 1);
+			const char *type = pick(g, acks, 7);
+			uint32_t k = between(g, 1, max_k);
+			uint32_t ms = between(g, 1, 2000);
+			put(g, "rule delay b2c:%s#%u ms=%u client=c%d\n", type, k, ms, i + 1);
 			break;
 		}
 		case 2: {
@@ -291,9 +308,11 @@ static void trouble(struct gen *g, int i, uint32_t max_k)
 			}
 			/* fall through */
 		default:
-			if (c->ack_ms && c->publishes)
-				put(g, "rule withhold b2c:%s#%u client=c%d\n", chance(g, 1, 2) ? "PUBACK" : "PUBREC",
-				    between(g, 1, max_k), i + 1);
+			if (c->ack_ms && c->publishes) {
+				const char *type = chance(g, 1, 2) ? "PUBACK" : "PUBREC";
+				uint32_t k = between(g, 1, max_k);
+				put(g, "rule withhold b2c:%s#%u client=c%d\n", type, k, i + 1);
+			}
 			break;
 		}
 	}
@@ -353,15 +372,19 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		}
 		if (chance(&g, 1, 4)) {
 			c->will = g.will = true;
-			put(&g, " will=w/c%d will-qos=%u%s", i + 1, below(&g, 3),
-			    chance(&g, 1, 4) ? " will-retain=yes" : "");
+			uint32_t qos = below(&g, 3);
+			bool retain = chance(&g, 1, 4);
+			put(&g, " will=w/c%d will-qos=%u%s", i + 1, qos, retain ? " will-retain=yes" : "");
 		}
 		put(&g, "\n");
 	}
 	if (chance(&g, 1, 5))
 		put(&g, "broker inflight-max=%u\n", between(&g, 1, 20));
-	if (chance(&g, 1, 4))
-		put(&g, "network latency=%ums jitter=%ums\n", between(&g, 0, 20), between(&g, 0, 5));
+	if (chance(&g, 1, 4)) {
+		uint32_t latency = between(&g, 0, 20);
+		uint32_t jitter = between(&g, 0, 5);
+		put(&g, "network latency=%ums jitter=%ums\n", latency, jitter);
+	}
 
 	/* Subscriptions, overlapping at times; some late, some ended. */
 	for (int i = 0; i < g.nclients; i++) {
