@@ -65,11 +65,11 @@ def test_a_planted_wrong_arrow_fails(tree, path, line, message):
 
 
 def test_a_file_in_no_layer_fails(tree):
-    (tree / "scenarios" / "explore").mkdir()
-    (tree / "scenarios" / "explore" / "gen.c").write_text("int x;\n")
+    (tree / "scenarios" / "campaign").mkdir()
+    (tree / "scenarios" / "campaign" / "plan.c").write_text("int x;\n")
     proc = check(tree)
     assert proc.returncode == 1
-    assert "scenarios/explore/gen.c: in no layer" in proc.stdout
+    assert "scenarios/campaign/plan.c: in no layer" in proc.stdout
 
 
 def test_allowed_arrows_pass(tree):
