@@ -215,11 +215,12 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 		broker_deadline(b, c->last_rx + (uint64_t)c->keep_alive * 1500u);
 	/* MQTT-3.2.2-1..3: session present only when a stored session resumes. */
 	connack(c, MQTT_CONNACK_ACCEPTED, present);
-	broker_logf(b, c, "client %s connected (%s session%s)", s->client_id,
-	            cp->clean_session ? "clean" : "persistent", present ? ", resumed" : "");
+	if (c->state == CONN_ONLINE)
+		broker_logf(b, c, "client %s connected (%s session%s)", s->client_id,
+		            cp->clean_session ? "clean" : "persistent", present ? ", resumed" : "");
 	/* A rule may have closed the connection at its CONNACK: then the
 	 * session waits for the next one (found by mqttsim explore). */
-	if (s->conn == c && c->state == CONN_ONLINE)
+	if (c->state == CONN_ONLINE) /* else s may be gone with the connection (clean) */
 		session_resume(s);
 }
 

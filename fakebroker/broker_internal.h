@@ -174,8 +174,8 @@ struct bmsg *bmsg_new(const struct mqtt_slice *topic, const struct mqtt_slice *p
                       uint8_t qos);
 void bmsg_unref(struct bmsg *m);
 void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain);
-void broker_subscribe_retained(struct bsession *s, const uint8_t *filter, size_t len,
-                               uint8_t qos);
+void broker_subscribe_retained(struct mqtt_broker *b, struct bsession *s, const uint8_t *filter,
+                               size_t len, uint8_t qos);
 void session_resume(struct bsession *s);
 void session_pump(struct bsession *s);
 bool session_ack(struct bsession *s, uint8_t type, uint16_t id);

@@ -268,10 +268,11 @@ void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 	}
 }
 
-void broker_subscribe_retained(struct bsession *s, const uint8_t *filter, size_t len,
-                               uint8_t qos)
+/* b is passed, not taken from the session's connection, which the
+ * caller has checked is still up (found by mqttsim explore). */
+void broker_subscribe_retained(struct mqtt_broker *b, struct bsession *s, const uint8_t *filter,
+                               size_t len, uint8_t qos)
 {
-	struct mqtt_broker *b = s->conn->b;
 	for (size_t i = 0; i < b->nretained; i++) {
 		struct bmsg *m = b->retained[i];
 		/* MQTT-3.3.1-6, MQTT-3.3.1-8: retained messages on subscribe,

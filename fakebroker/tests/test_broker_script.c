@@ -332,7 +332,51 @@ static void close_at_connack_with_queue(void)
 	tb_free(&t);
 }
 
+/* A rule closes the connection as its SUBACK goes, while a retained
+ * message matches the filter, or as the CONNACK of a clean session goes:
+ * before, the broker used the session the close had ended (a crash for
+ * the first, a use after free for both; found by mqttsim explore). */
+static void close_at_suback_with_retained(void)
+{
+	struct tbroker t;
+	struct tclient pub, sub;
+	tb_new(&t, NULL);
+	tc_connect(&pub, &t, "pub", true, false);
+	tc_publish(&pub, "t", "kept", 1, true, 1);
+	tc_expect(&pub, MQTT_PUBACK);
+	for (int clean = 0; clean < 2; clean++) {
+		rule(&t, "close b2c:SUBACK#1 client=sub when=after");
+		tc_connect(&sub, &t, "sub", clean, false);
+		tc_subscribe(&sub, "t", 1, 1, 1);
+		CU_ASSERT_TRUE(tc_closing(&sub));
+		tc_close(&sub);
+		/* The session (persistent: kept) is asked again: the retained one comes. */
+		tc_connect(&sub, &t, "sub", false, !clean);
+		tc_subscribe(&sub, "t", 1, 2, 1);
+		/* (tc_subscribe took the SUBACK.) The retained message comes; a
+		 * persistent session may also get again a copy sent as the
+		 * connection closed. */
+		struct mqtt_packet got;
+		bool kept = false;
+		while (tc_take(&sub, &got))
+			kept |= got.type == MQTT_PUBLISH && got.publish.retain &&
+			        got.publish.payload.len == 4 && !memcmp(got.publish.payload.data, "kept", 4);
+		CU_ASSERT_TRUE(kept);
+		tc_close(&sub);
+		struct mqtt_connect cp = connect_packet("sub", true); /* clean it for the next round */
+		CU_ASSERT_EQUAL(tc_connect_with(&sub, &t, &cp), 0);
+		tc_close(&sub);
+	}
+	rule(&t, "close b2c:CONNACK#1 client=sub");
+	struct mqtt_connect cp = connect_packet("sub", true);
+	CU_ASSERT_EQUAL(tc_connect_with(&sub, &t, &cp), -1);
+	tc_close(&sub);
+	tc_close(&pub);
+	tb_free(&t);
+}
+
 const struct test_def broker_script_tests[] = {
+	{"close at SUBACK with a retained message, at a clean CONNACK", close_at_suback_with_retained},
 	{"close at CONNACK with messages queued", close_at_connack_with_queue},
 	{"refuse connects", refuse_connects},
 	{"withhold the second PUBACK", withhold_second_puback},
