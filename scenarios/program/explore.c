@@ -704,11 +704,18 @@ int mqttsim_explore(int argc, char **argv)
 				int status = 0;
 				waitpid(pids[w], &status, 0);
 				pids[w] = 0;
-				if (WIFSIGNALED(status)) {
-					/* The run crashed the worker: a failure of its seed. */
+				if (WIFSIGNALED(status) ||
+				    (WIFEXITED(status) && WEXITSTATUS(status) && WEXITSTATUS(status) != HANG_EXIT)) {
+					/* The run crashed the worker (a signal, or a sanitizer's
+					 * exit): a failure of its seed. */
 					char crashed[120];
-					snprintf(crashed, sizeof crashed, "the run crashed: signal %d (%s)",
-					         WTERMSIG(status), strsignal(WTERMSIG(status)));
+					if (WIFSIGNALED(status))
+						snprintf(crashed, sizeof crashed, "the run crashed: signal %d (%s)",
+						         WTERMSIG(status), strsignal(WTERMSIG(status)));
+					else
+						snprintf(crashed, sizeof crashed, "the run ended its worker with exit "
+						         "status %d (a sanitizer's report is on standard error)",
+						         WEXITSTATUS(status));
 					struct record r = {sh->current[w], -3, 0, 0, 0, 0, 0, 0};
 					__atomic_fetch_add(&sh->failed, 1, __ATOMIC_RELAXED);
 					__atomic_fetch_add(&sh->runs, 1, __ATOMIC_RELAXED);

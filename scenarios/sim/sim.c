@@ -102,6 +102,8 @@ struct sim {
 	uint64_t traced_seq; /* broker records already in the trace */
 	bool broken;         /* the simulation itself failed (out of memory) */
 	bool livelock;       /* it stopped making progress in virtual time */
+	uint8_t *kept;       /* a message read, kept aside while its ack is written */
+	size_t kept_cap;
 	/* The last fault, crash, restart, full disk or publish call: liveness
 	 * is judged from the later of these (expect live within=). */
 	uint64_t last_trouble;
@@ -559,6 +561,29 @@ static bool send_output(struct sim *m, struct sclient *c)
 }
 
 /* Moves what can move for client c at now; returns whether anything did. */
+/* Copies msg's topic and payload into the simulator's own buffer (not a
+ * claimed big message: that one is the client's already). 0, or -1. */
+static int keep_message(struct sim *m, struct mqtt_message *msg)
+{
+	size_t need = msg->topic.len + msg->payload.len;
+	if (need > m->kept_cap) {
+		uint8_t *grown = realloc(m->kept, need);
+		if (!grown) {
+			m->broken = true;
+			return -1;
+		}
+		m->kept = grown;
+		m->kept_cap = need;
+	}
+	memcpy(m->kept, msg->topic.data, msg->topic.len);
+	msg->topic.data = m->kept;
+	if (msg->payload.len && msg->payload.data) {
+		memcpy(m->kept + msg->topic.len, msg->payload.data, msg->payload.len);
+		msg->payload.data = m->kept + msg->topic.len;
+	}
+	return 0;
+}
+
 static bool step(struct sim *m, struct sclient *c)
 {
 	bool moved = false;
@@ -652,6 +677,11 @@ static bool step(struct sim *m, struct sclient *c)
 		/* Received before anything the client sends in answer. */
 		wire_bytes(c->wire, false, false, d, used, c->cfg->name, &m->wire);
 		if (msg.topic.data) {
+			/* The message borrows the link's bytes, which a fault acting on
+			 * the write below may free (a reset drops what is in flight):
+			 * it is kept aside first (found by mqttsim explore under ASan). */
+			if (keep_message(m, &msg) != 0)
+				return false;
 			/* Whatever the read queued leaves before the read returns (a client
 			 * that acknowledged here would be caught by a crash at that ack). */
 			send_output(m, c);
@@ -1133,6 +1163,7 @@ out:
 		mqtt_pcap_close(m->pcap);
 	mqtt_broker_free(m->b);
 	oracle_free(m->o);
+	free(m->kept);
 	free(m);
 	return rc;
 }
