@@ -17,6 +17,7 @@
 struct msg {
 	bool published, ok, completed, excused;
 	bool damaged, may_repeat; /* a storage fault hit its record: may be lost, or come again */
+	bool any_order;  /* resent into a new session (its clean one ended): §4.6 order is per session */
 	uint64_t published_at, completed_at;
 	bool unknown;  /* the call's result was never learnt (its process died in it) */
 	uint8_t qos;
@@ -181,7 +182,9 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
  * A clean session ends with its connection [MQTT-3.1.2-6]: the broker
  * forgets which of the client's QoS 2 messages it has, so the ones the
  * client resends on its next connection (a new session) may be taken
- * for new ones and delivered again.
+ * for new ones and delivered again; and what it resends there comes
+ * after what the old session had delivered, out of publish order (the
+ * order of §4.6 is a session's).
  */
 static void clean_session_ended(struct oracle *o, int client)
 {
@@ -190,8 +193,10 @@ static void clean_session_ended(struct oracle *o, int client)
 	o->clean_now[client] = false;
 	for (uint32_t i = 0; i < o->nmsgs; i++) {
 		struct msg *m = &o->msgs[i];
-		if (m->client == client && m->published && m->ok && !m->completed && m->qos == 2)
-			m->may_repeat = true;
+		if (m->client == client && m->published && m->ok && !m->completed && m->qos) {
+			m->any_order = true;
+			m->may_repeat = m->may_repeat || m->qos == 2;
+		}
 	}
 }
 
@@ -521,12 +526,12 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		m->reads_at[client][qos]++;
 	if (m->reads[client] == 1) {
 		/* §4.6: first copies arrive in publish order, per publisher, topic and QoS. */
-		if ((int64_t)seq < o->last_first[client][step])
+		if ((int64_t)seq >= o->last_first[client][step])
+			o->last_first[client][step] = seq;
+		else if (!m->any_order)
 			violation(o, SCN_ORDER, "%s read %s #%u after #%lld (first copies out of order)",
 			          sc->clients[client].name, topic_s, seq,
 			          (long long)o->last_first[client][step]);
-		else
-			o->last_first[client][step] = seq;
 	}
 	/* Copies at QoS 0 and 2: one for each subscription giving that QoS,
 	 * no more (QoS 1 may come again; and so may a QoS 1 message read at
