@@ -746,8 +746,10 @@ int mqttsim_explore(int argc, char **argv)
 		fprintf(stderr, "\r\033[K");
 	/* Under --first only the smallest failing seed counts: a worker may
 	 * have failed on a larger one before it learnt of it. */
-	qsort(res.d, res.n, sizeof *res.d, by_seed);
+	if (res.n > 1)
+		qsort(res.d, res.n, sizeof *res.d, by_seed);
 	uint64_t last_run = cf.first + (sh->runs ? sh->runs - 1 : 0);
+	size_t distinct_found = res.n; /* all of them are freed at the end */
 	if (cf.first_only && res.n) {
 		res.n = 1;
 		res.d[0].count = 1;
@@ -817,7 +819,7 @@ int mqttsim_explore(int argc, char **argv)
 		       seconds > 0 ? (double)sh->runs / seconds : 0.0, (unsigned long long)sh->failed,
 		       res.n, res.n == 1 ? "" : "s", interrupted ? " (interrupted)" : "");
 	}
-	for (size_t i = 0; i < res.n; i++) {
+	for (size_t i = 0; i < distinct_found; i++) {
 		free(res.d[i].signature);
 		free(res.d[i].why);
 		free(res.d[i].minimal);
