@@ -67,6 +67,23 @@ def test_downstream_project_uses_the_installed_plugin(tmp_path):
     assert "2 passed" in p.stdout, p.stdout
 
 
+def test_installed_campaign_runs_the_installed_mqttsim(tmp_path):
+    # A user outside the source tree: the package and mqttsim from make
+    # install, found through PATH only.
+    prefix, site = installed(tmp_path)
+    env = {k: v for k, v in clean_env().items() if not k.startswith("MQTTSIM_")}
+    env.update(PATH=f"{prefix}/bin:/usr/bin:/bin", PYTHONPATH=str(site))
+    p = run(["/usr/bin/python3", "-m", "mqttsim.campaign", "--seeds", "1..40", "--chunk", "10",
+             "--rule", "drop PUBLISH#2 count=1", "--artifacts", str(tmp_path / "found"),
+             "--checkpoint", str(tmp_path / "c.ckpt"), "--json", "-q"], cwd=tmp_path, env=env,
+            check=False, timeout=300)
+    assert p.returncode == 1, p.stderr
+    import json
+    doc = json.loads(p.stdout)
+    assert doc["runs"] == 40 and doc["chunks"] == 4 and doc["failures"]
+    assert all(pathlib.Path(f["file"]).is_file() for f in doc["failures"])
+
+
 def test_missing_program_is_a_clear_error(tmp_path):
     env = {k: v for k, v in clean_env().items() if not k.startswith("MQTTSIM_")}
     env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(ROOT / "python"))
