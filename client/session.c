@@ -21,9 +21,29 @@
 
 /* --- order list of outbound exchanges --- */
 
+struct out_entry *session_entry_find(struct mqtt_session *s, int32_t node)
+{
+	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
+	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
+	struct out_entry *page = sp->page[slot / SPACE_PAGE_SLOTS];
+	return page ? &page[slot % SPACE_PAGE_SLOTS] : NULL;
+}
+
 struct out_entry *session_entry(struct mqtt_session *s, int32_t node)
 {
-	return node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1.e[node] : &s->qos2.e[node - MQTT_WINDOW_MAX];
+	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
+	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
+	return &sp->page[slot / SPACE_PAGE_SLOTS][slot % SPACE_PAGE_SLOTS];
+}
+
+struct out_entry *session_entry_make(struct mqtt_session *s, int32_t node)
+{
+	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
+	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
+	struct out_entry **page = &sp->page[slot / SPACE_PAGE_SLOTS];
+	if (!*page && !(*page = calloc(SPACE_PAGE_SLOTS, sizeof **page)))
+		return NULL;
+	return &(*page)[slot % SPACE_PAGE_SLOTS];
 }
 
 int32_t session_node(struct mqtt_session *s, struct space *sp, uint16_t id)
@@ -35,9 +55,9 @@ int32_t session_node(struct mqtt_session *s, struct space *sp, uint16_t id)
 struct space *session_space_of(struct mqtt_session *s, uint16_t id)
 {
 	if ((id & 0xc000) == MQTT_SPACE_AT_LEAST_ONCE)
-		return s->qos1.e ? &s->qos1 : NULL;
+		return s->qos1.enabled ? &s->qos1 : NULL;
 	if ((id & 0xc000) == MQTT_SPACE_EXACTLY_ONCE)
-		return s->qos2.e ? &s->qos2 : NULL;
+		return s->qos2.enabled ? &s->qos2 : NULL;
 	return NULL;
 }
 
@@ -403,14 +423,21 @@ static struct mqtt_error closed_or_ok(const struct mqtt_session *s)
 	return s->state == MQTT_STATE_CLOSED || s->closing ? err_of(MQTT_CLOSED, 0) : ok();
 }
 
-/* A free identifier of sp, or 0 when the window is full. */
-static uint16_t take_id(struct space *sp)
+/* A free identifier of sp, or 0 when the window is full; its slot is
+ * there (*nomem: it could not be allocated). */
+static uint16_t take_id(struct mqtt_session *s, struct space *sp, bool *nomem)
 {
-	if (!sp->e || sp->count >= sp->max)
+	*nomem = false;
+	if (!sp->enabled || sp->count >= sp->max)
 		return 0;
 	for (unsigned i = 0; i < MQTT_WINDOW_MAX; i++) {
 		unsigned slot = (sp->cursor + i) & (MQTT_WINDOW_MAX - 1);
-		if (sp->e[slot].state == OUT_FREE) {
+		const struct out_entry *page = sp->page[slot / SPACE_PAGE_SLOTS];
+		if (!page || page[slot % SPACE_PAGE_SLOTS].state == OUT_FREE) {
+			if (!session_entry_make(s, session_node(s, sp, (uint16_t)slot))) {
+				*nomem = true;
+				return 0;
+			}
 			sp->cursor = slot + 1;
 			return (uint16_t)(sp->base | slot);
 		}
@@ -451,9 +478,10 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 		return err_of(MQTT_DENY, v);
 
 	struct space *sp = qos == 1 ? &s->qos1 : &s->qos2;
-	uint16_t pid = take_id(sp);
+	bool nomem;
+	uint16_t pid = take_id(s, sp, &nomem);
 	if (!pid)
-		return err_of(MQTT_MAX, 0);
+		return nomem ? err_of(MQTT_PERSISTENCE, ENOMEM) : err_of(MQTT_MAX, 0);
 	p.publish.packet_id = pid;
 	uint8_t *packet = malloc(size);
 	if (!packet)
@@ -708,12 +736,11 @@ struct mqtt_error mqtt_session_new(struct mqtt_session **out, const struct mqtt_
 		s->qos1.max = s->cfg.at_least_once_max;
 		s->qos2.base = MQTT_SPACE_EXACTLY_ONCE;
 		s->qos2.max = s->cfg.exactly_once_max;
-		/* Whole spaces, so that adopted identifiers always fit;
-		 * calloc'd pages cost nothing until touched. */
-		s->qos1.e = calloc(MQTT_WINDOW_MAX, sizeof *s->qos1.e);
-		s->qos2.e = calloc(MQTT_WINDOW_MAX, sizeof *s->qos2.e);
+		/* Whole spaces, so that adopted identifiers always fit, in
+		 * pages allocated as they are first used. */
+		s->qos1.enabled = s->qos2.enabled = true;
 		s->readbuf = malloc(s->cfg.read_buffer_size);
-		if (!s->qos1.e || !s->qos2.e || !s->readbuf ||
+		if (!s->readbuf ||
 		    mqtt_framer_init(&s->framer, s->readbuf, s->cfg.read_buffer_size) != MQTT_OK)
 			r = err_of(s->readbuf ? MQTT_DENY : MQTT_PERSISTENCE,
 			           s->readbuf ? MQTT_ERR_ARGUMENT : ENOMEM);
@@ -748,11 +775,12 @@ void mqtt_session_free(struct mqtt_session *s)
 		return;
 	/* Every exchange in flight is on the order list: walk it rather
 	 * than the tables, whose untouched pages stay unmapped. */
-	if (s->qos1.e && s->qos2.e)
-		for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
-			free(session_entry(s, n)->packet);
-	free(s->qos1.e);
-	free(s->qos2.e);
+	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
+		free(session_entry(s, n)->packet);
+	for (unsigned i = 0; i < SPACE_PAGES; i++) {
+		free(s->qos1.page[i]);
+		free(s->qos2.page[i]);
+	}
 	free(s->readbuf);
 	session_output_free(s);
 	for (size_t i = 0; i < s->ev_len; i++)

@@ -66,8 +66,8 @@ static struct out_entry *exchange(struct mqtt_session *s, uint16_t id, uint16_t 
 	if (!sp)
 		return NULL;
 	*node = session_node(s, sp, id);
-	struct out_entry *e = session_entry(s, *node);
-	return e->state == want ? e : NULL;
+	struct out_entry *e = session_entry_find(s, *node);
+	return e && e->state == want ? e : NULL;
 }
 
 static void finish(struct mqtt_session *s, uint16_t id, int32_t node)

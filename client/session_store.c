@@ -43,7 +43,9 @@ static bool adopt_entry(struct mqtt_session *s, struct space *sp, uint16_t id,
                         enum out_state state, const uint8_t *packet, size_t len)
 {
 	int32_t node = session_node(s, sp, id);
-	struct out_entry *ent = session_entry(s, node);
+	struct out_entry *ent = session_entry_make(s, node);
+	if (!ent)
+		return false;
 	if (ent->state != OUT_FREE)
 		return true; /* cannot happen: one record per key */
 	if (state == OUT_PUBLISH) {

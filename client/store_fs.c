@@ -30,9 +30,16 @@ struct fs_store {
 #define NAME_LEN 5
 #define SPOOL_SUFFIX ".spool"
 
+/* "%05x" and the suffix, without printf: it runs for every record. */
 static void key_name(char name[NAME_LEN + sizeof SPOOL_SUFFIX], uint32_t key, bool spool)
 {
-	snprintf(name, NAME_LEN + sizeof SPOOL_SUFFIX, "%05x%s", (unsigned)key, spool ? SPOOL_SUFFIX : "");
+	static const char hex[] = "0123456789abcdef";
+	for (int i = NAME_LEN - 1; i >= 0; i--, key >>= 4)
+		name[i] = hex[key & 15];
+	if (spool)
+		memcpy(name + NAME_LEN, SPOOL_SUFFIX, sizeof SPOOL_SUFFIX);
+	else
+		name[NAME_LEN] = '\0';
 }
 
 /* The key a file name stands for, or -1 when it names none. */

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -521,7 +520,6 @@ static json_t *results_json(const struct config *cf, const struct shared *sh,
 
 int mqttsim_explore(int argc, char **argv)
 {
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024); /* as mqttsim run: see run.c */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cores < 1)
 		cores = 1;

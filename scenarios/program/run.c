@@ -4,7 +4,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,11 +404,6 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 
 int mqttsim_run(int argc, char **argv)
 {
-	/* Each run makes sessions whose large tables are mostly untouched. With
-	 * glibc's sliding mmap threshold they would come from the heap after
-	 * the first free and be cleared byte by byte; pinned, they stay fresh
-	 * zero pages (this halves the time of a run). */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	bool check_only = !strcmp(argv[1], "check");
 	if (!check_only && strcmp(argv[1], "run") != 0)
 		return usage_error("unknown command ", argv[1]);

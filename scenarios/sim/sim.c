@@ -27,6 +27,42 @@
 #include "sim.h"
 
 
+/*
+ * What each packet identifier of a client last carried, in pages made as
+ * identifiers are used: a run touches a few of the 65,536, and a table
+ * of them all, cleared per run, cost more than the run's protocol work.
+ */
+#define ID_PAGE 256
+struct id_page {
+	uint32_t msg[ID_PAGE]; /* the last message it carried + 1; 0: none */
+	uint8_t lost[ID_PAGE]; /* its record vanished: may be taken for the old message */
+};
+struct id_table {
+	struct id_page *page[65536 / ID_PAGE];
+};
+
+static struct id_page *id_page(struct id_table *t, uint16_t id, bool make)
+{
+	struct id_page **p = &t->page[id / ID_PAGE];
+	if (!*p && make)
+		*p = calloc(1, sizeof **p);
+	return *p;
+}
+
+static uint32_t id_msg(struct id_table *t, uint16_t id)
+{
+	const struct id_page *p = id_page(t, id, false);
+	return p ? p->msg[id % ID_PAGE] : 0;
+}
+
+static void id_clear(struct id_table *t)
+{
+	for (size_t i = 0; i < sizeof t->page / sizeof t->page[0]; i++) {
+		free(t->page[i]);
+		t->page[i] = NULL;
+	}
+}
+
 struct sclient {
 	const struct scn_client *cfg;
 	int index;
@@ -67,8 +103,7 @@ struct sclient {
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	bool sub_told[SCN_MAX_STEPS];    /* the oracle knows the subscription was asked for */
 	bool sub_acked[SCN_MAX_STEPS];   /* and that it stands (its SUBACK came) */
-	uint32_t *id_msg;                /* packet id -> the last message it carried + 1 */
-	uint8_t *id_lost;                /* packet ids whose record vanished: may be taken for old */
+	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
 	/* Records the disk damaged, which the restarted session must report. */
 	uint32_t damaged[8];
 	int ndamaged;
@@ -376,10 +411,11 @@ static void damage_disk(struct sim *m, struct sclient *c, enum scn_damage kind)
 		c->damaged[c->ndamaged++] = key;
 	uint16_t id = (uint16_t)key;
 	if (key >= MQTT_SPACE_AT_LEAST_ONCE && key <= 0xffff) {
-		if (c->id_msg[id])
-			oracle_damaged(m->o, c->id_msg[id] - 1, kind == SCN_DAMAGE_RENAME);
-		if (!detectable && key >= MQTT_SPACE_EXACTLY_ONCE)
-			c->id_lost[id] = 1;
+		if (id_msg(&c->ids, id))
+			oracle_damaged(m->o, id_msg(&c->ids, id) - 1, kind == SCN_DAMAGE_RENAME);
+		struct id_page *page;
+		if (!detectable && key >= MQTT_SPACE_EXACTLY_ONCE && (page = id_page(&c->ids, id, true)))
+			page->lost[id % ID_PAGE] = 1;
 		/* Exchanges given up by design: a damaged QoS 1 one (never sent
 		 * again), one whose record is gone or old (the broker's side of
 		 * it too). A damaged QoS 2 one is released, and finishes. */
@@ -427,7 +463,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
-		memset(c->id_msg, 0, 65536 * sizeof *c->id_msg);
+		id_clear(&c->ids);
 		wire_lost(c->wire); /* a new session: a new identifier space */
 		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
 	}
@@ -718,9 +754,9 @@ static bool step(struct sim *m, struct sclient *c)
 			granted(m, c, (uint16_t)ev.id, ev.codes_all[0]);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
 			c->subscribed = true;
-		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && c->id_msg[ev.id]) {
+		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && id_msg(&c->ids, (uint16_t)ev.id)) {
 			/* Its identifier's last message (none is reused in flight). */
-			oracle_completed(m->o, c->id_msg[ev.id] - 1, m->now);
+			oracle_completed(m->o, id_msg(&c->ids, (uint16_t)ev.id) - 1, m->now);
 		}
 		if (ev.type == MQTT_EVENT_ONLINE) {
 			c->online_here = true;
@@ -879,14 +915,17 @@ static bool schedule(struct sim *m)
 				       st->topic, ps->next, e.cls, e.code);
 			uint32_t index = oracle_published(m->o, st->client, i, ps->next, st->topic, st->qos,
 			                                  e.cls == MQTT_SUCCESS, m->now);
-			if (e.cls == MQTT_SUCCESS && st->qos) {
-				c->id_msg[id] = index + 1;
-				if (c->id_lost[id]) {
+			struct id_page *page;
+			if (e.cls == MQTT_SUCCESS && st->qos && (page = id_page(&c->ids, id, true))) {
+				page->msg[id % ID_PAGE] = index + 1;
+				if (page->lost[id % ID_PAGE]) {
 					/* Its vanished record's identifier again: the broker
 					 * may take this message for that one. */
-					c->id_lost[id] = 0;
+					page->lost[id % ID_PAGE] = 0;
 					oracle_damaged(m->o, index, false);
 				}
+			} else if (e.cls == MQTT_SUCCESS && st->qos) {
+				m->broken = true; /* out of memory: no judgement without it */
 			}
 			ps->next++;
 			ps->next_at = st->every_ms ? ps->next_at + st->every_ms : ps->next_at;
@@ -1001,10 +1040,6 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->index = i;
 	c->restart_at = UINT64_MAX;
 	c->prng = scn_client_prng(seed, i);
-	c->id_msg = calloc(65536, sizeof *c->id_msg);
-	c->id_lost = calloc(65536, 1);
-	if (!c->id_msg || !c->id_lost)
-		return -1;
 	c->wire = wire_take(WIRE_CLIENT);
 	c->bwire = wire_take(WIRE_BROKER);
 	if (!c->wire || !c->bwire)
@@ -1153,8 +1188,7 @@ out:
 		if (c->has_store)
 			mqtt_store_close(&c->store);
 		simdisk_free(c->disk);
-		free(c->id_msg);
-		free(c->id_lost);
+		id_clear(&c->ids);
 		free(c->big);
 		wire_release(c->wire);
 		wire_release(c->bwire);

@@ -7,7 +7,8 @@
  * practice: written bytes live in the page cache until fsync of the
  * file; a directory entry change (create, rename, unlink) is in memory
  * until fsync of the directory. Files are few (one per message in
- * flight), so lists are arrays searched in order.
+ * flight), so lists are arrays searched in order; each inode counts the
+ * names and descriptors that hold it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,10 +24,11 @@ struct inode {
 	size_t len, cap, synced_len;
 	bool synced_valid;      /* synced holds the file's durable bytes */
 	bool used;
+	unsigned refs;          /* names in the three directories, and descriptors */
 };
 
 struct entry {
-	char name[16];
+	char name[16]; /* zero-padded: names compare as 16 bytes */
 	int ino;
 };
 
@@ -75,22 +77,45 @@ void simdisk_free(struct simdisk *d)
 	free(d);
 }
 
+/* name zero-padded to an entry's 16 bytes; false when it is too long. */
+static bool padded(char out[16], const char *name)
+{
+	size_t len = strnlen(name, 16);
+	if (len >= 16)
+		return false;
+	memset(out, 0, 16);
+	memcpy(out, name, len);
+	return true;
+}
+
 static struct entry *dir_find(const struct dir *dir, const char *name)
 {
+	char key[16];
+	if (!padded(key, name))
+		return NULL;
 	for (size_t i = 0; i < dir->n; i++)
-		if (!strcmp(dir->e[i].name, name))
+		if (!memcmp(dir->e[i].name, key, sizeof key))
 			return &dir->e[i];
 	return NULL;
 }
 
-static int dir_set(struct dir *dir, const char *name, int ino)
+static void ref(struct simdisk *d, int ino, int delta)
+{
+	if (ino >= 0)
+		d->ino[ino].refs += (unsigned)delta;
+}
+
+static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino)
 {
 	struct entry *e = dir_find(dir, name);
 	if (e) {
+		ref(d, e->ino, -1);
+		ref(d, ino, +1);
 		e->ino = ino;
 		return 0;
 	}
-	if (strlen(name) >= sizeof e->name)
+	char key[16];
+	if (!padded(key, name))
 		return -ENAMETOOLONG;
 	if (dir->n == dir->cap) {
 		size_t cap = dir->cap ? dir->cap * 2 : 16;
@@ -101,19 +126,22 @@ static int dir_set(struct dir *dir, const char *name, int ino)
 		dir->cap = cap;
 	}
 	e = &dir->e[dir->n++];
-	strcpy(e->name, name);
+	memcpy(e->name, key, sizeof key);
 	e->ino = ino;
+	ref(d, ino, +1);
 	return 0;
 }
 
-static void dir_remove(struct dir *dir, const char *name)
+static void dir_remove(struct simdisk *d, struct dir *dir, const char *name)
 {
 	struct entry *e = dir_find(dir, name);
-	if (e)
+	if (e) {
+		ref(d, e->ino, -1);
 		*e = dir->e[--dir->n];
+	}
 }
 
-static int dir_copy(struct dir *to, const struct dir *from)
+static int dir_copy(struct simdisk *d, struct dir *to, const struct dir *from)
 {
 	if (to->cap < from->n) {
 		struct entry *ne = realloc(to->e, from->cap * sizeof *ne);
@@ -122,33 +150,20 @@ static int dir_copy(struct dir *to, const struct dir *from)
 		to->e = ne;
 		to->cap = from->cap;
 	}
+	for (size_t i = 0; i < to->n; i++)
+		ref(d, to->e[i].ino, -1);
+	for (size_t i = 0; i < from->n; i++)
+		ref(d, from->e[i].ino, +1);
 	if (from->n)
 		memcpy(to->e, from->e, from->n * sizeof *to->e);
 	to->n = from->n;
 	return 0;
 }
 
-static bool referenced(const struct simdisk *d, int ino)
-{
-	for (size_t i = 0; i < d->live.n; i++)
-		if (d->live.e[i].ino == ino)
-			return true;
-	for (size_t i = 0; i < d->durable.n; i++)
-		if (d->durable.e[i].ino == ino)
-			return true;
-	for (size_t i = 0; i < d->before.n; i++)
-		if (d->before.e[i].ino == ino)
-			return true;
-	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
-		if (d->fds[i].ino == ino)
-			return true;
-	return false;
-}
-
 /* Frees the inode when no name, durable or not, and no descriptor has it. */
 static void release_inode(struct simdisk *d, int ino)
 {
-	if (ino < 0 || referenced(d, ino))
+	if (ino < 0 || d->ino[ino].refs)
 		return;
 	struct inode *n = &d->ino[ino];
 	free(n->data);
@@ -177,6 +192,7 @@ static int new_fd(struct simdisk *d, int ino, bool write)
 	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
 		if (d->fds[i].ino < 0) {
 			d->fds[i] = (struct fd){ino, 0, write};
+			ref(d, ino, +1);
 			return (int)i;
 		}
 	return -EMFILE;
@@ -207,7 +223,7 @@ static int sd_open_spool(void *ctx, const char *name)
 	} else {
 		if ((ino = new_inode(d)) < 0)
 			return ino;
-		int rc = dir_set(&d->live, name, ino);
+		int rc = dir_set(d, &d->live, name, ino);
 		if (rc) {
 			release_inode(d, ino);
 			return rc;
@@ -276,9 +292,9 @@ static int sd_fsync(void *ctx, int fd)
 {
 	struct simdisk *d = ctx;
 	if (fd == STORE_FS_DIR) {
-		int rc = dir_copy(&d->before, &d->durable);
+		int rc = dir_copy(d, &d->before, &d->durable);
 		if (!rc)
-			rc = dir_copy(&d->durable, &d->live);
+			rc = dir_copy(d, &d->durable, &d->live);
 		/* Inodes only the old durable directory named may go now. */
 		for (size_t i = 0; !rc && i < d->nino; i++)
 			if (d->ino[i].used)
@@ -309,6 +325,7 @@ static int sd_close(void *ctx, int fd)
 		return -EBADF;
 	int ino = f->ino;
 	f->ino = -1;
+	ref(d, ino, -1);
 	release_inode(d, ino);
 	return 0;
 }
@@ -322,10 +339,10 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	int ino = e->ino;
 	struct entry *old = dir_find(&d->live, to);
 	int replaced = old ? old->ino : -1;
-	int rc = dir_set(&d->live, to, ino);
+	int rc = dir_set(d, &d->live, to, ino);
 	if (rc)
 		return rc;
-	dir_remove(&d->live, from);
+	dir_remove(d, &d->live, from);
 	release_inode(d, replaced);
 	return 0;
 }
@@ -337,7 +354,7 @@ static int sd_unlink(void *ctx, const char *name)
 	if (!e)
 		return -ENOENT;
 	int ino = e->ino;
-	dir_remove(&d->live, name);
+	dir_remove(d, &d->live, name);
 	release_inode(d, ino);
 	return 0;
 }
@@ -371,9 +388,11 @@ int simdisk_store(struct simdisk *d, struct mqtt_store *out)
 
 int simdisk_crash(struct simdisk *d)
 {
-	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++) {
+		ref(d, d->fds[i].ino, -1);
 		d->fds[i].ino = -1;
-	int rc = dir_copy(&d->live, &d->durable);
+	}
+	int rc = dir_copy(d, &d->live, &d->durable);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < d->nino; i++) {
@@ -469,14 +488,14 @@ int simdisk_damage(struct simdisk *d, enum simdisk_damage kind, uint64_t pick, u
 	struct entry *was = kind == SIMDISK_RENAME_LOST ? dir_find(&d->before, name) : NULL;
 	int gone = e ? e->ino : -1;
 	if (was) {
-		int rc = dir_set(&d->durable, name, was->ino);
+		int rc = dir_set(d, &d->durable, name, was->ino);
 		if (!rc)
-			rc = dir_set(&d->live, name, was->ino);
+			rc = dir_set(d, &d->live, name, was->ino);
 		if (rc)
 			return rc;
 	} else {
-		dir_remove(&d->durable, name);
-		dir_remove(&d->live, name);
+		dir_remove(d, &d->durable, name);
+		dir_remove(d, &d->live, name);
 	}
 	release_inode(d, gone);
 	return 0;
