@@ -21,7 +21,7 @@
 
 struct inode {
 	uint8_t *data, *synced; /* what is seen; what survives a crash */
-	size_t len, cap, synced_len;
+	size_t len, cap, synced_len, synced_cap;
 	bool synced_valid;      /* synced holds the file's durable bytes */
 	bool used;
 	unsigned refs;          /* names in the three directories, and descriptors */
@@ -305,13 +305,15 @@ static int sd_fsync(void *ctx, int fd)
 	if (!f)
 		return -EBADF;
 	struct inode *in = &d->ino[f->ino];
-	uint8_t *copy = malloc(in->len ? in->len : 1);
-	if (!copy)
-		return -ENOMEM;
+	if (in->len > in->synced_cap || !in->synced) {
+		uint8_t *grown = realloc(in->synced, in->len ? in->len : 1);
+		if (!grown)
+			return -ENOMEM;
+		in->synced = grown;
+		in->synced_cap = in->len ? in->len : 1;
+	}
 	if (in->len)
-		memcpy(copy, in->data, in->len);
-	free(in->synced);
-	in->synced = copy;
+		memcpy(in->synced, in->data, in->len);
 	in->synced_len = in->len;
 	in->synced_valid = true;
 	return 0;
