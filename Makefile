@@ -291,6 +291,9 @@ fuzz: deps
 # Ours and the peer's in one go, same machine, same run.
 BENCH_N ?= 5000000
 BENCH_REPS ?= 1
+# The simulator before its speed-up (issue 18), built from git history by
+# bench/baseline.sh and measured beside the current one.
+BENCH_BASELINE_REV ?= a9e739dbb19b9575e5c9e7f9d3bca80f2097b791
 bench: $(BENCH_BINS) $(PROGRAMS)
 	$(BUILD)/bench/bench_codec $(BENCH_N)
 	$(BUILD)/bench/bench_codec_mosq $(BENCH_N)
@@ -300,7 +303,9 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/brokers.txt
 	sh bench/run_proxy.sh $(BUILD) $(BENCH_REPS) | tee $(BUILD)/bench/proxy.txt
 	$(PYTHON) bench/summarize.py $(BUILD)/bench/proxy.txt
-	sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
+	@old=$$(sh bench/baseline.sh $(BUILD) $(BENCH_BASELINE_REV)) || \
+	  echo "run_sim: no baseline simulator (not a git checkout with $(BENCH_BASELINE_REV)): new rate only"; \
+	  BENCH_SIM_BASELINE="$$old" sh bench/run_sim.sh $(BUILD) $(BENCH_REPS)
 	sh bench/run_decode.sh $(BUILD) $(BENCH_REPS)
 	sh bench/run_targets.sh $(BUILD) $(BENCH_REPS)
 

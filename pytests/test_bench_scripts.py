@@ -56,6 +56,27 @@ def test_sim_bench_script():
     assert float(real["simulation_x"]) > 1
 
 
+def test_sim_bench_script_beside_a_baseline():
+    # make bench passes the old simulator (bench/baseline.sh); here this
+    # build stands in for it: each measure gets its baseline line after it.
+    env = clean_env(BENCH_SIM_RUNS="20", BENCH_REAL_RUNS="1", BENCH_EXPLORE_RUNS="30",
+                    BENCH_SIM_BASELINE=str(build_dir() / "bin" / "mqttsim"))
+    out = run(["sh", str(ROOT / "bench/run_sim.sh"), str(build_dir()), "1"], env=env,
+              timeout=120).stdout.splitlines()
+    ops = [dict(f.split("=") for f in line.split()) for line in out]
+    assert [o["op"] for o in ops] == ["simulate", "simulate-baseline", "real", "explore",
+                                      "explore-baseline"]
+    for new, old in ((ops[0], ops[1]), (ops[3], ops[4])):
+        assert old["runs"] == new["runs"] and float(old["runs_per_s"]) > 0
+        ratio = float(new["runs_per_s"]) / float(old["runs_per_s"])
+        assert abs(float(old["speedup_x"]) - ratio) <= 0.051 * ratio + 0.05
+
+
+def test_baseline_script_refuses_what_is_not_history(tmp_path):
+    proc = run(["sh", str(ROOT / "bench/baseline.sh"), str(tmp_path), "0" * 40], check=False)
+    assert proc.returncode == 1 and proc.stdout == "" and not list(tmp_path.iterdir())
+
+
 @pytest.mark.unsanitized
 def test_decode_bench_script():
     """The capture it makes decodes to the same packets tshark finds (the
