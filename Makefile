@@ -220,11 +220,14 @@ $(BUILD)/bench/peer_mosq: bench/peer_mosq.c $(FLAGS_STAMP)
 deps:
 	@sh scripts/deps.sh
 
-# Named defects in the client core must each fail a scenario (slow: one
-# build per defect; outside make test).
+# Named defects (client, fake broker, persistence): does the scenario
+# library catch each, and after how many explore seeds does exploration?
+# Prints the table (slow: one build per defect; outside make test).
 MUTANT_SEEDS ?= 1..20
+MUTANT_EXPLORE_SEEDS ?= 1..100000
 mutants: deps
-	sh scripts/mutants.sh $(MUTANT_SEEDS)
+	@$(MAKE) --no-print-directory $(BUILD)/bin/mqttsim
+	BUILD=$(BUILD) sh scripts/mutants.sh $(MUTANT_SEEDS) $(MUTANT_EXPLORE_SEEDS)
 
 # The main job: the whole scenario library in simulation, with a table of
 # verdicts and the guarantees each scenario proved. DEMO_SEEDS to change.

@@ -1,16 +1,60 @@
 #!/bin/sh
-# mutants.sh - the client is really checked: each named defect in
-# scenarios/mutants/*.sed is applied to a copy of the sources, the scenario
-# runner is built with it, and the scenario library must fail. Prints one
-# line per mutant and exits 1 when a mutant survives (no scenario caught it).
+# mutants.sh - the harness really checks: each named defect in
+# scenarios/mutants/*.sed is applied to a copy of the sources, mqttsim is
+# built with it, and
+#   - the hand-written scenario library runs over SEEDS: does it catch it?
+#   - mqttsim explore runs from seed 1 on, up to EXPLORE_SEEDS: after how
+#     many generated scenarios is it caught? A seed counts only when it
+#     fails with the defect and passes without it (the unmodified build,
+#     BUILD/bin/mqttsim), so that what exploration finds in unmodified
+#     code is not taken for a catch.
+# Prints a line per mutant as it goes, then the table. Exits 1 when a
+# mutant survives both.
 #
-# usage: mutants.sh [SEEDS]   (default 1..20; MUTANTS="a b" runs only those)
+# usage: mutants.sh [SEEDS] [EXPLORE_SEEDS]   (default 1..20 and 1..100000;
+#        EXPLORE_SEEDS "none" skips exploration; MUTANTS="a b" runs only those;
+#        BUILD the unmodified build, default build)
 set -eu
 seeds=${1:-1..20}
+explore_seeds=${2:-1..100000}
 root=$(cd "$(dirname "$0")/.." && pwd)
+case ${BUILD:-build} in
+/*) unmodified=$BUILD/bin/mqttsim ;;
+*) unmodified=$root/${BUILD:-build}/bin/mqttsim ;;
+esac
 work=$root/build/mutants
+jobs=$(nproc)
 mkdir -p "$work"
+table=$work/table.txt
+: > "$table"
 survivors=0
+
+# The first seed of A..B that fails program and passes the unmodified
+# build; "-" when none does.
+explore_catch() {
+    program=$1 a=${2%%..*} b=${2##*..} out=$3
+    while [ "$a" -le "$b" ]; do
+        s=$("$program" explore --seeds "$a..$b" --first --no-shrink -q --jobs "$jobs" \
+                --artifacts "$out" 2>/dev/null |
+            sed -n 's/^FAIL [0-9a-f]*: [0-9]* seeds*, the smallest \([0-9]*\):.*/\1/p' | head -1)
+        if [ -z "$s" ]; then
+            echo "-"
+            return
+        fi
+        if "$unmodified" explore --seeds "$s" --no-shrink -q --jobs 1 --artifacts "$out.unmodified" \
+            > /dev/null 2>&1; then
+            echo "$s"
+            return
+        fi
+        a=$((s + 1))
+    done
+    echo "-"
+}
+
+if [ "$explore_seeds" != none ] && [ ! -x "$unmodified" ]; then
+    echo "mutants: $unmodified is not built (make)" >&2
+    exit 2
+fi
 for m in "$root"/scenarios/mutants/*.sed; do
     name=$(basename "$m" .sed)
     case " ${MUTANTS:-$name} " in *" $name "*) ;; *) continue ;; esac
@@ -31,15 +75,34 @@ for m in "$root"/scenarios/mutants/*.sed; do
         echo "mutant $name: does not build (see $tree/build.log)" >&2
         exit 2
     fi
-    out=$("$tree/build/bin/mqttsim" run --quiet --jobs "$(nproc)" --artifacts "$tree/failures" \
+    out=$("$tree/build/bin/mqttsim" run --quiet --jobs "$jobs" --artifacts "$tree/failures" \
         --seeds "$seeds" "$root"/scenarios/*.scn 2>&1) && rc=0 || rc=$?
     caught=$(printf '%s\n' "$out" | grep -c '^FAIL' || true)
     first=$(printf '%s\n' "$out" | grep -m1 '^FAIL' | sed 's/^FAIL //' | cut -c1-150)
-    if [ "$rc" -eq 1 ] && [ "$caught" -gt 0 ]; then
-        echo "caught   $name ($what): $caught scenarios fail, e.g. $first"
+    library=no
+    [ "$rc" -eq 1 ] && [ "$caught" -gt 0 ] && library="yes ($caught)"
+    explored=skipped
+    [ "$explore_seeds" != none ] &&
+        explored=$(explore_catch "$tree/build/bin/mqttsim" "$explore_seeds" "$tree/explore")
+    case $file in
+    fakebroker/*) part="fake broker" ;;
+    client/store*|client/session_store*) part="persistence" ;;
+    client/*) part="client" ;;
+    *) part=${file%%/*} ;;
+    esac
+    if [ "$library" != no ]; then
+        echo "caught   $name ($what): $caught scenarios fail, e.g. $first; explore: $explored"
+    elif [ "$explored" != "-" ] && [ "$explored" != skipped ]; then
+        echo "caught   $name ($what): by explore seed $explored only"
     else
-        echo "SURVIVED $name ($what): exit $rc"
+        echo "SURVIVED $name ($what): library exit $rc, explore $explored"
         survivors=$((survivors + 1))
     fi
+    printf '| %s | %s | %s | %s |\n' "$name" "$part" "$library" \
+        "$( [ "$explored" = "-" ] && echo "not in $explore_seeds" || echo "$explored")" >> "$table"
 done
+echo
+echo "| mutant | part | library catches (scenarios failing, seeds $seeds) | explore: first catching seed |"
+echo "|---|---|---|---|"
+cat "$table"
 [ "$survivors" -eq 0 ]

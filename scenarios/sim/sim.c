@@ -449,6 +449,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 			m->pub[i].requested = false;
 	if (!c->subscribed)
 		c->sub_pending = 0;
+	memset(c->sub_ids, 0, sizeof c->sub_ids); /* requests died with it: identifiers never 0 */
 	if (c->disk) {
 		/* The machine goes down with the process: what the store did not
 		 * sync is gone (the store's own code ran on this disk). */
@@ -538,6 +539,12 @@ static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code)
 				c->sub_acked[i] = true;
 			}
 			oracle_granted(m->o, c->index, st->topic, code, m->now);
+			/* Answered: a later request of a new session may get the same
+			 * identifier, and its SUBACK is not this one's (found by
+			 * mqttsim explore: a late subscription's grant lowered an
+			 * earlier one's QoS). */
+			if (!st->late)
+				c->sub_ids[i] = 0;
 			return;
 		}
 	}
