@@ -15,6 +15,8 @@
 #        EXPLORE_SEEDS "none" skips exploration; MUTANTS="a b" runs only those;
 #        BUILD the unmodified build, default build)
 set -eu
+# Byte-wise: a failure's text may quote a damaged payload, not UTF-8.
+export LC_ALL=C
 seeds=${1:-1..20}
 explore_seeds=${2:-1..100000}
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -23,9 +23,10 @@
  *   - a discard (a packet lost while the link stays up) only where the
  *     client's acknowledgement timeout recovers it: its own PUBLISH or
  *     PUBREL, or the PUBACK, PUBREC or PUBCOMP it waits for;
- *   - corruption only of a packet's first byte (type and flags): every
- *     such flip breaks the packet's fixed flags, so the receiver sees a
- *     protocol violation; a flipped payload byte is a different message
+ *   - corruption only of the first byte (type and flags) of a packet
+ *     whose flags are fixed (not PUBLISH): a flip breaks them, so the
+ *     receiver sees a protocol violation; a flipped PUBLISH flag or
+ *     payload byte is a different message
  *     that no oracle can tell from a phantom, and a flipped length
  *     holds a packet until a timer happens to end it;
  *   - broker rules that the protocol allows (refused connects with
@@ -145,6 +146,22 @@ static void packet(struct gen *g, bool c2b, uint32_t max_k)
 	put(g, "%s#%u", type, k);
 }
 
+/* A packet whose first byte's flags are fixed, to corrupt: a flipped
+ * PUBLISH flag (DUP, QoS, RETAIN) makes another valid message, which no
+ * oracle can tell from what the client sent (found by mqttsim explore:
+ * a QoS 1 PUBLISH turned QoS 2 on the way). */
+static void packet_fixed_flags(struct gen *g, bool c2b, uint32_t max_k)
+{
+	static const char *const sent[] = {"CONNECT", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+	                                   "SUBSCRIBE", "PINGREQ"};
+	static const char *const received[] = {"CONNACK", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+	                                       "SUBACK"};
+	const char *type = c2b ? pick(g, sent, 7) : pick(g, received, 6);
+	uint32_t k = !strcmp(type, "CONNECT") || !strcmp(type, "CONNACK") ? between(g, 1, 3)
+	                                                                    : between(g, 1, max_k);
+	put(g, "%s#%u", type, k);
+}
+
 /* A trigger: a packet, a time, or a probability capped by count=. */
 static void trigger(struct gen *g, bool c2b, uint32_t max_k)
 {
@@ -229,7 +246,7 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 	if (enabled(g, K_CORRUPT) && chance(g, 2, 3)) {
 		bool c2b = chance(g, 1, 2);
 		put(g, "fault c%d %s before=", i + 1, dir(g, c2b));
-		packet(g, c2b, max_k);
+		packet_fixed_flags(g, c2b, max_k);
 		put(g, " corrupt\n");
 	}
 	if (enabled(g, K_DISCARD) && c->ack_ms && chance(g, 2, 3)) {
