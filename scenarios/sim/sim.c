@@ -477,8 +477,9 @@ static void on_message(struct sim *m, struct sclient *c, const struct mqtt_messa
 	                 msg->payload.len, msg->qos, msg->dup, msg->retain, m->now);
 }
 
-/* A late subscribe or unsubscribe of c, acknowledged: it stands, or ended. */
-static void late_request_done(struct sim *m, struct sclient *c, uint16_t id, bool subscribed)
+/* A late subscribe or unsubscribe of c, acknowledged: it stands, or ended.
+ * Returns its step, or -1 when it was none of them. */
+static int late_request_done(struct sim *m, struct sclient *c, uint16_t id, bool subscribed)
 {
 	for (int i = 0; i < m->sc->nsteps; i++) {
 		const struct scn_step *st = &m->sc->steps[i];
@@ -493,8 +494,9 @@ static void late_request_done(struct sim *m, struct sclient *c, uint16_t id, boo
 			oracle_unsubscribed(m->o, c->index, st->topic, m->now);
 		tracef(m, "%s: %s %s", c->cfg->name, subscribed ? "subscribed to" : "unsubscribed from",
 		       st->topic);
-		return;
+		return i;
 	}
+	return -1;
 }
 
 /*
@@ -524,14 +526,18 @@ static void request_failed(struct sim *m, struct sclient *c, uint32_t id)
 	}
 }
 
-/* A SUBACK: the QoS each subscription of c stands at (or its refusal). */
-static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code)
+/* A SUBACK: the QoS each subscription of c stands at (or its refusal).
+ * late: the late step it answered (late_request_done), or -1. */
+static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code, int late)
 {
 	for (int i = 0; i < m->sc->nsteps; i++) {
 		const struct scn_step *st = &m->sc->steps[i];
 		if (st->kind != SCN_SUBSCRIBE || st->client != c->index)
 			continue;
-		if (st->late ? m->pub[i].requested && m->pub[i].req == id : c->sub_ids[i] == id) {
+		/* A late step's identifier may be an earlier, answered one's of
+		 * an old session: only the step just answered (found by mqttsim
+		 * explore, as for sub_ids below). */
+		if (st->late ? i == late : c->sub_ids[i] == id) {
 			if (!st->late && !c->sub_acked[i]) {
 				/* It stands, and what it matches is owed, from its SUBACK on
 				 * (a will of a connection lost before it is not). */
@@ -757,12 +763,13 @@ static bool step(struct sim *m, struct sclient *c)
 	}
 	struct mqtt_event ev;
 	while (mqtt_session_next_event(c->s, &ev)) {
+		int late = -1;
 		if (ev.type == MQTT_EVENT_SUBSCRIBED || ev.type == MQTT_EVENT_UNSUBSCRIBED)
-			late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
+			late = late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
 		if (ev.type == MQTT_EVENT_FAILED && ev.id)
 			request_failed(m, c, ev.id);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && ev.ncodes_all)
-			granted(m, c, (uint16_t)ev.id, ev.codes_all[0]);
+			granted(m, c, (uint16_t)ev.id, ev.codes_all[0], late);
 		if (ev.type == MQTT_EVENT_SUBSCRIBED && c->sub_pending > 0 && --c->sub_pending == 0)
 			c->subscribed = true;
 		if (ev.type == MQTT_EVENT_PUBLISHED && ev.id < 65536 && id_msg(&c->ids, (uint16_t)ev.id)) {
