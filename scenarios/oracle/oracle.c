@@ -26,6 +26,7 @@ struct msg {
 	uint8_t reads[SCN_MAX_CLIENTS];
 	uint8_t reads_at[SCN_MAX_CLIENTS][3]; /* the copies read, by the QoS they came at */
 	bool read_retained[SCN_MAX_CLIENTS];   /* a copy came with RETAIN set */
+	uint8_t retained_at[SCN_MAX_CLIENTS][3]; /* of reads_at, those with RETAIN set */
 };
 
 struct sub {
@@ -35,6 +36,7 @@ struct sub {
 	uint64_t until_sent;    /* UNSUBSCRIBE sent: what is published later is not owed */
 	uint64_t sent;          /* when the SUBSCRIBE went: retained messages up to then are owed */
 	bool late;              /* made during the workload: retained messages come with it */
+	uint32_t requests;      /* SUBSCRIBE packets sent for it: each may bring retained copies */
 };
 
 struct oracle {
@@ -157,6 +159,32 @@ void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uin
 {
 	/* Messages may come before the SUBACK is seen: allowed, not yet owed. */
 	oracle_subscribed(o, client, filter, qos, true, now, UINT64_MAX);
+}
+
+void oracle_subscribe_request(struct oracle *o, int client, const char *filter)
+{
+	for (int i = o->nsubs[client] - 1; i >= 0; i--)
+		if (!strcmp(o->subs[client][i].filter, filter)) {
+			o->subs[client][i].requests++;
+			return;
+		}
+}
+
+/* How many retained copies client's SUBSCRIBE packets may have brought
+ * of a message on topic: one per request of a matching filter, for a
+ * SUBSCRIBE that replaces a subscription sends the retained messages
+ * again [MQTT-3.8.4-3]. */
+static uint32_t retained_allowance(const struct oracle *o, int client, const char *topic)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < o->nsubs[client]; i++) {
+		const struct sub *s = &o->subs[client][i];
+		/* A driver that does not count its requests made one at least. */
+		if (mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
+		                     (const uint8_t *)topic, strlen(topic)))
+			n += s->requests ? s->requests : 1;
+	}
+	return n;
 }
 
 void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, uint64_t now)
@@ -524,6 +552,8 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		m->reads[client]++;
 	if (m->reads_at[client][qos] < 255)
 		m->reads_at[client][qos]++;
+	if (retain && m->retained_at[client][qos] < 255)
+		m->retained_at[client][qos]++;
 	if (m->reads[client] == 1) {
 		/* §4.6: first copies arrive in publish order, per publisher, topic and QoS. */
 		if ((int64_t)seq >= o->last_first[client][step])
@@ -537,8 +567,12 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	 * no more (QoS 1 may come again; and so may a QoS 1 message read at
 	 * QoS 0: its publisher may have sent it twice, and the broker forwards
 	 * each PUBLISH it receives). */
-	if ((qos == 2 || (qos == 0 && m->qos != 1)) && m->reads_at[client][qos] > counts[qos] &&
-	    !o->lossy[client] &&
+	/* A copy with RETAIN set came for a subscription request: one per
+	 * request (a resent one too); the copies without are held to the
+	 * subscriptions that stood when it was published. */
+	bool over = retain ? m->retained_at[client][qos] > retained_allowance(o, client, topic_s)
+	                   : m->reads_at[client][qos] - m->retained_at[client][qos] > (int)counts[qos];
+	if ((qos == 2 || (qos == 0 && m->qos != 1)) && over && !o->lossy[client] &&
 	    !m->may_repeat && !(qos == 2 && o->repeats_allowed[client] && o->repeats_allowed[client]--)) {
 		violation(o, qos == 2 ? SCN_EXACTLY_ONCE : SCN_AT_MOST_ONCE,
 		          "%s read %s #%u (QoS %u) %u times", sc->clients[client].name, topic_s, seq, qos,

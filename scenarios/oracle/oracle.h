@@ -37,6 +37,9 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 /* A late SUBSCRIBE sent: what it brings is allowed, and owed once oracle_subscribed(). */
 void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uint8_t qos,
                            uint64_t now);
+/* A SUBSCRIBE packet for filter sent (after oracle_subscribed() or
+ * oracle_subscribe_sent() made it known): each may bring a retained copy. */
+void oracle_subscribe_request(struct oracle *o, int client, const char *filter);
 /* An UNSUBSCRIBE sent: what is published from now on is not owed. */
 void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, uint64_t now);
 /* It ended (UNSUBACK): what is published from now on is not owed, nor allowed. */

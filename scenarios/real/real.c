@@ -1099,10 +1099,12 @@ static void schedule(struct real *m)
 			char cmd[32];
 			snprintf(cmd, sizeof cmd, "%c %d", st->kind == SCN_SUBSCRIBE ? 'L' : 'N', i);
 			c->req_sent = m->now;
-			if (st->kind == SCN_SUBSCRIBE)
+			if (st->kind == SCN_SUBSCRIBE) {
 				oracle_subscribe_sent(m->o, st->client, st->topic, st->qos, m->now);
-			else
+				oracle_subscribe_request(m->o, st->client, st->topic);
+			} else {
 				oracle_unsubscribe_sent(m->o, st->client, st->topic, m->now);
+			}
 			command(m, st->client, cmd, -1, 0);
 		} else if (st->kind == SCN_DISCONNECT && c->fd >= 0 && !c->busy) {
 			m->next[i] = UINT32_MAX;

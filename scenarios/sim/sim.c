@@ -792,6 +792,7 @@ static bool step(struct sim *m, struct sclient *c)
 					 * come with it, RETAIN set [MQTT-3.3.1-6]. */
 					oracle_unsubscribed(m->o, c->index, st->topic, m->now);
 					oracle_subscribed(m->o, c->index, st->topic, st->qos, true, m->now, m->now);
+					oracle_subscribe_request(m->o, c->index, st->topic);
 				}
 			}
 			oracle_session_lost(m->o, c->index);
@@ -844,6 +845,7 @@ static bool schedule(struct sim *m)
 							oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false,
 							                  m->now, UINT64_MAX);
 						c->sub_told[j] = true;
+						oracle_subscribe_request(m->o, s2->client, s2->topic);
 					}
 				}
 				moved = true;
@@ -893,9 +895,10 @@ static bool schedule(struct sim *m)
 			if (e.cls == MQTT_SUCCESS) {
 				ps->requested = true;
 				ps->sent_at = m->now;
-				if (st->kind == SCN_SUBSCRIBE)
+				if (st->kind == SCN_SUBSCRIBE) {
 					oracle_subscribe_sent(m->o, st->client, st->topic, st->qos, m->now);
-				else
+					oracle_subscribe_request(m->o, st->client, st->topic);
+				} else
 					oracle_unsubscribe_sent(m->o, st->client, st->topic, m->now);
 				moved = true;
 			}
