@@ -57,6 +57,7 @@ struct oracle {
 	uint64_t unclean_at[SCN_MAX_CLIENTS][64];
 	uint32_t maybe_unclean[SCN_MAX_CLIENTS]; /* ends the broker may have taken for unclean */
 	uint32_t will_reads[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS]; /* [reader][client] */
+	uint32_t will_retained_reads[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS]; /* of those, RETAIN set */
 	bool connected_before[SCN_MAX_CLIENTS];
 	/* The broker must hold the client's session: its last connection was
 	 * not clean. A clean one's session ends with it [MQTT-3.1.2-6]. */
@@ -459,7 +460,7 @@ static bool clear_on(const struct oracle *o, const uint8_t *topic, size_t topic_
 
 /* A will ("w:CLIENT:" on the client's will topic); false when it is none. */
 static bool will_read(struct oracle *o, int reader, const uint8_t *topic, size_t topic_len,
-                      const char *id)
+                      const char *id, bool retain)
 {
 	if (strncmp(id, "w:", 2) != 0)
 		return false;
@@ -471,6 +472,8 @@ static bool will_read(struct oracle *o, int reader, const uint8_t *topic, size_t
 	    memcmp(sc->clients[who].will_topic, topic, topic_len) != 0)
 		return false;
 	o->will_reads[reader][who]++;
+	if (retain)
+		o->will_retained_reads[reader][who]++;
 	return true;
 }
 
@@ -486,7 +489,7 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	int pub, step;
 	unsigned seq;
 	const struct scenario *sc = o->sc;
-	if (will_read(o, client, topic, topic_len, id))
+	if (will_read(o, client, topic, topic_len, id, retain))
 		return;
 	if (len == 0 && clear_on(o, topic, topic_len)) {
 		/* A clear goes to the standing subscriptions like any message;
@@ -715,9 +718,15 @@ static void judge_wills_and_retained(struct oracle *o)
 				violation(o, SCN_WILL, "%s never read the will of %s, which lost a connection "
 				          "uncleanly %u time%s [MQTT-3.1.2-8]", sc->clients[r].name, w->name,
 				          o->unclean[c], o->unclean[c] == 1 ? "" : "s");
-			else if (will_owed(o, r, c) == 2 && reads > o->unclean[c] + o->maybe_unclean[c])
-				violation(o, SCN_WILL, "%s read the will of %s %u times for %u unclean ends",
-				          sc->clients[r].name, w->name, reads, o->unclean[c]);
+			else if (will_owed(o, r, c) == 2 &&
+			         (reads - o->will_retained_reads[r][c] > o->unclean[c] + o->maybe_unclean[c] ||
+			          o->will_retained_reads[r][c] > retained_allowance(o, r, w->will_topic)))
+				/* A retained will comes once more with each SUBSCRIBE
+				 * request of a matching filter [MQTT-3.8.4-3]; the others
+				 * once per unclean end. */
+				violation(o, SCN_WILL, "%s read the will of %s %u times for %u unclean ends "
+				          "(%u with RETAIN set)", sc->clients[r].name, w->name, reads,
+				          o->unclean[c], o->will_retained_reads[r][c]);
 		}
 	judge_retained(o);
 }
