@@ -215,11 +215,24 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
  * after what the old session had delivered, out of publish order (the
  * order of §4.6 is a session's).
  */
-static void clean_session_ended(struct oracle *o, int client)
+static void clean_session_ended(struct oracle *o, int client, uint64_t now)
 {
 	if (!o->clean_now[client])
 		return;
 	o->clean_now[client] = false;
+	/* Its subscriptions end with it [MQTT-3.1.2-6]: what is published
+	 * from now on is owed only to subscriptions made again (the client
+	 * does so when a CONNACK tells it no session is present; one that
+	 * never saw that CONNACK may find a session without any). */
+	for (int k = 0; k < o->nsubs[client]; k++) {
+		struct sub *s = &o->subs[client][k];
+		if (s->until > now)
+			s->until = now;
+		if (s->until_sent > now)
+			s->until_sent = now;
+		if (s->since > now)
+			s->since = now;
+	}
 	for (uint32_t i = 0; i < o->nmsgs; i++) {
 		struct msg *m = &o->msgs[i];
 		if (m->client == client && m->published && m->ok && !m->completed && m->qos) {
@@ -231,7 +244,7 @@ static void clean_session_ended(struct oracle *o, int client)
 
 void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 {
-	clean_session_ended(o, client);
+	clean_session_ended(o, client, now);
 	int n = o->naway[client];
 	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
 		o->away_from[client][n] = now;
@@ -251,7 +264,7 @@ void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now)
 
 void oracle_connection_cut(struct oracle *o, int client, uint64_t now)
 {
-	clean_session_ended(o, client);
+	clean_session_ended(o, client, now);
 	int n = o->naway[client];
 	if (n < 64 && (!n || o->away_until[client][n - 1] != UINT64_MAX)) {
 		o->away_from[client][n] = now;
@@ -561,8 +574,10 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		/* §4.6: first copies arrive in publish order, per publisher, topic and QoS;
 		 * a retained copy, sent for a new subscription, is outside that
 		 * stream: a resent older message may follow it (found by mqttsim
-		 * explore). */
-		if (retain)
+		 * explore, as the next). */
+		/* Nor is a message published before its subscription stood, that
+		 * comes only because its publisher sent it again (QoS 1). */
+		if (retain || effective_qos(o, client, topic_s, m->qos, m->published_at, true) < 0)
 			;
 		else if ((int64_t)seq >= o->last_first[client][step])
 			o->last_first[client][step] = seq;
