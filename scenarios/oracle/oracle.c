@@ -122,10 +122,14 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 {
 	for (int i = 0; i < o->nsubs[client]; i++) {
 		struct sub *s = &o->subs[client][i];
-		if (s->since == UINT64_MAX && !strcmp(s->filter, filter)) {
-			s->since = now; /* the one asked for: it stands now */
+		if (strcmp(s->filter, filter) != 0)
+			continue;
+		if (s->since == UINT64_MAX) {
+			s->since = now; /* the one asked for: it stands now (or is asked again) */
 			return;
 		}
+		if (!late && s->until == UINT64_MAX)
+			return; /* it stands already: asked again, or its SUBACK again */
 	}
 	if (o->nsubs[client] == 24)
 		return;

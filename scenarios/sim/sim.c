@@ -101,8 +101,6 @@ struct sclient {
 	bool disconnected;               /* it sent DISCONNECT */
 	bool online_here;                /* the connection's CONNACK accepted it */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
-	bool sub_told[SCN_MAX_STEPS];    /* the oracle knows the subscription was asked for */
-	bool sub_acked[SCN_MAX_STEPS];   /* and that it stands (its SUBACK came) */
 	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
 	/* Records the disk damaged, which the restarted session must report. */
 	uint32_t damaged[8];
@@ -540,12 +538,11 @@ static void granted(struct sim *m, struct sclient *c, uint16_t id, uint8_t code,
 		 * an old session: only the step just answered (found by mqttsim
 		 * explore, as for sub_ids below). */
 		if (st->late ? i == late : c->sub_ids[i] == id) {
-			if (!st->late && !c->sub_acked[i]) {
-				/* It stands, and what it matches is owed, from its SUBACK on
-				 * (a will of a connection lost before it is not). */
+			/* It stands, and what it matches is owed, from its SUBACK on
+			 * (a will of a connection lost before it is not); a SUBACK of
+			 * one that stands already changes nothing. */
+			if (!st->late)
 				oracle_subscribed(m->o, c->index, st->topic, st->qos, false, m->now, m->now);
-				c->sub_acked[i] = true;
-			}
 			oracle_granted(m->o, c->index, st->topic, code, m->now);
 			/* Answered: a later request of a new session may get the same
 			 * identifier, and its SUBACK is not this one's (found by
@@ -843,10 +840,10 @@ static bool schedule(struct sim *m)
 					if (mqtt_session_subscribe(c->s, m->now, &f, 1, &c->sub_ids[j]).cls ==
 					    MQTT_SUCCESS) {
 						c->sub_pending++;
-						if (!c->sub_told[j]) /* allowed from now, owed from its SUBACK */
-							oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false,
-							                  m->now, UINT64_MAX);
-						c->sub_told[j] = true;
+						/* Allowed from now, owed from its SUBACK; asked again
+						 * after its clean session ended, a new one. */
+						oracle_subscribed(m->o, s2->client, s2->topic, s2->qos, false, m->now,
+						                  UINT64_MAX);
 						oracle_subscribe_request(m->o, s2->client, s2->topic);
 					}
 				}
