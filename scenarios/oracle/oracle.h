@@ -37,6 +37,10 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 /* A late SUBSCRIBE sent: what it brings is allowed, and owed once oracle_subscribed(). */
 void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uint8_t qos,
                            uint64_t now);
+/* A connection of client is dialled (first: its session's first, clean
+ * when configured so): a CONNECT not clean may leave a session at the
+ * broker even when its CONNACK is never seen. */
+void oracle_connect_attempt(struct oracle *o, int client, bool first);
 /* A SUBSCRIBE packet for filter sent (after oracle_subscribed() or
  * oracle_subscribe_sent() made it known): each may bring a retained copy. */
 void oracle_subscribe_request(struct oracle *o, int client, const char *filter);

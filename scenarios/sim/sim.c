@@ -665,6 +665,7 @@ static bool step(struct sim *m, struct sclient *c)
 		wire_connection(c->wire, c->adopted);
 		wire_connection(c->bwire, false);
 		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
+		oracle_connect_attempt(m->o, c->index, c->first_connect);
 		moved = true;
 	}
 	struct mqtt_fault_link *l = c->link;
