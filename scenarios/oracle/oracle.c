@@ -26,6 +26,7 @@ struct msg {
 	uint8_t reads[SCN_MAX_CLIENTS];
 	uint8_t reads_at[SCN_MAX_CLIENTS][3]; /* the copies read, by the QoS they came at */
 	bool read_retained[SCN_MAX_CLIENTS];   /* a copy came with RETAIN set */
+	uint64_t retained_read_at[SCN_MAX_CLIENTS]; /* the last such copy's time */
 	uint8_t retained_at[SCN_MAX_CLIENTS][3]; /* of reads_at, those with RETAIN set */
 };
 
@@ -512,7 +513,6 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
                       uint64_t now)
 {
 	(void)dup;
-	(void)now;
 	o->delivered++;
 	char id[32] = "";
 	memcpy(id, payload, len < sizeof id - 1 ? len : sizeof id - 1);
@@ -567,8 +567,10 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		          seq, m->qos, qos, eff);
 		return;
 	}
-	if (retain)
+	if (retain) {
 		m->read_retained[client] = true;
+		m->retained_read_at[client] = now;
+	}
 	if (retain) {
 		/* RETAIN marks a retained message sent for a new subscription,
 		 * never one forwarded to a standing one [MQTT-3.3.1-8, -9]. */
@@ -689,6 +691,29 @@ static bool superseded_before(const struct oracle *o, int st, const struct msg *
 }
 
 /*
+ * Whether a clear of m's topic, done before time at, may have been
+ * handled after m: sent before m's exchange was done, so that the two
+ * were in flight together (found by mqttsim explore).
+ */
+static bool maybe_cleared(const struct oracle *o, int st, const struct msg *m, uint64_t at)
+{
+	const struct scenario *sc = o->sc;
+	for (int k = 0; k < sc->nsteps; k++) {
+		const struct scn_step *p = &sc->steps[k];
+		if (p->kind != SCN_PUBLISH || !p->clear || strcmp(p->topic, sc->steps[st].topic))
+			continue;
+		for (uint32_t q = 0; q < p->count; q++) {
+			const struct msg *x = &o->msgs[o->base[k] + q];
+			if (x->published && x->ok && x->completed && x->completed_at < at &&
+			    !(m->completed && x->published_at > m->completed_at) &&
+			    !(x->completed_at < m->published_at))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Retained messages against late subscriptions. Each gets, per topic it
  * matches, the last retained message the broker had when the SUBSCRIBE
  * came, unless a clear came after it [MQTT-3.3.1-6, -10]; a copy with
@@ -719,16 +744,28 @@ static void judge_retained(struct oracle *o)
 					const struct msg *m = &o->msgs[o->base[st] + q];
 					if (p->qos && m->published && m->ok && m->completed && m->completed_at < s->sent)
 						newest = q;
-					if (m->read_retained[r] && superseded_before(o, st, m, s->sent))
+					/* A copy read before this SUBSCRIBE went came for
+					 * another subscription (found by mqttsim explore). */
+					if (m->read_retained[r] && m->retained_read_at[r] >= s->sent &&
+					    superseded_before(o, st, m, s->sent))
 						violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set, replaced or "
 						          "cleared before it subscribed to %s [MQTT-3.3.1-7, -10]",
 						          sc->clients[r].name, p->topic, q, s->filter);
 				}
-				if (newest < 0 || superseded_before(o, st, &o->msgs[o->base[st] + newest], s->sent))
+				if (newest < 0 || superseded_before(o, st, &o->msgs[o->base[st] + newest], s->sent) ||
+				    maybe_cleared(o, st, &o->msgs[o->base[st] + newest], s->sent))
 					continue;
 				bool got = false;
 				for (uint32_t q = (uint32_t)newest; q < p->count; q++)
 					got = got || o->msgs[o->base[st] + q].reads[r];
+				/* Or an older one still in flight when it was published:
+				 * sent again after it (a QoS 1 resend), it replaced it
+				 * (found by mqttsim explore). */
+				const struct msg *n = &o->msgs[o->base[st] + newest];
+				for (uint32_t q = 0; !got && q < (uint32_t)newest; q++) {
+					const struct msg *x = &o->msgs[o->base[st] + q];
+					got = x->read_retained[r] && !(x->completed && x->completed_at <= n->published_at);
+				}
 				/* Or another line's message on the topic, not surely replaced
 				 * either: which of two in flight together the broker kept
 				 * last, the oracle cannot tell (found by mqttsim explore). */
