@@ -312,6 +312,11 @@ static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, cons
 	}
 }
 
+void wire_corrupted(struct wire *w, bool sent)
+{
+	w->conn[0].lost[sent ? 0 : 1] = true;
+}
+
 void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t len,
                 const char *who, struct wire_report *r)
 {

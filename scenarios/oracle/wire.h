@@ -56,6 +56,12 @@ struct wire {
 	bool partial_sent;               /* a PUBLISH went out in part: its next send may carry DUP */
 };
 
+/* The link corrupted what reaches this end (sent: what it sends) on the
+ * current connection: a flipped first byte can make another valid packet
+ * (a CONNACK a PUBREC for identifier 0, a PUBACK a PUBREC), which its
+ * receiver rejects or ignores; the wire reads that direction no more
+ * until the next connection, as when its framing breaks. */
+void wire_corrupted(struct wire *w, bool sent);
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */
 void wire_init(struct wire *w, enum wire_role role);
 /*

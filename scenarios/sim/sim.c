@@ -569,6 +569,10 @@ static bool check_crash(struct sim *m, struct sclient *c)
 			damage = m->sc->steps[rep.line - CRASH_LINE_BASE].damage;
 		} else if (rep.line) { /* line 0: the network's own latency, not news */
 			m->last_trouble = m->now;
+			/* Told before the receiving end reads the bytes (found by
+			 * mqttsim explore: a corrupted CONNACK read as a PUBREC). */
+			if (rep.action == MQTT_FAULT_CORRUPT)
+				wire_corrupted(rep.dir == MQTT_B2C ? c->wire : c->bwire, false);
 			if (m->trace) {
 				char line[200];
 				mqtt_fault_report_format(&rep, line, sizeof line);
