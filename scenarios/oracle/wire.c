@@ -24,6 +24,8 @@ static void reset_framing(struct wire_framing *fr)
 	for (int d = 0; d < 2; d++) {
 		mqtt_framer_init(&fr->f[d], fr->fbuf[d], sizeof fr->fbuf[d]);
 		fr->lost[d] = false;
+		fr->pos[d] = 0;
+		fr->corrupt_at[d] = UINT64_MAX;
 	}
 }
 
@@ -98,6 +100,8 @@ void wire_retire(struct wire *w)
 		old->f[d] = cur->f[d];
 		old->f[d].buf = old->fbuf[d];
 		old->lost[d] = cur->lost[d];
+		old->pos[d] = cur->pos[d];
+		old->corrupt_at[d] = cur->corrupt_at[d];
 	}
 	reset_framing(cur);
 }
@@ -312,9 +316,12 @@ static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, cons
 	}
 }
 
-void wire_corrupted(struct wire *w, bool sent)
+void wire_corrupted(struct wire *w, bool sent, uint64_t at)
 {
-	w->conn[0].lost[sent ? 0 : 1] = true;
+	struct wire_framing *c = &w->conn[0];
+	int dir = sent ? 0 : 1;
+	if (at >= c->pos[dir] && at < c->corrupt_at[dir])
+		c->corrupt_at[dir] = at; /* the first one ahead; a later one breaks framing or goes unseen */
 }
 
 void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t len,
@@ -331,8 +338,15 @@ void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t
 		}
 		data += used;
 		len -= used;
-		if (fr.len)
-			packet(w, sent, fr.data, fr.len, who, r);
+		c->pos[dir] += used;
+		if (!fr.len)
+			continue;
+		if (c->corrupt_at[dir] < c->pos[dir]) {
+			/* This packet holds the corrupted byte: not what was sent. */
+			c->corrupt_at[dir] = UINT64_MAX;
+			continue;
+		}
+		packet(w, sent, fr.data, fr.len, who, r);
 	}
 }
 

@@ -41,6 +41,8 @@ struct wire_framing {
 	struct mqtt_framer f[2];         /* [0] what this end sends, [1] what it receives */
 	uint8_t fbuf[2][1 << 16];
 	bool lost[2];                    /* corrupted on purpose: until the next connection */
+	uint64_t pos[2];                 /* stream bytes read so far */
+	uint64_t corrupt_at[2];          /* a corrupted byte there: its packet is not read; UINT64_MAX none */
 };
 
 struct wire {
@@ -56,12 +58,13 @@ struct wire {
 	bool partial_sent;               /* a PUBLISH went out in part: its next send may carry DUP */
 };
 
-/* The link corrupted what reaches this end (sent: what it sends) on the
- * current connection: a flipped first byte can make another valid packet
- * (a CONNACK a PUBREC for identifier 0, a PUBACK a PUBREC), which its
- * receiver rejects or ignores; the wire reads that direction no more
- * until the next connection, as when its framing breaks. */
-void wire_corrupted(struct wire *w, bool sent);
+/* The link corrupted the byte at stream offset `at` of what reaches this
+ * end (sent: of what it sends) on the current connection: a flipped first
+ * byte can make another valid packet (a CONNACK a PUBREC for identifier
+ * 0, a PUBACK a PUBREC), which its receiver rejects or ignores; the wire
+ * does not read that packet (and, when the framing breaks, nothing more
+ * of that direction until the next connection). */
+void wire_corrupted(struct wire *w, bool sent, uint64_t at);
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */
 void wire_init(struct wire *w, enum wire_role role);
 /*
