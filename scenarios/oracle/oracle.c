@@ -417,6 +417,11 @@ void oracle_completed(struct oracle *o, uint32_t index, uint64_t now)
 	}
 }
 
+bool oracle_is_completed(const struct oracle *o, uint32_t index)
+{
+	return index < o->nmsgs && o->msgs[index].completed;
+}
+
 void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat)
 {
 	if (index >= o->nmsgs)

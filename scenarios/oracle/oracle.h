@@ -72,6 +72,8 @@ void oracle_publish_unknown(struct oracle *o, int client, int step, uint32_t seq
                             uint64_t now);
 /* The publisher's exchange for message index completed (PUBACK, PUBCOMP). */
 void oracle_completed(struct oracle *o, uint32_t index, uint64_t now);
+/* Whether message index's exchange finished (oracle_completed). */
+bool oracle_is_completed(const struct oracle *o, uint32_t index);
 /* A storage fault hit message index's record: it may be lost; with
  * may_repeat (an older record came back), it may also come again. */
 void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat);

@@ -430,6 +430,37 @@ static void damage_disk(struct sim *m, struct sclient *c, enum scn_damage kind)
 	}
 }
 
+/*
+ * A memory-only client's identifiers die with it, but a QoS 2 one whose
+ * exchange had not finished may still be held by the broker's session,
+ * which the restarted client resumes (clean=no): the broker takes a new
+ * message that gets it for the old one [MQTT-4.3.3-2], as for a record
+ * that vanished (found by mqttsim explore). Those stay marked lost.
+ */
+static void forget_ids_keep_held(struct sim *m, struct sclient *c)
+{
+	uint16_t held[256];
+	size_t n = 0;
+	for (size_t p = 0; p < sizeof c->ids.page / sizeof c->ids.page[0]; p++) {
+		const struct id_page *page = c->ids.page[p];
+		for (size_t i = 0; page && i < ID_PAGE; i++) {
+			uint16_t id = (uint16_t)(p * ID_PAGE + i);
+			if ((page->msg[i] && id >= MQTT_SPACE_EXACTLY_ONCE &&
+			     !oracle_is_completed(m->o, page->msg[i] - 1)) || page->lost[i]) {
+				if (n < sizeof held / sizeof held[0])
+					held[n++] = id;
+			}
+		}
+	}
+	id_clear(&c->ids);
+	struct id_page *page;
+	for (size_t k = 0; k < n; k++)
+		if ((page = id_page(&c->ids, held[k], true)))
+			page->lost[held[k] % ID_PAGE] = 1;
+		else
+			m->broken = true;
+}
+
 static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum scn_damage damage)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
@@ -464,7 +495,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
-		id_clear(&c->ids);
+		forget_ids_keep_held(m, c);
 		wire_lost(c->wire); /* a new session: a new identifier space */
 		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
 	}
