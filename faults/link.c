@@ -61,7 +61,8 @@ struct dir {
 	struct seg *head, *tail;
 	uint64_t last_due;
 	uint64_t stall_until;
-	uint64_t bw_free;           /* bandwidth: when the next chunk may go */
+	uint64_t bw_free;           /* bandwidth: when the current burst has gone */
+	uint64_t bw_start, bw_bytes, bw_rate; /* the burst: its start, bytes so far, cap */
 	bool closed;                /* takes no more data (FIN queued or reset) */
 	size_t queued;              /* data bytes waiting in the queue */
 	int inject_read, inject_write; /* errno to inject, pending */
@@ -496,20 +497,27 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		queue_seg(d, due, b, n);
 		return;
 	}
-	/* Paced: chunks of a tick's worth of bytes, a tick apart. */
+	/* Paced: chunks of at most a tick's worth of bytes, each due when the
+	 * bytes before it in this burst have gone at rate. By bytes, not by
+	 * chunks: a writer that writes a byte at a time (a partial-write
+	 * fault) is not slowed to a byte a tick (found by mqttsim explore). */
 	size_t chunk = (size_t)(rate * BANDWIDTH_TICK_MS / 1000);
 	if (!chunk)
 		chunk = 1;
-	uint64_t step = (uint64_t)chunk * 1000 / rate;
-	if (!step)
-		step = 1;
-	uint64_t t = due > d->bw_free ? due : d->bw_free;
+	if (due >= d->bw_free || rate != d->bw_rate) {
+		/* The link was idle (or the cap changed): a new burst. */
+		d->bw_start = due > d->bw_free ? due : d->bw_free;
+		d->bw_bytes = 0;
+		d->bw_rate = rate;
+	}
 	for (size_t off = 0; off < n; off += chunk) {
 		size_t len = n - off < chunk ? n - off : chunk;
-		queue_seg(d, t, b + off, len);
-		t += step;
+		uint64_t at = d->bw_start + d->bw_bytes * 1000 / rate;
+		queue_seg(d, at > due ? at : due, b + off, len);
+		d->bw_bytes += len;
 	}
-	d->bw_free = t;
+	/* The burst's end: a write after it starts a new one. */
+	d->bw_free = d->bw_start + (d->bw_bytes * 1000 + rate - 1) / rate;
 }
 
 /* The stream offset (from `from` on) of the next byte trigger of dir; UINT64_MAX when none. */

@@ -200,6 +200,16 @@ static void stall_latency_bandwidth(void)
 	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 89, out, sizeof out), 40);
 	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 90, out, sizeof out), 10);
 	fx_free(&x);
+
+	/* The same bytes a byte a write: paced by bytes, not by writes (was
+	 * a byte every 10 ms, 990 ms for the lot). */
+	fx_new(&x, "c2b bandwidth rate=1000", 1);
+	for (size_t i = 0; i < sizeof big; i++)
+		write_all(x.l, MQTT_C2B, 0, big + i, 1);
+	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 0, out, sizeof out), 1);
+	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 49, out, sizeof out), 49);
+	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 99, out, sizeof out), 50);
+	fx_free(&x);
 }
 
 static void partial_io(void)

@@ -183,7 +183,7 @@ static bool halve_number(struct shrinker *k, size_t i, const char *key)
 static bool kept_key(const char *line, const char *w)
 {
 	static const char *const fault_keys[] = {"after=", "before=", "time=", "p=", "pbyte=", "byte=",
-	                                         "packet=", "conn=", "count="};
+	                                         "packet=", "conn=", "count=", "for="};
 	if (starts_with_word(line, "fault")) {
 		for (size_t i = 0; i < sizeof fault_keys / sizeof *fault_keys; i++)
 			if (!strncmp(w, fault_keys[i], strlen(fault_keys[i])))
