@@ -205,6 +205,13 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 	                                       collect_warning, c);
 	if (e.cls) {
 		tracef(m, "%s: session: class %d code %d", c->cfg->name, e.cls, e.code);
+		if (e.cls == MQTT_PERSISTENCE && adopt) {
+			/* Its store cannot be read now (a full disk, an I/O error):
+			 * its supervisor starts it again a second later, as one does
+			 * (found by mqttsim explore: a restart on a full disk). */
+			c->restart_at = m->now + 1000;
+			tracef(m, "%s: starts again in 1 s", c->cfg->name);
+		}
 		return -1;
 	}
 	/* The policy: every damaged record a restart finds is reported. */
