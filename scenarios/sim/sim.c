@@ -84,6 +84,7 @@ struct sclient {
 	uint64_t prng;
 	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
 	bool crashed_volatile;           /* lost its state at least once */
+	bool orphan_volatile;            /* the orphan's client lost its state with it */
 	bool lost_connection;
 	bool subscribed;                 /* every SUBACK of its subscriptions came */
 	int sub_pending;
@@ -326,6 +327,12 @@ static void orphan_end(struct sim *m, struct sclient *c)
 	for (int k = 0; k < c->nbforget; k++)
 		wire_forget(c->bwire, false, c->bforget[k]);
 	c->nbforget = 0;
+	/* What a memory-only client started before it died and the broker
+	 * read only now, nobody will finish either (found by mqttsim
+	 * explore: QoS 2 PUBLISHes that arrived after the crash). */
+	if (c->orphan_volatile)
+		wire_peer_lost(c->bwire);
+	c->orphan_volatile = false;
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->orphan_pcap, m->now * 1000);
 	mqtt_fault_link_free(c->orphan);
@@ -502,6 +509,7 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
 		c->crashed_volatile = true;
+		c->orphan_volatile = c->orphan != NULL;
 		forget_ids_keep_held(m, c);
 		wire_lost(c->wire); /* a new session: a new identifier space */
 		wire_peer_lost(c->bwire); /* what it started, nobody will finish */
