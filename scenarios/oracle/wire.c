@@ -316,6 +316,11 @@ static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, cons
 	}
 }
 
+uint32_t wire_peer_in_flight(const struct wire *w)
+{
+	return w->peer_count;
+}
+
 void wire_corrupted(struct wire *w, bool sent, uint64_t at)
 {
 	struct wire_framing *c = &w->conn[0];

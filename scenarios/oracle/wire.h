@@ -65,6 +65,8 @@ struct wire {
  * does not read that packet (and, when the framing breaks, nothing more
  * of that direction until the next connection). */
 void wire_corrupted(struct wire *w, bool sent, uint64_t at);
+/* How many exchanges the peer started are in flight at this end. */
+uint32_t wire_peer_in_flight(const struct wire *w);
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */
 void wire_init(struct wire *w, enum wire_role role);
 /*

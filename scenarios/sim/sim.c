@@ -508,6 +508,11 @@ static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum sc
 	if (!c->has_store) {
 		/* What was in flight is gone by design: no longer owed. */
 		oracle_excuse_unfinished(m->o, c->index);
+		/* Nor does it remember the QoS 2 messages it was receiving: the
+		 * broker's resends of them come as new, once each (found by
+		 * mqttsim explore). */
+		for (uint32_t k = wire_peer_in_flight(c->wire); k; k--)
+			oracle_allow_repeat(m->o, c->index);
 		c->crashed_volatile = true;
 		c->orphan_volatile = c->orphan != NULL;
 		forget_ids_keep_held(m, c);
