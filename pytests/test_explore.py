@@ -92,6 +92,22 @@ def test_a_losing_broker_is_found_shrunk_and_deduplicated(tmp_path):
         assert len(directives) < 12, text
 
 
+def test_unshrunk_failure_is_written_with_its_rule(tmp_path):
+    # --no-shrink writes the generated scenario: with the --rule that made
+    # it fail (it was written without, and passed under mqttsim run).
+    out = tmp_path / "found"
+    proc = explore("--seeds", "1..5", "--rule", LOSING_RULE, "--no-shrink", "--artifacts", out,
+                   "--json", "-q")
+    assert proc.returncode == 1, proc.stderr
+    failure = json.loads(proc.stdout)["failures"][0]
+    assert failure["file"].endswith(f"-seed{failure['seed']}.scn")
+    assert LOSING_RULE in pathlib.Path(failure["file"]).read_text()
+    again = subprocess.run([str(MQTTSIM), "run", "-q", "--seeds", str(failure["seed"]),
+                            "--artifacts", str(tmp_path / "runs"), failure["file"]],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert again.returncode == 1, again.stdout
+
+
 def test_first_stops_at_the_smallest_failing_seed(tmp_path):
     every = explore("--seeds", "1..30", "--jobs", "2", "--rule", LOSING_RULE, "--no-shrink",
                     "--artifacts", tmp_path / "all", "-q")

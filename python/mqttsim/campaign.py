@@ -181,6 +181,9 @@ def run_chunk(first: int, last: int, version: str, options: list) -> dict:
                 with open(failure["file"], encoding="utf-8") as f:
                     text = f.read()
             failure["scenario"] = strip_found_note(text) if text is not None else None
+            # As explore names it: shrunk (.min.scn) or as generated (.scn).
+            failure["suffix"] = ("min.scn" if (failure.get("file") or "").endswith(".min.scn")
+                                 else "scn")
             failure.pop("file", None)
             failure.pop("minimal", None)
     result["chunk"] = [first, last]
@@ -331,8 +334,7 @@ class Merged:
 
 
 def failure_path(folder: str, f: dict) -> str:
-    kind = "min.scn" if not f.get("generator_error") and f.get("scenario") is not None else "scn"
-    return os.path.join(folder, f"explore-{f['hash']}-seed{f['seed']}.{kind}")
+    return os.path.join(folder, f"explore-{f['hash']}-seed{f['seed']}.{f.get('suffix', 'scn')}")
 
 
 def write_failures(folder: str, merged: Merged, written: dict):

@@ -764,7 +764,7 @@ int mqttsim_explore(int argc, char **argv)
 		         (unsigned long long)d->seed, d->minimal ? "min.scn" : "scn");
 		char generated[EXPLORE_TEXT_MAX];
 		const char *body = d->minimal;
-		if (!body && explore_generate(d->seed, generated, sizeof generated))
+		if (!body && explore_text(d->seed, cf.extra, generated, sizeof generated))
 			body = generated;
 		if (body && asprintf(&text, "%s# found by mqttsim explore with seed %llu (%llu seed%s "
 		                     "failed this way): %s\n# %s: %u of %u directives; the generated "
