@@ -260,7 +260,11 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	session_output_drop(s);
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
 	s->big.active = false; /* and a big message cut short comes again */
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1) {
+	/* Bounded by the count in flight, as session_resend(): a damaged
+	 * order list must not hang the driver (found with the mutant
+	 * reuse-packet-id, whose list came to a cycle). */
+	size_t left = mqtt_session_inflight(s);
+	for (int32_t n = s->head; n >= 0 && left; n = session_entry(s, n)->next1 - 1, left--) {
 		struct out_entry *e = session_entry(s, n);
 		/* Queued on this connection but not a byte written: it was never
 		 * on the wire, so its next send is a first one, DUP clear. */
@@ -775,7 +779,8 @@ void mqtt_session_free(struct mqtt_session *s)
 		return;
 	/* Every exchange in flight is on the order list: walk it rather
 	 * than the tables, whose untouched pages stay unmapped. */
-	for (int32_t n = s->head; n >= 0; n = session_entry(s, n)->next1 - 1)
+	size_t left = mqtt_session_inflight(s);
+	for (int32_t n = s->head; n >= 0 && left; n = session_entry(s, n)->next1 - 1, left--)
 		free(session_entry(s, n)->packet);
 	for (unsigned i = 0; i < SPACE_PAGES; i++) {
 		free(s->qos1.page[i]);

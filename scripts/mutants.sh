@@ -68,17 +68,30 @@ for m in "$root"/scenarios/mutants/*.sed; do
     # The whole source tree but build output, so that a new part comes along.
     (cd "$root" && tar cf - --exclude=./build --exclude=./.git .) |
         (cd "$tree" && tar xf -)
+    # Each of its lines must change the file alone: a line that no longer
+    # applies (the code moved on) would weaken the defect unseen.
+    n=0
+    while IFS= read -r line; do
+        n=$((n + 1))
+        case $line in '#'*|'') continue ;; esac
+        printf '%s\n' "$line" > "$tree/.one.sed"
+        cp "$root/$file" "$tree/.one.c"
+        sed -i -f "$tree/.one.sed" "$tree/.one.c"
+        if cmp -s "$root/$file" "$tree/.one.c"; then
+            echo "mutant $name: line $n does not apply to $file" >&2
+            exit 2
+        fi
+    done < "$m"
+    rm -f "$tree/.one.sed" "$tree/.one.c"
     sed -i -f "$m" "$tree/$file"
-    if cmp -s "$root/$file" "$tree/$file"; then
-        echo "mutant $name: did not apply to $file" >&2
-        exit 2
-    fi
     if ! make -s -C "$tree" BUILD=build build/bin/mqttsim > "$tree/build.log" 2>&1; then
         echo "mutant $name: does not build (see $tree/build.log)" >&2
         exit 2
     fi
-    out=$("$tree/build/bin/mqttsim" run --quiet --jobs "$jobs" --artifacts "$tree/failures" \
-        --seeds "$seeds" "$root"/scenarios/*.scn 2>&1) && rc=0 || rc=$?
+    # A defect that hangs the core is caught too: the library must end.
+    out=$(timeout "${MUTANT_TIMEOUT:-900}" "$tree/build/bin/mqttsim" run --quiet --jobs "$jobs" \
+        --artifacts "$tree/failures" --seeds "$seeds" "$root"/scenarios/*.scn 2>&1) && rc=0 || rc=$?
+    [ "$rc" -eq 124 ] && out="FAIL the library hung (killed after ${MUTANT_TIMEOUT:-900} s)" && rc=1
     caught=$(printf '%s\n' "$out" | grep -c '^FAIL' || true)
     first=$(printf '%s\n' "$out" | grep -m1 '^FAIL' | sed 's/^FAIL //' | cut -c1-150)
     library=no
