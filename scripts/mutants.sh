@@ -70,17 +70,22 @@ for m in "$root"/scenarios/mutants/*.sed; do
         (cd "$tree" && tar xf -)
     # Each of its lines must change the file alone: a line that no longer
     # applies (the code moved on) would weaken the defect unseen.
+    # A command is a line, with the lines of its text when it ends in a
+    # backslash (a\, i\, c\).
     n=0
+    : > "$tree/.one.sed"
     while IFS= read -r line; do
         n=$((n + 1))
         case $line in '#'*|'') continue ;; esac
-        printf '%s\n' "$line" > "$tree/.one.sed"
+        printf '%s\n' "$line" >> "$tree/.one.sed"
+        case $line in *'\') continue ;; esac
         cp "$root/$file" "$tree/.one.c"
         sed -i -f "$tree/.one.sed" "$tree/.one.c"
         if cmp -s "$root/$file" "$tree/.one.c"; then
-            echo "mutant $name: line $n does not apply to $file" >&2
+            echo "mutant $name: the command ending at line $n does not apply to $file" >&2
             exit 2
         fi
+        : > "$tree/.one.sed"
     done < "$m"
     rm -f "$tree/.one.sed" "$tree/.one.c"
     sed -i -f "$m" "$tree/$file"
