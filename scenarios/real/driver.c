@@ -125,8 +125,21 @@ static void send_json(struct adapter *a, json_t *obj)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			const char *why = w < 0 ? strerror(errno) : "closed";
 			free(text);
-			broken(a, "stopped reading its commands (%s)", w < 0 ? strerror(errno) : "closed");
+			/* Its end closed: most often the driver is exiting. Say how
+			 * it ended when it does within a second (a race between the
+			 * write and its exit made the report vary). */
+			for (int i = 0; a->pid > 0 && i < 100; i++) {
+				int status;
+				if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+					a->pid = -1;
+					broken(a, "%s %d", WIFSIGNALED(status) ? "died of signal" : "exited with status",
+					       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+				}
+				nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+			}
+			broken(a, "stopped reading its commands (%s)", why);
 		}
 		p += w;
 		left -= (size_t)w;
