@@ -21,29 +21,35 @@
 
 /* --- order list of outbound exchanges --- */
 
-struct out_entry *session_entry_find(struct mqtt_session *s, int32_t node)
+/* The page pointer holding node's slot, and the slot's index in it. */
+static struct out_entry **page_of(struct mqtt_session *s, int32_t node, uint32_t *at)
 {
 	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
 	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
-	struct out_entry *page = sp->page[slot / SPACE_PAGE_SLOTS];
-	return page ? &page[slot % SPACE_PAGE_SLOTS] : NULL;
+	*at = slot % SPACE_PAGE_SLOTS;
+	return &sp->page[slot / SPACE_PAGE_SLOTS];
+}
+
+struct out_entry *session_entry_find(struct mqtt_session *s, int32_t node)
+{
+	uint32_t at;
+	struct out_entry *page = *page_of(s, node, &at);
+	return page ? &page[at] : NULL;
 }
 
 struct out_entry *session_entry(struct mqtt_session *s, int32_t node)
 {
-	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
-	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
-	return &sp->page[slot / SPACE_PAGE_SLOTS][slot % SPACE_PAGE_SLOTS];
+	uint32_t at;
+	return &(*page_of(s, node, &at))[at];
 }
 
 struct out_entry *session_entry_make(struct mqtt_session *s, int32_t node)
 {
-	struct space *sp = node < (int32_t)MQTT_WINDOW_MAX ? &s->qos1 : &s->qos2;
-	uint32_t slot = (uint32_t)node & (MQTT_WINDOW_MAX - 1);
-	struct out_entry **page = &sp->page[slot / SPACE_PAGE_SLOTS];
+	uint32_t at;
+	struct out_entry **page = page_of(s, node, &at);
 	if (!*page && !(*page = calloc(SPACE_PAGE_SLOTS, sizeof **page)))
 		return NULL;
-	return &(*page)[slot % SPACE_PAGE_SLOTS];
+	return &(*page)[at];
 }
 
 int32_t session_node(struct mqtt_session *s, struct space *sp, uint16_t id)
