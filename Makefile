@@ -77,7 +77,7 @@ FAULTS_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
 SCENARIO_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard scenarios/tests/*.c) \
-                     $(foreach r,lang sim oracle shrink explore,$(wildcard scenarios/$(r)/*.c)))
+                     $(foreach r,lang sim oracle shrink explore report,$(wildcard scenarios/$(r)/*.c)))
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
@@ -92,7 +92,7 @@ TEST_HEADERS    := testing/suites.h $(wildcard */tests/*.h)
 # Test programs link the static library: they may use internals.
 $(BUILD)/tests/%_tests: $(STATIC) $(TEST_HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(STATIC) $(LDFLAGS) -lcunit $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(STATIC) $(LDFLAGS) -lcunit -ljansson $(LIB_DEPS) $(LDLIBS)
 $(CODEC_TESTS): $(CODEC_TEST_SRC)
 $(CLIENT_TESTS): $(CLIENT_TEST_SRC)
 $(CAPTURE_TESTS): $(CAPTURE_TEST_SRC) $(wildcard capture/replay/*.h)
@@ -179,7 +179,7 @@ $(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAG
 
 # mqttsim: the scenario runner's rooms (language, simulator, oracle, real
 # time, shrinker, the command) and the capture commands.
-SCENARIO_ROOMS := lang sim oracle real shrink explore program
+SCENARIO_ROOMS := lang sim oracle real shrink explore report program
 MQTTSIM_SRC := $(sort $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.c)) \
                  $(REPLAY_SRC) $(wildcard capture/program/*.c))
 MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \

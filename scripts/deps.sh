@@ -10,7 +10,8 @@ PACKAGES="build-essential pkg-config clang llvm libclang-rt-14-dev
 libssl-dev libcunit1-dev libpcap-dev python3 python3-pytest
 mosquitto mosquitto-clients python3-paho-mqtt tshark tcpdump iproute2
 libmosquitto-dev libpaho-mqtt-dev valgrind openssl strace libjansson-dev libgtest-dev
-python3-pip python3-setuptools python3-wheel python3-distributed"
+python3-pip python3-setuptools python3-wheel python3-distributed
+chromium chromium-driver python3-selenium python3-junitparser python3-lxml"
 
 missing=""
 for p in $PACKAGES; do

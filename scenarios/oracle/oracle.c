@@ -51,6 +51,10 @@ struct oracle {
 	int64_t last_first[SCN_MAX_CLIENTS][SCN_MAX_STEPS]; /* order: the last first copy read */
 	bool violated[SCN_INVARIANT_COUNT];
 	char first[SCN_INVARIANT_COUNT][256];
+	struct scn_where where[SCN_INVARIANT_COUNT];
+	struct scn_where subject;       /* what is being judged: a violation found now is about it */
+	const uint64_t *clock;
+	bool judging;                   /* oracle_judge: the run as a whole */
 	uint32_t delivered;
 	/* Wills: each connection a client lost without DISCONNECT, and each
 	 * will a subscriber read. */
@@ -91,7 +95,21 @@ struct oracle *oracle_new(const struct scenario *s)
 	for (int c = 0; c < SCN_MAX_CLIENTS; c++)
 		for (int i = 0; i < SCN_MAX_STEPS; i++)
 			o->last_first[c][i] = -1;
+	o->subject = (struct scn_where){0, false, -1, -1, -1};
 	return o;
+}
+
+void oracle_clock(struct oracle *o, const uint64_t *now_ms)
+{
+	o->clock = now_ms;
+}
+
+/* What the next violations are about (client -1, step -1: nothing in particular). */
+static void subject(struct oracle *o, int client, int step, int64_t seq)
+{
+	o->subject.client = client;
+	o->subject.step = step;
+	o->subject.seq = seq;
 }
 
 void oracle_free(struct oracle *o)
@@ -108,6 +126,9 @@ static void violation(struct oracle *o, enum scn_invariant what, const char *fmt
 	if (o->violated[what])
 		return;
 	o->violated[what] = true;
+	o->where[what] = o->subject;
+	o->where[what].at_ms = o->clock ? *o->clock : 0;
+	o->where[what].at_end = o->judging;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(o->first[what], sizeof o->first[what], fmt, ap);
@@ -294,6 +315,7 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	if (n && o->away_until[client][n - 1] == UINT64_MAX)
 		o->away_until[client][n - 1] = now;
 	const struct scn_client *c = &o->sc->clients[client];
+	subject(o, client, -1, -1);
 	/* A clean connect (the session's first, when configured clean) starts
 	 * without a session [MQTT-3.2.2-1]. Reconnects are never clean: they
 	 * find the session a connection that was not clean left
@@ -315,6 +337,7 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	o->clean_now[client] = clean;
 	o->connected_before[client] = true;
 	o->maybe_held[client] = false;
+	subject(o, -1, -1, -1);
 }
 
 void oracle_connect_attempt(struct oracle *o, int client, bool first)
@@ -513,12 +536,13 @@ static bool will_read(struct oracle *o, int reader, const uint8_t *topic, size_t
 	return true;
 }
 
-void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
+static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
                       const uint8_t *payload, size_t len, uint8_t qos, bool dup, bool retain,
                       uint64_t now)
 {
 	(void)dup;
 	o->delivered++;
+	subject(o, client, -1, -1);
 	char id[32] = "";
 	memcpy(id, payload, len < sizeof id - 1 ? len : sizeof id - 1);
 	int pub, step;
@@ -546,6 +570,7 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	}
 	struct msg *m = &o->msgs[o->base[step] + seq];
 	const char *topic_s = sc->steps[step].topic;
+	subject(o, client, step, seq);
 	if (!m->ok && !m->unknown) {
 		/* A refused call must have sent nothing: its caller was told so. */
 		violation(o, SCN_NO_PHANTOM, "%s read %s #%u, whose publish call was refused",
@@ -628,6 +653,14 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 			violation(o, SCN_AT_MOST_ONCE, "%s read %s #%u (QoS 2) %u times",
 			          sc->clients[client].name, topic_s, seq, m->reads_at[client][qos]);
 	}
+}
+
+void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
+                      const uint8_t *payload, size_t len, uint8_t qos, bool dup, bool retain,
+                      uint64_t now)
+{
+	delivered(o, client, topic, topic_len, payload, len, qos, dup, retain, now);
+	subject(o, -1, -1, -1);
 }
 
 /* Whether message m is owed to client, and at which QoS (-1: not owed). */
@@ -825,11 +858,13 @@ static void judge_wills_and_retained(struct oracle *o)
 
 void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, struct scn_result *r)
 {
+	o->judging = true;
 	for (uint32_t i = 0; i < o->nmsgs; i++) {
 		const struct msg *m = &o->msgs[i];
 		if (m->published)
 			r->published++;
 		for (int c = 0; c < sc->nclients; c++) {
+			subject(o, c, m->step, m->seq);
 			int eff = owed(o, m, c);
 			/* A copy at a higher QoS meets it too: a subscription unsubscribed
 			 * since (so owing nothing any more) may have brought it. */
@@ -853,6 +888,7 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 			}
 		}
 	}
+	subject(o, -1, -1, -1);
 	judge_wills_and_retained(o);
 	if (!finished)
 		violation(o, SCN_LIVE, "the workload had not completed after %llu ms of virtual time",
@@ -860,9 +896,12 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 	r->delivered = o->delivered;
 	memcpy(r->violated, o->violated, sizeof r->violated);
 	memcpy(r->first, o->first, sizeof r->first);
+	memcpy(r->where, o->where, sizeof r->where);
 	r->passed = true;
+	r->failed_expect = -1;
 	for (int i = 0; i < sc->nexpects && r->passed; i++) {
 		const struct scn_expect *e = &sc->expects[i];
+		r->failed_expect = i;
 		if (e->what == SCN_STATE) {
 			static const char *const finals[] = {"?", "online", "offline", "closed", "down"};
 			if (r->state_wrong[i]) {
@@ -892,4 +931,6 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 			         scn_invariant_name(e->what), o->first[e->what]);
 		}
 	}
+	if (r->passed)
+		r->failed_expect = -1;
 }

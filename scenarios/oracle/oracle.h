@@ -7,12 +7,30 @@
 
 #include "scenarios/lang/scenario.h"
 
+/*
+ * Where the oracle found a violation: the virtual time, whose delivery
+ * (client; -1 none) and which workload message (its publish step and
+ * sequence number; step -1 none). at_end: found when the run was judged
+ * as a whole (a message never read), not at a moment of the run.
+ */
+struct scn_where {
+	uint64_t at_ms;
+	bool at_end;
+	int client;
+	int step;
+	int64_t seq;
+};
+
 /* One run's verdict. */
 struct scn_result {
 	bool violated[SCN_INVARIANT_COUNT];
 	char first[SCN_INVARIANT_COUNT][256]; /* the first violation of each, explained */
 	bool passed;                 /* every expectation met */
 	char why[512];               /* when not passed: which expectation, and the evidence */
+	/* When not passed: the index in the scenario's expects of the one
+	 * that failed; -1 when the run itself failed (a livelock, a setup). */
+	int failed_expect;
+	struct scn_where where[SCN_INVARIANT_COUNT]; /* of each first violation */
 	uint64_t virtual_ms;
 	uint32_t published, delivered, reconnects[SCN_MAX_CLIENTS];
 	uint64_t events;             /* simulation steps, for the benchmark */
@@ -26,6 +44,8 @@ struct scn_result {
 struct oracle;
 
 struct oracle *oracle_new(const struct scenario *s);
+/* The run's clock, read when a violation is found (NULL: none; times 0). */
+void oracle_clock(struct oracle *o, const uint64_t *now_ms);
 void oracle_free(struct oracle *o);
 
 /* A subscription stands from now (its SUBACK); sent: when it was asked for;

@@ -52,8 +52,15 @@ struct wire *wire_take(enum wire_role role)
 	 * where a stage or carried says it was written. */
 	wire_lost(w);
 	w->session_conns = 0;
+	w->watch = NULL;
 	wire_init(w, role);
 	return w;
+}
+
+void wire_watch(struct wire *w, wire_packet_fn *fn, void *arg)
+{
+	w->watch = fn;
+	w->watch_arg = arg;
 }
 
 void wire_release(struct wire *w)
@@ -346,7 +353,10 @@ void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t
 		c->pos[dir] += used;
 		if (!fr.len)
 			continue;
-		if (c->corrupt_at[dir] < c->pos[dir]) {
+		bool corrupted = c->corrupt_at[dir] < c->pos[dir];
+		if (w->watch)
+			w->watch(w->watch_arg, old, sent, c->pos[dir] - fr.len, fr.data, fr.len, corrupted);
+		if (corrupted) {
 			/* This packet holds the corrupted byte: not what was sent. */
 			c->corrupt_at[dir] = UINT64_MAX;
 			continue;

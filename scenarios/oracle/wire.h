@@ -45,8 +45,19 @@ struct wire_framing {
 	uint64_t corrupt_at[2];          /* a corrupted byte there: its packet is not read; UINT64_MAX none */
 };
 
+/*
+ * Told of each packet as it completes at an end (wire_watch): sent or
+ * received, on the current connection or the one before (old), at stream
+ * offset [offset, offset + len). corrupted: the link damaged a byte of it
+ * (packet holds what arrived).
+ */
+typedef void wire_packet_fn(void *arg, bool old, bool sent, uint64_t offset,
+                            const uint8_t *packet, size_t len, bool corrupted);
+
 struct wire {
 	enum wire_role role;
+	wire_packet_fn *watch;           /* NULL: nobody is told */
+	void *watch_arg;
 	struct wire_framing conn[2];     /* [0] the connection, [1] the one before it, still draining */
 	uint8_t own[65536], peer[65536]; /* enum wire_stage, by identifier */
 	uint32_t own_count, peer_count;  /* identifiers not WIRE_FREE */
@@ -78,6 +89,9 @@ void wire_init(struct wire *w, enum wire_role role);
  */
 struct wire *wire_take(enum wire_role role);
 void wire_release(struct wire *w);
+/* fn (NULL: none) is told of each packet from now on, with arg. A wire
+ * given back (wire_release) forgets it. */
+void wire_watch(struct wire *w, wire_packet_fn *fn, void *arg);
 /* A new connection: framing starts over; exchanges stay (a session lasts). */
 void wire_connection(struct wire *w, bool after_adopt);
 /* The connection is let go of, yet its last bytes still pass (old in

@@ -16,6 +16,8 @@
 #include "scenarios/lang/scenario.h"
 #include "scenarios/real/real.h"
 #include "scenarios/real/target.h"
+#include "scenarios/report/html.h"
+#include "scenarios/report/results.h"
 #include "scenarios/shrink/shrink.h"
 #include "scenarios/sim/sim.h"
 
@@ -81,7 +83,21 @@ const char mqttsim_usage[] =
 "  -q, --quiet       only the summary and failures\n"
 "  --jobs N          run scenarios in N processes at once (output stays in order)\n"
 "  --table           end with a table: each scenario, its verdict and the\n"
-"                    guarantees it proved (make demo)\n"
+"                    guarantees it proved (make demo)\n""  --keep-going      go on after a scenario's first failing seed: every failing\n"
+"                    seed is reported, with its trace and pcap\n"
+"  --json FILE       write the results as JSON: every scenario, its seeds,\n"
+"                    verdict, guarantees, failures and duration (schema in\n"
+"                    docs/reports.md)\n"
+"  --junit FILE      write the results as JUnit XML, one testcase per scenario:\n"
+"                    a failure's message is the broken guarantee, the seed and\n"
+"                    the command that reproduces it; traces in system-out\n"
+"  --report DIR      write DIR/index.html, a page that needs nothing else: each\n"
+"                    scenario's verdict, and a message sequence chart of each\n"
+"                    failing run (up to 5 a scenario) and of each run that\n"
+"                    caught the violation its scenario expects; the charted\n"
+"                    runs' traces, pcaps and events in DIR/runs/ (simulation\n"
+"                    only: a real run's chart is not drawn)\n"
+"  --report-all      with --report: chart every scenario's first seed too\n"
 "  -h, --help        this text\n"
 "\n"
 "A failing run prints its seed and the command that reproduces it. The last\n"
@@ -92,9 +108,10 @@ const char mqttsim_usage[] =
 "  mqttsim run --seeds 1..50 scenarios/qos1-drop-puback-sent.scn\n"
 "\n"
 "Exit status: 0 when every expectation held, 1 when one did not, 2 for bad\n"
-"usage, a bad scenario file (file:line:column: message), or a target that\n"
+"usage, a bad scenario file (file:line:column: message), a target that\n"
 "cannot be used (a broker not reached, a broker command that exits or never\n"
-"listens, a driver that breaks its protocol).\n";
+"listens, a driver that breaks its protocol), or a --json, --junit or\n"
+"--report that cannot be written (checked before anything runs).\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -134,7 +151,10 @@ static void make_dirs(const char *path)
 	mkdir(buf, 0777);
 }
 
-static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
+/* A failing run again, with its trace and capture kept (their paths
+ * into f). */
+static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed, FILE *out,
+                           struct result_failure *fl)
 {
 	make_dirs(dir);
 	const char *base = strrchr(s->path, '/');
@@ -152,12 +172,16 @@ static void write_artifact(const char *dir, const struct scenario *s, uint64_t s
 	fprintf(f, "verdict: %s%s%s\n", r.passed ? "pass" : "fail", r.passed ? "" : ": ", r.why);
 	fclose(f);
 	fprintf(out, "  trace: %s\n  pcap: %s\n", path, pcap);
+	snprintf(fl->trace, sizeof fl->trace, "%s", path);
+	snprintf(fl->pcap, sizeof fl->pcap, "%s", pcap);
 }
 
 struct options {
 	uint64_t first, last;
-	bool trace, quiet, shrink, real;
+	bool trace, quiet, shrink, real, keep_going;
 	const char *artifacts;
+	const char *report;  /* --report DIR, or NULL */
+	bool report_all;
 	char exe[1024]; /* this program, for --real's client processes */
 	struct real_target target;
 	bool external;  /* a broker under test */
@@ -218,8 +242,9 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	return rc;
 }
 
-/* --shrink: the failing file, reduced, into the artifacts folder. */
-static void write_shrunk(const char *dir, const struct scenario *s, uint64_t seed, FILE *out)
+/* --shrink: the failing file, reduced, into the artifacts folder (its path into fl). */
+static void write_shrunk(const char *dir, const struct scenario *s, uint64_t seed, FILE *out,
+                         struct result_failure *fl)
 {
 	FILE *f = fopen(s->path, "r");
 	char *text = NULL;
@@ -266,6 +291,7 @@ static void write_shrunk(const char *dir, const struct scenario *s, uint64_t see
 	fprintf(out, "  shrunk: %zu of %zu directives still fail (%u runs): %s\n"
 	        "  reproduce shrunk: mqttsim run --seeds %llu --trace %s\n",
 	        after, before, runs, path, (unsigned long long)seed, path);
+	snprintf(fl->shrunk, sizeof fl->shrunk, "%s", path);
 }
 
 struct progress {
@@ -296,28 +322,90 @@ static void target_options(const struct real_target *t, char *out, size_t cap)
 		out[used - 1] = 0;
 }
 
-/* Runs one scenario over every seed; reports to out; returns its verdict:
- * V_SKIP when it cannot run against the target, V_BROKEN when the
- * target cannot be used at all. */
+/* A failing seed: its line, how to run it again, its artifacts; into res. */
+static void report_failure(const struct scenario *s, const struct options *o, uint64_t seed,
+                           const struct scn_result *r, FILE *out, struct result *res)
+{
+	struct result_failure fl;
+	memset(&fl, 0, sizeof fl);
+	fl.seed = seed;
+	result_guarantee(s, r, fl.guarantee, sizeof fl.guarantee);
+	snprintf(fl.why, sizeof fl.why, "%s", r->why);
+	fprintf(out, "FAIL %s seed %llu%s: %s\n", s->path, (unsigned long long)seed,
+	        o->real ? " (real)" : "", r->why);
+	if (o->real) {
+		/* Its trace and capture were kept by run_real. */
+		const char *base = strrchr(s->path, '/');
+		base = base ? base + 1 : s->path;
+		char how[1200];
+		target_options(&o->target, how, sizeof how);
+		snprintf(fl.reproduce, sizeof fl.reproduce, "mqttsim run %s --seeds %llu --trace %s", how,
+		         (unsigned long long)seed, s->path);
+		snprintf(fl.trace, sizeof fl.trace, "%s/%s-seed%llu.real.trace", o->artifacts, base,
+		         (unsigned long long)seed);
+		snprintf(fl.pcap, sizeof fl.pcap, "%s/%s-seed%llu.real.pcap", o->artifacts, base,
+		         (unsigned long long)seed);
+		fprintf(out, "  again: %s (real time: the seed fixes the faults, not the interleaving)\n"
+		        "  trace: %s\n  pcap: %s\n", fl.reproduce, fl.trace, fl.pcap);
+		if ((o->target.broker || o->target.broker_cmd) && !o->target.direct)
+			fprintf(out, "  broker's leg: %s/%s-seed%llu.real.broker.pcap\n", o->artifacts, base,
+			        (unsigned long long)seed);
+	} else {
+		snprintf(fl.reproduce, sizeof fl.reproduce, "mqttsim run --seeds %llu --trace %s",
+		         (unsigned long long)seed, s->path);
+		fprintf(out, "  reproduce: %s\n", fl.reproduce);
+		write_artifact(o->artifacts, s, seed, out, &fl);
+		if (o->shrink)
+			write_shrunk(o->artifacts, s, seed, out, &fl);
+	}
+	/* Charts of the first few failing seeds: a page of hundreds helps nobody. */
+	if (o->report && !o->real && res && res->nfailures < 5) {
+		char why[600];
+		if (report_chart_run(o->report, s, seed, fl.chart, sizeof fl.chart, why, sizeof why) != 0)
+			fprintf(out, "  report: no chart: %s\n", why);
+	}
+	if (res && result_add_failure(res, &fl) != 0)
+		fprintf(stderr, "mqttsim: out of memory: seed %llu of %s is missing from the reports\n",
+		        (unsigned long long)seed, s->path);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Runs one scenario over every seed (up to its first failing one, or
+ * every one with --keep-going); reports to out and into res; returns its
+ * verdict: V_SKIP when it cannot run against the target, V_BROKEN when
+ * the target cannot be used at all. */
 static enum verdict run_one(const struct scenario *s, const struct options *o, FILE *out,
-                            struct progress *pr)
+                            struct progress *pr, struct result *res)
 {
 	bool ok = true;
 	uint64_t seed;
 	struct scn_result r;
 	memset(&r, 0, sizeof r);
 	char why[300];
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	result_init(res, s, o->first, o->last);
 	if ((o->real && scenario_real_skip(s, &o->target, why, sizeof why)) ||
 	    (!o->real && scn_downs_broker(s) &&
 	     snprintf(why, sizeof why, "it crashes or restarts the broker: only a broker that "
 	              "--broker-cmd runs can be (the fake broker keeps nothing across a crash)") > 0)) {
 		fprintf(out, "SKIP %s: %s\n", s->path, why);
 		fflush(out);
+		res->verdict = RESULT_SKIP;
+		snprintf(res->note, sizeof res->note, "%s", why);
 		return V_SKIP;
 	}
 	char notes[600];
 	scenario_driver_notes(s, &o->target, notes, sizeof notes);
 	for (seed = o->first; seed <= o->last; seed++) {
+		bool stop = false;
+		res->runs++;
 		if (o->trace)
 			fprintf(out, "== %s seed %llu\n", s->path, (unsigned long long)seed);
 		if (o->real) {
@@ -325,81 +413,140 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 			if (rc == 0 && r.target_broken) {
 				fprintf(out, "ERROR %s seed %llu: %s\n", s->path, (unsigned long long)seed, r.why);
 				fflush(out);
+				res->verdict = RESULT_ERROR;
+				snprintf(res->note, sizeof res->note, "seed %llu: %s", (unsigned long long)seed,
+				         r.why);
+				res->seconds = seconds_since(&t0);
 				return V_BROKEN;
 			}
 			if (rc != 0) {
 				fprintf(stderr, "mqttsim: %s: %s\n", s->path, r.why);
 				if (o->external) {
 					fflush(out);
+					res->verdict = RESULT_ERROR;
+					snprintf(res->note, sizeof res->note, "%s", r.why);
+					res->seconds = seconds_since(&t0);
 					return V_BROKEN;
 				}
-				ok = false;
-				break;
+				r.passed = false;
+				r.failed_expect = -1;
+				stop = true; /* it could not run: the next seed cannot either */
 			}
 		} else if (scenario_simulate(s, seed, &r, o->trace ? out : NULL, NULL) != 0) {
 			if (!*r.why) {
 				fprintf(stderr, "mqttsim: %s: the simulation could not be set up\n", s->path);
 				snprintf(r.why, sizeof r.why, "the simulation could not be set up");
-				ok = false;
-				break;
+				stop = true;
 			}
-			ok = false; /* a livelock: a failure, with its seed, trace and shrinking */
+			/* else a livelock: a failure, with its seed, trace and shrinking */
 			r.passed = false;
+			r.failed_expect = -1;
 		}
 		if (pr && pr->tty && ++pr->runs % 50 == 0) {
-			struct timespec t1;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			double el = (double)(t1.tv_sec - pr->t0.tv_sec) +
-			            (double)(t1.tv_nsec - pr->t0.tv_nsec) / 1e9;
+			double el = seconds_since(&pr->t0);
 			fprintf(out, "\r%s: %llu runs, %.0f runs/s, %d failed so far ", s->path,
 			        (unsigned long long)pr->runs, el > 0 ? (double)pr->runs / el : 0.0,
-			        pr->failed);
+			        pr->failed + !ok);
 			fflush(out);
 		}
 		if (!r.passed) {
+			if (pr && pr->tty)
+				fprintf(out, "\r\033[K");
 			ok = false;
-			break;
+			report_failure(s, o, seed, &r, out, res);
+			if (stop || !o->keep_going)
+				break;
 		}
 		if (seed == UINT64_MAX)
 			break;
 	}
 	if (pr && pr->tty)
 		fprintf(out, "\r\033[K");
-	if (ok) {
-		if (!o->quiet)
-			fprintf(out, "PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n",
-			        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
-			        r.delivered, *s->description ? " - " : "", s->description);
+	res->published = r.published;
+	res->delivered = r.delivered;
+	res->verdict = ok ? RESULT_PASS : RESULT_FAIL;
+	if (ok && o->report && !o->real && (o->report_all || res->expects_violation)) {
+		/* A passing run worth a look: the violation it catches, or all (--report-all). */
+		char no[600];
+		res->caught_seed = o->first;
+		if (report_chart_run(o->report, s, o->first, res->caught_chart, sizeof res->caught_chart,
+		                     no, sizeof no) != 0)
+			fprintf(out, "  report: no chart: %s\n", no);
+	}
+	if (ok && !o->quiet)
+		fprintf(out, "PASS %s (%llu seeds; %u published, %u read in the last)%s%s\n",
+		        s->path, (unsigned long long)(o->last - o->first + 1), r.published,
+		        r.delivered, *s->description ? " - " : "", s->description);
+	if (!ok && o->keep_going && res->nfailures > 1)
+		fprintf(out, "  %s: %zu of %llu seeds failed\n", s->path, res->nfailures,
+		        (unsigned long long)res->runs);
+	if (*notes) {
+		fprintf(out, "  not held to: %s\n", notes);
+		snprintf(res->note, sizeof res->note, "not held to: %.*s", (int)sizeof res->note - 14,
+		         notes);
+	}
+	fflush(out);
+	res->seconds = seconds_since(&t0);
+	return ok ? V_PASS : V_FAIL;
+}
 
-	} else {
-		fprintf(out, "FAIL %s seed %llu%s: %s\n", s->path, (unsigned long long)seed,
-		        o->real ? " (real)" : "", r.why);
-		if (o->real) {
-			/* Its trace and capture were kept by run_real. */
-			const char *base = strrchr(s->path, '/');
-			base = base ? base + 1 : s->path;
-			char how[1200];
-			target_options(&o->target, how, sizeof how);
-			fprintf(out, "  again: mqttsim run %s --seeds %llu --trace %s (real time: the "
-			        "seed fixes the faults, not the interleaving)\n"
-			        "  trace: %s/%s-seed%llu.real.trace\n  pcap: %s/%s-seed%llu.real.pcap\n",
-			        how, (unsigned long long)seed, s->path, o->artifacts, base,
-			        (unsigned long long)seed, o->artifacts, base, (unsigned long long)seed);
-			if ((o->target.broker || o->target.broker_cmd) && !o->target.direct)
-				fprintf(out, "  broker's leg: %s/%s-seed%llu.real.broker.pcap\n", o->artifacts, base,
-				        (unsigned long long)seed);
-		} else {
-			fprintf(out, "  reproduce: mqttsim run --seeds %llu --trace %s\n",
-			        (unsigned long long)seed, s->path);
-			write_artifact(o->artifacts, s, seed, out);
-			if (o->shrink)
-				write_shrunk(o->artifacts, s, seed, out);
+/* Whether path can be written: its folder exists and takes files, and it
+ * is not a folder itself; when not, says so on standard error. Nothing
+ * is created: a run that never starts leaves nothing behind. */
+static bool writable_file(const char *option, const char *path)
+{
+	char dir[1024];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	struct stat st;
+	const char *why = NULL;
+	if (!*path || path[strlen(path) - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+		why = "names a folder, not a file";
+	else if (stat(dir, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "its folder is not a folder";
+	else if (access(dir, W_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0))
+		why = strerror(EACCES);
+	if (why)
+		fprintf(stderr, "mqttsim: %s %s: %s\n", option, path, why);
+	return !why;
+}
+
+/* Whether folder path exists or can be made, and takes files; when not,
+ * says so. What it makes stays (the report goes there). */
+static bool writable_dir(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		make_dirs(path);
+		if (stat(path, &st) != 0) {
+			fprintf(stderr, "mqttsim: --report %s: %s\n", path, strerror(errno));
+			return false;
 		}
 	}
-	if (*notes)
-		fprintf(out, "  not held to: %s\n", notes);
-	fflush(out);
-	return ok ? V_PASS : V_FAIL;
+	if (!S_ISDIR(st.st_mode) || access(path, W_OK) != 0) {
+		fprintf(stderr, "mqttsim: --report %s: %s\n", path,
+		        S_ISDIR(st.st_mode) ? strerror(EACCES) : "not a folder");
+		return false;
+	}
+	return true;
+}
+
+/* The command line, as the reports show it. */
+static void command_line(int argc, char **argv, char *out, size_t cap)
+{
+	size_t used = (size_t)snprintf(out, cap, "mqttsim");
+	for (int k = 1; k < argc && used < cap; k++) {
+		bool plain = *argv[k] && !strpbrk(argv[k], " \t'\"\\$`*?;&|<>(){}[]!#~");
+		used += (size_t)snprintf(out + used, cap - used, plain ? " %s" : " '%s'", argv[k]);
+	}
 }
 
 int mqttsim_run(int argc, char **argv)
@@ -409,6 +556,9 @@ int mqttsim_run(int argc, char **argv)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
 	bool trace = false, quiet = false, table = false, shrink = false, real = false, seeds_given = false;
+	bool keep_going = false;
+	const char *json_path = NULL, *junit_path = NULL, *report = NULL;
+	bool report_all = false;
 	int jobs = 1;
 	const char *artifacts = "mqttsim-failures";
 	struct real_target target = {.wait_ms = 10000, .driver_timeout_ms = 30000};
@@ -474,6 +624,16 @@ int mqttsim_run(int argc, char **argv)
 			quiet = true;
 		} else if (!strcmp(argv[i], "--shrink")) {
 			shrink = true;
+		} else if (!strcmp(argv[i], "--keep-going")) {
+			keep_going = true;
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+			json_path = argv[++i];
+		} else if (!strcmp(argv[i], "--junit") && i + 1 < argc) {
+			junit_path = argv[++i];
+		} else if (!strcmp(argv[i], "--report") && i + 1 < argc) {
+			report = argv[++i];
+		} else if (!strcmp(argv[i], "--report-all")) {
+			report_all = true;
 		} else if (!strcmp(argv[i], "--table")) {
 			table = true;
 		} else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
@@ -488,6 +648,16 @@ int mqttsim_run(int argc, char **argv)
 	}
 	if (i == argc)
 		return usage_error("no scenario file given", "");
+	/* A report that cannot be written is known before anything runs. */
+	if ((json_path && !writable_file("--json", json_path)) ||
+	    (junit_path && !writable_file("--junit", junit_path)))
+		return 2;
+	if (report_all && !report)
+		return usage_error("--report-all goes with --report DIR", "");
+	if (report && !writable_dir(report))
+		return 2;
+	char command[2048];
+	command_line(argc, argv, command, sizeof command);
 	if (target.broker && target.broker_cmd)
 		return usage_error("--broker and --broker-cmd exclude each other", "");
 	bool external = target.broker || target.broker_cmd;
@@ -586,24 +756,35 @@ int mqttsim_run(int argc, char **argv)
 		shown[k] = 0;
 		printf("driver: %s, declares %s\n", driver_who, k ? shown : "nothing");
 	}
-	struct options opt = {first, last, trace, quiet, shrink, real, artifacts, "", target,
-	                      external || target.client_cmd, n, 0};
+	struct options opt = {first, last, trace, quiet, shrink, real, keep_going, artifacts, report,
+	                      report_all, "", target, external || target.client_cmd, n, 0};
 	ssize_t len = readlink("/proc/self/exe", opt.exe, sizeof opt.exe - 1);
 	if (len <= 0)
 		snprintf(opt.exe, sizeof opt.exe, "%s", argv[0]);
-	bool *verdicts = calloc((size_t)n, sizeof *verdicts);
-	if (!verdicts)
+	struct result *results = calloc((size_t)n, sizeof *results);
+	if (!results)
 		return 1;
+	for (int k = 0; k < n; k++) {
+		/* What a scenario the run never reached reports. */
+		result_init(&results[k], &scs[k], first, last);
+		results[k].verdict = RESULT_SKIP;
+		snprintf(results[k].note, sizeof results[k].note,
+		         "not run: the run stopped (the target cannot be used)");
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int passed = 0, failed = 0, skipped = 0;
 	bool broken = false;
 	if (jobs > 1 && n > 1 && !trace) {
 		/* Scenarios shared out to worker processes; each writes its report
-		 * to its own unlinked file, printed here in the order given. */
-		FILE **reports = calloc((size_t)n, sizeof *reports);
+		 * to its own unlinked file, printed here in the order given, and
+		 * its results to another. */
+		FILE **reports = calloc((size_t)n * 2, sizeof *reports);
 		if (!reports)
 			return 1;
+		FILE **saved = reports + n;
 		for (int k = 0; k < n; k++)
-			if (!(reports[k] = tmpfile()))
+			if (!(reports[k] = tmpfile()) || !(saved[k] = tmpfile()))
 				return 1;
 		fflush(stdout);
 		pid_t *pids = calloc((size_t)jobs, sizeof *pids);
@@ -612,9 +793,10 @@ int mqttsim_run(int argc, char **argv)
 			if (pids[w] == 0) {
 				for (int k = w; k < n; k += jobs) {
 					opt.ordinal = k + 1;
-					enum verdict v = run_one(&scs[k], &opt, reports[k], NULL);
+					enum verdict v = run_one(&scs[k], &opt, reports[k], NULL, &results[k]);
 					fputc("FPSB"[v], reports[k]); /* the verdict, last */
 					fflush(reports[k]);
+					result_save(saved[k], &results[k]);
 					if (v == V_BROKEN)
 						break;
 				}
@@ -632,7 +814,6 @@ int mqttsim_run(int argc, char **argv)
 			for (long at = 0; at < size - 1 && (ch = fgetc(reports[k])) != EOF; at++)
 				putchar(ch);
 			int v = size > 0 ? fgetc(reports[k]) : 'F';
-			verdicts[k] = v == 'P';
 			if (v == 'P')
 				passed++;
 			else if (v == 'S')
@@ -642,6 +823,18 @@ int mqttsim_run(int argc, char **argv)
 			else if (size > 0)
 				failed++;
 			fclose(reports[k]);
+			struct result got;
+			rewind(saved[k]);
+			if (size > 0 && result_load(saved[k], &got) == 0) {
+				result_free(&results[k]);
+				results[k] = got;
+			} else if (size > 0) {
+				/* Its worker died before it could say more than its verdict. */
+				results[k].verdict = v == 'P' ? RESULT_PASS : v == 'S' ? RESULT_SKIP
+				                     : v == 'B' ? RESULT_ERROR : RESULT_FAIL;
+				snprintf(results[k].note, sizeof results[k].note, "its results were lost");
+			}
+			fclose(saved[k]);
 		}
 		free(reports);
 	} else {
@@ -649,8 +842,7 @@ int mqttsim_run(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &pr.t0);
 		for (int k = 0; k < n && !broken; k++) {
 			opt.ordinal = k + 1;
-			enum verdict v = run_one(&scs[k], &opt, stdout, &pr);
-			verdicts[k] = v == V_PASS;
+			enum verdict v = run_one(&scs[k], &opt, stdout, &pr, &results[k]);
 			if (v == V_PASS)
 				passed++;
 			else if (v == V_SKIP)
@@ -661,39 +853,38 @@ int mqttsim_run(int argc, char **argv)
 				pr.failed = ++failed;
 		}
 	}
+	struct results_run run = {
+		.mode = target.client_cmd ? "driver" : external ? "broker" : real ? "real" : "simulation",
+		.first = first, .last = last, .seconds = seconds_since(&t0), .command = command};
+	int write_failed = 0;
+	if (json_path && results_write_json(json_path, &run, results, n) != 0)
+		write_failed = fprintf(stderr, "mqttsim: --json %s: %s\n", json_path, strerror(errno));
+	if (junit_path && results_write_junit(junit_path, &run, results, n) != 0)
+		write_failed = fprintf(stderr, "mqttsim: --junit %s: %s\n", junit_path, strerror(errno));
+	char why[700];
+	if (report && report_write(report, &run, results, n, why, sizeof why) != 0)
+		write_failed = fprintf(stderr, "mqttsim: --report: %s\n", why);
+	else if (report)
+		printf("report: %s/index.html\n", report);
 	if (table) {
 		printf("\n| scenario | verdict | guarantees proved over seeds %llu..%llu |\n|---|---|---|\n",
 		       (unsigned long long)first, (unsigned long long)last);
 		for (int k = 0; k < n; k++) {
-			const struct scenario *s = &scs[k];
-			const char *base = strrchr(s->path, '/');
+			const struct result *r = &results[k];
+			const char *base = strrchr(r->path, '/');
 			char proved[256] = "";
 			size_t used = 0;
-			for (int e = 0; e < s->nexpects; e++) {
-				const struct scn_expect *x = &s->expects[e];
-				char one[80];
-				const char *who = x->what == SCN_RECONNECTS ? s->clients[x->client].name : "";
-				if (x->what == SCN_RECONNECTS && x->max == 0)
-					snprintf(one, sizeof one, "%s never reconnects", who);
-				else if (x->what == SCN_RECONNECTS && x->min == x->max)
-					snprintf(one, sizeof one, "%s reconnects %u time%s", who, x->min,
-					         x->min == 1 ? "" : "s");
-				else if (x->what == SCN_RECONNECTS && x->max == UINT32_MAX)
-					snprintf(one, sizeof one, "%s reconnects (at least %u)", who, x->min);
-				else if (x->what == SCN_RECONNECTS)
-					snprintf(one, sizeof one, "%s reconnects %u to %u times", who, x->min, x->max);
-				else
-					snprintf(one, sizeof one, "%s%s", x->violation ? "catches " : "",
-					         scn_invariant_name(x->what));
+			for (int e = 0; e < r->nguarantees; e++)
 				used += (size_t)snprintf(proved + used, used < sizeof proved ? sizeof proved - used : 0,
-				                         "%s%s", e ? ", " : "", one);
-			}
-			printf("| %s | %s | %s |\n", base ? base + 1 : s->path, verdicts[k] ? "pass" : "FAIL",
-			       proved);
+				                         "%s%s", e ? ", " : "", r->guarantees[e]);
+			printf("| %s | %s | %s |\n", base ? base + 1 : r->path,
+			       r->verdict == RESULT_PASS ? "pass" : "FAIL", proved);
 		}
 		printf("\n");
 	}
-	free(verdicts);
+	for (int k = 0; k < n; k++)
+		result_free(&results[k]);
+	free(results);
 	if (skipped || external || target.client_cmd)
 		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	else
@@ -705,5 +896,7 @@ int mqttsim_run(int argc, char **argv)
 		fprintf(stderr, "mqttsim: the target cannot be used (above); the run stopped\n");
 		return 2;
 	}
+	if (write_failed)
+		return 2;
 	return failed ? 1 : 0;
 }

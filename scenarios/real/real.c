@@ -1582,6 +1582,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	}
 	if (!(m->o = oracle_new(sc)))
 		goto out;
+	oracle_clock(m->o, &m->now);
 	for (int i = 0; i < SCN_MAX_STEPS; i++)
 		m->granted[i] = -1;
 	for (int i = 0; i < sc->nclients; i++) {

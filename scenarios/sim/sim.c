@@ -17,6 +17,7 @@
 #include "mqttsim/broker.h"
 #include "mqttsim/codec.h"
 #include "mqttsim/pcap.h"
+#include "scenarios/report/chart.h"
 #include "mqttsim/session.h"
 #include "mqttsim/store.h"
 #include "scenarios/oracle/oracle.h"
@@ -65,7 +66,9 @@ static void id_clear(struct id_table *t)
 
 struct sclient {
 	const struct scn_client *cfg;
+	struct sim *sim;
 	int index;
+	int incarnation;                 /* its process: 1, then one more a restart */
 	struct mqtt_session *s;          /* NULL while crashed */
 	struct mqtt_store store;         /* store=fs: the file-system store on disk */
 	struct simdisk *disk;            /* store=fs: outlives crashes, minus what was not synced */
@@ -128,6 +131,7 @@ struct sim {
 	uint64_t now, start;             /* start: the workload's time 0 (all subscribed) */
 	bool started;
 	FILE *trace;
+	FILE *chart;                     /* the chart's events (report/chart.h), or NULL */
 	struct wire_report wire;         /* the clients' conduct on the wire */
 	struct wire_report bwire;        /* the broker's */
 	struct mqtt_pcap *pcap;
@@ -185,6 +189,46 @@ static void tracef(struct sim *m, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A mark on a lane of the chart (report/chart.h): lane "client" (c's),
+ * "link" or "broker". */
+static void chart_mark(struct sim *m, const char *lane, const struct sclient *c, const char *kind,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void chart_mark(struct sim *m, const char *lane, const struct sclient *c, const char *kind,
+                       const char *fmt, ...)
+{
+	if (!m->chart)
+		return;
+	char text[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	chart_note_mark(m->chart, m->now, lane, c ? c->index : -1, kind, text);
+}
+
+/* Each packet as it completes at the client's end (wire_watch): what it
+ * sent, what it received. */
+static void chart_client_end(void *arg, bool old, bool sent, uint64_t offset, const uint8_t *p,
+                             size_t len, bool corrupted)
+{
+	(void)old;
+	struct sclient *c = arg;
+	uint32_t conn = c->link ? mqtt_fault_link_number(c->link) : 0;
+	chart_note_packet(c->sim->chart, c->sim->now, c->index, conn, sent, !sent, offset, p, len,
+	                  corrupted);
+}
+
+/* And at the broker's end of c's connections (old: the one let go of). */
+static void chart_broker_end(void *arg, bool old, bool sent, uint64_t offset, const uint8_t *p,
+                             size_t len, bool corrupted)
+{
+	struct sclient *c = arg;
+	struct mqtt_fault_link *l = old ? c->orphan : c->link;
+	uint32_t conn = l ? mqtt_fault_link_number(l) : 0;
+	chart_note_packet(c->sim->chart, c->sim->now, c->index, conn, !sent, !sent, offset, p, len,
+	                  corrupted);
+}
+
 static void collect_warning(void *arg, const char *text)
 {
 	struct sclient *c = arg;
@@ -215,6 +259,9 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 		}
 		return -1;
 	}
+	c->incarnation++;
+	if (m->chart)
+		chart_note_process(m->chart, m->now, c->index, c->cfg->name, c->incarnation);
 	/* The policy: every damaged record a restart finds is reported. */
 	for (int k = 0; k < c->ndamaged; k++) {
 		char key[32];
@@ -306,6 +353,7 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	if (!c->link)
 		return;
 	tracef(m, "%s: connection %u ends: %s", c->cfg->name, mqtt_fault_link_number(c->link), why);
+	chart_mark(m, "link", c, "end", "connection %u ends: %s", mqtt_fault_link_number(c->link), why);
 	connection_ended(m, c);
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
@@ -323,6 +371,8 @@ static void orphan_end(struct sim *m, struct sclient *c)
 {
 	tracef(m, "%s: connection %u ends at the broker", c->cfg->name,
 	       mqtt_fault_link_number(c->orphan));
+	chart_mark(m, "link", c, "end", "connection %u ends at the broker",
+	           mqtt_fault_link_number(c->orphan));
 	peer_closed(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan));
 	for (int k = 0; k < c->nbforget; k++)
 		wire_forget(c->bwire, false, c->bforget[k]);
@@ -349,6 +399,8 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 {
 	tracef(m, "%s: connection %u closed by the client: %s", c->cfg->name,
 	       mqtt_fault_link_number(c->link), why);
+	chart_mark(m, "link", c, "end", "connection %u closed by the client: %s",
+	           mqtt_fault_link_number(c->link), why);
 	connection_ended(m, c);
 	if (c->orphan)
 		orphan_end(m, c); /* one at a time: the older one is long done */
@@ -420,6 +472,8 @@ static void damage_disk(struct sim *m, struct sclient *c, enum scn_damage kind)
 		return;
 	}
 	tracef(m, "%s: its disk damages record %#x: %s", c->cfg->name, (unsigned)key, names[kind]);
+	chart_mark(m, "client", c, "damage", "its disk damages record %#x: %s", (unsigned)key,
+	           names[kind]);
 	bool detectable = kind == SCN_DAMAGE_TORN || kind == SCN_DAMAGE_FLIP;
 	if (detectable && c->ndamaged < 8)
 		c->damaged[c->ndamaged++] = key;
@@ -478,6 +532,8 @@ static void forget_ids_keep_held(struct sim *m, struct sclient *c)
 static void crash(struct sim *m, struct sclient *c, uint64_t restart_ms, enum scn_damage damage)
 {
 	tracef(m, "%s: crash%s", c->cfg->name, c->has_store ? "" : " (its memory-only state is lost)");
+	chart_mark(m, "client", c, "crash", "crash%s",
+	           c->has_store ? "" : " (its memory-only state is lost)");
 	m->last_trouble = m->now;
 	if (c->link) {
 		/* As when a process dies: the kernel still sends what it had been
@@ -624,10 +680,11 @@ static bool check_crash(struct sim *m, struct sclient *c)
 			 * mqttsim explore: a corrupted CONNACK read as a PUBREC). */
 			if (rep.action == MQTT_FAULT_CORRUPT)
 				wire_corrupted(rep.dir == MQTT_B2C ? c->wire : c->bwire, false, rep.offset);
-			if (m->trace) {
+			if (m->trace || m->chart) {
 				char line[200];
 				mqtt_fault_report_format(&rep, line, sizeof line);
 				tracef(m, "%s: fault %s", c->cfg->name, line);
+				chart_mark(m, "link", c, "fault", "%s", line);
 			}
 		}
 	}
@@ -700,6 +757,8 @@ static bool step(struct sim *m, struct sclient *c)
 		if (m->now < c->restart_at)
 			return false;
 		tracef(m, "%s: restart%s", c->cfg->name, c->has_store ? " (adopting its store)" : "");
+		chart_mark(m, "client", c, "restart", "restart%s",
+		           c->has_store ? " (adopting its store)" : "");
 		m->last_trouble = m->now;
 		c->restart_at = UINT64_MAX;
 		if (session_start(m, c, true) != 0)
@@ -720,6 +779,8 @@ static bool step(struct sim *m, struct sclient *c)
 		wire_connection(c->wire, c->adopted);
 		wire_connection(c->bwire, false);
 		tracef(m, "%s: connection %u", c->cfg->name, mqtt_fault_link_number(c->link));
+		if (m->chart)
+			chart_note_connection(m->chart, m->now, c->index, mqtt_fault_link_number(c->link));
 		oracle_connect_attempt(m->o, c->index, c->first_connect);
 		moved = true;
 	}
@@ -868,6 +929,8 @@ static bool step(struct sim *m, struct sclient *c)
 		 * then the FIN, which ends the connection as it arrives. */
 		tracef(m, "%s: connection %u: the broker closes it: %s", c->cfg->name, conn,
 		       c->script ? "the script says so" : mqtt_bconn_close_reason(c->bc));
+		chart_mark(m, "broker", c, "close", "closes connection %u of %s: %s", conn, c->cfg->name,
+		           c->script ? "the script says so" : mqtt_bconn_close_reason(c->bc));
 		mqtt_fault_link_shutdown(l, MQTT_B2C, m->now, false);
 		c->b2c_fin = true;
 	} else
@@ -914,6 +977,7 @@ static bool schedule(struct sim *m)
 		m->started = true;
 		m->start = m->now;
 		tracef(m, "workload starts");
+		chart_mark(m, "all", NULL, "note", "workload starts");
 		for (int i = 0; i < sc->nsteps; i++)
 			m->pub[i].next_at = m->start + sc->steps[i].at_ms;
 	}
@@ -936,6 +1000,7 @@ static bool schedule(struct sim *m)
 			if (c->disk)
 				simdisk_set_full(c->disk, full);
 			tracef(m, "%s: disk %s", c->cfg->name, full ? "full" : "has room again");
+			chart_mark(m, "client", c, "disk", "disk %s", full ? "full" : "has room again");
 			m->last_trouble = m->now;
 			ps->next = full && st->for_ms ? 1 : UINT32_MAX;
 			ps->next_at += st->for_ms;
@@ -1116,6 +1181,7 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	struct sclient *c = &m->c[i];
 	const struct scenario *sc = m->sc;
 	c->cfg = &sc->clients[i];
+	c->sim = m;
 	c->index = i;
 	c->restart_at = UINT64_MAX;
 	c->prng = scn_client_prng(seed, i);
@@ -1123,6 +1189,10 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 	c->bwire = wire_take(WIRE_BROKER);
 	if (!c->wire || !c->bwire)
 		return -1;
+	if (m->chart) {
+		wire_watch(c->wire, chart_client_end, c);
+		wire_watch(c->bwire, chart_broker_end, c);
+	}
 	if (scn_client_plan(sc, i, &c->plan) != 0)
 		return -1;
 	if (mqtt_fault_run_new(&c->run, &c->plan, scn_fault_seed(seed, i)) != 0)
@@ -1140,12 +1210,21 @@ static int build_client(struct sim *m, int i, uint64_t seed)
 int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_result *r, FILE *trace,
                       const char *pcap)
 {
+	return scenario_simulate_charted(sc, seed, r, trace, pcap, NULL);
+}
+
+int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct scn_result *r,
+                              FILE *trace, const char *pcap, FILE *chart)
+{
 	memset(r, 0, sizeof *r);
+	r->failed_expect = -1;
 	struct sim *m = calloc(1, sizeof *m);
 	if (!m)
 		return -1;
 	m->sc = sc;
 	m->trace = trace;
+	m->chart = chart;
+	chart_note_run(chart, sc, seed);
 	m->now = 0;
 	struct mqtt_broker_config bcfg = {.queue_max = sc->queue_max, .inflight_max = sc->inflight_max,
 	                                  .record = trace != NULL};
@@ -1153,6 +1232,7 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	char err[256];
 	if (mqtt_broker_new(&m->b, &bcfg) != 0 || !(m->o = oracle_new(sc)))
 		goto out;
+	oracle_clock(m->o, &m->now);
 	if (pcap && mqtt_pcap_open(&m->pcap, pcap, err, sizeof err) != 0) {
 		fprintf(stderr, "mqttsim: %s\n", err);
 		goto out;
@@ -1260,6 +1340,8 @@ int scenario_simulate(const struct scenario *sc, uint64_t seed, struct scn_resul
 	oracle_judge(m->o, sc, done, r);
 	rc = m->broken ? -1 : 0;
 out:
+	if (m->chart && (rc == 0 || m->livelock))
+		chart_note_verdict(m->chart, sc, r);
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		struct sclient *c = &m->c[i];
 		mqtt_fault_link_free(c->link);

@@ -19,5 +19,9 @@
  */
 int scenario_simulate(const struct scenario *s, uint64_t seed, struct scn_result *r,
                       FILE *trace, const char *pcap);
+/* The same, and chart (may be NULL) gets the run's chart events
+ * (scenarios/report/chart.h). */
+int scenario_simulate_charted(const struct scenario *s, uint64_t seed, struct scn_result *r,
+                              FILE *trace, const char *pcap, FILE *chart);
 
 #endif
