@@ -379,3 +379,61 @@ def test_report_all_charts_passing_runs_and_long_runs_fold(browser, tmp_path):
     assert sum(int(g.get_attribute("data-events")) for g in folds) >= folded
     assert not svg.find_elements(By.CSS_SELECTOR, "g.violation")
     assert browser.find_element(By.CSS_SELECTOR, "section.run").get_attribute("data-verdict") == "pass"
+
+
+def test_decode_html_charts_a_capture(browser, tmp_path):
+    """A capture as a page: a lane per client connection, an arrow per
+    packet the decoder finds, the sidecar's notes, nothing fetched."""
+    art = tmp_path / "art"
+    lose = tmp_path / "losing.scn"
+    lose.write_text(LOSING)
+    assert mqttsim("run", "--seeds", "2", "--artifacts", art, lose).returncode == 1
+    pcap = art / "losing.scn-seed2.pcap"
+    page = tmp_path / "capture.html"
+    p = mqttsim("decode", "--format", "html", pcap)
+    assert p.returncode == 0, p.stderr
+    page.write_text(p.stdout)
+    packets = mqttsim("decode", "--format", "json", pcap, check=True).stdout.splitlines()
+    streams = {json.loads(line)["tcp_stream"] for line in packets}
+    By = open_report(browser, page)
+    assert requests_made(browser) == [page.as_uri()]
+    svg = browser.find_element(By.CSS_SELECTOR, "svg.chart")
+    assert len(svg.find_elements(By.CSS_SELECTOR, "g.lane")) == len(streams) + 2
+    names = [g.get_attribute("data-name") for g in svg.find_elements(By.CSS_SELECTOR, "g.lane")]
+    assert sorted(names[:2]) == ["pub #1", "sub #1"] and names[2:] == ["network", "broker"]
+    stats = svg.find_element(By.CSS_SELECTOR, "text.stats")
+    arrows = svg.find_elements(By.CSS_SELECTOR, "g.arrow")
+    assert len(arrows) + int(stats.get_attribute("data-folded")) == len(packets)
+    assert not svg.find_elements(By.CSS_SELECTOR, "g.arrow.lost")
+    notes = [n.text for n in svg.find_elements(By.CSS_SELECTOR, "g.mark.note")]
+    assert any("workload starts" in n for n in notes)
+
+
+def test_decode_html_of_a_bad_capture_says_so(tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\xd4\xc3\xb2\xa1 not a capture")
+    p = mqttsim("decode", "--format", "html", bad)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.startswith("mqttsim: ") and "bad.pcap" in p.stderr
+    p = mqttsim("decode", "--format", "pdf", bad)
+    assert p.returncode == 2 and "text, tsv, json or html" in p.stderr
+
+
+def test_explore_report_charts_each_distinct_failure(tmp_path):
+    out = tmp_path / "rep"
+    p = mqttsim("explore", "--seeds", "1..120", "--jobs", "2", "--rule", "drop PUBLISH#3 count=1",
+                "--artifacts", tmp_path / "found", "--report", out, "-q", "--json")
+    assert p.returncode == 1, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["failures"]
+    html = (out / "index.html").read_text()
+    sections = re.findall(r'<section class="run" id="run-\d+" data-scenario="([^"]+)" '
+                          r'data-seed="(\d+)" data-verdict="fail">', html)
+    assert sorted(sections) == sorted((f["file"], str(f["seed"])) for f in doc["failures"])
+    assert html.count('class="violation"') == len(doc["failures"])
+    assert f"explore: {doc['runs']} runs, {doc['failed_seeds']} failed seeds, " \
+           f"{len(doc['failures'])} distinct failure" in html
+    for f in doc["failures"]:
+        assert f"mqttsim run --seeds {f['seed']} --trace {f['file']}" in html
+    bad = mqttsim("explore", "--seeds", "1..5", "--report", "/proc/nope", "-q")
+    assert bad.returncode == 2 and "--report /proc/nope: cannot write there" in bad.stderr

@@ -86,6 +86,8 @@ LAYERS = [
     ("scenarios/real/*", "scenarios", DRIVER),
     ("scenarios/shrink/*", "scenarios", DRIVER),
     ("scenarios/explore/*", "scenarios", DRIVER),
+    # Reports: results as JSON and JUnit, charts and the HTML page.
+    ("scenarios/report/*", "scenarios", DRIVER),
 ]
 
 # Folders whose C files are checked (build output and the rest are not).

@@ -11,17 +11,37 @@
  * payload length.
  */
 #define _DEFAULT_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mqttsim/codec.h"
 #include "capture/replay/captured.h"
 #include "capture/mqtt_streams.h"
 #include "notes.h"
 #include "commands.h"
+#include "scenarios/report/chart.h"
+#include "scenarios/report/html.h"
 
-enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
+enum format { FMT_TEXT, FMT_TSV, FMT_JSON, FMT_HTML };
+
+/* --format html: the chart's lanes, one per client connection, by client id. */
+struct chart_streams {
+	FILE *events;            /* the chart's events, the run line left for the end */
+	char names[CHART_MAX_CLIENTS][64];
+	int nnames;
+	int conns[CHART_MAX_CLIENTS]; /* connections seen of each name: its lanes */
+	struct {
+		int client;      /* -1: not yet known; -2: past CHART_MAX_CLIENTS */
+		uint64_t off[2];
+	} *stream;
+	size_t nstreams;
+	uint64_t t0_us;
+	bool started;
+	unsigned dropped;        /* connections of clients past the most a chart holds */
+};
 
 struct decoder {
 	enum format fmt;
@@ -30,6 +50,7 @@ struct decoder {
 	unsigned pdu;
 	unsigned problems;
 	FILE *out;
+	struct chart_streams chart;
 };
 
 static void json_string(FILE *o, const uint8_t *s, size_t n)
@@ -58,9 +79,108 @@ static void show_notes(struct decoder *d, uint64_t frame)
 	}
 }
 
+/* A stream's lane owner: its CONNECT's client id (else its client port);
+ * a new connection of a known client is its next lane. -1: out of room. */
+static int chart_client(struct decoder *d, const struct mqtt_stream_packet *sp,
+                        const struct mqtt_packet *p, bool decoded, uint64_t t)
+{
+	struct chart_streams *cs = &d->chart;
+	if (sp->stream >= cs->nstreams) {
+		size_t n = sp->stream + 16;
+		void *grown = realloc(cs->stream, n * sizeof *cs->stream);
+		if (!grown)
+			return -1;
+		cs->stream = grown;
+		for (size_t k = cs->nstreams; k < n; k++) {
+			cs->stream[k].client = -1;
+			cs->stream[k].off[0] = cs->stream[k].off[1] = 0;
+		}
+		cs->nstreams = n;
+	}
+	int *who = &cs->stream[sp->stream].client;
+	if (*who != -1)
+		return *who;
+	char name[64];
+	if (decoded && p->type == MQTT_CONNECT && p->connect.client_id.len)
+		snprintf(name, sizeof name, "%.*s", (int)(p->connect.client_id.len > 60 ? 60 : p->connect.client_id.len),
+		         (const char *)p->connect.client_id.data);
+	else
+		snprintf(name, sizeof name, "port %u", sp->dir == 0 ? sp->sport : sp->dport);
+	int k = 0;
+	while (k < cs->nnames && strcmp(cs->names[k], name))
+		k++;
+	if (k == cs->nnames) {
+		if (k == CHART_MAX_CLIENTS) {
+			cs->dropped++;
+			return *who = -2;
+		}
+		snprintf(cs->names[k], sizeof cs->names[k], "%s", name);
+		cs->nnames++;
+	}
+	*who = k;
+	chart_note_process(cs->events, t, k, name, ++cs->conns[k]);
+	chart_note_connection(cs->events, t, k, sp->stream + 1);
+	return k;
+}
+
+/* A packet into the chart: seen once, where the capture was taken, so
+ * sent and received at that moment. */
+static void chart_packet(struct decoder *d, const struct mqtt_stream_packet *sp,
+                         const struct mqtt_packet *p, bool decoded)
+{
+	struct chart_streams *cs = &d->chart;
+	if (!cs->started) {
+		cs->started = true;
+		cs->t0_us = sp->ts_us;
+	}
+	uint64_t t = sp->ts_us > cs->t0_us ? (sp->ts_us - cs->t0_us) / 1000 : 0;
+	while (d->notes.next < d->notes.n && d->notes.v[d->notes.next].frame < sp->frame) {
+		const struct note *nt = &d->notes.v[d->notes.next++];
+		char text[460];
+		snprintf(text, sizeof text, "[%s] %s", nt->source, nt->text);
+		chart_note_mark(cs->events, t, "all", -1, "note", text);
+	}
+	int who = chart_client(d, sp, p, decoded, t);
+	if (who < 0)
+		return;
+	uint64_t *off = &cs->stream[sp->stream].off[sp->dir];
+	chart_note_packet(cs->events, t, who, sp->stream + 1, sp->dir == 0, false, *off, sp->data,
+	                  sp->len, false);
+	chart_note_packet(cs->events, t, who, sp->stream + 1, sp->dir == 0, true, *off, sp->data,
+	                  sp->len, false);
+	*off += sp->len;
+}
+
+static void chart_closed(void *arg, unsigned stream, int dir, uint64_t frame, uint64_t ts_us)
+{
+	(void)frame;
+	struct decoder *d = arg;
+	struct chart_streams *cs = &d->chart;
+	if (d->fmt != FMT_HTML || stream >= cs->nstreams || cs->stream[stream].client < 0)
+		return;
+	char text[80];
+	snprintf(text, sizeof text, "connection %u closed by the %s", stream + 1,
+	         dir == 0 ? "client" : "broker");
+	chart_note_mark(cs->events, ts_us > cs->t0_us ? (ts_us - cs->t0_us) / 1000 : 0, "link",
+	                cs->stream[stream].client, "end", text);
+}
+
 static void emit(void *arg, const struct mqtt_stream_packet *sp)
 {
 	struct decoder *d = arg;
+	if (d->fmt == FMT_HTML) {
+		struct mqtt_packet hp;
+		size_t hat = 0;
+		enum mqtt_err he = mqtt_decode(&hp, sp->data, sp->len, MQTT_LENIENT, &hat);
+		chart_packet(d, sp, &hp, he == MQTT_OK);
+		if (he != MQTT_OK && he != MQTT_ERR_PROTOCOL_NAME && he != MQTT_ERR_PROTOCOL_LEVEL) {
+			fprintf(stderr, "mqttsim: frame %llu, stream %u: undecodable %s: %s (byte %zu)\n",
+			        (unsigned long long)sp->frame, sp->stream, mqtt_type_name(sp->data[0] >> 4),
+			        mqtt_strerror(he), hat);
+			d->problems++;
+		}
+		return;
+	}
 	const uint8_t *b = sp->data;
 	size_t n = sp->len;
 	unsigned id = sp->stream;
@@ -193,7 +313,7 @@ static void problem(void *arg, const char *text)
 }
 
 static const char decode_usage[] =
-"Usage: mqttsim decode [--format text|tsv|json] [--port N]... [--no-notes] FILE\n"
+"Usage: mqttsim decode [--format text|tsv|json|html] [--port N]... [--no-notes] FILE\n"
 "Prints one line per MQTT packet of a capture (pcap or pcapng: Ethernet, Linux\n"
 "cooked, BSD loopback, raw IP; IPv4 and IPv6), TCP streams reassembled.\n"
 "MQTT is found on ports 1883 and 8883, on each --port, and on any stream that\n"
@@ -204,9 +324,55 @@ static const char decode_usage[] =
 "shows the annotations of FILE.jsonl, the sidecar mqttsim's recorders write\n"
 "(faults, the broker's log, a scenario's trace), as \"note after frame N:\n"
 "[source] text\" lines where they happened (--no-notes: without them).\n"
+"--format html writes a page that needs nothing else: the capture as a message\n"
+"sequence chart, one lane per client connection (named by its client id), the\n"
+"broker's, each packet an arrow (point at it for its fields), the sidecar's\n"
+"annotations where they happened (mqttsim decode --format html FILE.pcap >\n"
+"chart.html).\n"
 "Exit status: 0; 1 when a stream had a gap or undecodable bytes (each named on\n"
 "standard error by frame and stream; the rest is still decoded); 2 when the\n"
 "file cannot be read or for bad usage.\n";
+
+/* --format html: the run line (the clients are known now), the events
+ * after it, drawn as a page on standard output. 0 or 2. */
+static int write_chart(struct decoder *d, const char *path)
+{
+	struct chart_streams *cs = &d->chart;
+	int rc = 0;
+	char name[] = "/tmp/mqttsim-chart-XXXXXX";
+	int fd = mkstemp(name);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		fprintf(stderr, "mqttsim: a temporary file: %s\n", strerror(errno));
+		rc = 2;
+	} else {
+		const char *names[CHART_MAX_CLIENTS];
+		for (int k = 0; k < cs->nnames; k++)
+			names[k] = cs->names[k];
+		char title[600];
+		snprintf(title, sizeof title, "capture %s", path);
+		chart_note_title(f, title, names, cs->nnames);
+		rewind(cs->events);
+		char buf[8192];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, cs->events)) > 0)
+			fwrite(buf, 1, n, f);
+		char why[600] = "";
+		if (fclose(f) != 0)
+			snprintf(why, sizeof why, "%s: %s", name, strerror(errno));
+		if (*why || report_write_chart(stdout, title, name, why, sizeof why) != 0) {
+			fprintf(stderr, "mqttsim: --format html: %s\n", why);
+			rc = 2;
+		}
+		unlink(name);
+	}
+	if (cs->dropped)
+		fprintf(stderr, "mqttsim: %u connections of clients past the first %d are not charted\n",
+		        cs->dropped, CHART_MAX_CLIENTS);
+	fclose(cs->events);
+	free(cs->stream);
+	return rc;
+}
 
 int mqttsim_decode(int argc, char **argv)
 {
@@ -234,8 +400,10 @@ int mqttsim_decode(int argc, char **argv)
 				d.fmt = FMT_TSV;
 			else if (!strcmp(f, "json"))
 				d.fmt = FMT_JSON;
+			else if (!strcmp(f, "html"))
+				d.fmt = FMT_HTML;
 			else
-				return fprintf(stderr, "mqttsim: --format is text, tsv or json, not %s\n", f), 2;
+				return fprintf(stderr, "mqttsim: --format is text, tsv, json or html, not %s\n", f), 2;
 		} else if (argv[i][0] == '-' || path) {
 			return fprintf(stderr, "mqttsim: decode: unexpected %s\n%s", argv[i], decode_usage), 2;
 		} else {
@@ -247,11 +415,20 @@ int mqttsim_decode(int argc, char **argv)
 	if (d.fmt == FMT_TSV)
 		fputs("frame\tpdu_in_frame\ttcp_stream\tsrcport\tdstport\tmsgtype\tmsgtype_name\tdup\tqos\t"
 		      "retain\tremaining_len\tmsgid\ttopic\tpayload_len\n", stdout);
-	static const struct mqtt_streams_ops ops = {.packet = emit, .problem = problem};
+	static const struct mqtt_streams_ops ops = {.packet = emit, .closed = chart_closed,
+	                                            .problem = problem};
 	char err[512];
-	if (d.fmt == FMT_TEXT && with_notes && notes_load(&d.notes, path) < 0)
+	if ((d.fmt == FMT_TEXT || d.fmt == FMT_HTML) && with_notes && notes_load(&d.notes, path) < 0)
 		return fprintf(stderr, "mqttsim: out of memory reading %s.jsonl\n", path), 2;
+	if (d.fmt == FMT_HTML && !(d.chart.events = tmpfile()))
+		return fprintf(stderr, "mqttsim: a temporary file: %s\n", strerror(errno)), 2;
 	int rc = mqtt_streams_read(path, ports, nports, &ops, &d, err, sizeof err);
+	if (d.fmt == FMT_HTML && rc != 2) {
+		rc = write_chart(&d, path);
+	} else if (d.fmt == FMT_HTML) {
+		fclose(d.chart.events);
+		free(d.chart.stream);
+	}
 	show_notes(&d, UINT64_MAX);
 	if (d.notes.bad)
 		fprintf(stderr, "mqttsim: %s.jsonl: %zu lines that are not annotations, skipped\n", path,

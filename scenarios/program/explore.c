@@ -32,6 +32,8 @@
 #include "scenarios/explore/explore.h"
 #include "scenarios/explore/gen.h"
 #include "scenarios/lang/scenario.h"
+#include "scenarios/report/html.h"
+#include "scenarios/report/results.h"
 
 #define GENERATOR_STR2(n) #n
 #define GENERATOR_STR(n) GENERATOR_STR2(n)
@@ -41,6 +43,7 @@ const char mqttsim_version[] = "mqttsim " MQTTSIM_VERSION " (generator " GENERAT
 static const char usage[] =
 "Usage: mqttsim explore [--seeds A..B | --budget DURATION] [--jobs N]\n"
 "                       [--artifacts DIR] [--first] [--rule RULE]... [--json] [-q]\n"
+"                       [--report DIR]\n"
 "       mqttsim explore --print SEED [--rule RULE]...\n"
 "Explores: each seed generates a whole scenario - 1 to 4 clients, their\n"
 "sessions and stores, subscriptions with wildcards and overlaps, retained\n"
@@ -74,6 +77,9 @@ static const char usage[] =
 "                    25); later ones are counted together, by the expectation\n"
 "  --json            the results as one JSON document on standard output\n"
 "                    (mqttsim.campaign reads it) instead of the summary\n"
+"  --report DIR      write DIR/index.html: each distinct failure with a message\n"
+"                    sequence chart of its minimal scenario's run (as mqttsim\n"
+"                    run --report draws them)\n"
 "  --print SEED      print the scenario SEED generates and exit; the same seed\n"
 "                    gives the same bytes on every machine and build\n"
 "  -q, --quiet       no progress line\n"
@@ -89,8 +95,9 @@ static const char usage[] =
 "\n"
 "Exit status: 0 when every seed passed, 1 when one failed (or the generator\n"
 "wrote a scenario the language refuses: a failure too), 2 for bad usage (an\n"
-"empty, reversed or overflowing seed range, a bad budget, an artifacts folder\n"
-"that cannot be written), 130 when interrupted before anything failed.\n";
+"empty, reversed or overflowing seed range, a bad budget, an artifacts or\n"
+"report folder that cannot be written), 130 when interrupted before anything\n"
+"failed.\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -518,6 +525,69 @@ static json_t *results_json(const struct config *cf, const struct shared *sh,
 	                 seconds, "failures", fails);
 }
 
+/*
+ * --report: each distinct failure's minimal scenario run once more with
+ * its seed, charted, in one page. 0, or -1 (said on standard error).
+ */
+static int write_report(const char *dir, const struct config *cf, const struct shared *sh,
+                        const struct results *res, uint64_t last_run, double seconds, int argc,
+                        char **argv)
+{
+	struct result *rs = calloc(res->n ? res->n : 1, sizeof *rs);
+	if (!rs)
+		return -1;
+	int n = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		const struct distinct *d = &res->d[i];
+		struct scenario s;
+		char err[600];
+		if (!d->minimal || scenario_load(&s, d->minimal, err, sizeof err) != 0)
+			continue; /* not written, or the generator's own error: said above */
+		struct result *r = &rs[n++];
+		result_init(r, &s, d->seed, d->seed);
+		snprintf(r->description, sizeof r->description, "%llu seed%s failed this way; shape: %s",
+		         (unsigned long long)d->count, d->count == 1 ? "" : "s", d->signature);
+		r->runs = 1;
+		r->verdict = RESULT_FAIL;
+		struct result_failure fl = {.seed = d->seed};
+		struct scn_result run;
+		char no[600];
+		if (report_chart_run(dir, &s, d->seed, fl.chart, sizeof fl.chart, &run, no, sizeof no) != 0) {
+			fprintf(stderr, "mqttsim explore: --report: no chart for %s: %s\n", d->minimal, no);
+			snprintf(fl.why, sizeof fl.why, "%s", d->why);
+			snprintf(fl.guarantee, sizeof fl.guarantee, "?");
+		} else {
+			result_guarantee(&s, &run, fl.guarantee, sizeof fl.guarantee);
+			snprintf(fl.why, sizeof fl.why, "%s", run.passed ? d->why : run.why);
+		}
+		snprintf(fl.reproduce, sizeof fl.reproduce, "mqttsim run --seeds %llu --trace %s",
+		         (unsigned long long)d->seed, d->minimal);
+		snprintf(fl.shrunk, sizeof fl.shrunk, "%s", d->minimal);
+		if (result_add_failure(r, &fl) != 0)
+			n--;
+		scenario_free(&s);
+	}
+	char command[2048], summary[300];
+	size_t used = (size_t)snprintf(command, sizeof command, "mqttsim");
+	for (int k = 1; k < argc && used < sizeof command; k++)
+		used += (size_t)snprintf(command + used, sizeof command - used, " %s", argv[k]);
+	snprintf(summary, sizeof summary, "explore: %llu runs, %llu failed seeds, %zu distinct "
+	         "failure%s", (unsigned long long)sh->runs, (unsigned long long)sh->failed, res->n,
+	         res->n == 1 ? "" : "s");
+	struct results_run run = {.mode = "explore", .first = cf->first, .last = last_run,
+	                          .seconds = seconds, .command = command, .summary = summary};
+	char why[700];
+	int rc = report_write(dir, &run, rs, n, why, sizeof why);
+	if (rc != 0)
+		fprintf(stderr, "mqttsim explore: --report: %s\n", why);
+	else
+		fprintf(stderr, "report: %s/index.html\n", dir);
+	for (int i = 0; i < n; i++)
+		result_free(&rs[i]);
+	free(rs);
+	return rc;
+}
+
 int mqttsim_explore(int argc, char **argv)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -527,7 +597,7 @@ int mqttsim_explore(int argc, char **argv)
 	bool seeds_given = false, open = false, json = false, quiet = false;
 	const char *print_seed = NULL;
 	long jobs = cores;
-	const char *artifacts = "mqttsim-explore";
+	const char *artifacts = "mqttsim-explore", *report = NULL;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		bool has_value = i + 1 < argc;
@@ -595,11 +665,15 @@ int mqttsim_explore(int argc, char **argv)
 			cf.shrink_max = v;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--report") && has_value) {
+			report = argv[++i];
+			if (!*report)
+				return usage_error("--report takes a folder");
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			quiet = true;
 		} else if (a[0] == '-') {
 			static const char *const valued[] = {"--seeds", "--budget", "--jobs", "--artifacts",
-			                                     "--rule", "--print", "--shrink-max"};
+			                                     "--rule", "--print", "--shrink-max", "--report"};
 			for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
 				if (!strcmp(a, valued[k]))
 					return usage_error("'%s' needs a value", a);
@@ -630,6 +704,11 @@ int mqttsim_explore(int argc, char **argv)
 	char why[300];
 	if (prepare_dir(artifacts, why, sizeof why) != 0) {
 		fprintf(stderr, "mqttsim explore: --artifacts %s: cannot write there: %s\n", artifacts, why);
+		return 2;
+	}
+	if (report && prepare_dir(report, why, sizeof why) != 0) {
+		rmdir(artifacts);
+		fprintf(stderr, "mqttsim explore: --report %s: cannot write there: %s\n", report, why);
 		return 2;
 	}
 	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -784,6 +863,8 @@ int mqttsim_explore(int argc, char **argv)
 	}
 	rmdir(artifacts); /* only when nothing was written */
 	int status = res.n ? 1 : interrupted ? 130 : 0;
+	if (report && write_report(report, &cf, sh, &res, last_run, seconds, argc, argv) != 0)
+		status = 2;
 	if (json) {
 		json_t *doc = results_json(&cf, sh, &res, last_run, seconds);
 		for (size_t i = 0; doc && i < res.n; i++)

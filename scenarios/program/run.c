@@ -361,7 +361,7 @@ static void report_failure(const struct scenario *s, const struct options *o, ui
 	/* Charts of the first few failing seeds: a page of hundreds helps nobody. */
 	if (o->report && !o->real && res && res->nfailures < 5) {
 		char why[600];
-		if (report_chart_run(o->report, s, seed, fl.chart, sizeof fl.chart, why, sizeof why) != 0)
+		if (report_chart_run(o->report, s, seed, fl.chart, sizeof fl.chart, NULL, why, sizeof why) != 0)
 			fprintf(out, "  report: no chart: %s\n", why);
 	}
 	if (res && result_add_failure(res, &fl) != 0)
@@ -470,7 +470,7 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 		char no[600];
 		res->caught_seed = o->first;
 		if (report_chart_run(o->report, s, o->first, res->caught_chart, sizeof res->caught_chart,
-		                     no, sizeof no) != 0)
+		                     NULL, no, sizeof no) != 0)
 			fprintf(out, "  report: no chart: %s\n", no);
 	}
 	if (ok && !o->quiet)

@@ -25,8 +25,13 @@
 #include "scenarios/lang/scenario.h"
 #include "scenarios/oracle/oracle.h"
 
+/* The most client lanes' owners a chart holds (a capture's clients). */
+#define CHART_MAX_CLIENTS 64
+
 /* Recording. f may be NULL: nothing is written. */
 void chart_note_run(FILE *f, const struct scenario *s, uint64_t seed);
+/* The same for what is not a scenario (a capture): its title, its clients' names. */
+void chart_note_title(FILE *f, const char *title, const char *const *names, int n);
 /* A client process starts (incarnation 1, 2, ... as it restarts). */
 void chart_note_process(FILE *f, uint64_t t, int client, const char *name, int incarnation);
 /* A connection of client opens (numbered as the fault links number them). */

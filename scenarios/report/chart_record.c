@@ -45,6 +45,21 @@ void chart_note_run(FILE *f, const struct scenario *s, uint64_t seed)
 	fputs("]}\n", f);
 }
 
+void chart_note_title(FILE *f, const char *title, const char *const *names, int n)
+{
+	if (!f)
+		return;
+	fputs("{\"ev\":\"run\",\"scenario\":", f);
+	json_str(f, title);
+	fputs(",\"seed\":0,\"clients\":[", f);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		json_str(f, names[i]);
+	}
+	fputs("]}\n", f);
+}
+
 void chart_note_process(FILE *f, uint64_t t, int client, const char *name, int incarnation)
 {
 	if (!f)

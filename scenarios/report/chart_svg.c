@@ -52,7 +52,7 @@ struct violation {
 struct chart {
 	char scenario[512];
 	uint64_t seed;
-	char names[SCN_MAX_CLIENTS][64];
+	char names[CHART_MAX_CLIENTS][64];
 	int nclients;
 	struct cev *ev;
 	size_t n, cap;
@@ -111,7 +111,7 @@ static int load_line(struct chart *c, json_t *o, char *why, size_t cap)
 		snprintf(c->scenario, sizeof c->scenario, "%s", str(o, "scenario"));
 		c->seed = (uint64_t)num(o, "seed", 0);
 		json_t *names = json_object_get(o, "clients");
-		for (size_t i = 0; i < json_array_size(names) && i < SCN_MAX_CLIENTS; i++) {
+		for (size_t i = 0; i < json_array_size(names) && i < CHART_MAX_CLIENTS; i++) {
 			const char *nm = json_string_value(json_array_get(names, i));
 			snprintf(c->names[i], sizeof c->names[i], "%s", nm ? nm : "?");
 			c->nclients = (int)i + 1;
@@ -169,7 +169,7 @@ static int load_line(struct chart *c, json_t *o, char *why, size_t cap)
 	e->kind = kind;
 	e->t = (uint64_t)num(o, "t", 0);
 	e->client = (int)num(o, "client", -1);
-	if (e->client >= SCN_MAX_CLIENTS || e->client < -1) {
+	if (e->client >= CHART_MAX_CLIENTS || e->client < -1) {
 		snprintf(why, cap, "client %d out of range", e->client);
 		return -1;
 	}
@@ -295,7 +295,7 @@ static bool carries(const struct cev *e, const struct violation *v)
 static int assign_lanes(struct drawing *d)
 {
 	struct chart *c = d->c;
-	int cur[SCN_MAX_CLIENTS] = {0};
+	int cur[CHART_MAX_CLIENTS] = {0};
 	struct conn_lane {
 		int client;
 		uint32_t conn;

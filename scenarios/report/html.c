@@ -59,7 +59,7 @@ static void make_dirs(const char *path)
 }
 
 int report_chart_run(const char *dir, const struct scenario *s, uint64_t seed, char *chart,
-                     size_t cap, char *why, size_t why_cap)
+                     size_t cap, struct scn_result *out, char *why, size_t why_cap)
 {
 	char runs[1024];
 	snprintf(runs, sizeof runs, "%s/runs", dir);
@@ -82,6 +82,8 @@ int report_chart_run(const char *dir, const struct scenario *s, uint64_t seed, c
 	}
 	struct scn_result r;
 	scenario_simulate_charted(s, seed, &r, t, pcap, e);
+	if (out)
+		*out = r;
 	fprintf(t, "verdict: %s%s%s\n", r.passed ? "pass" : "fail", r.passed ? "" : ": ", r.why);
 	int bad = ferror(t) | ferror(e);
 	bad |= fclose(t) != 0;
@@ -209,8 +211,14 @@ int report_write(const char *dir, const struct results_run *run, const struct re
 		fprintf(f, ", %d skipped", counts[RESULT_SKIP]);
 	if (counts[RESULT_ERROR])
 		fprintf(f, ", %d errors", counts[RESULT_ERROR]);
-	fprintf(f, " &middot; %s, seeds %llu..%llu, %.1f s &middot; %s</p>\n<p>Command: <code>", run->mode,
+	fprintf(f, " &middot; %s, seeds %llu..%llu, %.1f s &middot; %s</p>\n", run->mode,
 	        (unsigned long long)run->first, (unsigned long long)run->last, run->seconds, stamp);
+	if (run->summary) {
+		fputs("<p class=\"headline\">", f);
+		markup_text(f, run->summary);
+		fputs("</p>\n", f);
+	}
+	fputs("<p>Command: <code>", f);
 	markup_text(f, run->command);
 	fputs("</code></p>\n<table class=\"scenarios\">\n<tr><th>scenario</th><th>verdict</th>"
 	      "<th>seeds run</th><th>guarantees</th><th>failure</th></tr>\n", f);
@@ -279,27 +287,19 @@ int report_write(const char *dir, const struct results_run *run, const struct re
 	return 0;
 }
 
-int report_write_capture(const char *out_path, const char *title, const char *events, char *why,
-                         size_t cap)
+int report_write_chart(FILE *f, const char *title, const char *events, char *why, size_t cap)
 {
 	struct chart *c;
 	if (chart_load(events, &c, why, cap) != 0)
 		return -1;
-	FILE *f = fopen(out_path, "w");
-	if (!f) {
-		snprintf(why, cap, "%s: %s", out_path, strerror(errno));
-		chart_free(c);
-		return -1;
-	}
 	head(f, title);
 	legend(f);
 	fputs("<div class=\"chart-wrap\">\n", f);
 	chart_svg(f, c, "chart-1");
 	fputs("</div>\n</body>\n</html>\n", f);
 	chart_free(c);
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad) {
-		snprintf(why, cap, "%s: %s", out_path, strerror(errno ? errno : EIO));
+	if (fflush(f) != 0 || ferror(f)) {
+		snprintf(why, cap, "%s", strerror(errno ? errno : EIO));
 		return -1;
 	}
 	return 0;

@@ -16,10 +16,11 @@
 /*
  * Runs s with seed once more in simulation, keeping its trace, capture
  * (and sidecar) and chart events in dir/runs/ (made as needed). The
- * events' path goes into chart (cap bytes). 0, or -1 with why.
+ * events' path goes into chart (cap bytes), the run's verdict into *r
+ * (may be NULL). 0, or -1 with why.
  */
 int report_chart_run(const char *dir, const struct scenario *s, uint64_t seed, char *chart,
-                     size_t cap, char *why, size_t why_cap);
+                     size_t cap, struct scn_result *r, char *why, size_t why_cap);
 
 /*
  * Writes dir/index.html from the results (their charts read from the
@@ -30,11 +31,10 @@ int report_write(const char *dir, const struct results_run *run, const struct re
                  char *why, size_t cap);
 
 /*
- * The same page for one capture's packets (mqttsim decode --format html):
- * events, the chart's own, made from the capture by the caller; title
- * names it. Written to out_path. 0, or -1 with why.
+ * A page of one chart (mqttsim decode --format html): events, a chart's
+ * events file made by the caller (from a capture); title heads it.
+ * Written to out. 0, or -1 with why (events that cannot be read).
  */
-int report_write_capture(const char *out_path, const char *title, const char *events,
-                         char *why, size_t cap);
+int report_write_chart(FILE *out, const char *title, const char *events, char *why, size_t cap);
 
 #endif

@@ -75,10 +75,11 @@ int result_load(FILE *f, struct result *r);
 
 /* The run's setting, for the reports' header. */
 struct results_run {
-	const char *mode;        /* "simulation", "real", "broker", "driver" */
+	const char *mode;        /* "simulation", "real", "broker", "driver", "explore" */
 	uint64_t first, last;
 	double seconds;
 	const char *command;     /* the command line, as run */
+	const char *summary;     /* a line more for the page's head (NULL: none) */
 };
 
 /* --json: every scenario; 0, or -1 with errno. */
