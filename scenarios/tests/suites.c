@@ -5,10 +5,12 @@
 extern const struct test_def simdisk_tests[];
 extern const struct test_def wire_tests[];
 extern const struct test_def explore_tests[];
+extern const struct test_def report_tests[];
 
 const struct suite_def all_suites[] = {
 	{"simdisk", simdisk_tests},
 	{"wire", wire_tests},
 	{"explore", explore_tests},
+	{"report", report_tests},
 	{NULL, NULL},
 };
