@@ -77,7 +77,8 @@ FAULTS_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard faults/tests/*.c))
 FAULTS_TESTS    := $(BUILD)/tests/faults_tests
 # The scenario runner's parts (the simulated disk, ...) with their suites.
 SCENARIO_TEST_SRC := $(CUNIT_MAIN) $(sort $(wildcard scenarios/tests/*.c) \
-                     $(foreach r,lang sim oracle shrink explore report,$(wildcard scenarios/$(r)/*.c)))
+                     $(foreach r,lang sim oracle shrink explore report,$(wildcard scenarios/$(r)/*.c))) \
+                     $(BUILD)/gen/statements.c
 SCENARIO_TESTS  := $(BUILD)/tests/scenario_tests
 # The worked example: a thermostat component tested with mqtttest's stubs.
 EXAMPLE_SRC     := $(sort $(wildcard examples/thermostat/*.c))
@@ -177,11 +178,21 @@ $(BUILD)/bin/mqttc: $(MQTTC_SRC) $(wildcard client/program/*.h) $(STATIC) $(FLAG
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTC_SRC) $(STATIC) $(LDFLAGS) $(LIB_DEPS) $(LDLIBS)
 
+# The statements of MQTT 3.1.1 (scenarios/conformance/mqtt-3.1.1.tsv) and
+# the places of the library tagged with MQTT_CONFORMS, as C strings for
+# mqttsim coverage (scenarios/report/coverage.c).
+STATEMENTS_TSV := scenarios/conformance/mqtt-3.1.1.tsv
+CONFORMS_SRC   := $(sort $(wildcard codec/*.c client/*.c fakebroker/*.c))
+STATEMENTS_C   := $(BUILD)/gen/statements.c
+$(STATEMENTS_C): $(STATEMENTS_TSV) $(CONFORMS_SRC) scripts/statements.sh
+	@mkdir -p $(dir $@)
+	sh scripts/statements.sh $(STATEMENTS_TSV) $(CONFORMS_SRC) > $@.tmp && mv $@.tmp $@
+
 # mqttsim: the scenario runner's rooms (language, simulator, oracle, real
 # time, shrinker, the command) and the capture commands.
 SCENARIO_ROOMS := lang sim oracle real shrink explore report program
 MQTTSIM_SRC := $(sort $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.c)) \
-                 $(REPLAY_SRC) $(wildcard capture/program/*.c))
+                 $(REPLAY_SRC) $(wildcard capture/program/*.c)) $(STATEMENTS_C)
 MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \
                $(wildcard capture/replay/*.h capture/program/*.h)
 $(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(MQTTSIM_HDR) $(STATIC) $(FLAGS_STAMP)

@@ -209,7 +209,11 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	struct mqtt_connect *c = &p.connect;
 	c->protocol_name = mqtt_slice_str("MQTT");
 	c->protocol_level = 4;
-	c->clean_session = s->cfg.clean_session && !s->clean_done;
+	/* Reconnects resume the session (the seed's rule), except without a
+	 * client id: the broker assigns one anew each time, for a clean
+	 * session only [MQTT-3.1.3-7] (found by mqttsim coverage: a reconnect
+	 * with an empty id and clean session 0 was refused, 0x02, for ever). */
+	c->clean_session = (s->cfg.clean_session && !s->clean_done) || !s->cfg.client_id.len;
 	c->keep_alive = s->cfg.keep_alive;
 	c->client_id = s->cfg.client_id;
 	c->has_username = s->cfg.has_username;
@@ -221,6 +225,14 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	c->will_message = s->cfg.will_message;
 	c->will_qos = s->cfg.will ? s->cfg.will_qos : 0;
 	c->will_retain = s->cfg.will && s->cfg.will_retain;
+	/* The first packet of every connection [MQTT-3.1.0-1]; a session not
+	 * clean resumes its state [MQTT-3.1.2-4], a clean one starts anew
+	 * [MQTT-3.1.2-6]. */
+	MQTT_CONFORMS("MQTT-3.1.0-1");
+	if (c->clean_session)
+		MQTT_CONFORMS("MQTT-3.1.2-6");
+	else
+		MQTT_CONFORMS("MQTT-3.1.2-4");
 	struct mqtt_error e = session_queue(s, &p); /* validated at creation */
 	if (e.cls)
 		session_want_close(s, e);
@@ -309,12 +321,18 @@ void session_resend(struct mqtt_session *s, uint64_t now)
 	for (int32_t n = s->head; n >= 0 && left; n = session_entry(s, n)->next1 - 1, left--) {
 		struct out_entry *e = session_entry(s, n);
 		struct mqtt_error r;
+		MQTT_CONFORMS("MQTT-4.4.0-1");
+		MQTT_CONFORMS("MQTT-4.6.0-1");
 		if (e->state == OUT_PUBLISH) {
 			/* DUP stays set: it was on the wire [MQTT-3.3.1-1]. The packet
 			 * is not written to while queued, so it is set here, between
-			 * connections, and never cleared. */
-			if (e->sent)
+			 * connections, and never cleared. The identifier stays
+			 * [MQTT-2.3.1-3]. */
+			MQTT_CONFORMS("MQTT-2.3.1-3");
+			if (e->sent) {
+				MQTT_CONFORMS("MQTT-3.3.1-1");
 				e->packet[0] |= 0x08;
+			}
 			e->queued_at = s->queued_total;
 			r = session_queue_packet(s, e->packet, e->len);
 		} else {
@@ -397,6 +415,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 	/* Keep-alive: a control packet within each period [MQTT-3.1.2-23]. */
 	if (keep && !c->no_auto_ping && !s->ping_pending) {
 		if (elapsed(now, s->last_write) >= keep) {
+			MQTT_CONFORMS("MQTT-3.1.2-23");
 			struct mqtt_packet p = {.type = MQTT_PINGREQ};
 			struct mqtt_error r = session_queue(s, &p);
 			if (r.cls) {
@@ -472,6 +491,7 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	p.violations = 0;
 	p.publish = (struct mqtt_publish){.qos = qos, .retain = retain, .topic = topic, .payload = payload};
 	if (qos == 0) {
+		MQTT_CONFORMS("MQTT-4.3.1-1"); /* QoS 0, DUP 0, no identifier */
 		/* Encoding validates topic and size [MQTT-3.3.2-1, -2, MQTT-4.7.3-1]. */
 		if (s->state != MQTT_STATE_ONLINE) {
 			enum mqtt_err v = mqtt_check_topic_name(topic.data, topic.len, NULL);
@@ -493,6 +513,13 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	if (!pid)
 		return nomem ? err_of(MQTT_PERSISTENCE, ENOMEM) : err_of(MQTT_MAX, 0);
 	p.publish.packet_id = pid;
+	/* A new identifier, not in use [MQTT-2.3.1-2], DUP 0; the message is
+	 * unacknowledged until its PUBACK or PUBREC [MQTT-4.3.2-1, MQTT-4.3.3-1]. */
+	MQTT_CONFORMS("MQTT-2.3.1-2");
+	if (qos == 1)
+		MQTT_CONFORMS("MQTT-4.3.2-1");
+	else
+		MQTT_CONFORMS("MQTT-4.3.3-1");
 	uint8_t *packet = malloc(size);
 	if (!packet)
 		return err_of(MQTT_PERSISTENCE, ENOMEM);
@@ -567,6 +594,7 @@ static struct mqtt_error topic_request(struct mqtt_session *s, enum mqtt_type ty
 	if (slot == REQUEST_SLOTS)
 		return err_of(MQTT_MAX, 0);
 	struct mqtt_packet p = {.type = type};
+	MQTT_CONFORMS("MQTT-2.3.1-2"); /* a request's identifier is not in use */
 	p.subscribe.packet_id = (uint16_t)((sub ? MQTT_SPACE_SUBSCRIBE : MQTT_SPACE_UNSUBSCRIBE) | slot);
 	p.subscribe.topics = filters;
 	p.subscribe.count = n;
@@ -627,6 +655,8 @@ struct mqtt_error mqtt_session_disconnect(struct mqtt_session *s, uint64_t now)
 	}
 	struct mqtt_packet p = {.type = MQTT_DISCONNECT};
 	r = session_queue(s, &p);
+	/* Nothing follows it on this connection [MQTT-3.14.4-2]. */
+	MQTT_CONFORMS("MQTT-3.14.4-2");
 	s->closing = true;
 	fail_requests(s, err_of(MQTT_CLOSED, 0));
 	if (r.cls)
@@ -700,8 +730,11 @@ static struct mqtt_error check_connect(const struct mqtt_session_config *c)
 {
 	if (c->will && c->will_qos > 2)
 		return err_of(MQTT_DENY, MQTT_ERR_WILL_FLAGS);
-	if (c->client_id.len == 0 && !c->clean_session)
-		return err_of(MQTT_DENY, MQTT_ERR_ARGUMENT); /* MQTT-3.1.3-7 */
+	if (c->client_id.len == 0) {
+		MQTT_CONFORMS("MQTT-3.1.3-7");
+		if (!c->clean_session)
+			return err_of(MQTT_DENY, MQTT_ERR_ARGUMENT); /* MQTT-3.1.3-7 */
+	}
 	struct mqtt_packet p = {.type = MQTT_CONNECT};
 	p.connect.protocol_name = mqtt_slice_str("MQTT");
 	p.connect.protocol_level = 4;

@@ -7,6 +7,7 @@
 #define MQTTSIM_SESSION_INTERNAL_H
 
 #include "mqttsim/session.h"
+#include "codec/conformance.h"
 
 enum out_state { OUT_FREE, OUT_PUBLISH, OUT_PUBREL };
 

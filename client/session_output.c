@@ -327,6 +327,8 @@ void mqtt_session_wrote(struct mqtt_session *s, uint64_t now, size_t n)
 	if (took)
 		s->last_write = now;
 	/* DISCONNECT is out: the transport can go [MQTT-3.14.4-1]. */
-	if (!o->count && s->closing)
+	if (!o->count && s->closing) {
+		MQTT_CONFORMS("MQTT-3.14.4-1");
 		s->close_wanted = true;
+	}
 }

@@ -12,6 +12,7 @@
 /* Closes the connection for a violation: the core never guesses. */
 static struct mqtt_error violation(struct mqtt_session *s, int code)
 {
+	MQTT_CONFORMS("MQTT-4.8.0-1"); /* a protocol violation closes the connection */
 	struct mqtt_error e = err_of(MQTT_PROTOCOL, code);
 	session_want_close(s, e);
 	return e;
@@ -28,6 +29,21 @@ static struct mqtt_error flush_ack(struct mqtt_session *s)
 {
 	enum pending_ack a = s->ack;
 	s->ack = ACK_NONE;
+	/* Each PUBLISH acknowledged as its QoS says [MQTT-3.3.4-1, MQTT-4.5.0-2],
+	 * in the order they came [MQTT-4.6.0-2, -3], with their identifier
+	 * [MQTT-2.3.1-6]. */
+	if (a == ACK_PUBACK) {
+		MQTT_CONFORMS("MQTT-4.3.2-2");
+		MQTT_CONFORMS("MQTT-4.6.0-2");
+	} else if (a == ACK_PUBREC) {
+		MQTT_CONFORMS("MQTT-4.3.3-2");
+		MQTT_CONFORMS("MQTT-4.6.0-3");
+	}
+	if (a != ACK_NONE) {
+		MQTT_CONFORMS("MQTT-3.3.4-1");
+		MQTT_CONFORMS("MQTT-4.5.0-2");
+		MQTT_CONFORMS("MQTT-2.3.1-6");
+	}
 	if (a == ACK_PUBACK)
 		return queue_ack(s, 0x40, s->ack_id); /* MQTT-4.3.2-2 */
 	if (a == ACK_PUBREC)
@@ -114,7 +130,10 @@ static struct mqtt_error on_pubrec(struct mqtt_session *s, uint64_t now, uint16_
 	session_release_packet(s, e);
 	e->len = 0;
 	e->state = OUT_PUBREL;
-	/* PUBRELs go out in PUBREC order [MQTT-4.6.0-4]: to the list's tail. */
+	/* PUBRELs go out in PUBREC order [MQTT-4.6.0-4]: to the list's tail.
+	 * The PUBLISH is never sent again [MQTT-4.3.3-1]. */
+	MQTT_CONFORMS("MQTT-4.6.0-4");
+	MQTT_CONFORMS("MQTT-4.3.3-1");
 	session_list_remove(s, node);
 	session_list_append(s, node);
 	e->sent_at = now;
@@ -173,11 +192,14 @@ static struct mqtt_error on_publish(struct mqtt_session *s, const struct mqtt_pu
 {
 	*deliver = false;
 	if (m->qos == 2) {
-		if (inbound_has(s, m->packet_id))
+		if (inbound_has(s, m->packet_id)) {
+			MQTT_CONFORMS("MQTT-4.3.3-2"); /* held: acknowledged, not delivered again */
 			return queue_ack(s, 0x50, m->packet_id);
+		}
 		if (s->stored) {
 			int rc = mqtt_checked_save(&s->checked, MQTT_KEY_INBOUND | m->packet_id, NULL, 0, NULL);
 			if (rc) {
+				MQTT_CONFORMS("MQTT-4.8.0-2"); /* a transient error: the connection closes */
 				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
 				session_want_close(s, e);
 				return e;
@@ -209,6 +231,7 @@ static struct mqtt_error on_pubrel(struct mqtt_session *s, uint16_t id)
 	}
 	/* PUBCOMP even for an identifier we do not hold: the release may
 	 * be a resend of one completed before a loss [MQTT-4.3.3-2]. */
+	MQTT_CONFORMS("MQTT-4.3.3-2");
 	return queue_ack(s, 0x70, id);
 }
 
@@ -216,6 +239,8 @@ static struct mqtt_error handle(struct mqtt_session *s, uint64_t now, const stru
                                 bool *deliver)
 {
 	*deliver = false;
+	if (s->state == MQTT_STATE_CONNECTING)
+		MQTT_CONFORMS("MQTT-3.2.0-1"); /* held to: CONNACK first */
 	if (s->state == MQTT_STATE_CONNECTING && p->type != MQTT_CONNACK)
 		return violation(s, MQTT_V_NOT_CONNACK_FIRST); /* MQTT-3.2.0-1 */
 	int32_t node;

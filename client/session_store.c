@@ -164,6 +164,8 @@ static int adopt_record(void *arg, const struct mqtt_checked_record *r)
 
 struct mqtt_error session_store_adopt(struct mqtt_session *s)
 {
+	/* The session's state outlives the process [MQTT-4.1.0-1]. */
+	MQTT_CONFORMS("MQTT-4.1.0-1");
 	struct adoption a = {.s = s};
 	int rc = mqtt_checked_scan(&s->checked, adopt_record, on_damaged, &a);
 	if (rc) {

@@ -72,6 +72,9 @@ static size_t utf8_sequence(const uint8_t *s, size_t len)
 /* UTF-8 validation, optionally rejecting the wildcards of topic names. */
 static enum mqtt_err check_string(const uint8_t *s, size_t len, int names, size_t *error_at)
 {
+	/* Well-formed UTF-8, no surrogates, no U+0000, whatever else it holds. */
+	MQTT_CONFORMS("MQTT-1.5.3-1");
+	MQTT_CONFORMS("MQTT-1.5.3-2");
 	size_t i = 0;
 	while (i < len) {
 		i += ascii_run(s + i, len - i, names);
@@ -93,6 +96,8 @@ static enum mqtt_err check_string(const uint8_t *s, size_t len, int names, size_
 			continue;
 		}
 		size_t n = utf8_sequence(s + i, len - i);
+		if (n == 3 && s[i] == 0xef && s[i + 1] == 0xbb && s[i + 2] == 0xbf)
+			MQTT_CONFORMS("MQTT-1.5.3-3"); /* U+FEFF: kept as it is */
 		if (n == 0) {
 			if (error_at)
 				*error_at = i;
@@ -114,6 +119,12 @@ enum mqtt_err mqtt_check_topic_name(const uint8_t *s, size_t len, size_t *error_
 {
 	if (!s && len)
 		return MQTT_ERR_ARGUMENT;
+	/* A name: at least one character, no wildcard, no U+0000, as UTF-8. */
+	MQTT_CONFORMS("MQTT-3.3.2-1");
+	MQTT_CONFORMS("MQTT-3.3.2-2");
+	MQTT_CONFORMS("MQTT-4.7.1-1");
+	MQTT_CONFORMS("MQTT-4.7.3-1");
+	MQTT_CONFORMS("MQTT-4.7.3-2");
 	if (len == 0) {
 		if (error_at)
 			*error_at = 0;
@@ -134,6 +145,11 @@ enum mqtt_err mqtt_check_topic_filter(const uint8_t *s, size_t len, size_t *erro
 	enum mqtt_err err = check_string(s, len, 0, error_at);
 	if (err)
 		return err;
+	/* Wildcards where a filter may hold them; at least one character, no U+0000. */
+	MQTT_CONFORMS("MQTT-4.7.1-2");
+	MQTT_CONFORMS("MQTT-4.7.1-3");
+	MQTT_CONFORMS("MQTT-4.7.3-1");
+	MQTT_CONFORMS("MQTT-4.7.3-2");
 	for (size_t i = 0; i < len; i++) {
 		int level_start = i == 0 || s[i - 1] == '/';
 		int level_end = i + 1 == len || s[i + 1] == '/';

@@ -95,6 +95,7 @@ static enum mqtt_err read_packet_id(struct reader *r, uint16_t *id)
 {
 	size_t at = r->pos;
 	TRY(read_u16(r, id));
+	MQTT_CONFORMS("MQTT-2.3.1-1");
 	if (*id == 0)
 		return violation(r, MQTT_ERR_PACKET_ID, at);
 	return MQTT_OK;
@@ -112,6 +113,8 @@ static enum mqtt_err decode_connect(struct reader *r, struct mqtt_connect *c)
 	TRY(read_u8(r, &c->protocol_level));
 	int v311 = slice_is(c->protocol_name, "MQTT", 4);
 	int v31 = slice_is(c->protocol_name, "MQIsdp", 6);
+	MQTT_CONFORMS("MQTT-3.1.2-1");
+	MQTT_CONFORMS("MQTT-3.1.2-2");
 	if (!r->lenient || !(v31 && c->protocol_level == 3)) {
 		if (!v311)
 			TRY(violation(r, MQTT_ERR_PROTOCOL_NAME, name_at)); /* MQTT-3.1.2-1 */
@@ -129,8 +132,26 @@ static enum mqtt_err decode_connect(struct reader *r, struct mqtt_connect *c)
 	c->will_retain = flags & 0x20;
 	c->has_password = flags & 0x40;
 	c->has_username = flags & 0x80;
+	MQTT_CONFORMS("MQTT-3.1.2-3");
 	if (c->reserved_flag)
 		TRY(violation(r, MQTT_ERR_CONNECT_RESERVED, flags_at)); /* MQTT-3.1.2-3 */
+	if (c->will) {
+		MQTT_CONFORMS("MQTT-3.1.2-9");
+		MQTT_CONFORMS("MQTT-3.1.2-14");
+	} else {
+		MQTT_CONFORMS("MQTT-3.1.2-11");
+		MQTT_CONFORMS("MQTT-3.1.2-13");
+		MQTT_CONFORMS("MQTT-3.1.2-15");
+	}
+	if (c->has_username)
+		MQTT_CONFORMS("MQTT-3.1.2-19");
+	else
+		MQTT_CONFORMS("MQTT-3.1.2-18");
+	if (c->has_password)
+		MQTT_CONFORMS("MQTT-3.1.2-21");
+	else
+		MQTT_CONFORMS("MQTT-3.1.2-20");
+	MQTT_CONFORMS("MQTT-3.1.2-22");
 	if (!c->will && (c->will_qos || c->will_retain))
 		TRY(violation(r, MQTT_ERR_WILL_FLAGS, flags_at)); /* MQTT-3.1.2-11, -13, -15 */
 	if (c->will && c->will_qos == 3)
@@ -139,14 +160,21 @@ static enum mqtt_err decode_connect(struct reader *r, struct mqtt_connect *c)
 		TRY(violation(r, MQTT_ERR_PASSWORD_FLAG, flags_at)); /* MQTT-3.1.2-22 */
 	TRY(read_u16(r, &c->keep_alive));
 
-	/* The payload fields come in this order when present [MQTT-3.1.3-1]. */
+	/* The payload fields come in this order when present [MQTT-3.1.3-1],
+	 * the client id first [MQTT-3.1.3-3]. */
+	MQTT_CONFORMS("MQTT-3.1.3-1");
+	MQTT_CONFORMS("MQTT-3.1.3-3");
+	MQTT_CONFORMS("MQTT-3.1.3-4");
 	TRY(read_string(r, &c->client_id, UTF8_STRING)); /* MQTT-3.1.3-4 */
 	if (c->will) {
+		MQTT_CONFORMS("MQTT-3.1.3-10");
 		TRY(read_string(r, &c->will_topic, TOPIC_NAME)); /* MQTT-3.1.3-10 */
 		TRY(read_slice(r, &c->will_message));
 	}
-	if (c->has_username)
+	if (c->has_username) {
+		MQTT_CONFORMS("MQTT-3.1.3-11");
 		TRY(read_string(r, &c->username, UTF8_STRING)); /* MQTT-3.1.3-11 */
+	}
 	if (c->has_password)
 		TRY(read_slice(r, &c->password));
 	return MQTT_OK;
@@ -160,6 +188,8 @@ static enum mqtt_err decode_connack(struct reader *r, struct mqtt_connack *a)
 	if (a->flags & 0xfe)
 		TRY(violation(r, MQTT_ERR_CONNACK_FLAGS, r->pos - 2));
 	/* A refusal has session present 0 [MQTT-3.2.2-4]. */
+	if (a->return_code != 0)
+		MQTT_CONFORMS("MQTT-3.2.2-4");
 	if ((a->flags & MQTT_CONNACK_SESSION_PRESENT) && a->return_code != 0)
 		TRY(violation(r, MQTT_ERR_CONNACK_FLAGS, r->pos - 2));
 	/* Return codes 6-255 are reserved (§3.2.2.3). */
@@ -173,8 +203,13 @@ static enum mqtt_err decode_publish(struct reader *r, uint8_t flags, struct mqtt
 	m->dup = flags & 0x08;
 	m->qos = (flags >> 1) & 0x03;
 	m->retain = flags & 0x01;
+	MQTT_CONFORMS("MQTT-3.3.1-4");
 	if (m->qos == 3)
 		TRY(violation(r, MQTT_ERR_QOS, 0)); /* MQTT-3.3.1-4 */
+	if (m->qos == 0) {
+		MQTT_CONFORMS("MQTT-3.3.1-2");
+		MQTT_CONFORMS("MQTT-2.3.1-5");
+	}
 	if (m->dup && m->qos == 0)
 		TRY(violation(r, MQTT_ERR_DUP_QOS0, 0)); /* MQTT-3.3.1-2 */
 	/* MQTT-3.3.2-1 (UTF-8), MQTT-3.3.2-2 (no wildcards), MQTT-4.7.3-1 (not empty) */
@@ -200,15 +235,24 @@ static enum mqtt_err read_topic_list(struct reader *r, int with_qos, size_t *cou
 	while (r->pos < r->end) {
 		struct mqtt_slice filter;
 		/* MQTT-3.8.3-1, MQTT-3.10.3-1 (UTF-8); MQTT-4.7.1-2, -3 (wildcards) */
+		if (with_qos)
+			MQTT_CONFORMS("MQTT-3.8.3-1");
+		else
+			MQTT_CONFORMS("MQTT-3.10.3-1");
 		TRY(read_string(r, &filter, TOPIC_FILTER));
 		if (with_qos) {
 			uint8_t q;
 			TRY(read_u8(r, &q));
+			MQTT_CONFORMS("MQTT-3.8.3-4");
 			if ((q & 0xfc) || q == 3)
 				TRY(violation(r, MQTT_ERR_SUBSCRIBE_OPTIONS, r->pos - 1)); /* MQTT-3.8.3-4 */
 		}
 		(*count)++;
 	}
+	if (with_qos)
+		MQTT_CONFORMS("MQTT-3.8.3-3");
+	else
+		MQTT_CONFORMS("MQTT-3.10.3-2");
 	if (*count == 0) /* MQTT-3.8.3-3, MQTT-3.10.3-2 */
 		TRY(violation(r, MQTT_ERR_NO_TOPICS, start));
 	return MQTT_OK;
@@ -230,6 +274,7 @@ static enum mqtt_err decode_suback(struct reader *r, struct mqtt_suback *s)
 	s->return_codes.len = r->end - r->pos;
 	if (s->return_codes.len == 0)
 		TRY(violation(r, MQTT_ERR_NO_TOPICS, r->pos));
+	MQTT_CONFORMS("MQTT-3.9.3-2");
 	for (; r->pos < r->end; r->pos++) {
 		uint8_t c = r->p[r->pos];
 		if (c > 2 && c != MQTT_SUBACK_FAILURE)
@@ -242,6 +287,16 @@ static enum mqtt_err decode_body(struct reader *r, struct mqtt_packet *out)
 {
 	/* Reserved flag bits must hold Table 2.2's values [MQTT-2.2.2-1];
 	 * a receiver closes the connection otherwise [MQTT-2.2.2-2]. */
+	MQTT_CONFORMS("MQTT-2.2.2-1");
+	MQTT_CONFORMS("MQTT-2.2.2-2");
+	if (out->type == MQTT_PUBREL)
+		MQTT_CONFORMS("MQTT-3.6.1-1");
+	else if (out->type == MQTT_SUBSCRIBE)
+		MQTT_CONFORMS("MQTT-3.8.1-1");
+	else if (out->type == MQTT_UNSUBSCRIBE)
+		MQTT_CONFORMS("MQTT-3.10.1-1");
+	else if (out->type == MQTT_DISCONNECT)
+		MQTT_CONFORMS("MQTT-3.14.1-1");
 	if (out->type != MQTT_PUBLISH && out->flags != required_header_flags(out->type))
 		TRY(violation(r, MQTT_ERR_HEADER_FLAGS, 0));
 

@@ -33,6 +33,7 @@ static enum mqtt_err field_size(struct mqtt_slice s, uint64_t *sum)
 {
 	if (!slice_ok(s))
 		return MQTT_ERR_ARGUMENT;
+	MQTT_CONFORMS("MQTT-4.7.3-3"); /* a string (a topic too) fits its 16-bit length */
 	if (s.len > MQTT_STRING_MAX)
 		return MQTT_ERR_STRING_LENGTH;
 	*sum += 2 + (uint64_t)s.len;

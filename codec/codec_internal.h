@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mqttsim/codec.h"
+#include "codec/conformance.h"
 
 static inline uint16_t get_u16(const uint8_t *p)
 {

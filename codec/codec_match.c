@@ -7,8 +7,12 @@
 bool mqtt_topic_match(const uint8_t *f, size_t flen, const uint8_t *n, size_t nlen)
 {
 	/* A wildcard first never matches a '$' topic [MQTT-4.7.2-1]. */
-	if (nlen && n[0] == '$' && flen && (f[0] == '+' || f[0] == '#'))
+	if (nlen && n[0] == '$' && flen && (f[0] == '+' || f[0] == '#')) {
+		MQTT_CONFORMS("MQTT-4.7.2-1");
 		return false;
+	}
+	/* Byte for byte: no normalisation of either [MQTT-4.7.3-4]. */
+	MQTT_CONFORMS("MQTT-4.7.3-4");
 	size_t i = 0, j = 0;
 	for (;;) {
 		if (i < flen && f[i] == '#')

@@ -315,12 +315,14 @@ static void handle_frame(struct bconn *c, const uint8_t *data, size_t len)
 	if (c->state == CONN_AWAIT_CONNECT) {
 		if (type != MQTT_CONNECT) {
 			/* MQTT-3.1.0-1: the first packet must be CONNECT. */
+			MQTT_CONFORMS("MQTT-4.8.0-1");
 			protocol_error(c, "first packet is not CONNECT [MQTT-3.1.0-1]");
 			return;
 		}
 		broker_on_connect(c, &p, err);
 	} else if (err != MQTT_OK) {
 		/* MQTT-4.8.0-1: a malformed packet ends the connection. */
+		MQTT_CONFORMS("MQTT-4.8.0-1");
 		broker_logf(b, c, "malformed %s at byte %zu: %s", mqtt_type_name(type), at,
 		            mqtt_strerror(err));
 		protocol_error(c, "malformed packet [MQTT-4.8.0-1]");
@@ -346,6 +348,7 @@ size_t mqtt_broker_receive(struct mqtt_broker *b, struct mqtt_bconn *conn, uint6
 		enum mqtt_err err = mqtt_framer_feed(&c->framer, in + used, len - used, &n, &f);
 		used += n;
 		if (err != MQTT_OK) {
+			MQTT_CONFORMS("MQTT-4.8.0-1");
 			broker_logf(b, c, "unframeable input at stream byte %llu: %s",
 			            (unsigned long long)c->framer.error_at, mqtt_strerror(err));
 			protocol_error(c, err == MQTT_ERR_PACKET_SIZE ? "packet larger than the limit"
@@ -450,8 +453,10 @@ uint64_t mqtt_broker_tick(struct mqtt_broker *b, uint64_t now)
 		} else if (c->state == CONN_ONLINE && c->keep_alive) {
 			/* MQTT-3.1.2-24: one and a half keep-alive periods of silence. */
 			uint64_t due = c->last_rx + (uint64_t)c->keep_alive * 1500u;
-			if (now >= due)
+			if (now >= due) {
+				MQTT_CONFORMS("MQTT-3.1.2-24");
 				broker_close(c, "keep-alive expired [MQTT-3.1.2-24]");
+			}
 			else
 				broker_deadline(b, due);
 		}

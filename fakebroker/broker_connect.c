@@ -79,6 +79,8 @@ void broker_connection_ended(struct bconn *c)
 		s->conn = NULL;
 		/* MQTT-3.1.2-6: a clean session lasts as long as its connection. */
 		if (s->clean) {
+			MQTT_CONFORMS("MQTT-3.1.2-6");
+			MQTT_CONFORMS("MQTT-4.1.0-2");
 			session_remove(b, s);
 			c->session = NULL;
 		}
@@ -88,6 +90,11 @@ void broker_connection_ended(struct bconn *c)
 		c->will = NULL;
 		/* MQTT-3.1.2-8: the will is published unless DISCONNECT came. */
 		if (!c->disconnected) {
+			MQTT_CONFORMS("MQTT-3.1.2-8");
+			if (c->will_retain)
+				MQTT_CONFORMS("MQTT-3.1.2-17");
+			else
+				MQTT_CONFORMS("MQTT-3.1.2-16");
 			broker_logf(b, c, "publishing will on %.*s", (int)will->topic_len,
 			            (const char *)will->topic);
 			broker_publish(b, will, c->will_retain);
@@ -107,7 +114,11 @@ static void connack(struct bconn *c, uint8_t code, bool session_present)
 static void refuse(struct bconn *c, uint8_t code, const char *reason)
 {
 	/* MQTT-3.2.2-4: session present is 0 on a refusal;
-	 * MQTT-3.2.2-5: the server closes the connection after it. */
+	 * MQTT-3.2.2-5: the server closes the connection after it, and reads
+	 * nothing more [MQTT-3.1.4-5]. */
+	MQTT_CONFORMS("MQTT-3.2.2-4");
+	MQTT_CONFORMS("MQTT-3.2.2-5");
+	MQTT_CONFORMS("MQTT-3.1.4-5");
 	connack(c, code, false);
 	broker_logf(c->b, c, "connect refused with code %u: %s", code, reason);
 	broker_close(c, reason);
@@ -142,25 +153,37 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 		/* An MQTT 3.1 client ("MQIsdp") is answered as MQTT-3.1.2-1
 		 * allows, by that protocol's rules: version refused. */
 		/* MQTT-3.1.2-2: unsupported level gets return code 1, then close. */
+		MQTT_CONFORMS("MQTT-3.1.2-2");
 		refuse(c, MQTT_CONNACK_PROTOCOL_LEVEL, "unsupported protocol level [MQTT-3.1.2-2]");
 		return;
 	}
 	if (err != MQTT_OK) {
 		/* MQTT-3.1.2-1 (protocol name), MQTT-3.1.2-3 (reserved flag) and
 		 * the rest of §3.1: close without CONNACK. */
+		MQTT_CONFORMS("MQTT-3.1.4-1");
+		MQTT_CONFORMS("MQTT-3.2.2-6");
 		broker_logf(b, c, "malformed CONNECT: %s", mqtt_strerror(err));
 		b->stats.protocol_errors++;
 		broker_close(c, "malformed CONNECT");
 		return;
 	}
 	const struct mqtt_connect *cp = &p->connect;
+	/* Validated (the decoder); the client id names the session
+	 * [MQTT-3.1.3-2], any of 1-23 of 0-9a-zA-Z allowed [MQTT-3.1.3-5]. */
+	MQTT_CONFORMS("MQTT-3.1.4-1");
+	MQTT_CONFORMS("MQTT-3.1.3-2");
+	if (cp->client_id.len)
+		MQTT_CONFORMS("MQTT-3.1.3-5");
 	uint8_t code = script_refusal(b, cp->client_id.data, cp->client_id.len);
 	if (code) {
+		if (code == MQTT_CONNACK_CLIENT_ID)
+			MQTT_CONFORMS("MQTT-3.1.3-9");
 		refuse(c, code, "refused by script");
 		return;
 	}
 	if (cp->client_id.len == 0 && !cp->clean_session) {
 		/* MQTT-3.1.3-8: an empty identifier needs a clean session. */
+		MQTT_CONFORMS("MQTT-3.1.3-8");
 		refuse(c, MQTT_CONNACK_CLIENT_ID, "empty client identifier without clean session [MQTT-3.1.3-8]");
 		return;
 	}
@@ -174,6 +197,7 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 	size_t id_len = cp->client_id.len;
 	if (!id_len) {
 		/* MQTT-3.1.3-6: the server assigns a unique identifier. */
+		MQTT_CONFORMS("MQTT-3.1.3-6");
 		id_len = (size_t)snprintf(generated, sizeof generated, "fakebroker-%llu",
 		                          (unsigned long long)++b->generated_ids);
 		id = (const uint8_t *)generated;
@@ -181,24 +205,36 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 	struct bsession *s = broker_session_find(b, id, id_len);
 	if (s && s->conn) {
 		/* MQTT-3.1.4-2: a second connection takes the session over. */
+		MQTT_CONFORMS("MQTT-3.1.4-2");
 		broker_close(s->conn, "taken over by a new connection with the same client identifier [MQTT-3.1.4-2]");
 		s = broker_session_find(b, id, id_len); /* a clean one is gone now */
 	}
 	bool present = false;
 	if (s && cp->clean_session) {
 		/* MQTT-3.1.2-6: a clean session discards the previous one. */
+		MQTT_CONFORMS("MQTT-3.1.2-6");
+		MQTT_CONFORMS("MQTT-3.1.4-3");
 		session_remove(b, s);
 		s = NULL;
 	}
 	if (s) {
 		present = true; /* MQTT-3.2.2-2 */
+		MQTT_CONFORMS("MQTT-3.2.2-2");
+		MQTT_CONFORMS("MQTT-3.1.2-4"); /* resumed */
+		MQTT_CONFORMS("MQTT-3.1.4-3");
 	} else {
+		if (cp->clean_session)
+			MQTT_CONFORMS("MQTT-3.2.2-1");
+		else
+			MQTT_CONFORMS("MQTT-3.2.2-3");
 		s = session_new(b, id, id_len, cp->clean_session);
 		if (!s) {
 			refuse(c, MQTT_CONNACK_SERVER_UNAVAILABLE, "out of memory");
 			return;
 		}
 	}
+	if (!cp->will)
+		MQTT_CONFORMS("MQTT-3.1.2-12"); /* nothing to publish when it ends */
 	if (cp->will) {
 		c->will = bmsg_new(&cp->will_topic, &cp->will_message, cp->will_qos);
 		if (!c->will) {
@@ -214,6 +250,8 @@ void broker_on_connect(struct bconn *c, const struct mqtt_packet *p, enum mqtt_e
 	if (c->keep_alive)
 		broker_deadline(b, c->last_rx + (uint64_t)c->keep_alive * 1500u);
 	/* MQTT-3.2.2-1..3: session present only when a stored session resumes. */
+	MQTT_CONFORMS("MQTT-3.1.4-4");
+	MQTT_CONFORMS("MQTT-3.2.0-1");
 	connack(c, MQTT_CONNACK_ACCEPTED, present);
 	if (c->state == CONN_ONLINE)
 		broker_logf(b, c, "client %s connected (%s session%s)", s->client_id,

@@ -14,6 +14,7 @@
 
 #include "mqttsim/broker.h"
 #include "mqttsim/codec.h"
+#include "codec/conformance.h"
 
 /* A message as published, shared by every queue that holds it. */
 struct bmsg {

@@ -43,6 +43,7 @@ static void on_publish(struct bconn *c, const struct mqtt_publish *pub)
 	if (pub->qos == 2 && qos2_seen(s, pub->packet_id)) {
 		/* MQTT-4.3.3-2: until PUBREL, the same identifier is the same
 		 * message: acknowledge again, deliver no second time. */
+		MQTT_CONFORMS("MQTT-4.3.3-2");
 		send_ack(c, MQTT_PUBREC, pub->packet_id);
 		return;
 	}
@@ -57,10 +58,22 @@ static void on_publish(struct bconn *c, const struct mqtt_publish *pub)
 	b->stats.messages_in++;
 	broker_publish(b, m, pub->retain);
 	bmsg_unref(m);
-	if (pub->qos == 1)
+	/* Answered as its QoS says [MQTT-3.3.4-1], with its identifier
+	 * [MQTT-2.3.1-6], in the order received [MQTT-4.6.0-2, -3]. */
+	MQTT_CONFORMS("MQTT-3.3.4-1");
+	if (pub->qos) {
+		MQTT_CONFORMS("MQTT-2.3.1-6");
+		MQTT_CONFORMS("MQTT-4.5.0-2");
+	}
+	if (pub->qos == 1) {
+		MQTT_CONFORMS("MQTT-4.3.2-2");
+		MQTT_CONFORMS("MQTT-4.6.0-2");
 		send_ack(c, MQTT_PUBACK, pub->packet_id); /* MQTT-4.3.2-2 */
-	else if (pub->qos == 2)
+	} else if (pub->qos == 2) {
+		MQTT_CONFORMS("MQTT-4.3.3-2");
+		MQTT_CONFORMS("MQTT-4.6.0-3");
 		send_ack(c, MQTT_PUBREC, pub->packet_id); /* MQTT-4.3.3-2 */
+	}
 }
 
 static struct bsub *find_sub(struct bsession *s, const uint8_t *filter, size_t len)
@@ -77,6 +90,7 @@ static bool add_sub(struct bsession *s, const uint8_t *filter, size_t len, uint8
 	struct bsub *sub = find_sub(s, filter, len);
 	if (sub) {
 		/* MQTT-3.8.4-3: an identical filter replaces the subscription. */
+		MQTT_CONFORMS("MQTT-3.8.4-3");
 		sub->qos = qos;
 		return true;
 	}
@@ -107,6 +121,10 @@ static void on_subscribe(struct bconn *c, const struct mqtt_packet *p)
 	}
 	size_t cursor = 0, i = 0;
 	struct mqtt_topic t;
+	/* Each filter as if alone, one SUBACK for all [MQTT-3.8.4-4]; wildcards
+	 * are supported [MQTT-3.8.3-2]. */
+	MQTT_CONFORMS("MQTT-3.8.4-4");
+	MQTT_CONFORMS("MQTT-3.8.3-2");
 	while (mqtt_topic_next(p, &cursor, &t)) {
 		if (script_refuse_subscribe(c->b, s, t.filter.data, t.filter.len) ||
 		    !add_sub(s, t.filter.data, t.filter.len, t.qos))
@@ -114,7 +132,15 @@ static void on_subscribe(struct bconn *c, const struct mqtt_packet *p)
 		else
 			rc[i++] = t.qos; /* MQTT-3.8.4-5: one code per filter, in order */
 	}
-	/* MQTT-3.8.4-1, MQTT-3.8.4-2: SUBACK with the same identifier. */
+	/* MQTT-3.8.4-1, MQTT-3.8.4-2: SUBACK with the same identifier; one
+	 * code per filter, in order [MQTT-3.8.4-5, MQTT-3.9.3-1]; the QoS asked
+	 * is granted (MQTT-3.8.4-6 allows less). */
+	MQTT_CONFORMS("MQTT-3.8.4-1");
+	MQTT_CONFORMS("MQTT-3.8.4-2");
+	MQTT_CONFORMS("MQTT-3.8.4-5");
+	MQTT_CONFORMS("MQTT-3.8.4-6");
+	MQTT_CONFORMS("MQTT-3.9.3-1");
+	MQTT_CONFORMS("MQTT-2.3.1-7");
 	struct mqtt_packet ack = {.type = MQTT_SUBACK};
 	ack.suback.packet_id = p->subscribe.packet_id;
 	ack.suback.return_codes = (struct mqtt_slice){rc, i};
@@ -137,11 +163,22 @@ static void on_unsubscribe(struct bconn *c, const struct mqtt_packet *p)
 	struct bsession *s = c->session;
 	size_t cursor = 0;
 	struct mqtt_topic t;
+	/* Each filter as if alone, compared byte for byte [MQTT-3.10.4-1,
+	 * MQTT-3.10.4-6]; one UNSUBACK, matched or not [MQTT-3.10.4-4, -5]. */
+	MQTT_CONFORMS("MQTT-3.10.4-1");
+	MQTT_CONFORMS("MQTT-3.10.4-4");
+	MQTT_CONFORMS("MQTT-3.10.4-5");
+	MQTT_CONFORMS("MQTT-3.10.4-6");
+	MQTT_CONFORMS("MQTT-2.3.1-7");
 	while (mqtt_topic_next(p, &cursor, &t)) {
 		struct bsub *sub = find_sub(s, t.filter.data, t.filter.len);
 		if (!sub)
 			continue;
-		/* MQTT-3.10.4-2: no new messages for a deleted subscription. */
+		/* MQTT-3.10.4-2: no new messages for a deleted subscription;
+		 * what is under way to it goes on (its in-flight list stays)
+		 * [MQTT-3.10.4-3]. */
+		MQTT_CONFORMS("MQTT-3.10.4-2");
+		MQTT_CONFORMS("MQTT-3.10.4-3");
 		free(sub->filter);
 		*sub = s->subs[--s->nsubs];
 	}
@@ -163,6 +200,7 @@ void broker_on_packet(struct bconn *c, const struct mqtt_packet *p)
 			            mqtt_type_name(p->type), p->ack.packet_id);
 		break;
 	case MQTT_PUBREL:
+		MQTT_CONFORMS("MQTT-4.3.3-2");
 		qos2_mark(s, p->ack.packet_id, false);
 		send_ack(c, MQTT_PUBCOMP, p->ack.packet_id); /* MQTT-4.3.3-2 */
 		break;
@@ -173,15 +211,19 @@ void broker_on_packet(struct bconn *c, const struct mqtt_packet *p)
 		on_unsubscribe(c, p);
 		break;
 	case MQTT_PINGREQ:
+		MQTT_CONFORMS("MQTT-3.12.4-1");
 		send_ack(c, MQTT_PINGRESP, 0); /* MQTT-3.12.4-1 */
 		break;
 	case MQTT_DISCONNECT:
 		/* MQTT-3.14.4-3: the will is discarded. */
+		MQTT_CONFORMS("MQTT-3.14.4-3");
+		MQTT_CONFORMS("MQTT-3.1.2-10");
 		c->disconnected = true;
 		broker_close(c, "DISCONNECT");
 		break;
 	case MQTT_CONNECT:
 		/* MQTT-3.1.0-2: a second CONNECT is a protocol violation. */
+		MQTT_CONFORMS("MQTT-3.1.0-2");
 		c->b->stats.protocol_errors++;
 		broker_close(c, "second CONNECT [MQTT-3.1.0-2]");
 		break;

@@ -35,6 +35,12 @@ static void send_publish(struct bconn *c, const struct bmsg *m, uint8_t qos, boo
                          bool dup, uint16_t id)
 {
 	struct mqtt_packet p = {.type = MQTT_PUBLISH};
+	/* Its own DUP, not the publisher's [MQTT-3.3.1-3]; the topic as
+	 * published, which its subscription matched [MQTT-3.3.2-3]. */
+	MQTT_CONFORMS("MQTT-3.3.1-3");
+	MQTT_CONFORMS("MQTT-3.3.2-3");
+	if (qos == 0)
+		MQTT_CONFORMS("MQTT-4.3.1-1");
 	p.publish.qos = qos;
 	p.publish.retain = retain;
 	p.publish.dup = dup;
@@ -94,8 +100,10 @@ static uint16_t next_packet_id(struct bsession *s)
 		uint16_t id = s->next_id++;
 		if (s->next_id == 0)
 			s->next_id = 1; /* MQTT-2.3.1-1: never 0 */
-		if (!id_in_use(s, id))
+		if (!id_in_use(s, id)) {
+			MQTT_CONFORMS("MQTT-2.3.1-4"); /* one not in use */
 			return id;
+		}
 	}
 }
 
@@ -108,6 +116,14 @@ void session_pump(struct bsession *s)
 	while (s->inflight < window && s->q_sent < s->q_len && c->state == CONN_ONLINE) {
 		struct bout *e = q_at(s, s->q_sent);
 		e->id = next_packet_id(s);
+		/* Sent in the order received, the topic ordered [MQTT-4.6.0-5, -6];
+		 * unacknowledged until its PUBACK or PUBREC [MQTT-4.3.2-1, MQTT-4.3.3-1]. */
+		MQTT_CONFORMS("MQTT-4.6.0-5");
+		MQTT_CONFORMS("MQTT-4.6.0-6");
+		if (e->qos == 1)
+			MQTT_CONFORMS("MQTT-4.3.2-1");
+		else
+			MQTT_CONFORMS("MQTT-4.3.3-1");
 		e->state = e->qos == 1 ? OUT_AWAIT_PUBACK : OUT_AWAIT_PUBREC;
 		s->q_sent++;
 		s->inflight++;
@@ -122,7 +138,10 @@ void session_resume(struct bsession *s)
 	for (size_t i = 0; c && i < s->q_sent && c->state == CONN_ONLINE; i++) {
 		struct bout *e = q_at(s, i);
 		if (e->state == OUT_AWAIT_PUBACK || e->state == OUT_AWAIT_PUBREC) {
-			/* MQTT-4.4.0-1, MQTT-3.3.1-1: resent with DUP. */
+			/* MQTT-4.4.0-1, MQTT-3.3.1-1: resent with DUP, and what was
+			 * queued while the client was away goes now [MQTT-3.1.2-5]. */
+			MQTT_CONFORMS("MQTT-4.4.0-1");
+			MQTT_CONFORMS("MQTT-3.3.1-1");
 			send_publish(c, e->msg, e->qos, e->retain, true, e->id);
 		} else if (e->state == OUT_AWAIT_PUBCOMP) {
 			struct mqtt_packet p = {.type = MQTT_PUBREL};
@@ -157,6 +176,7 @@ bool session_ack(struct bsession *s, uint8_t type, uint16_t id)
 	if (!e)
 		return false;
 	if (type == MQTT_PUBREC) {
+		MQTT_CONFORMS("MQTT-4.3.3-1"); /* PUBREL now; the PUBLISH never again */
 		e->state = OUT_AWAIT_PUBCOMP;
 		/* The message is delivered; what is left is the release. */
 		bmsg_unref(e->msg);
@@ -200,6 +220,10 @@ static void deliver(struct mqtt_broker *b, struct bsession *s, struct bmsg *m, u
 			}
 			continue;
 		}
+		/* Into its session, there or away [MQTT-4.5.0-1, MQTT-3.1.2-5]. */
+		MQTT_CONFORMS("MQTT-4.5.0-1");
+		if (!s->conn || s->conn->state != CONN_ONLINE)
+			MQTT_CONFORMS("MQTT-3.1.2-5");
 		if (s->q_len - s->q_sent >= b->cfg.queue_max ||
 		    !q_push(s, (struct bout){.msg = m, .qos = qos, .retain = retain})) {
 			b->stats.messages_dropped++;
@@ -220,6 +244,8 @@ static bool retain_store(struct mqtt_broker *b, struct bmsg *m)
 	if (m->payload_len == 0) {
 		/* MQTT-3.3.1-10, MQTT-3.3.1-11: an empty payload clears it and is
 		 * not stored. */
+		MQTT_CONFORMS("MQTT-3.3.1-10");
+		MQTT_CONFORMS("MQTT-3.3.1-11");
 		if (i < b->nretained) {
 			bmsg_unref(b->retained[i]);
 			b->retained[i] = b->retained[--b->nretained];
@@ -228,6 +254,7 @@ static bool retain_store(struct mqtt_broker *b, struct bmsg *m)
 	}
 	if (i < b->nretained) {
 		/* MQTT-3.3.1-5, MQTT-3.3.1-7: the new message replaces the old. */
+		MQTT_CONFORMS("MQTT-3.3.1-7");
 		bmsg_unref(b->retained[i]);
 		b->retained[i] = m;
 		m->refs++;
@@ -248,6 +275,14 @@ static bool retain_store(struct mqtt_broker *b, struct bmsg *m)
 
 void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 {
+	/* Stored (outside any session [MQTT-3.1.2-7]) only when RETAIN is set
+	 * [MQTT-3.3.1-5, MQTT-3.3.1-12]. */
+	if (retain) {
+		MQTT_CONFORMS("MQTT-3.3.1-5");
+		MQTT_CONFORMS("MQTT-3.1.2-7");
+	} else {
+		MQTT_CONFORMS("MQTT-3.3.1-12");
+	}
 	if (retain && !retain_store(b, m))
 		broker_logf(b, NULL, "out of memory: retained message not stored");
 	for (size_t i = 0; i < b->nsessions; i++) {
@@ -263,8 +298,11 @@ void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 		 * QoS granted (MQTT-3.3.5-1 allows either); no higher than the
 		 * publisher's. MQTT-3.3.1-9: retain is 0 to established
 		 * subscribers. */
-		if (granted >= 0)
+		if (granted >= 0) {
+			MQTT_CONFORMS("MQTT-3.3.5-1");
+			MQTT_CONFORMS("MQTT-3.3.1-9");
 			deliver(b, s, m, m->qos < granted ? m->qos : (uint8_t)granted, false);
+		}
 	}
 }
 
@@ -277,7 +315,10 @@ void broker_subscribe_retained(struct mqtt_broker *b, struct bsession *s, const 
 		struct bmsg *m = b->retained[i];
 		/* MQTT-3.3.1-6, MQTT-3.3.1-8: retained messages on subscribe,
 		 * with the retain flag set. */
-		if (mqtt_topic_match(filter, len, m->topic, m->topic_len))
+		if (mqtt_topic_match(filter, len, m->topic, m->topic_len)) {
+			MQTT_CONFORMS("MQTT-3.3.1-6");
+			MQTT_CONFORMS("MQTT-3.3.1-8");
 			deliver(b, s, m, m->qos < qos ? m->qos : qos, true);
+		}
 	}
 }

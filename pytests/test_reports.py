@@ -437,3 +437,75 @@ def test_explore_report_charts_each_distinct_failure(tmp_path):
         assert f"mqttsim run --seeds {f['seed']} --trace {f['file']}" in html
     bad = mqttsim("explore", "--seeds", "1..5", "--report", "/proc/nope", "-q")
     assert bad.returncode == 2 and "--report /proc/nope: cannot write there" in bad.stderr
+
+
+# --- conformance coverage ---------------------------------------------------------------
+
+STATEMENTS = ROOT / "scenarios/conformance/mqtt-3.1.1.tsv"
+
+
+def statement_ids():
+    return [line.split("\t")[0] for line in STATEMENTS.read_text().splitlines()
+            if line.startswith("MQTT-")]
+
+
+def test_coverage_of_the_library_lists_every_statement(tmp_path):
+    p = mqttsim("coverage", "--seeds", "1..3", "--json", tmp_path / "r.json", cwd=ROOT)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    lines = p.stdout.splitlines()
+    table = [line for line in lines if line.startswith("MQTT-")]
+    ids = statement_ids()
+    assert [line.split()[0] for line in table] == ids and len(ids) == 137
+    status = {line.split()[0]: line.split()[2] for line in table}
+    # Every statement that applies is exercised, or the table says why not.
+    reasons = {line.split("\t")[0]: line.split("\t")[3] for line in STATEMENTS.read_text().splitlines()
+               if line.startswith("MQTT-") and line.count("\t") == 3}
+    for sid, word in status.items():
+        assert word in ("exercised", "not", "n/a"), (sid, word)
+        if word != "exercised":
+            assert sid in reasons, f"{sid} is {word} and the table gives no reason"
+    m = re.search(r"^coverage: (\d+) of (\d+) applicable statements exercised", p.stdout, re.M)
+    exercised, applicable = int(m.group(1)), int(m.group(2))
+    assert applicable == 133 and exercised == sum(w == "exercised" for w in status.values())
+    assert exercised >= 125
+    assert lines[-1] == f"{len(list((ROOT / 'scenarios').glob('*.scn')))} passed, 0 failed"
+    # The JSON has each scenario's statements; together they are the exercised ones.
+    doc = json.loads((tmp_path / "r.json").read_text())
+    reached = set()
+    for s in doc["scenarios"]:
+        reached |= set(s["statements"])
+    assert reached == {sid for sid, w in status.items() if w == "exercised"}
+    assert doc["coverage"]["exercised"] == exercised
+    # The README states today's count.
+    assert f"{exercised} of {applicable}" in (ROOT / "README.md").read_text()
+
+
+def test_coverage_names_the_scenarios_that_exercise_a_statement(tmp_path):
+    p = mqttsim("coverage", "--seeds", "1..2", ROOT / "scenarios/dollar-topics.scn",
+                ROOT / "scenarios/qos0-clean.scn")
+    assert p.returncode == 0, p.stderr
+    row = {line.split()[0]: line for line in p.stdout.splitlines() if line.startswith("MQTT-")}
+    assert "exercised     by 1 scenario: dollar-topics.scn" in row["MQTT-4.7.2-1"]
+    assert "by 2 scenarios: dollar-topics.scn, qos0-clean.scn" in row["MQTT-3.1.0-1"]
+    assert " not exercised " in row["MQTT-3.3.1-10"]  # no retained clear in either
+    assert row["MQTT-6.0.0-1"].split()[2] == "n/a"
+    bad = mqttsim("coverage", "--frobnicate")
+    assert bad.returncode == 2 and "unknown option --frobnicate" in bad.stderr
+    elsewhere = mqttsim("coverage", cwd=tmp_path)
+    assert elsewhere.returncode == 2 and "no scenarios/*.scn here" in elsewhere.stderr
+    assert mqttsim("coverage", "--help").returncode == 0
+
+
+def test_report_has_the_coverage_table(browser, tmp_path):
+    out = tmp_path / "out"
+    p = mqttsim("coverage", "--seeds", "1", "--report", out, ROOT / "scenarios/retained-cleared.scn",
+                ROOT / "scenarios/qos2-clean.scn")
+    assert p.returncode == 0, p.stderr
+    By = open_report(browser, out / "index.html")
+    section = browser.find_element(By.CSS_SELECTOR, "section.coverage")
+    rows = section.find_elements(By.CSS_SELECTOR, "table.coverage tr[data-id]")
+    assert [r.get_attribute("data-id") for r in rows] == statement_ids()
+    clear = section.find_element(By.CSS_SELECTOR, 'tr[data-id="MQTT-3.3.1-10"]')
+    assert clear.get_attribute("class") == "exercised" and "retained-cleared.scn" in clear.text
+    m = re.search(r"^coverage: (\d+) of", p.stdout, re.M)
+    assert section.get_attribute("data-exercised") == m.group(1)

@@ -78,7 +78,9 @@ extern "C" {
 struct mqtt_session_config {
 	struct mqtt_slice client_id;   /* copied; for ADOPT, the stored one wins */
 	bool clean_session;            /* a new session's first connect only: reconnects, and
-	                                  an adopted session's connects, are never clean */
+	                                  an adopted session's connects, are never clean; without
+	                                  a client_id every connect is clean (the broker assigns
+	                                  an identifier to clean sessions only, MQTT-3.1.3-7) */
 	uint16_t keep_alive;           /* seconds; 0 disables */
 	bool no_auto_ping;             /* do not send PINGREQ when idle for keep_alive */
 	bool has_username, has_password;

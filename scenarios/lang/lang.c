@@ -178,11 +178,12 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 		if (!key_value(&w[i], &k, &v))
 			return fail(p, w[i].col, "expected key=value (id=, clean=, store=, window=, "
 			            "keepalive=, pause=, ack-timeout=, read-delay=, read-buffer=, will=, "
-			            "will-qos=, will-retain=)");
+			            "will-qos=, will-retain=, user=, password=)");
 		if (is(&k, "id")) {
-			if (!v.len || v.len >= sizeof c->id ||
+			/* Empty: the broker assigns one [MQTT-3.1.3-6]; checked below. */
+			if (v.len >= sizeof c->id ||
 			    mqtt_check_utf8((const uint8_t *)v.s, v.len, NULL) != MQTT_OK)
-				return fail(p, v.col, "id= needs a client identifier of 1 to 63 bytes");
+				return fail(p, v.col, "id= needs a client identifier of 0 to 63 bytes");
 			copy(c->id, sizeof c->id, &v);
 		} else if (is(&k, "clean")) {
 			if (!to_bool(&v, &c->clean))
@@ -208,6 +209,15 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 				return fail(p, v.col, "will= needs a topic name (no wildcards) of at most %zu bytes",
 				            sizeof c->will_topic - 1);
 			copy(c->will_topic, sizeof c->will_topic, &v);
+		} else if (is(&k, "user") || is(&k, "password")) {
+			/* A password goes with a user name [MQTT-3.1.2-22]: checked below. */
+			bool user = k.s[0] == 'u';
+			if (v.len >= sizeof c->user ||
+			    (user && mqtt_check_utf8((const uint8_t *)v.s, v.len, NULL) != MQTT_OK))
+				return fail(p, v.col, "%s= takes at most %zu bytes%s", user ? "user" : "password",
+				            sizeof c->user - 1, user ? " of UTF-8" : "");
+			copy(user ? c->user : c->password, sizeof c->user, &v);
+			*(user ? &c->has_user : &c->has_password) = true;
 		} else if (is(&k, "will-qos")) {
 			if (!to_u64(&v, &x) || x > 2)
 				return fail(p, v.col, "will-qos= is 0, 1 or 2");
@@ -237,6 +247,12 @@ static int parse_client(struct parser *p, struct scenario *s, struct word *w, in
 			return fail(p, k.col, "unknown key %.*s for client", (int)k.len, k.s);
 		}
 	}
+	if (!*c->id && !c->clean)
+		return fail(p, w[1].col, "an empty id= needs clean=yes: the broker assigns an identifier "
+		            "to a clean session only [MQTT-3.1.3-7]");
+	if (c->has_password && !c->has_user)
+		return fail(p, w[1].col, "password= needs user= too: MQTT has no password without a user "
+		            "name [MQTT-3.1.2-22]");
 	s->nclients++;
 	return 0;
 }

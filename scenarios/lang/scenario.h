@@ -33,6 +33,8 @@ struct scn_client {
 	uint32_t read_delay_ms;      /* the application takes this long to read a message */
 	uint32_t read_buffer;        /* the session's read buffer; 0: its default (256 KiB) */
 	char will_topic[128];        /* "": no will; its message is "w:INDEX:" */
+	char user[64], password[64]; /* its CONNECT's user name and password (has_*: given) */
+	bool has_user, has_password;
 	uint8_t will_qos;
 	bool will_retain;
 	struct mqtt_fault_plan plan; /* faults on this client's link */

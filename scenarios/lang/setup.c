@@ -49,6 +49,10 @@ void scn_session_config(const struct scn_client *c, int index, uint64_t *prng, c
 		cfg->will_retain = c->will_retain;
 	}
 	cfg->client_id = mqtt_slice_str(c->id);
+	cfg->has_username = c->has_user;
+	cfg->username = mqtt_slice_str(c->user);
+	cfg->has_password = c->has_password;
+	cfg->password = mqtt_slice_str(c->password);
 	cfg->clean_session = c->clean;
 	cfg->keep_alive = c->keep_alive;
 	cfg->at_least_once_max = cfg->exactly_once_max = c->window;

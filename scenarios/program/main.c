@@ -32,6 +32,8 @@ int main(int argc, char **argv)
 		return mqttsim_convert(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "explore"))
 		return mqttsim_explore(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "coverage"))
+		return mqttsim_coverage(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "--version")) {
 		puts(mqttsim_version);
 		return 0;

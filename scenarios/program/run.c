@@ -16,6 +16,8 @@
 #include "scenarios/lang/scenario.h"
 #include "scenarios/real/real.h"
 #include "scenarios/real/target.h"
+#include "codec/conformance.h"
+#include "scenarios/report/coverage.h"
 #include "scenarios/report/html.h"
 #include "scenarios/report/results.h"
 #include "scenarios/shrink/shrink.h"
@@ -25,7 +27,8 @@ const char mqttsim_usage[] =
 "Usage: mqttsim run [OPTION]... FILE.scn...\n"
 "       mqttsim check FILE.scn...\n"
 "       mqttsim explore [--seeds A..B | --budget DURATION] [--jobs N] [OPTION]...\n"
-"       mqttsim decode [--format text|tsv|json] [--port N]... FILE.pcap\n"
+"       mqttsim coverage [--seeds A..B] [--report DIR] [FILE.scn...]\n"
+"       mqttsim decode [--format text|tsv|json|html] [--port N]... FILE.pcap\n"
 "       mqttsim replay --as-client --against ADDRESS | --as-broker --listen ADDRESS\n"
 "                      [OPTION]... FILE.pcap\n"
 "       mqttsim convert [--port N]... FILE.pcap > NAME.scn\n"
@@ -37,7 +40,8 @@ const char mqttsim_usage[] =
 "the QoS of deliveries, retained messages, sessions, wills, and that every\n"
 "exchange either side started finishes (docs/scenarios.md). A scenario passes when\n"
 "every seed meets its expectations. 'check' only parses the files; 'explore'\n"
-"generates scenarios from seeds, runs them, and shrinks what fails. For\n"
+"generates scenarios from seeds, runs them, and shrinks what fails;\n"
+"'coverage' tables which statements of MQTT 3.1.1 the scenarios exercise. For\n"
 "captures: 'decode' prints their MQTT packets, 'replay' plays one side of them\n"
 "against a live peer and reports the differences, 'convert' turns one into a\n"
 "packet-level scenario (each has its own --help).\n"
@@ -403,6 +407,11 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 	}
 	char notes[600];
 	scenario_driver_notes(s, &o->target, notes, sizeof notes);
+	/* The statements its simulated runs reach: what the library's tagged
+	 * places counted before and after (coverage.h). */
+	uint64_t before[COVERAGE_MAX];
+	if (!o->real)
+		coverage_snapshot(before);
 	for (seed = o->first; seed <= o->last; seed++) {
 		bool stop = false;
 		res->runs++;
@@ -462,6 +471,12 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 	}
 	if (pr && pr->tty)
 		fprintf(out, "\r\033[K");
+	if (!o->real) {
+		uint64_t after[COVERAGE_MAX];
+		coverage_snapshot(after);
+		coverage_diff(before, after, res->reached);
+		res->has_coverage = true;
+	}
 	res->published = r.published;
 	res->delivered = r.delivered;
 	res->verdict = ok ? RESULT_PASS : RESULT_FAIL;
@@ -556,7 +571,7 @@ int mqttsim_run(int argc, char **argv)
 		return usage_error("unknown command ", argv[1]);
 	uint64_t first = 1, last = 200;
 	bool trace = false, quiet = false, table = false, shrink = false, real = false, seeds_given = false;
-	bool keep_going = false;
+	bool keep_going = false, coverage = false;
 	const char *json_path = NULL, *junit_path = NULL, *report = NULL;
 	bool report_all = false;
 	int jobs = 1;
@@ -634,6 +649,8 @@ int mqttsim_run(int argc, char **argv)
 			report = argv[++i];
 		} else if (!strcmp(argv[i], "--report-all")) {
 			report_all = true;
+		} else if (!strcmp(argv[i], "--coverage")) {
+			coverage = true;
 		} else if (!strcmp(argv[i], "--table")) {
 			table = true;
 		} else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
@@ -775,6 +792,9 @@ int mqttsim_run(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int passed = 0, failed = 0, skipped = 0;
 	bool broken = false;
+	/* The library's conformance places count from here (coverage.h). */
+	if (!real)
+		mqtt_conformance_count(true);
 	if (jobs > 1 && n > 1 && !trace) {
 		/* Scenarios shared out to worker processes; each writes its report
 		 * to its own unlinked file, printed here in the order given, and
@@ -881,6 +901,19 @@ int mqttsim_run(int argc, char **argv)
 			       r->verdict == RESULT_PASS ? "pass" : "FAIL", proved);
 		}
 		printf("\n");
+	}
+	if (coverage && !real) {
+		struct coverage_run *cov = calloc(n > 0 ? (size_t)n : 1, sizeof *cov);
+		for (int k = 0; cov && k < n; k++) {
+			const char *base = strrchr(results[k].path, '/');
+			cov[k] = (struct coverage_run){base ? base + 1 : results[k].path,
+			                               results[k].has_coverage ? results[k].reached : NULL};
+		}
+		if (cov)
+			coverage_print(stdout, cov, n);
+		free(cov);
+	} else if (coverage) {
+		fprintf(stderr, "mqttsim: --coverage counts simulated runs only\n");
 	}
 	for (int k = 0; k < n; k++)
 		result_free(&results[k]);

@@ -12,6 +12,9 @@ int mqttsim_run(int argc, char **argv);
  * synopses (each of those has a --help of its own). */
 extern const char mqttsim_usage[];
 
+/* mqttsim coverage (coverage.c): run with the statements' table at the end. */
+int mqttsim_coverage(int argc, char **argv);
+
 /* mqttsim explore (explore.c): exit status as its --help says. */
 int mqttsim_explore(int argc, char **argv);
 

@@ -851,7 +851,7 @@ struct chart_stats chart_svg(FILE *f, struct chart *c, const char *id)
 		for (size_t i = 0; i < c->n; i++)
 			sends += c->ev[i].kind == EV_SEND;
 		fprintf(f, "data-sends=\"%ld\">\n<defs><marker id=\"%s-head\" viewBox=\"0 0 10 10\" refX=\"10\" "
-		        "refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">"
+		        "refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\">"
 		        "<path d=\"M0 0L10 5L0 10z\"/></marker></defs>\n", sends, id);
 		draw_lanes(f, &d);
 		draw_times(f, &d);

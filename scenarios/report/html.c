@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "chart.h"
+#include "coverage.h"
 #include "html.h"
 #include "markup.h"
 #include "scenarios/sim/sim.h"
@@ -41,9 +42,11 @@ static const char style[] =
 ".mark.note line,.mark.end-of-run line{stroke:#999;stroke-dasharray:6 4}\n"
 ".fold rect{fill:#f3f3f3;stroke:#ccc}.fold text{fill:#666;font-style:italic}\n"
 ".time{fill:#666}.gap{fill:#a60;font-style:italic}.stats{fill:#888}\n"
-".violation circle{fill:#d00}.violation .bang{fill:#fff;font-weight:bold;font-size:13px}\n"
+".violation circle{fill:#d00}.violation .bang{fill:#fff;stroke:none;font-weight:bold;font-size:13px}\n"
 ".violation .why{fill:#d00;font-weight:bold}\n"
-".legend span{margin-right:16px}\n";
+".legend span{margin-right:16px}\n"
+"table.coverage tr.exercised b{color:#070}table.coverage tr.n-a b{color:#888}\n"
+"table.coverage tr.not-exercised b,table.coverage tr.not-tagged b{color:#b00}\n";
 
 static void make_dirs(const char *path)
 {
@@ -266,6 +269,16 @@ int report_write(const char *dir, const struct results_run *run, const struct re
 		fputs("</td></tr>\n", f);
 	}
 	fputs("</table>\n", f);
+	struct coverage_run *cov = calloc((size_t)n + 1, sizeof *cov);
+	int ncov = 0;
+	for (int i = 0; cov && i < n; i++)
+		if (rs[i].has_coverage)
+			cov[ncov++] = (struct coverage_run){rs[i].path, rs[i].reached};
+	if (ncov) {
+		struct coverage_counts cc = coverage_count(cov, ncov);
+		fprintf(f, "<p><a href=\"#coverage\">Conformance coverage</a>: %d of %d applicable "
+		        "statements of MQTT 3.1.1 exercised.</p>\n", cc.exercised, cc.applicable);
+	}
 	if (ordinal)
 		legend(f);
 	ordinal = 0;
@@ -278,6 +291,9 @@ int report_write(const char *dir, const struct results_run *run, const struct re
 		if (!r->nfailures && *r->caught_chart)
 			chart_section(f, ++ordinal, r, r->caught_seed, r->caught_chart, NULL);
 	}
+	if (ncov)
+		coverage_html(f, cov, ncov);
+	free(cov);
 	fputs("</body>\n</html>\n", f);
 	int bad = ferror(f);
 	if (fclose(f) != 0 || bad) {

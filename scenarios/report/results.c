@@ -157,6 +157,16 @@ int results_write_json(const char *path, const struct results_run *run, const st
 			(void)json_array_append_new(fl, x);
 		}
 		SET(o, "failures", fl);
+		if (r->has_coverage) {
+			/* The statements its runs reached, by id. */
+			json_t *ids = json_array();
+			int nst;
+			const struct statement *st = coverage_statements(&nst);
+			for (int k = 0; k < nst; k++)
+				if (r->reached[k / 8] >> (k % 8) & 1)
+					(void)json_array_append_new(ids, json_string(st[k].id));
+			SET(o, "statements", ids);
+		}
 		(void)json_array_append_new(list, o);
 	}
 	SET(root, "schema", json_string("mqttsim-results/1"));
@@ -170,6 +180,18 @@ int results_write_json(const char *path, const struct results_run *run, const st
 	SET(root, "skipped", json_integer(skipped));
 	SET(root, "errors", json_integer(errors));
 	SET(root, "scenarios", list);
+	struct coverage_run *cov = calloc((size_t)n + 1, sizeof *cov);
+	int ncov = 0;
+	for (int i = 0; cov && i < n; i++)
+		if (rs[i].has_coverage)
+			cov[ncov++] = (struct coverage_run){rs[i].path, rs[i].reached};
+	if (ncov) {
+		struct coverage_counts c = coverage_count(cov, ncov);
+		SET(root, "coverage", json_pack("{s:i,s:i,s:i,s:i}", "statements", c.statements,
+		                                "applicable", c.applicable, "exercised", c.exercised,
+		                                "tagged", c.tagged));
+	}
+	free(cov);
 	int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(root);
 	if (rc != 0 && !errno)

@@ -17,6 +17,7 @@
 
 #include "scenarios/lang/scenario.h"
 #include "scenarios/oracle/oracle.h"
+#include "coverage.h"
 
 enum result_verdict { RESULT_FAIL, RESULT_PASS, RESULT_SKIP, RESULT_ERROR };
 
@@ -51,6 +52,10 @@ struct result {
 	 * the report (its chart's events; "" none). */
 	char caught_chart[1024];
 	uint64_t caught_seed;
+	/* The normative statements its simulated runs reached (coverage.h),
+	 * by index; has_coverage: it ran in simulation. */
+	bool has_coverage;
+	uint8_t reached[COVERAGE_MAX / 8];
 };
 
 /* Fills r's identity and guarantees from s; no failures yet. */

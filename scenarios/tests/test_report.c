@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec/conformance.h"
 #include "scenarios/report/chart.h"
+#include "scenarios/report/coverage.h"
 #include "scenarios/report/markup.h"
 #include "scenarios/report/results.h"
 #include "scenarios/sim/sim.h"
@@ -279,7 +281,70 @@ static void test_markup_escapes_and_cuts_whole_characters(void)
 	free(buf);
 }
 
+/* The statements' table is whole and every tag names one of its ids. */
+static void test_statements_and_tags(void)
+{
+	int n;
+	const struct statement *st = coverage_statements(&n);
+	CU_ASSERT_EQUAL_FATAL(n, 137); /* MQTT 3.1.1's numbered statements */
+	CU_ASSERT_STRING_EQUAL(st[0].id, "MQTT-1.5.3-1");
+	CU_ASSERT_STRING_EQUAL(st[n - 1].id, "MQTT-6.0.0-4");
+	for (int i = 0; i < n; i++) {
+		CU_ASSERT(!strcmp(st[i].who, "client") || !strcmp(st[i].who, "server") ||
+		          !strcmp(st[i].who, "both"));
+		CU_ASSERT(strlen(st[i].summary) > 20);
+		CU_ASSERT(!*st[i].why_not || !strncmp(st[i].why_not, "n/a: ", 5) ||
+		          !strncmp(st[i].why_not, "not exercised: ", 15));
+		for (int j = 0; j < i; j++)
+			CU_ASSERT(strcmp(st[i].id, st[j].id) != 0);
+	}
+	char unknown[2000];
+	size_t bad = coverage_unknown_tags(unknown, sizeof unknown);
+	if (bad)
+		fprintf(stderr, "\ntags of no statement:\n%s", unknown);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT(coverage_find("MQTT-3.3.1-1") >= 0);
+	CU_ASSERT_EQUAL(coverage_find("MQTT-9.9.9-9"), -1);
+}
+
+/* A run reaches what it does, and counting off costs the count nothing. */
+static void test_a_run_reaches_its_statements(void)
+{
+	struct scenario s;
+	char err[600];
+	CU_ASSERT_EQUAL_FATAL(scenario_parse(&s, "c.scn", "# c\nclient pub\nclient sub clean=no\n"
+	                                     "subscribe sub t qos=1\npublish pub t qos=1 count=3\n"
+	                                     "expect at-least-once\n", err, sizeof err), 0);
+	uint64_t before[COVERAGE_MAX], after[COVERAGE_MAX];
+	struct scn_result r;
+	mqtt_conformance_count(false);
+	coverage_snapshot(before);
+	CU_ASSERT_EQUAL(scenario_simulate(&s, 1, &r, NULL, NULL), 0);
+	coverage_snapshot(after);
+	uint8_t reached[COVERAGE_MAX / 8] = {0};
+	coverage_diff(before, after, reached);
+	for (size_t i = 0; i < sizeof reached; i++)
+		CU_ASSERT_EQUAL(reached[i], 0); /* not counting: nothing counted */
+	mqtt_conformance_count(true);
+	coverage_snapshot(before);
+	CU_ASSERT_EQUAL(scenario_simulate(&s, 1, &r, NULL, NULL), 0);
+	coverage_snapshot(after);
+	mqtt_conformance_count(false);
+	coverage_diff(before, after, reached);
+	int puback = coverage_find("MQTT-4.3.2-2"), retained = coverage_find("MQTT-3.3.1-10");
+	CU_ASSERT(reached[puback / 8] >> (puback % 8) & 1);     /* QoS 1 acknowledged */
+	CU_ASSERT(!(reached[retained / 8] >> (retained % 8) & 1)); /* no retained clear here */
+	struct coverage_run run = {"c.scn", reached};
+	struct coverage_counts c = coverage_count(&run, 1);
+	CU_ASSERT_EQUAL(c.statements, 137);
+	CU_ASSERT_EQUAL(c.applicable, 133);
+	CU_ASSERT(c.exercised > 40 && c.exercised < c.applicable);
+	scenario_free(&s);
+}
+
 const struct test_def report_tests[] = {
+	{"the statements' table is whole and every tag names a statement", test_statements_and_tags},
+	{"a run reaches its statements, and only while counting", test_a_run_reaches_its_statements},
 	{"bad chart events are refused with their file and line", test_bad_events_are_refused_with_their_line},
 	{"a handmade chart: lanes, arrows, the lost, the subject, the violation", test_a_handmade_chart_is_drawn_as_it_says},
 	{"keep-alive stretches fold into one row", test_keep_alive_stretches_fold},
