@@ -187,7 +187,7 @@ def test_bad_files_and_usage(tmp_path):
     p = decode(tmp_path / "missing.pcap", check=False)
     assert p.returncode == 2 and "missing.pcap" in p.stderr
     p = decode(bad, "--format", "xml", check=False)
-    assert p.returncode == 2 and "--format is text, tsv or json" in p.stderr
+    assert p.returncode == 2 and "--format is text, tsv, json or html" in p.stderr
     p = run([str(build_dir() / "bin/mqttsim"), "decode"], check=False)
     assert p.returncode == 2 and "needs a capture file" in p.stderr
     # Cut in the middle of a record: what came before is read and decoded, exit 1.
