@@ -11,8 +11,9 @@
  * scenario library exercises (docs/reports.md).
  *
  * Cost: nothing but a flag's test unless counting is on (mqttsim turns it
- * on); then one relaxed atomic add a reach (and, once, a lock-free
- * insert): safe from any thread, never blocking, no allocation.
+ * on); then an increment (relaxed atomic load and store: from threads at
+ * once a count may come out short, never racy) and, the first time, a
+ * lock-free insert. Never blocking, no allocation.
  */
 #ifndef CODEC_CONFORMANCE_H
 #define CODEC_CONFORMANCE_H

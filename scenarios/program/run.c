@@ -190,6 +190,7 @@ struct options {
 	struct real_target target;
 	bool external;  /* a broker under test */
 	int nfiles, ordinal; /* scenarios given; this one's position (from 1) */
+	bool counting;       /* conformance places count: each result gets what it reached */
 };
 
 /*
@@ -343,8 +344,9 @@ static void report_failure(const struct scenario *s, const struct options *o, ui
 		base = base ? base + 1 : s->path;
 		char how[1200];
 		target_options(&o->target, how, sizeof how);
-		snprintf(fl.reproduce, sizeof fl.reproduce, "mqttsim run %s --seeds %llu --trace %s", how,
-		         (unsigned long long)seed, s->path);
+		/* A reproduce line longer than the field is cut (the terminal's is whole). */
+		snprintf(fl.reproduce, sizeof fl.reproduce, "mqttsim run %.600s --seeds %llu --trace %.500s",
+		         how, (unsigned long long)seed, s->path);
 		snprintf(fl.trace, sizeof fl.trace, "%s/%s-seed%llu.real.trace", o->artifacts, base,
 		         (unsigned long long)seed);
 		snprintf(fl.pcap, sizeof fl.pcap, "%s/%s-seed%llu.real.pcap", o->artifacts, base,
@@ -410,7 +412,7 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 	/* The statements its simulated runs reach: what the library's tagged
 	 * places counted before and after (coverage.h). */
 	uint64_t before[COVERAGE_MAX];
-	if (!o->real)
+	if (o->counting)
 		coverage_snapshot(before);
 	for (seed = o->first; seed <= o->last; seed++) {
 		bool stop = false;
@@ -471,7 +473,7 @@ static enum verdict run_one(const struct scenario *s, const struct options *o, F
 	}
 	if (pr && pr->tty)
 		fprintf(out, "\r\033[K");
-	if (!o->real) {
+	if (o->counting) {
 		uint64_t after[COVERAGE_MAX];
 		coverage_snapshot(after);
 		coverage_diff(before, after, res->reached);
@@ -774,7 +776,7 @@ int mqttsim_run(int argc, char **argv)
 		printf("driver: %s, declares %s\n", driver_who, k ? shown : "nothing");
 	}
 	struct options opt = {first, last, trace, quiet, shrink, real, keep_going, artifacts, report,
-	                      report_all, "", target, external || target.client_cmd, n, 0};
+	                      report_all, "", target, external || target.client_cmd, n, 0, false};
 	ssize_t len = readlink("/proc/self/exe", opt.exe, sizeof opt.exe - 1);
 	if (len <= 0)
 		snprintf(opt.exe, sizeof opt.exe, "%s", argv[0]);
@@ -792,8 +794,11 @@ int mqttsim_run(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int passed = 0, failed = 0, skipped = 0;
 	bool broken = false;
-	/* The library's conformance places count from here (coverage.h). */
-	if (!real)
+	/* The library's conformance places count from here (coverage.h),
+	 * when a report will say what they reached: counting costs the
+	 * simulator a little, which a plain run (and its benchmark) keeps. */
+	opt.counting = !real && (coverage || report || json_path);
+	if (opt.counting)
 		mqtt_conformance_count(true);
 	if (jobs > 1 && n > 1 && !trace) {
 		/* Scenarios shared out to worker processes; each writes its report
