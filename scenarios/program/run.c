@@ -141,26 +141,13 @@ static bool parse_seeds(const char *s, uint64_t *a, uint64_t *b)
 	return !errno && end != t && !*end && *t != '-' && *b >= *a;
 }
 
-/* mkdir -p: the artifacts folder and any folder above it that is missing. */
-static void make_dirs(const char *path)
-{
-	char buf[1024];
-	snprintf(buf, sizeof buf, "%s", path);
-	for (char *c = buf + 1; *c; c++)
-		if (*c == '/') {
-			*c = 0;
-			mkdir(buf, 0777);
-			*c = '/';
-		}
-	mkdir(buf, 0777);
-}
 
 /* A failing run again, with its trace and capture kept (their paths
  * into f). */
 static void write_artifact(const char *dir, const struct scenario *s, uint64_t seed, FILE *out,
                            struct result_failure *fl)
 {
-	make_dirs(dir);
+	report_make_dirs(dir);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
 	char path[1024], pcap[1024];
@@ -208,7 +195,7 @@ static int run_real(const struct scenario *s, const struct options *o, uint64_t 
 	         (unsigned long long)seed);
 	snprintf(pcap, sizeof pcap, "%s/%s-seed%llu.real.pcap", o->artifacts, base,
 	         (unsigned long long)seed);
-	make_dirs(o->artifacts);
+	report_make_dirs(o->artifacts);
 	FILE *trace = o->trace ? out : tmpfile();
 	/* Scenarios that run at once (--jobs) against one broker must not
 	 * share client identifiers: each gets its own prefix. */
@@ -271,7 +258,7 @@ static void write_shrunk(const char *dir, const struct scenario *s, uint64_t see
 		        (unsigned long long)seed, runs);
 		return;
 	}
-	make_dirs(dir);
+	report_make_dirs(dir);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
 	size_t blen = strlen(base);
@@ -542,7 +529,7 @@ static bool writable_dir(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) != 0) {
-		make_dirs(path);
+		report_make_dirs(path);
 		if (stat(path, &st) != 0) {
 			fprintf(stderr, "mqttsim: --report %s: %s\n", path, strerror(errno));
 			return false;

@@ -48,7 +48,7 @@ static const char style[] =
 "table.coverage tr.exercised b{color:#070}table.coverage tr.n-a b{color:#888}\n"
 "table.coverage tr.not-exercised b,table.coverage tr.not-tagged b{color:#b00}\n";
 
-static void make_dirs(const char *path)
+void report_make_dirs(const char *path)
 {
 	char buf[1024];
 	snprintf(buf, sizeof buf, "%s", path);
@@ -66,7 +66,7 @@ int report_chart_run(const char *dir, const struct scenario *s, uint64_t seed, c
 {
 	char runs[1024];
 	snprintf(runs, sizeof runs, "%s/runs", dir);
-	make_dirs(runs);
+	report_make_dirs(runs);
 	const char *base = strrchr(s->path, '/');
 	base = base ? base + 1 : s->path;
 	char trace_path[1800], pcap[1800], events[1800];
@@ -192,7 +192,7 @@ static void head(FILE *f, const char *title)
 int report_write(const char *dir, const struct results_run *run, const struct result *rs, int n,
                  char *why, size_t cap)
 {
-	make_dirs(dir);
+	report_make_dirs(dir);
 	char path[1100];
 	snprintf(path, sizeof path, "%s/index.html", dir);
 	FILE *f = fopen(path, "w");

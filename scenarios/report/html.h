@@ -13,6 +13,9 @@
 #include "scenarios/lang/scenario.h"
 #include "results.h"
 
+/* mkdir -p: path and any folder above it that is missing. */
+void report_make_dirs(const char *path);
+
 /*
  * Runs s with seed once more in simulation, keeping its trace, capture
  * (and sidecar) and chart events in dir/runs/ (made as needed). The
