@@ -286,12 +286,12 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 		struct out_entry *e = session_entry(s, n);
 		/* Queued on this connection but not a byte written: it was never
 		 * on the wire, so its next send is a first one, DUP clear. */
-		if (e->sent_at && e->state == OUT_PUBLISH && s->written_total <= e->queued_at &&
+		if (e->on_conn && e->state == OUT_PUBLISH && s->written_total <= e->queued_at &&
 		    !e->sent_before)
 			e->sent = false;
 		if (e->sent)
 			e->sent_before = true;
-		e->sent_at = 0;
+		e->on_conn = false;
 	}
 	if (s->state == MQTT_STATE_CLOSED || s->closing) {
 		enter_closed(s);
@@ -346,6 +346,7 @@ void session_resend(struct mqtt_session *s, uint64_t now)
 		}
 		e->sent = true;
 		e->sent_at = now;
+		e->on_conn = true;
 	}
 }
 
@@ -434,7 +435,7 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 	/* Acknowledgement timeout: the oldest send is at the head. */
 	if (c->ack_timeout_ms && s->head >= 0) {
 		struct out_entry *e = session_entry(s, s->head);
-		if (e->sent_at) {
+		if (e->on_conn) {
 			if (elapsed(now, e->sent_at) >= c->ack_timeout_ms) {
 				session_want_close(s, err_of(MQTT_TIMEOUT, 0));
 				return now;
@@ -545,7 +546,7 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 	ent->len = size;
 	ent->sent = false;
 	ent->sent_before = false;
-	ent->sent_at = 0;
+	ent->on_conn = false;
 	sp->count++;
 	session_list_append(s, node);
 	if (s->state == MQTT_STATE_ONLINE) {
@@ -556,6 +557,7 @@ struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint64_t now, uin
 		} else {
 			ent->sent = true;
 			ent->sent_at = now;
+			ent->on_conn = true;
 		}
 	}
 	if (id)

@@ -16,11 +16,12 @@ enum out_state { OUT_FREE, OUT_PUBLISH, OUT_PUBREL };
 struct out_entry {
 	uint8_t state;
 	bool sent;           /* a byte of it reached a transport: DUP on resend [MQTT-3.3.1-1] */
-	uint64_t queued_at;  /* where its bytes start in this connection's output stream */
 	bool sent_before;    /* written on an earlier connection (or adopted) */
+	bool on_conn;        /* sent on this connection (a flag: 0 is a time like any other) */
+	uint64_t queued_at;  /* where its bytes start in this connection's output stream */
+	uint64_t sent_at;    /* last sent on this connection, when on_conn */
 	uint8_t *packet;     /* the PUBLISH, DUP clear, while OUT_PUBLISH */
 	size_t len;
-	uint64_t sent_at;    /* last sent on this connection; 0: not yet */
 	int32_t prev1, next1; /* order list: node index + 1; 0: none, so that
 	                        * calloc'd tables need no initialising pass */
 };

@@ -99,7 +99,7 @@ static void finish(struct mqtt_session *s, uint16_t id, int32_t node)
 	session_release_packet(s, e);
 	e->state = OUT_FREE;
 	e->sent = false;
-	e->sent_at = 0;
+	e->on_conn = false;
 	session_space_of(s, id)->count--;
 	struct mqtt_event ev = {.type = MQTT_EVENT_PUBLISHED, .id = id};
 	session_event(s, &ev);
@@ -137,6 +137,7 @@ static struct mqtt_error on_pubrec(struct mqtt_session *s, uint64_t now, uint16_
 	session_list_remove(s, node);
 	session_list_append(s, node);
 	e->sent_at = now;
+	e->on_conn = true;
 	struct mqtt_event ev = {.type = MQTT_EVENT_RELEASED, .id = id};
 	session_event(s, &ev);
 	return queue_ack(s, 0x62, id);
