@@ -147,7 +147,11 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 		struct sub *s = &o->subs[client][i];
 		if (strcmp(s->filter, filter) != 0)
 			continue;
-		if (s->since == UINT64_MAX) {
+		/* Only one still open: a request that ended before its SUBACK
+		 * (its clean session did) is not the one answered now (found by
+		 * mqttsim explore, seed 9103: the answer reopened the ended one
+		 * as [SUBACK, end) and the new one never stood). */
+		if (s->since == UINT64_MAX && s->until == UINT64_MAX) {
 			s->since = now; /* the one asked for: it stands now (or is asked again) */
 			return;
 		}
@@ -579,7 +583,7 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 	}
 	int eff = effective_qos(o, client, topic_s, m->qos, m->published_at, false);
 	if (eff < 0 || qos > eff) {
-		violation(o, SCN_NO_PHANTOM, "%s read %s #%u at QoS %u, %s", sc->clients[client].name,
+			violation(o, SCN_NO_PHANTOM, "%s read %s #%u at QoS %u, %s", sc->clients[client].name,
 		          topic_s, seq, qos, eff < 0 ? "published while it had no subscription for it"
 		                                    : "above what it subscribed to");
 		if (eff >= 0)
