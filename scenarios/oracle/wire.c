@@ -53,6 +53,8 @@ struct wire *wire_take(enum wire_role role)
 	wire_lost(w);
 	w->session_conns = 0;
 	w->watch = NULL;
+	w->client_end = NULL;
+	w->clean_conn = false;
 	wire_init(w, role);
 	return w;
 }
@@ -61,6 +63,11 @@ void wire_watch(struct wire *w, wire_packet_fn *fn, void *arg)
 {
 	w->watch = fn;
 	w->watch_arg = arg;
+}
+
+void wire_pair(struct wire *broker_end, struct wire *client_end)
+{
+	broker_end->client_end = client_end;
 }
 
 void wire_release(struct wire *w)
@@ -257,6 +264,17 @@ static void flow(struct wire *w, bool sent, unsigned type, uint16_t id)
 	}
 }
 
+/* A broker's end: its session for the client begins afresh with this
+ * connection. What it had started is forgotten at the client's end too
+ * (wire_pair). */
+static void new_session(struct wire *w)
+{
+	wire_lost(w);
+	w->session_conns = 1; /* this one is the session's first */
+	if (w->client_end)
+		wire_peer_lost(w->client_end);
+}
+
 /*
  * The fields the rules need, read straight from a whole packet (the
  * framer's): its type and flags, a PUBLISH's identifier and content, an
@@ -294,15 +312,31 @@ static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, cons
 		}
 		return;
 	}
+	if (type == MQTT_CONNECT && w->role == WIRE_BROKER && !sent) {
+		/* A clean session ends with its connection, and a clean CONNECT
+		 * discards what was [MQTT-3.1.2-6]: either way the broker begins
+		 * a new session here, whether or not its CONNACK (Session Present
+		 * 0) ever leaves (found by mqttsim explore, seed 962: a broker
+		 * that closed before its CONNACK, then answered the next CONNECT
+		 * with Session Present 1, of the session the first one began). */
+		if (len - at < 2)
+			return;
+		size_t name = (size_t)b[at] << 8 | b[at + 1];
+		if (len - at - 2 < name + 2)
+			return;
+		bool clean = b[at + 2 + name + 1] & 2;
+		if (clean || w->clean_conn)
+			new_session(w);
+		w->clean_conn = clean;
+		return;
+	}
 	if (type == MQTT_CONNACK) {
 		/* No session at the broker (Session Present 0): a broker starts
 		 * afresh; a client's exchanges the broker started are gone with
 		 * it, its own go on (it sends them again). */
 		if (len - at >= 2 && !(b[at] & 1)) {
-			if (w->role == WIRE_BROKER && sent) {
-				wire_lost(w);
-				w->session_conns = 1; /* this one is the session's first */
-			}
+			if (w->role == WIRE_BROKER && sent)
+				new_session(w);
 			else if (w->role == WIRE_CLIENT && !sent)
 				wire_peer_lost(w);
 		}

@@ -67,7 +67,17 @@ struct wire {
 	uint32_t session_conns;          /* connections of the session so far (a broker's end) */
 	bool carried_any;                /* some bit of carried is set */
 	bool partial_sent;               /* a PUBLISH went out in part: its next send may carry DUP */
+	struct wire *client_end;         /* a broker's end: its client's (wire_pair), or NULL */
+	bool clean_conn;                 /* a broker's end: the last CONNECT it took asked for a clean session */
 };
+
+/* Pairs a broker's end with its client's: when the broker begins a new
+ * session (CONNACK, Session Present 0), what it had started at the
+ * client's end is forgotten there too, seen by the client or not (a
+ * CONNACK cut off on its way leaves the client thinking its session
+ * goes on; no broker will ever ask it to finish those). Both are
+ * released separately; wire_take() unpairs. */
+void wire_pair(struct wire *broker_end, struct wire *client_end);
 
 /* The link corrupted the byte at stream offset `at` of what reaches this
  * end (sent: of what it sends) on the current connection: a flipped first

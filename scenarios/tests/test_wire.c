@@ -185,6 +185,69 @@ static void test_session_not_present_forgets(void)
 	free(c);
 }
 
+static void connect_packet(struct wire *w, bool clean, struct wire_report *r)
+{
+	struct mqtt_packet p = {.type = MQTT_CONNECT};
+	p.connect.protocol_name = mqtt_slice_str("MQTT");
+	p.connect.protocol_level = 4;
+	p.connect.clean_session = clean;
+	p.connect.keep_alive = 30;
+	p.connect.client_id = mqtt_slice_str("c");
+	pass(w, false, &p, r);
+}
+
+/* A broker that begins a new session forgets what it started at the
+ * client's end too, whether or not the client ever saw its CONNACK
+ * (explore seed 17570: the CONNACK with Session Present 0 was cut off on
+ * its way, the next one said 1, and the client's end waited for ever for
+ * a PUBCOMP no broker would ask for). */
+static void test_new_session_forgotten_at_both_ends(void)
+{
+	struct wire_report r = {0};
+	struct wire *b = new_end(WIRE_BROKER), *c = new_end(WIRE_CLIENT);
+	wire_pair(b, c);
+	publish(b, true, 2, 1, false, "a", &r);
+	publish(c, false, 2, 1, false, "a", &r);
+	ack(c, true, MQTT_PUBREC, 1, &r);
+	ack(c, false, MQTT_PUBREL, 1, &r); /* the client's PUBCOMP never leaves */
+	CU_ASSERT_EQUAL(wire_unfinished(c, "x", NULL, 0), 1);
+	wire_connection(b, false);
+	wire_connection(c, false);
+	connack(b, true, false, &r); /* never reaches the client */
+	CU_ASSERT_EQUAL(wire_unfinished(b, "x", NULL, 0), 0);
+	CU_ASSERT_EQUAL(wire_unfinished(c, "x", NULL, 0), 0);
+	free(b);
+	free(c);
+}
+
+/* A clean session ends with its connection, and a clean CONNECT begins a
+ * new one [MQTT-3.1.2-6], CONNACK or not (explore seed 962: a broker that
+ * closed before its CONNACK). A CONNECT without clean session after one
+ * without keeps the session. */
+static void test_clean_connect_begins_a_session(void)
+{
+	struct wire_report r = {0};
+	struct wire *b = new_end(WIRE_BROKER), *c = new_end(WIRE_CLIENT);
+	wire_pair(b, c);
+	connect_packet(b, false, &r);
+	publish(b, true, 1, 1, false, "a", &r);
+	publish(c, false, 1, 1, false, "a", &r);
+	wire_connection(b, false);
+	connect_packet(b, false, &r); /* the session goes on */
+	CU_ASSERT_EQUAL(wire_unfinished(b, "x", NULL, 0), 1);
+	CU_ASSERT_EQUAL(wire_unfinished(c, "x", NULL, 0), 1);
+	wire_connection(b, false);
+	connect_packet(b, true, &r); /* a clean one */
+	CU_ASSERT_EQUAL(wire_unfinished(b, "x", NULL, 0), 0);
+	CU_ASSERT_EQUAL(wire_unfinished(c, "x", NULL, 0), 0);
+	publish(b, true, 1, 2, false, "b", &r);
+	wire_connection(b, false);
+	connect_packet(b, false, &r); /* after a clean one: a new session again */
+	CU_ASSERT_EQUAL(wire_unfinished(b, "x", NULL, 0), 0);
+	free(b);
+	free(c);
+}
+
 /* A connection let go of still passes its last bytes, framed apart from
  * the next connection's. */
 static void test_retired_connection_framed_apart(void)
@@ -264,6 +327,8 @@ const struct test_def wire_tests[] = {
 	{"no PUBLISH again after its PUBREL", test_no_publish_again_after_pubrel},
 	{"unfinished exchanges name who owes the next packet", test_unfinished_names_who_owes},
 	{"no session at the broker: its exchanges are forgotten", test_session_not_present_forgets},
+	{"a new session is forgotten at both ends", test_new_session_forgotten_at_both_ends},
+	{"a clean CONNECT begins a session", test_clean_connect_begins_a_session},
 	{"a retired connection is framed apart", test_retired_connection_framed_apart},
 	{NULL, NULL},
 };
