@@ -354,6 +354,16 @@ void oracle_connect_attempt(struct oracle *o, int client, bool first)
 		o->maybe_held[client] = true;
 }
 
+void oracle_session_discarded(struct oracle *o, int client, uint64_t now)
+{
+	o->held[client] = false;
+	o->maybe_held[client] = false;
+	/* The session it begins ends with that connection, which nobody
+	 * reads: what it took of the old one ends now. */
+	o->clean_now[client] = true;
+	clean_session_ended(o, client, now);
+}
+
 bool oracle_session_held(const struct oracle *o, int client, bool first)
 {
 	return !(first && o->sc->clients[client].clean) && o->held[client];

@@ -55,6 +55,7 @@ struct wire *wire_take(enum wire_role role)
 	w->watch = NULL;
 	w->client_end = NULL;
 	w->clean_conn = false;
+	w->clean_connects = 0;
 	wire_init(w, role);
 	return w;
 }
@@ -328,6 +329,7 @@ static void packet(struct wire *w, bool sent, const uint8_t *b, size_t len, cons
 		if (clean || w->clean_conn)
 			new_session(w);
 		w->clean_conn = clean;
+		w->clean_connects += clean;
 		return;
 	}
 	if (type == MQTT_CONNACK) {

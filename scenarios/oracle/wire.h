@@ -69,6 +69,7 @@ struct wire {
 	bool partial_sent;               /* a PUBLISH went out in part: its next send may carry DUP */
 	struct wire *client_end;         /* a broker's end: its client's (wire_pair), or NULL */
 	bool clean_conn;                 /* a broker's end: the last CONNECT it took asked for a clean session */
+	uint32_t clean_connects;         /* a broker's end: clean CONNECTs it took */
 };
 
 /* Pairs a broker's end with its client's: when the broker begins a new

@@ -426,7 +426,13 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 	struct mqtt_fault_report rep;
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), d, n);
+		uint32_t clean_before = c->bwire->clean_connects;
 		wire_bytes(c->bwire, true, false, d, used, c->cfg->name, &m->bwire);
+		/* A clean CONNECT the client let go of, taken late (it stalled on
+		 * its way): the broker rightly discards the session (found by
+		 * mqttsim explore, seed 9280). */
+		if (c->bwire->clean_connects != clean_before)
+			oracle_session_discarded(m->o, c->index, m->now);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->orphan_pcap, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(c->orphan, MQTT_C2B, used);
