@@ -41,6 +41,7 @@ struct fstate {
 
 struct dir {
 	uint64_t offset;            /* stream bytes taken from the writer */
+	uint64_t kept;              /* of those, queued for the reader (not discarded or cut off) */
 	/* the packet being framed */
 	int pstate;                 /* 0 first byte, 1 length bytes, 2 body */
 	uint8_t ptype;
@@ -224,7 +225,7 @@ static void report(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t 
 		.time = now, .conn = l->no, .dir = dir, .offset = d->offset,
 		.packet_type = d->pstate || d->offset > d->pstart ? d->ptype : 0,
 		.packet_no = d->pstate || d->offset > d->pstart ? d->pno : 0,
-		.action = f->action, .line = f->line, .fault = fi,
+		.action = f->action, .line = f->line, .fault = fi, .read_offset = d->kept,
 	};
 	if (l->rtail)
 		l->rtail->next = n;
@@ -491,6 +492,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 	struct dir *d = &l->d[di(dir)];
 	if (!n || d->closed)
 		return;
+	d->kept += n;
 	uint64_t due = due_time(l, dir, now);
 	uint64_t rate = bandwidth(l, dir, now);
 	if (!rate) {

@@ -273,6 +273,33 @@ static void corrupt_truncate_discard(void)
 	fx_free(&x);
 }
 
+/* A report says where it acted in what the writer wrote and in what the
+ * reader gets: after a discard the two differ (the scenario oracle took
+ * the one for the other and judged the wrong packet as damaged; explore
+ * seed 11345). */
+static void report_offsets_after_a_discard(void)
+{
+	struct fx x;
+	uint8_t out[64];
+	fx_new(&x, "b2c after=PUBACK#1 discard\nb2c before=PUBACK#3 corrupt", 1);
+	write_all(x.l, MQTT_B2C, 0, PUBACK1, 4);
+	write_all(x.l, MQTT_B2C, 0, PUBACK2, 4); /* discarded */
+	write_all(x.l, MQTT_B2C, 0, PUBACK3, 4); /* corrupted */
+	CU_ASSERT_EQUAL(drain(x.l, MQTT_B2C, 0, out, sizeof out), 8);
+	CU_ASSERT(memcmp(out, PUBACK1, 4) == 0 && memcmp(out + 4, PUBACK3, 4) != 0);
+	struct mqtt_fault_report r;
+	bool corrupt = false;
+	while (mqtt_fault_link_report(x.l, &r)) {
+		if (r.action != MQTT_FAULT_CORRUPT)
+			continue;
+		corrupt = true;
+		CU_ASSERT_EQUAL(r.offset, 8);
+		CU_ASSERT_EQUAL(r.read_offset, 4);
+	}
+	CU_ASSERT(corrupt);
+	fx_free(&x);
+}
+
 /* Which of 200 PUBLISHes a probabilistic discard hits, as a bitmap. */
 static void hits(uint64_t seed, uint8_t map[25])
 {
@@ -356,6 +383,7 @@ const struct test_def fault_link_tests[] = {
 	{"stall, latency, bandwidth", stall_latency_bandwidth},
 	{"partial writes and reads", partial_io},
 	{"corrupt, truncate, discard", corrupt_truncate_discard},
+	{"report offsets after a discard", report_offsets_after_a_discard},
 	{"probability is deterministic", probability_is_deterministic},
 	{"time, connection and injected errors", time_conn_and_inject},
 	{NULL, NULL},

@@ -171,6 +171,10 @@ struct mqtt_fault_report {
 	enum mqtt_fault_action action;
 	unsigned line;            /* of the plan */
 	size_t fault;             /* index in the plan */
+	uint64_t read_offset;     /* where offset lies in what the reader gets: the
+	                           * bytes discarded or cut off before it are not
+	                           * there (a corrupt after a discard hits the
+	                           * reader's byte read_offset, not offset) */
 };
 /* The next report, oldest first; false when none is left. */
 MQTTSIM_API bool mqtt_fault_link_report(struct mqtt_fault_link *l, struct mqtt_fault_report *out);

@@ -686,7 +686,7 @@ static bool check_crash(struct sim *m, struct sclient *c)
 			/* Told before the receiving end reads the bytes (found by
 			 * mqttsim explore: a corrupted CONNACK read as a PUBREC). */
 			if (rep.action == MQTT_FAULT_CORRUPT)
-				wire_corrupted(rep.dir == MQTT_B2C ? c->wire : c->bwire, false, rep.offset);
+				wire_corrupted(rep.dir == MQTT_B2C ? c->wire : c->bwire, false, rep.read_offset);
 			if (m->trace || m->chart) {
 				char line[200];
 				mqtt_fault_report_format(&rep, line, sizeof line);
