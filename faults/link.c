@@ -58,6 +58,7 @@ struct dir {
 	bool truncate_next;
 	uint32_t truncate_next_keep;
 	uint32_t corrupt_left;
+	uint8_t corrupt_bits;       /* the bits that may flip (bits=); 0: all */
 	/* delivery */
 	struct seg *head, *tail;
 	uint64_t last_due;
@@ -346,6 +347,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 		break;
 	case MQTT_FAULT_CORRUPT:
 		d->corrupt_left += f->size ? f->size : 1;
+		d->corrupt_bits = f->bits;
 		break;
 	case MQTT_FAULT_TRUNCATE:
 		if (before) {
@@ -484,6 +486,25 @@ static void queue_seg(struct dir *d, uint64_t due, const uint8_t *b, size_t n)
 	push_seg(d, s);
 	d->last_due = due;
 	d->queued += n;
+}
+
+/* A nonzero value to XOR a byte with, within mask (0: any bit). */
+static uint8_t flip(struct mqtt_fault_link *l, uint8_t mask)
+{
+	if (!mask || mask == 0xff)
+		return (uint8_t)(1 + rnd(l) % 255);
+	/* A nonzero subset of the mask's bits, uniformly: the k-th of them. */
+	unsigned n = 0;
+	uint8_t bits[8];
+	for (int i = 0; i < 8; i++)
+		if (mask >> i & 1)
+			bits[n++] = (uint8_t)(1u << i);
+	uint64_t k = 1 + rnd(l) % ((1u << n) - 1);
+	uint8_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (k >> i & 1)
+			v |= bits[i];
+	return v;
 }
 
 static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, const uint8_t *b,
@@ -640,7 +661,7 @@ size_t mqtt_fault_link_write(struct mqtt_fault_link *l, unsigned dir, uint64_t n
 		}
 		uint8_t b = in[i];
 		if (d->corrupt_left) {
-			b ^= (uint8_t)(1 + rnd(l) % 255);
+			b ^= flip(l, d->corrupt_bits);
 			d->corrupt_left--;
 		}
 		uint64_t pos = d->offset - d->pstart; /* within the packet */

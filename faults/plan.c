@@ -25,7 +25,7 @@ static const struct {
 	{MQTT_FAULT_BANDWIDTH, "bandwidth", "rate for"},
 	{MQTT_FAULT_PARTIAL_WRITE, "partial-write", "size for"},
 	{MQTT_FAULT_PARTIAL_READ, "partial-read", "size for"},
-	{MQTT_FAULT_CORRUPT, "corrupt", "size"},
+	{MQTT_FAULT_CORRUPT, "corrupt", "size bits"},
 	{MQTT_FAULT_TRUNCATE, "truncate", "size"},
 	{MQTT_FAULT_DISCARD, "discard", ""},
 	{MQTT_FAULT_EINTR, "eintr", ""},
@@ -133,6 +133,24 @@ static bool parse_duration(const char *s, size_t len, uint64_t *ms)
 		*ms = v * 60000;
 	else
 		return false;
+	return true;
+}
+
+/* Hex digits (at most 16), without the 0x. */
+static bool parse_hex(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!len || len > 16)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
 	return true;
 }
 
@@ -283,7 +301,7 @@ int mqtt_fault_parse(struct mqtt_fault *f, const char *line, size_t len, char *e
 			have_count = true;
 		} else if (key_is(w, klen, "for") || key_is(w, klen, "ms") ||
 		           key_is(w, klen, "jitter") || key_is(w, klen, "rate") ||
-		           key_is(w, klen, "size")) {
+		           key_is(w, klen, "size") || key_is(w, klen, "bits")) {
 			if (nseen == sizeof action_keys_seen / sizeof action_keys_seen[0])
 				return errorf(err, errcap, col, "too many keys");
 			action_keys_seen[nseen].k = w;
@@ -298,6 +316,11 @@ int mqtt_fault_parse(struct mqtt_fault *f, const char *line, size_t len, char *e
 			} else if (key_is(w, klen, "rate")) {
 				if (!parse_u64(v, vlen, &f->rate) || !f->rate)
 					return errorf(err, errcap, vcol, "rate= needs bytes per second above 0");
+			} else if (key_is(w, klen, "bits")) {
+				bool hex = vlen > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+				if (!(hex ? parse_hex(v + 2, vlen - 2, &n) : parse_u64(v, vlen, &n)) || !n || n > 255)
+					return errorf(err, errcap, vcol, "bits= needs a mask of 1 to 255 (decimal or 0x hex)");
+				f->bits = (uint8_t)n;
 			} else {
 				if (!parse_u64(v, vlen, &n) || n > UINT32_MAX || (n == 0 && !key_is(w, klen, "jitter")))
 					return errorf(err, errcap, vcol, "%.*s= needs a number above 0", (int)klen, w);
@@ -310,8 +333,8 @@ int mqtt_fault_parse(struct mqtt_fault *f, const char *line, size_t len, char *e
 			}
 		} else {
 			return errorf(err, errcap, col, "unknown key %.*s; expected byte=, before=, after=, "
-			              "time=, p=, pbyte=, packet=, conn=, count=, for=, ms=, jitter=, rate= "
-			              "or size=", (int)klen, w);
+			              "time=, p=, pbyte=, packet=, conn=, count=, for=, ms=, jitter=, rate=, "
+			              "size= or bits=", (int)klen, w);
 		}
 	}
 	if (words == 0)
@@ -439,6 +462,8 @@ int mqtt_fault_format(const struct mqtt_fault *f, char *buf, size_t cap)
 		PUT(" rate=%llu", (unsigned long long)f->rate);
 	if (f->size)
 		PUT(" size=%u", (unsigned)f->size);
+	if (f->bits)
+		PUT(" bits=0x%02x", (unsigned)f->bits);
 	if (f->for_ms) {
 		format_duration(tmp, sizeof tmp, f->for_ms);
 		PUT(" for=%s", tmp);

@@ -24,6 +24,7 @@ static void round_trip(void)
 		"b2c byte=10 corrupt size=2",
 		"c2b p=0.25 packet=PUBLISH discard",
 		"b2c pbyte=0.001 corrupt",
+		"c2b before=PUBREL#1 corrupt bits=0x0f",
 		"c2b after=PUBREC#3+ truncate size=3",
 		"b2c before=PUBLISH half-close conn=2 count=5",
 		"c2b before=PUBLISH eintr",
@@ -99,6 +100,10 @@ static void errors_name_line_and_column(void)
 		{"c2b drop conn=0", "column 15: conn= needs"},
 		{"c2b latency ms=5 for=0", "column 22: for= needs a duration above 0"},
 		{"c2b packet=PUBLISH drop", "packet= narrows p= only"},
+		{"c2b corrupt bits=0", "column 18: bits= needs a mask of 1 to 255"},
+		{"c2b corrupt bits=256", "column 18: bits= needs a mask"},
+		{"c2b corrupt bits=0xg1", "column 18: bits= needs a mask"},
+		{"c2b drop bits=3", "column 10: bits= does not belong to drop"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct mqtt_fault f;

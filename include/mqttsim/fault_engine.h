@@ -54,6 +54,7 @@ struct mqtt_fault {
 	double p;                     /* P_PACKET, P_BYTE */
 	enum mqtt_fault_action action;
 	uint32_t size;                /* partial-*, corrupt, truncate; 0: the default */
+	uint8_t bits;                 /* corrupt: the bits of a byte that may flip; 0: all */
 	uint32_t ms, jitter_ms;       /* stall, latency */
 	uint64_t rate;                /* bandwidth, bytes per second */
 	uint32_t conn;                /* 0: every connection */

@@ -36,7 +36,10 @@
  *	    partial-write [size=K]    accept writes K bytes at a time (without
  *	                     size, a random 1-16 each time)
  *	    partial-read [size=K]     deliver reads K bytes at a time
- *	    corrupt [size=N] flip N bytes (default 1) from the trigger on
+ *	    corrupt [size=N] [bits=M]  flip N bytes (default 1) from the trigger
+ *	                     on; with bits=, only bits of the mask M (1-255,
+ *	                     decimal or 0x hex) flip: bits=0x0f on a packet's
+ *	                     first byte breaks its flags and keeps its type
  *	    truncate [size=K] keep K bytes (default half) of the packet,
  *	                     lose the rest, and go on (the stream desyncs)
  *	    discard          lose the whole packet while the link stays up
