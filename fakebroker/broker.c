@@ -215,8 +215,32 @@ void broker_close(struct bconn *c, const char *reason)
 	c->state = CONN_CLOSING;
 	c->close_reason = reason;
 	broker_logf(c->b, c, "closing: %s", reason);
-	broker_connection_ended(c);
+	if (c->b->holding) {
+		c->end_held = true;
+		c->b->ends_held = true;
+	} else {
+		broker_connection_ended(c);
+	}
 	broker_ready(c);
+}
+
+void broker_hold_ends(struct mqtt_broker *b)
+{
+	b->holding++;
+}
+
+void broker_release_ends(struct mqtt_broker *b)
+{
+	if (--b->holding || !b->ends_held)
+		return;
+	/* A will published here may hold and release again: it ends what it
+	 * closes itself, and this loop goes on over the rest. */
+	b->ends_held = false;
+	for (struct bconn *c = b->conns; c; c = c->next)
+		if (c->end_held) {
+			c->end_held = false;
+			broker_connection_ended(c);
+		}
 }
 
 uint8_t *bbuf_reserve(struct bbuf *buf, size_t n)

@@ -87,6 +87,7 @@ struct bconn {
 	bool reading;
 	bool disconnected;    /* DISCONNECT received: no will */
 	bool in_ready;
+	bool end_held;        /* closed while ends were held: broker_connection_ended() waits */
 	struct bconn *ready_next;
 	struct bconn *prev, *next;
 	struct bsession *session;
@@ -143,6 +144,11 @@ struct mqtt_broker {
 	uint64_t rec_seq;
 	uint64_t now;                 /* of the current call */
 	uint64_t next_deadline;       /* no deadline is earlier than this */
+	/* Routing loops under way (broker_hold_ends): a connection closed in
+	 * one (a rule) ends after them, so that its clean session is not
+	 * freed, nor the session list reshuffled, under the loop's feet. */
+	unsigned holding;
+	bool ends_held;
 	struct mqtt_broker_stats stats;
 	void (*log)(void *arg, uint32_t conn, const char *line);
 	void *log_arg;
@@ -153,6 +159,10 @@ void broker_ready(struct bconn *c);
 void broker_logf(struct mqtt_broker *b, const struct bconn *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void broker_close(struct bconn *c, const char *reason);
+/* Around a loop over sessions or a session's queue: connections closed
+ * inside end (session freed, will published) at the outermost release. */
+void broker_hold_ends(struct mqtt_broker *b);
+void broker_release_ends(struct mqtt_broker *b);
 void broker_deadline(struct mqtt_broker *b, uint64_t at);
 uint8_t *bbuf_reserve(struct bbuf *buf, size_t n);
 bool broker_emit(struct bconn *c, const struct mqtt_packet *p);

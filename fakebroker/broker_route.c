@@ -112,7 +112,9 @@ void session_pump(struct bsession *s)
 	struct bconn *c = s->conn;
 	if (!c || c->state != CONN_ONLINE)
 		return;
-	uint16_t window = c->b->cfg.inflight_max;
+	struct mqtt_broker *b = c->b;
+	uint16_t window = b->cfg.inflight_max;
+	broker_hold_ends(b);
 	while (s->inflight < window && s->q_sent < s->q_len && c->state == CONN_ONLINE) {
 		struct bout *e = q_at(s, s->q_sent);
 		e->id = next_packet_id(s);
@@ -127,15 +129,20 @@ void session_pump(struct bsession *s)
 		e->state = e->qos == 1 ? OUT_AWAIT_PUBACK : OUT_AWAIT_PUBREC;
 		s->q_sent++;
 		s->inflight++;
-		c->b->stats.messages_out++;
+		b->stats.messages_out++;
 		send_publish(c, e->msg, e->qos, e->retain, false, e->id);
 	}
+	broker_release_ends(b);
 }
 
 void session_resume(struct bsession *s)
 {
 	struct bconn *c = s->conn;
-	for (size_t i = 0; c && i < s->q_sent && c->state == CONN_ONLINE; i++) {
+	if (!c)
+		return;
+	struct mqtt_broker *b = c->b;
+	broker_hold_ends(b);
+	for (size_t i = 0; i < s->q_sent && c->state == CONN_ONLINE; i++) {
 		struct bout *e = q_at(s, i);
 		if (e->state == OUT_AWAIT_PUBACK || e->state == OUT_AWAIT_PUBREC) {
 			/* MQTT-4.4.0-1, MQTT-3.3.1-1: resent with DUP, and what was
@@ -150,6 +157,7 @@ void session_resume(struct bsession *s)
 		}
 	}
 	session_pump(s);
+	broker_release_ends(b);
 }
 
 bool session_ack(struct bsession *s, uint8_t type, uint16_t id)
@@ -285,6 +293,11 @@ void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 	}
 	if (retain && !retain_store(b, m))
 		broker_logf(b, NULL, "out of memory: retained message not stored");
+	/* A rule may close a subscriber's connection as the message goes out:
+	 * its clean session must stay in the list until every subscriber had
+	 * it (found by mqttsim explore, seed 14406: the session was freed and
+	 * the last one moved into its place, and skipped). */
+	broker_hold_ends(b);
 	for (size_t i = 0; i < b->nsessions; i++) {
 		struct bsession *s = b->sessions[i];
 		int granted = -1;
@@ -304,6 +317,7 @@ void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 			deliver(b, s, m, m->qos < granted ? m->qos : (uint8_t)granted, false);
 		}
 	}
+	broker_release_ends(b);
 }
 
 /* b is passed, not taken from the session's connection, which the
@@ -311,6 +325,7 @@ void broker_publish(struct mqtt_broker *b, struct bmsg *m, bool retain)
 void broker_subscribe_retained(struct mqtt_broker *b, struct bsession *s, const uint8_t *filter,
                                size_t len, uint8_t qos)
 {
+	broker_hold_ends(b);
 	for (size_t i = 0; i < b->nretained; i++) {
 		struct bmsg *m = b->retained[i];
 		/* MQTT-3.3.1-6, MQTT-3.3.1-8: retained messages on subscribe,
@@ -321,4 +336,5 @@ void broker_subscribe_retained(struct mqtt_broker *b, struct bsession *s, const 
 			deliver(b, s, m, m->qos < qos ? m->qos : qos, true);
 		}
 	}
+	broker_release_ends(b);
 }

@@ -37,6 +37,36 @@ static void refuse_connects(void)
 	tb_free(&t);
 }
 
+/* A rule closing one subscriber's connection as a message goes out to
+ * it: its clean session ends, after every other subscriber had the
+ * message (found by mqttsim explore, seed 14406: the session was freed
+ * in the middle of the routing loop, the last session moved into its
+ * place and was skipped, and the loop read freed memory). */
+static void close_while_routing(void)
+{
+	struct tbroker t;
+	static struct tclient p, s1, s2, s3;
+	tb_new(&t, NULL);
+	rule(&t, "close b2c:PUBLISH#1 client=s1");
+	tc_connect(&p, &t, "p", true, false); /* sessions: p, s1, s2, s3 */
+	tc_connect(&s1, &t, "s1", true, false);
+	tc_connect(&s2, &t, "s2", true, false);
+	tc_connect(&s3, &t, "s3", true, false);
+	tc_subscribe(&s1, "t", 1, 1, 1);
+	tc_subscribe(&s2, "t", 1, 1, 1);
+	tc_subscribe(&s3, "t", 1, 1, 1);
+	tc_publish(&p, "t", "m", 1, false, 7);
+	CU_ASSERT_EQUAL(tc_expect(&p, MQTT_PUBACK).ack.packet_id, 7);
+	CU_ASSERT_TRUE(tc_closing(&s1));
+	tc_expect_publish(&s2, "t", "m", 1);
+	tc_expect_publish(&s3, "t", "m", 1);
+	tc_close(&s1);
+	tc_close(&s2);
+	tc_close(&s3);
+	tc_close(&p);
+	tb_free(&t);
+}
+
 static void withhold_second_puback(void)
 {
 	struct tbroker t;
@@ -379,6 +409,7 @@ const struct test_def broker_script_tests[] = {
 	{"close at SUBACK with a retained message, at a clean CONNACK", close_at_suback_with_retained},
 	{"close at CONNACK with messages queued", close_at_connack_with_queue},
 	{"refuse connects", refuse_connects},
+	{"a connection closed while a message is routed", close_while_routing},
 	{"withhold the second PUBACK", withhold_second_puback},
 	{"delay, duplicate, reorder", delay_duplicate_reorder},
 	{"close at packets", close_at_packets},
