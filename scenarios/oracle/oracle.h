@@ -61,10 +61,10 @@ void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uin
  * when configured so): a CONNECT not clean may leave a session at the
  * broker even when its CONNACK is never seen. */
 void oracle_connect_attempt(struct oracle *o, int client, bool first);
-/* The broker took a clean CONNECT of client on a connection the client
- * had let go of (its process died, or it dialled again), late: the
- * session it had is discarded [MQTT-3.1.2-6], and the client finds none
- * when it next connects, rightly. */
+/* The broker took a clean CONNECT of client: the session it had is
+ * discarded [MQTT-3.1.2-6], its subscriptions with it. On a connection the
+ * client had let go of (its process died, or it dialled again), late, the
+ * client finds no session when it next connects, rightly. */
 void oracle_session_discarded(struct oracle *o, int client, uint64_t now);
 /* A SUBSCRIBE packet for filter sent (after oracle_subscribed() or
  * oracle_subscribe_sent() made it known): each may bring a retained copy. */

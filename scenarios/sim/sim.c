@@ -813,7 +813,14 @@ static bool step(struct sim *m, struct sclient *c)
 		return true;
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->bc, conn, d, n);
+		uint32_t clean_before = c->bwire->clean_connects;
 		wire_bytes(c->bwire, false, false, d, used, c->cfg->name, &m->bwire);
+		/* A clean CONNECT discards the session there was, its
+		 * subscriptions with it, as the broker takes it (found by mqttsim
+		 * explore, seed 83636: a restarted client's clean connect ended a
+		 * late subscription of its old session). */
+		if (c->bwire->clean_connects != clean_before)
+			oracle_session_discarded(m->o, c->index, m->now);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
