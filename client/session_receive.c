@@ -334,17 +334,10 @@ static struct mqtt_error big_head(struct mqtt_session *s, const struct mqtt_fram
 	b->deliver = !(b->qos == 2 && inbound_has(s, b->id));
 	if (!b->deliver)
 		return ok(); /* a resend of one held: skipped, acknowledged at its end */
-	if (b->qos == 2) {
-		if (s->stored) {
-			int rc = mqtt_checked_save(&s->checked, MQTT_KEY_INBOUND | b->id, NULL, 0, NULL);
-			if (rc) {
-				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
-				session_want_close(s, e);
-				return e;
-			}
-		}
-		inbound_set(s, b->id, true);
-	}
+	/* A QoS 2 identifier is held once the message came whole (big_piece):
+	 * one cut short by a lost connection was never handed over, and its
+	 * resend must not be taken for a duplicate (found by mqttsim explore,
+	 * seed 44823: held at its head, the message was lost). */
 	msg->topic = b->topic;
 	msg->qos = b->qos;
 	msg->retain = b->retain;
@@ -376,6 +369,18 @@ static struct mqtt_error big_piece(struct mqtt_session *s, const struct mqtt_fra
 	b->active = false;
 	if (b->qos == 2 && !b->deliver)
 		return queue_ack(s, 0x50, b->id); /* MQTT-4.3.3-2: PUBREC again, no delivery */
+	if (b->qos == 2) {
+		/* Whole: held before it is handed over (method B, as on_publish). */
+		if (s->stored) {
+			int rc = mqtt_checked_save(&s->checked, MQTT_KEY_INBOUND | b->id, NULL, 0, NULL);
+			if (rc) {
+				struct mqtt_error e = err_of(MQTT_PERSISTENCE, -rc);
+				session_want_close(s, e);
+				return e;
+			}
+		}
+		inbound_set(s, b->id, true);
+	}
 	if (b->claim) {
 		msg->topic = b->topic;
 		msg->payload.data = b->claim;

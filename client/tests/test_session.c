@@ -886,7 +886,44 @@ static void test_big_message(void)
 	harness_free(&h);
 }
 
-/* A resent big QoS 2 message already held is not reported again. */
+/* Feeds a big QoS 2 message whole, claiming it at its head; returns
+ * whether it was delivered (false: not reported, a duplicate skipped). */
+static bool feed_big_claimed(struct harness *h, uint16_t id, bool dup)
+{
+	static uint8_t payload[400], got[400];
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.dup = dup;
+	m.publish.packet_id = id;
+	m.publish.topic = S("big/one");
+	m.publish.payload.data = payload;
+	m.publish.payload.len = sizeof payload;
+	static uint8_t wire[500];
+	size_t n, off = 0, used;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(wire, sizeof wire, &m, 0, &n), MQTT_OK);
+	bool delivered = false;
+	while (off < n && !delivered) {
+		size_t chunk = n - off < 100 ? n - off : 100;
+		h->last = mqtt_session_receive(h->s, h->now, wire + off, chunk, &used, &h->msg);
+		off += used;
+		if (h->last.cls == MQTT_BIG_MESSAGE) {
+			CU_ASSERT_FATAL(mqtt_session_claim(h->s, got)); /* reported at its head */
+			continue;
+		}
+		CU_ASSERT_EQUAL_FATAL(h->last.cls, MQTT_SUCCESS);
+		delivered = h->msg.topic.data != NULL;
+	}
+	CU_ASSERT_EQUAL(off, n);
+	return delivered;
+}
+
+/*
+ * A big QoS 2 message is held (its identifier saved) once it has come
+ * whole, not at its head: one cut short by a lost connection was never
+ * handed over, and its resend is reported again (it used to be taken for
+ * a duplicate and lost; mqttsim explore, seed 44823). One that came whole
+ * is not reported again [MQTT-4.3.3-2].
+ */
 static void test_big_message_exactly_once(void)
 {
 	struct mqtt_session_config c = test_config();
@@ -901,11 +938,16 @@ static void test_big_message_exactly_once(void)
 	expect_event(&h, MQTT_EVENT_OFFLINE);
 	h.now = mqtt_session_dial_at(h.s);
 	go_online(&h);
-	feed_big(&h, 2, 31, true, 400);
-	CU_ASSERT_EQUAL(h.last.cls, MQTT_SUCCESS);
-	CU_ASSERT_PTR_NULL(h.msg.topic.data); /* not delivered twice */
-	struct mqtt_packet p = expect(&h, MQTT_PUBREC);
-	CU_ASSERT_EQUAL(p.ack.packet_id, 31);
+	CU_ASSERT(feed_big_claimed(&h, 31, true)); /* reported again, and delivered */
+	feed_bytes(&h, NULL, 0); /* the next read acknowledges it */
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 31);
+	/* The PUBREC is lost with the connection: the broker resends again. */
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	CU_ASSERT_FALSE(feed_big_claimed(&h, 31, true)); /* held: not delivered twice */
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 31);
 	harness_free(&h);
 }
 
