@@ -491,14 +491,17 @@ static void damage_disk(struct sim *m, struct sclient *c, enum scn_damage kind)
 		struct id_page *page;
 		if (!detectable && key >= MQTT_SPACE_EXACTLY_ONCE && (page = id_page(&c->ids, id, true)))
 			page->lost[id % ID_PAGE] = 1;
-		/* Exchanges given up by design: a damaged QoS 1 one (never sent
-		 * again), one whose record is gone or old (the broker's side of
-		 * it too). A damaged QoS 2 one is released, and finishes. */
-		if (!detectable || key < MQTT_SPACE_EXACTLY_ONCE)
+		/* Exchanges given up by design, at both ends: a damaged QoS 1 one
+		 * (never sent again, so the broker is never asked for its PUBACK
+		 * again: found by mqttsim explore, seed 79200, with the PUBACK
+		 * withheld), one whose record is gone or old. A damaged QoS 2 one
+		 * is released, and finishes. */
+		bool given_up = !detectable || key < MQTT_SPACE_EXACTLY_ONCE;
+		if (given_up)
 			wire_forget(c->wire, true, id);
-		if (!detectable && c->orphan && c->nbforget < 8)
+		if (given_up && c->orphan && c->nbforget < 8)
 			c->bforget[c->nbforget++] = id; /* its last bytes may still bring it */
-		else if (!detectable)
+		else if (given_up)
 			wire_forget(c->bwire, false, id);
 	} else if ((key & MQTT_KEY_INBOUND) && !detectable) {
 		oracle_allow_repeat(m->o, c->index);
