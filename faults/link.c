@@ -440,15 +440,21 @@ static void byte_triggers(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 }
 
 /* The bandwidth cap in force on dir, in bytes per second; 0 when none. */
-static uint64_t bandwidth(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
+/* The cap on dir's rate at now (0: none), and in *until when the caps in
+ * force lift (UINT64_MAX: never). */
+static uint64_t bandwidth(struct mqtt_fault_link *l, unsigned dir, uint64_t now, uint64_t *until)
 {
 	const struct mqtt_fault_plan *plan = &l->run->plan;
 	uint64_t rate = 0;
+	*until = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action == MQTT_FAULT_BANDWIDTH && (f->dirs & dir) && lasting_active(l, i, now) &&
-		    (!rate || f->rate < rate))
+		if (f->action != MQTT_FAULT_BANDWIDTH || !(f->dirs & dir) || !lasting_active(l, i, now))
+			continue;
+		if (!rate || f->rate < rate)
 			rate = f->rate;
+		if (l->fs[i].until > *until)
+			*until = l->fs[i].until;
 	}
 	return rate;
 }
@@ -515,7 +521,8 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		return;
 	d->kept += n;
 	uint64_t due = due_time(l, dir, now);
-	uint64_t rate = bandwidth(l, dir, now);
+	uint64_t lifts;
+	uint64_t rate = bandwidth(l, dir, now, &lifts);
 	if (!rate) {
 		queue_seg(d, due, b, n);
 		return;
@@ -533,14 +540,22 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		d->bw_bytes = 0;
 		d->bw_rate = rate;
 	}
+	/* Once the cap lifts, what waits goes at once: a backlog queued
+	 * under it is not paced for ever after (found by mqttsim explore,
+	 * seed 77100: acknowledgements paced for seconds past the cap's end
+	 * timed out every connection). */
 	for (size_t off = 0; off < n; off += chunk) {
 		size_t len = n - off < chunk ? n - off : chunk;
 		uint64_t at = d->bw_start + d->bw_bytes * 1000 / rate;
+		if (at > lifts)
+			at = lifts;
 		queue_seg(d, at > due ? at : due, b + off, len);
 		d->bw_bytes += len;
 	}
 	/* The burst's end: a write after it starts a new one. */
 	d->bw_free = d->bw_start + (d->bw_bytes * 1000 + rate - 1) / rate;
+	if (d->bw_free > lifts)
+		d->bw_free = lifts;
 }
 
 /* The stream offset (from `from` on) of the next byte trigger of dir; UINT64_MAX when none. */
