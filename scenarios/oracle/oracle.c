@@ -278,7 +278,7 @@ static void clean_session_ended(struct oracle *o, int client, uint64_t now)
 	}
 }
 
-void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
+void oracle_connection_lost(struct oracle *o, int client, uint64_t now, uint64_t will_at)
 {
 	clean_session_ended(o, client, now);
 	int n = o->naway[client];
@@ -288,7 +288,7 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now)
 		o->naway[client]++;
 	}
 	if (o->unclean[client] < 64)
-		o->unclean_at[client][o->unclean[client]] = now;
+		o->unclean_at[client][o->unclean[client]] = will_at < now ? will_at : now;
 	o->unclean[client]++;
 }
 

@@ -73,8 +73,10 @@ void oracle_subscribe_request(struct oracle *o, int client, const char *filter);
 void oracle_unsubscribe_sent(struct oracle *o, int client, const char *filter, uint64_t now);
 /* It ended (UNSUBACK): what is published from now on is not owed, nor allowed. */
 void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint64_t now);
-/* A connection of client ended without DISCONNECT: its will is owed. */
-void oracle_connection_lost(struct oracle *o, int client, uint64_t now);
+/* A connection of client ended without DISCONNECT: its will is owed, to
+ * whoever was subscribed at will_at, when the broker ended its side (at
+ * or before now, when the client saw the end). */
+void oracle_connection_lost(struct oracle *o, int client, uint64_t now, uint64_t will_at);
 /* A client died while its connection may or may not have been taken by
  * the broker (a driver's CONNACK not reported yet): its will is allowed
  * once more, not owed. */

@@ -792,7 +792,7 @@ static void child_gone(struct real *m, int i)
 	bool dialed = m->link_conns[i] > m->link_at_spawn[i];
 	pthread_mutex_unlock(&m->wlock);
 	if (c->proc_connects && !c->disconnected)
-		oracle_connection_lost(m->o, i, m->now); /* killed: no DISCONNECT, the will goes */
+		oracle_connection_lost(m->o, i, m->now, m->now); /* killed: no DISCONNECT, the will goes */
 	else if (m->driver && dialed && !c->disconnected)
 		oracle_connection_maybe_lost(m->o, i, m->now); /* its CONNACK may have been on the way */
 	if (!c->dying) {
@@ -932,7 +932,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		/* A reconnect in the same process: the last connection was lost
 		 * (or went with the broker, and then no will is owed). */
 		if (c->proc_connects++ && !c->cut)
-			oracle_connection_lost(m->o, i, m->now);
+			oracle_connection_lost(m->o, i, m->now, m->now);
 		c->cut = false;
 		c->connects++;
 		rtrace(m, "%s: connection %u", cfg->name, c->connects);

@@ -83,6 +83,7 @@ struct sclient {
 	struct mqtt_bconn *orphan_bc;
 	struct script_run *script;       /* its broker side is scripted (packet-level form) */
 	bool b2c_fin;                    /* the broker's side closed the connection */
+	uint64_t broker_closed_at;       /* when, if b2c_fin */
 	uint32_t orphan_pcap;
 	uint64_t prng;
 	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
@@ -343,7 +344,12 @@ static void connection_ended(struct sim *m, struct sclient *c)
 	if (c->disconnected)
 		return;
 	if (c->online_here)
-		oracle_connection_lost(m->o, c->index, m->now);
+		/* The broker published the will when it ended its side, which
+		 * may be long before the client saw the end (found by mqttsim
+		 * explore, seed 83279: keep-alive expired at the broker while
+		 * the link to the client stalled). */
+		oracle_connection_lost(m->o, c->index, m->now,
+		                       c->b2c_fin ? c->broker_closed_at : m->now);
 	else
 		oracle_connection_maybe_lost(m->o, c->index, m->now);
 	c->online_here = false;
@@ -960,6 +966,7 @@ static bool step(struct sim *m, struct sclient *c)
 		           c->script ? "the script says so" : mqtt_bconn_close_reason(c->bc));
 		mqtt_fault_link_shutdown(l, MQTT_B2C, m->now, false);
 		c->b2c_fin = true;
+		c->broker_closed_at = m->now;
 	} else
 		return moved;
 	return true;
