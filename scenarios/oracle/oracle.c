@@ -705,7 +705,14 @@ static int will_owed(const struct oracle *o, int reader, int client)
 	int best = -1;
 	uint32_t n = o->unclean[client] < 64 ? o->unclean[client] : 64;
 	for (uint32_t k = 0; k < n; k++) {
-		int q = effective_qos(o, reader, c->will_topic, c->will_qos, o->unclean_at[client][k], true);
+		/* Subscriptions that stood before the broker ended the connection:
+		 * one whose SUBACK came in that very millisecond may have been
+		 * handled after the will went (found by mqttsim explore, seed
+		 * 53981); a message, published after its SUBACK came, cannot. */
+		uint64_t at = o->unclean_at[client][k];
+		if (!at)
+			continue;
+		int q = effective_qos(o, reader, c->will_topic, c->will_qos, at - 1, true);
 		if (q > best)
 			best = q;
 	}
