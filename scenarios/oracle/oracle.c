@@ -19,6 +19,7 @@ struct msg {
 	bool damaged, may_repeat; /* a storage fault hit its record: may be lost, or come again */
 	bool any_order;  /* resent into a new session (its clean one ended): §4.6 order is per session */
 	uint64_t published_at, completed_at;
+	uint32_t published_ev;  /* the oracle's event count then: order within a millisecond */
 	bool unknown;  /* the call's result was never learnt (its process died in it) */
 	uint8_t qos;
 	int client, step;
@@ -39,6 +40,7 @@ struct sub {
 	bool late;              /* made during the workload: retained messages come with it */
 	uint32_t requests;      /* SUBSCRIBE packets sent for it: each may bring retained copies */
 	bool session_ended;     /* it ended with its session, not by UNSUBSCRIBE */
+	uint32_t since_ev;      /* the oracle's event count at since: order within a millisecond */
 };
 
 struct oracle {
@@ -49,6 +51,7 @@ struct oracle {
 	struct sub subs[SCN_MAX_CLIENTS][24];
 	int nsubs[SCN_MAX_CLIENTS];
 	bool lossy[SCN_MAX_CLIENTS];
+	uint32_t events;                /* times stamped so far (since_ev, published_ev) */
 	int64_t last_first[SCN_MAX_CLIENTS][SCN_MAX_STEPS][3]; /* order: the last first copy read, by QoS */
 	bool violated[SCN_INVARIANT_COUNT];
 	char first[SCN_INVARIANT_COUNT][256];
@@ -155,6 +158,7 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 		 * as [SUBACK, end) and the new one never stood). */
 		if (s->since == UINT64_MAX && s->until == UINT64_MAX) {
 			s->since = now; /* the one asked for: it stands now (or is asked again) */
+			s->since_ev = ++o->events;
 			return;
 		}
 		if (!late && s->until == UINT64_MAX)
@@ -166,6 +170,7 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 	snprintf(s->filter, sizeof s->filter, "%s", filter);
 	s->qos = qos;
 	s->since = now;
+	s->since_ev = ++o->events;
 	s->sent = sent;
 	s->until = s->until_sent = UINT64_MAX;
 	s->late = late;
@@ -180,8 +185,10 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 			continue;
 		if (code & 0x80) {
 			s->until = s->until_sent = now; /* refused: it never stood */
-			if (s->since > now)
+			if (s->since > now) {
 				s->since = now;
+				s->since_ev = ++o->events;
+			}
 		} else if (code < s->qos) {
 			s->qos = code; /* granted less than asked [MQTT-3.8.4-6] */
 		}
@@ -266,8 +273,10 @@ static void clean_session_ended(struct oracle *o, int client, uint64_t now)
 		}
 		if (s->until_sent > now)
 			s->until_sent = now;
-		if (s->since > now)
+		if (s->since > now) {
 			s->since = now;
+			s->since_ev = ++o->events;
+		}
 	}
 	for (uint32_t i = 0; i < o->nmsgs; i++) {
 		struct msg *m = &o->msgs[i];
@@ -389,7 +398,7 @@ bool oracle_session_held(const struct oracle *o, int client, bool first)
  * ended when it was published; owed_only: only those made before it.
  */
 static int effective_qos(const struct oracle *o, int client, const char *topic, uint8_t qos,
-                         uint64_t at, bool owed_only)
+                         uint64_t at, uint32_t at_ev, bool owed_only)
 {
 	int best = -1;
 	for (int i = 0; i < o->nsubs[client]; i++) {
@@ -397,8 +406,12 @@ static int effective_qos(const struct oracle *o, int client, const char *topic, 
 		/* Once an UNSUBSCRIBE is sent, the broker may drop what it had
 		 * buffered for the subscription and not yet begun to send
 		 * [MQTT-3.10.4-3]: nothing of it is owed any more. */
+		/* Owed from its SUBACK on: in the same millisecond, only what came
+		 * after it (found by mqttsim explore, seed 162917: a message
+		 * published just before the SUBSCRIBE went, in the millisecond of
+		 * its SUBACK). */
 		if ((owed_only ? (s->until_sent != UINT64_MAX ? 0 : s->until_sent) : s->until) <= at ||
-		    (owed_only && s->since > at))
+		    (owed_only && (s->since > at || (s->since == at && s->since_ev > at_ev))))
 			continue;
 		if (mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
 		                     (const uint8_t *)topic, strlen(topic))) {
@@ -435,8 +448,10 @@ uint32_t oracle_published(struct oracle *o, int client, int step, uint32_t seq, 
 	(void)topic;
 	uint32_t index = o->base[step] + seq;
 	struct msg *m = &o->msgs[index];
-	if (!m->published)
+	if (!m->published) {
 		m->published_at = now;
+		m->published_ev = ++o->events;
+	}
 	m->published = true;
 	m->ok = ok;
 	m->qos = qos;
@@ -605,7 +620,7 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		          sc->clients[client].name, topic_s, seq);
 		return;
 	}
-	int eff = effective_qos(o, client, topic_s, m->qos, m->published_at, false);
+	int eff = effective_qos(o, client, topic_s, m->qos, m->published_at, m->published_ev, false);
 	if (eff < 0 || qos > eff) {
 			violation(o, SCN_NO_PHANTOM, "%s read %s #%u at QoS %u, %s", sc->clients[client].name,
 		          topic_s, seq, qos, eff < 0 ? "published while it had no subscription for it"
@@ -635,7 +650,8 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		if (!sc->steps[step].retain)
 			violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set; it was published without",
 			          sc->clients[client].name, topic_s, seq);
-		else if (effective_qos(o, client, topic_s, m->qos, m->published_at, true) >= 0 &&
+		else if (effective_qos(o, client, topic_s, m->qos, m->published_at, m->published_ev,
+		                       true) >= 0 &&
 		         !newer_subscription(o, client, topic_s, m->published_at))
 			violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set on a subscription that "
 			          "stood when it was published [MQTT-3.3.1-9]", sc->clients[client].name,
@@ -662,7 +678,8 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		 * and the one read is its publisher's resend (QoS 1), which the
 		 * broker forwards as it comes (found by mqttsim explore, seed
 		 * 58446). */
-		if (retain || effective_qos(o, client, topic_s, m->qos, m->published_at, true) < 0 ||
+		if (retain ||
+		    effective_qos(o, client, topic_s, m->qos, m->published_at, m->published_ev, true) < 0 ||
 		    (qos == 0 && m->qos == 1 && away_between(o, client, m->published_at, now)))
 			;
 		else if ((int64_t)seq >= o->last_first[client][step][qos])
@@ -706,7 +723,8 @@ static int owed(const struct oracle *o, const struct msg *m, int client)
 	if (!m->published || !m->ok || m->excused || m->damaged || o->lossy[client] ||
 	    o->sc->steps[m->step].clear)
 		return -1;
-	int eff = effective_qos(o, client, o->sc->steps[m->step].topic, m->qos, m->published_at, true);
+	int eff = effective_qos(o, client, o->sc->steps[m->step].topic, m->qos, m->published_at,
+	                        m->published_ev, true);
 	return eff >= 1 ? eff : -1;
 }
 
@@ -727,7 +745,7 @@ static int will_owed(const struct oracle *o, int reader, int client)
 		uint64_t at = o->unclean_at[client][k];
 		if (!at)
 			continue;
-		int q = effective_qos(o, reader, c->will_topic, c->will_qos, at - 1, true);
+		int q = effective_qos(o, reader, c->will_topic, c->will_qos, at - 1, UINT32_MAX, true);
 		if (q > best)
 			best = q;
 	}
