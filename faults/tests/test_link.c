@@ -307,6 +307,25 @@ static void report_offsets_after_a_discard(void)
 	}
 	CU_ASSERT(corrupt);
 	fx_free(&x);
+
+	/* A corrupt and a discard of the same packet: the damage reaches
+	 * nobody (it once pointed at the next packet; explore seed 132401). */
+	fx_new(&x, "b2c before=PUBACK#2 corrupt\nb2c before=PUBACK#2 discard", 1);
+	write_all(x.l, MQTT_B2C, 0, PUBACK1, 4);
+	write_all(x.l, MQTT_B2C, 0, PUBACK2, 4);
+	write_all(x.l, MQTT_B2C, 0, PUBACK3, 4);
+	CU_ASSERT_EQUAL(drain(x.l, MQTT_B2C, 0, out, sizeof out), 8);
+	CU_ASSERT(memcmp(out, PUBACK1, 4) == 0 && memcmp(out + 4, PUBACK3, 4) == 0);
+	corrupt = false;
+	while (mqtt_fault_link_report(x.l, &r)) {
+		if (r.action != MQTT_FAULT_CORRUPT)
+			continue;
+		corrupt = true;
+		CU_ASSERT_EQUAL(r.offset, 4);
+		CU_ASSERT_EQUAL(r.read_offset, UINT64_MAX);
+	}
+	CU_ASSERT(corrupt);
+	fx_free(&x);
 }
 
 /* bits= flips only the mask's bits: on a fixed header's first byte, the

@@ -175,7 +175,9 @@ struct mqtt_fault_report {
 	uint64_t read_offset;     /* where offset lies in what the reader gets: the
 	                           * bytes discarded or cut off before it are not
 	                           * there (a corrupt after a discard hits the
-	                           * reader's byte read_offset, not offset) */
+	                           * reader's byte read_offset, not offset);
+	                           * UINT64_MAX: a corrupted byte a discard or
+	                           * truncate took, which reaches nobody */
 };
 /* The next report, oldest first; false when none is left. */
 MQTTSIM_API bool mqtt_fault_link_report(struct mqtt_fault_link *l, struct mqtt_fault_report *out);
