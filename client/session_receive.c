@@ -51,6 +51,33 @@ static struct mqtt_error flush_ack(struct mqtt_session *s)
 	return ok();
 }
 
+/*
+ * The broker has no session (Session Present 0): it will never release
+ * the QoS 2 messages the client holds for it, and may send new ones under
+ * those identifiers, which must not be taken for duplicates (found by
+ * mqttsim explore, seed 126119: a message lost so). The client's own
+ * exchanges go on: it sends them again.
+ */
+static void forget_inbound(struct mqtt_session *s)
+{
+	for (size_t byte = 0; byte < sizeof s->inbound; byte++) {
+		if (!s->inbound[byte])
+			continue;
+		for (unsigned bit = 0; bit < 8; bit++) {
+			uint16_t id = (uint16_t)(byte * 8 + bit);
+			if (!inbound_has(s, id))
+				continue;
+			if (s->stored) {
+				int rc = mqtt_checked_remove(&s->checked, MQTT_KEY_INBOUND | id);
+				if (rc)
+					session_warn(s, "persistence: cannot remove record %#x of a session the "
+					             "broker no longer has: %s", MQTT_KEY_INBOUND | id, strerror(-rc));
+			}
+			inbound_set(s, id, false);
+		}
+	}
+}
+
 static struct mqtt_error on_connack(struct mqtt_session *s, uint64_t now, const struct mqtt_connack *c)
 {
 	if (s->state == MQTT_STATE_ONLINE)
@@ -64,6 +91,8 @@ static struct mqtt_error on_connack(struct mqtt_session *s, uint64_t now, const 
 	}
 	s->state = MQTT_STATE_ONLINE;
 	s->clean_done = true; /* reconnects never clean the session (the seed) */
+	if (!(c->flags & MQTT_CONNACK_SESSION_PRESENT))
+		forget_inbound(s);
 	session_reset_backoff(s);
 	struct mqtt_event ev = {.type = MQTT_EVENT_ONLINE,
 	                        .session_present = c->flags & MQTT_CONNACK_SESSION_PRESENT};

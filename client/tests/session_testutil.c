@@ -113,11 +113,16 @@ void feed_connack(struct harness *h, uint8_t code, bool session_present)
 
 void go_online(struct harness *h)
 {
+	go_online_with(h, false);
+}
+
+void go_online_with(struct harness *h, bool session_present)
+{
 	CU_ASSERT_FATAL(mqtt_session_should_dial(h->s, h->now));
 	mqtt_session_connected(h->s, h->now);
 	CU_ASSERT_EQUAL(mqtt_session_state(h->s), MQTT_STATE_CONNECTING);
 	expect(h, MQTT_CONNECT);
-	feed_connack(h, 0, false);
+	feed_connack(h, 0, session_present);
 	CU_ASSERT_EQUAL_FATAL(h->last.cls, MQTT_SUCCESS);
 	CU_ASSERT_EQUAL_FATAL(mqtt_session_state(h->s), MQTT_STATE_ONLINE);
 	expect_event(h, MQTT_EVENT_ONLINE);

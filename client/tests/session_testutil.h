@@ -41,8 +41,10 @@ bool feed_bytes(struct harness *h, const uint8_t *b, size_t n);
 void feed_ack(struct harness *h, enum mqtt_type type, uint16_t id);
 void feed_connack(struct harness *h, uint8_t code, bool session_present);
 
-/* Dials, checks the CONNECT, answers CONNACK accepted: ONLINE. */
+/* Dials, checks the CONNECT, answers CONNACK accepted (Session Present
+ * 0; go_online_with: as given): ONLINE. */
 void go_online(struct harness *h);
+void go_online_with(struct harness *h, bool session_present);
 /* The transport dies with an I/O error. */
 void cut(struct harness *h);
 

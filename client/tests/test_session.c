@@ -406,11 +406,11 @@ static void test_inbound_exactly_once(void)
 	CU_ASSERT_EQUAL(p.ack.packet_id, 9);
 	p = expect(&h, MQTT_PUBREC);
 	CU_ASSERT_EQUAL(p.ack.packet_id, 9);
-	/* Across a reconnect too. */
+	/* Across a reconnect to the session too. */
 	cut(&h);
 	expect_event(&h, MQTT_EVENT_OFFLINE);
 	h.now = mqtt_session_dial_at(h.s);
-	go_online(&h);
+	go_online_with(&h, true);
 	CU_ASSERT_FALSE(feed(&h, &m));
 	expect(&h, MQTT_PUBREC);
 	feed_ack(&h, MQTT_PUBREL, 9);
@@ -425,6 +425,57 @@ static void test_inbound_exactly_once(void)
 	expect(&h, MQTT_PUBREC); /* the ack of "new", flushed by this call */
 	expect(&h, MQTT_PUBCOMP);
 	harness_free(&h);
+}
+
+/* A broker without the session (Session Present 0) will never release
+ * what the client held for it, and may send new messages under those
+ * identifiers: they are forgotten, in the store too (they were taken for
+ * duplicates and lost; mqttsim explore, seed 126119). */
+static int count_one(void *arg, uint32_t key)
+{
+	(void)key;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static size_t records(struct mqtt_store *st)
+{
+	size_t n = 0;
+	st->ops->list(st->self, count_one, &n);
+	return n;
+}
+
+static void test_inbound_forgotten_without_session(void)
+{
+	struct mqtt_store st;
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
+	struct mqtt_session_config c = test_config();
+	c.clean_session = false;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	go_online(&h);
+	size_t base = records(&st); /* the client identifier */
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.packet_id = 1;
+	m.publish.topic = S("in/2");
+	m.publish.payload = S("old");
+	CU_ASSERT(feed(&h, &m));
+	CU_ASSERT_EQUAL(records(&st), base + 1);
+	feed_bytes(&h, NULL, 0);
+	expect(&h, MQTT_PUBREC); /* its PUBREL is lost with the connection */
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online_with(&h, false);
+	CU_ASSERT_EQUAL(records(&st), base); /* forgotten in the store too */
+	m.publish.payload = S("new");
+	CU_ASSERT(feed(&h, &m)); /* a new message, delivered */
+	CU_ASSERT(h.msg.payload.len == 3 && !memcmp(h.msg.payload.data, "new", 3));
+	feed_bytes(&h, NULL, 0);
+	expect(&h, MQTT_PUBREC);
+	harness_free(&h);
+	mqtt_store_close(&st);
 }
 
 static void test_keep_alive(void)
@@ -945,7 +996,7 @@ static void test_big_message_exactly_once(void)
 	cut(&h);
 	expect_event(&h, MQTT_EVENT_OFFLINE);
 	h.now = mqtt_session_dial_at(h.s);
-	go_online(&h);
+	go_online_with(&h, true);
 	CU_ASSERT_FALSE(feed_big_claimed(&h, 31, true)); /* held: not delivered twice */
 	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 31);
 	harness_free(&h);
@@ -1006,6 +1057,7 @@ const struct test_def session_tests[] = {
 	{"ping requests", test_user_ping},
 	{"a clock read before the last call is no time, not an eternity", test_time_read_before_the_last_call},
 	{"acknowledgement timeout", test_ack_timeout},
+	{"inbound QoS 2 identifiers forgotten without a session", test_inbound_forgotten_without_session},
 	{"a clock that starts at 0", test_clock_starting_at_zero},
 	{"pause timeout", test_pause_timeout},
 	{"subscribe and unsubscribe", test_subscribe},
