@@ -214,6 +214,7 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 	 * session only [MQTT-3.1.3-7] (found by mqttsim coverage: a reconnect
 	 * with an empty id and clean session 0 was refused, 0x02, for ever). */
 	c->clean_session = (s->cfg.clean_session && !s->clean_done) || !s->cfg.client_id.len;
+	s->clean_conn = c->clean_session;
 	c->keep_alive = s->cfg.keep_alive;
 	c->client_id = s->cfg.client_id;
 	c->has_username = s->cfg.has_username;
@@ -276,6 +277,16 @@ void mqtt_session_lost(struct mqtt_session *s, uint64_t now, struct mqtt_error w
 	s->transport_up = false;
 	s->close_wanted = false;
 	session_output_drop(s);
+	/* A clean session lasts as long as its connection, and its state is
+	 * not reused [MQTT-3.1.2-6]: the QoS 2 identifiers held for it go,
+	 * even when a later CONNACK (of a session the broker began on a
+	 * connection whose CONNACK was lost) says a session is present (found
+	 * by mqttsim explore, seed 245676: the next message under such an
+	 * identifier was taken for a duplicate and lost). */
+	if (s->clean_conn) {
+		session_forget_inbound(s);
+		s->clean_conn = false;
+	}
 	s->ack = ACK_NONE; /* the broker resends what we did not acknowledge */
 	s->big.active = false; /* and a big message cut short comes again */
 	/* Bounded by the count in flight, as session_resend(): a damaged

@@ -50,6 +50,7 @@ struct mqtt_session {
 	enum mqtt_session_state state;
 	bool transport_up, close_wanted, closing, refused, closed_event;
 	bool clean_done; /* a CONNACK was accepted: reconnects do not clean */
+	bool clean_conn; /* this connection's CONNECT asked for a clean session */
 	uint64_t dial_at;
 	uint32_t backoff_ms;
 	void (*warn)(void *arg, const char *text);
@@ -141,6 +142,9 @@ void session_resend(struct mqtt_session *s, uint64_t now);
 void session_reset_backoff(struct mqtt_session *s);
 
 struct mqtt_error session_store_init(struct mqtt_session *s);
+/* Lets go of the inbound QoS 2 identifiers held, and their records: the
+ * broker's session they belong to is gone (session_receive.c). */
+void session_forget_inbound(struct mqtt_session *s);
 struct mqtt_error session_store_adopt(struct mqtt_session *s);
 
 static inline bool inbound_has(const struct mqtt_session *s, uint16_t id)

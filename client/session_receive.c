@@ -58,7 +58,7 @@ static struct mqtt_error flush_ack(struct mqtt_session *s)
  * mqttsim explore, seed 126119: a message lost so). The client's own
  * exchanges go on: it sends them again.
  */
-static void forget_inbound(struct mqtt_session *s)
+void session_forget_inbound(struct mqtt_session *s)
 {
 	for (size_t byte = 0; byte < sizeof s->inbound; byte++) {
 		if (!s->inbound[byte])
@@ -92,7 +92,7 @@ static struct mqtt_error on_connack(struct mqtt_session *s, uint64_t now, const 
 	s->state = MQTT_STATE_ONLINE;
 	s->clean_done = true; /* reconnects never clean the session (the seed) */
 	if (!(c->flags & MQTT_CONNACK_SESSION_PRESENT))
-		forget_inbound(s);
+		session_forget_inbound(s);
 	session_reset_backoff(s);
 	struct mqtt_event ev = {.type = MQTT_EVENT_ONLINE,
 	                        .session_present = c->flags & MQTT_CONNACK_SESSION_PRESENT};

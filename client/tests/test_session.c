@@ -389,6 +389,7 @@ static void test_inbound_ack_after_next_read(void)
 static void test_inbound_exactly_once(void)
 {
 	struct mqtt_session_config c = test_config();
+	c.clean_session = false; /* a clean session's identifiers end with its connection */
 	struct harness h;
 	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
 	go_online(&h);
@@ -476,6 +477,34 @@ static void test_inbound_forgotten_without_session(void)
 	expect(&h, MQTT_PUBREC);
 	harness_free(&h);
 	mqtt_store_close(&st);
+}
+
+/* A clean session ends with its connection [MQTT-3.1.2-6]: what it held
+ * is not reused, even when the next CONNACK says a session is present
+ * (one the broker began on a connection whose CONNACK was lost; mqttsim
+ * explore, seed 245676). */
+static void test_clean_session_identifiers_end_with_it(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.clean_session = true;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	go_online(&h);
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.packet_id = 1;
+	m.publish.topic = S("in/2");
+	m.publish.payload = S("old");
+	CU_ASSERT(feed(&h, &m));
+	feed_bytes(&h, NULL, 0);
+	expect(&h, MQTT_PUBREC);
+	cut(&h);
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	h.now = mqtt_session_dial_at(h.s);
+	go_online_with(&h, true);
+	m.publish.payload = S("new");
+	CU_ASSERT(feed(&h, &m)); /* a new message, delivered */
+	harness_free(&h);
 }
 
 static void test_keep_alive(void)
@@ -1058,6 +1087,7 @@ const struct test_def session_tests[] = {
 	{"a clock read before the last call is no time, not an eternity", test_time_read_before_the_last_call},
 	{"acknowledgement timeout", test_ack_timeout},
 	{"inbound QoS 2 identifiers forgotten without a session", test_inbound_forgotten_without_session},
+	{"a clean session's identifiers end with it", test_clean_session_identifiers_end_with_it},
 	{"a clock that starts at 0", test_clock_starting_at_zero},
 	{"pause timeout", test_pause_timeout},
 	{"subscribe and unsubscribe", test_subscribe},
