@@ -936,11 +936,14 @@ static void judge_wills_and_retained(struct oracle *o)
 				          o->unclean[c], o->unclean[c] == 1 ? "" : "s");
 			else if (will_owed(o, r, c) == 2 &&
 			         (o->will_reads2[r][c] - o->will_retained_reads2[r][c] >
-			              o->unclean[c] + o->maybe_unclean[c] ||
+			              o->unclean[c] + o->maybe_unclean[c] + o->repeats_allowed[r] ||
 			          o->will_retained_reads2[r][c] > retained_allowance(o, r, w->will_topic)))
 				/* At QoS 2, a retained will comes once more with each
 				 * SUBSCRIBE request of a matching filter [MQTT-3.8.4-3];
-				 * the others once per unclean end. */
+				 * the others once per unclean end, and once more for each
+				 * inbound identifier the reader forgot (a memory-only
+				 * process that died: found by mqttsim explore, seed
+				 * 346064), as a message's copy may. */
 				violation(o, SCN_WILL, "%s read the will of %s %u times at QoS 2 for %u unclean "
 				          "ends (%u with RETAIN set)", sc->clients[r].name, w->name,
 				          o->will_reads2[r][c], o->unclean[c], o->will_retained_reads2[r][c]);
