@@ -74,6 +74,7 @@ struct oracle {
 	uint32_t will_retained_reads2[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS];
 	bool connected_before[SCN_MAX_CLIENTS];
 	bool maybe_held[SCN_MAX_CLIENTS]; /* a CONNECT not clean went, its CONNACK unseen */
+	bool discarded_late[SCN_MAX_CLIENTS]; /* a session discarded since the client last dialled */
 	/* The broker must hold the client's session: its last connection was
 	 * not clean. A clean one's session ends with it [MQTT-3.1.2-6]. */
 	bool held[SCN_MAX_CLIENTS];
@@ -365,10 +366,14 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 		violation(o, SCN_SESSION, "%s reconnected after a clean session and the broker said a "
 		          "session was present: a clean session's state must not be reused "
 		          "[MQTT-3.1.2-6]", c->name);
-	o->held[client] = !clean;
+	/* A session discarded since this connection was dialled (a late clean
+	 * CONNECT of an older one) may have gone after this CONNACK left: held
+	 * or not, the next CONNACK may say either (found by mqttsim explore,
+	 * seed 318645). */
+	o->held[client] = !clean && !o->discarded_late[client];
 	o->clean_now[client] = clean;
 	o->connected_before[client] = true;
-	o->maybe_held[client] = false;
+	o->maybe_held[client] = !clean && o->discarded_late[client];
 	subject(o, -1, -1, -1);
 }
 
@@ -380,12 +385,14 @@ void oracle_connect_attempt(struct oracle *o, int client, bool first)
 	 * (found by mqttsim explore: a CONNACK lost after a clean session). */
 	if (!(first && o->sc->clients[client].clean))
 		o->maybe_held[client] = true;
+	o->discarded_late[client] = false;
 }
 
 void oracle_session_discarded(struct oracle *o, int client, uint64_t now)
 {
 	o->held[client] = false;
 	o->maybe_held[client] = false;
+	o->discarded_late[client] = true;
 	/* The session it begins ends with that connection, which nobody
 	 * reads: what it took of the old one ends now. */
 	o->clean_now[client] = true;
