@@ -432,6 +432,16 @@ static void test_inbound_exactly_once(void)
  * what the client held for it, and may send new messages under those
  * identifiers: they are forgotten, in the store too (they were taken for
  * duplicates and lost; mqttsim explore, seed 126119). */
+/* A session not clean, on a memory store, online. */
+static void stored_online(struct harness *h, struct mqtt_store *st)
+{
+	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(st), 0);
+	struct mqtt_session_config c = test_config();
+	c.clean_session = false;
+	harness_new(h, &c, MQTT_SESSION_INIT, st);
+	go_online(h);
+}
+
 static int count_one(void *arg, uint32_t key)
 {
 	(void)key;
@@ -449,12 +459,8 @@ static size_t records(struct mqtt_store *st)
 static void test_inbound_forgotten_without_session(void)
 {
 	struct mqtt_store st;
-	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
-	struct mqtt_session_config c = test_config();
-	c.clean_session = false;
 	struct harness h;
-	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
-	go_online(&h);
+	stored_online(&h, &st);
 	size_t base = records(&st); /* the client identifier */
 	struct mqtt_packet m = {.type = MQTT_PUBLISH};
 	m.publish.qos = 2;
@@ -583,12 +589,8 @@ static bool stored(struct mqtt_store *st, uint32_t key)
 static void test_ack_leaves_before_next_input(void)
 {
 	struct mqtt_store st;
-	CU_ASSERT_EQUAL_FATAL(mqtt_store_mem(&st), 0);
-	struct mqtt_session_config c = test_config();
-	c.clean_session = false;
 	struct harness h;
-	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
-	go_online(&h);
+	stored_online(&h, &st);
 	uint8_t buf[128];
 	size_t n1, n2;
 	struct mqtt_packet m = {.type = MQTT_PUBLISH};
