@@ -111,6 +111,16 @@ void feed_connack(struct harness *h, uint8_t code, bool session_present)
 	feed(h, &p);
 }
 
+struct mqtt_packet inbound_publish(uint8_t qos, uint16_t id, const char *topic, const char *payload)
+{
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = qos;
+	m.publish.packet_id = id;
+	m.publish.topic = mqtt_slice_str(topic);
+	m.publish.payload = mqtt_slice_str(payload);
+	return m;
+}
+
 void go_online(struct harness *h)
 {
 	go_online_with(h, false);

@@ -40,6 +40,8 @@ bool feed(struct harness *h, const struct mqtt_packet *p);
 bool feed_bytes(struct harness *h, const uint8_t *b, size_t n);
 void feed_ack(struct harness *h, enum mqtt_type type, uint16_t id);
 void feed_connack(struct harness *h, uint8_t code, bool session_present);
+/* A PUBLISH from the broker (slices over the C strings given). */
+struct mqtt_packet inbound_publish(uint8_t qos, uint16_t id, const char *topic, const char *payload);
 
 /* Dials, checks the CONNECT, answers CONNACK accepted (Session Present
  * 0; go_online_with: as given): ONLINE. */

@@ -326,6 +326,19 @@ static void test_resend_after_reconnect(void)
 	harness_free(&h);
 }
 
+/* After a cut: reconnects, and the written PUBLISH comes again with DUP,
+ * the unwritten one without [MQTT-3.3.1-1]. */
+static void resent_after_cut(struct harness *h, uint16_t written, uint16_t unwritten)
+{
+	expect_event(h, MQTT_EVENT_OFFLINE);
+	h->now = mqtt_session_dial_at(h->s);
+	go_online(h);
+	struct mqtt_packet p = expect(h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
+	p = expect(h, MQTT_PUBLISH);
+	CU_ASSERT(p.publish.packet_id == unwritten && !p.publish.dup);
+}
+
 /* A PUBLISH queued on a connection that broke before a byte of it was
  * written was never on the wire: its next send is a first one, DUP clear
  * [MQTT-3.3.1-1]. (It used to carry DUP; the scenario oracle's dup-flag
@@ -341,19 +354,13 @@ static void test_unwritten_publish_resent_without_dup(void)
 	expect(&h, MQTT_PUBLISH); /* taken: written to the transport */
 	publish(&h, 1, "t", "never", &unwritten);
 	cut(&h); /* before the second one was written */
-	expect_event(&h, MQTT_EVENT_OFFLINE);
-	h.now = mqtt_session_dial_at(h.s);
-	go_online(&h);
-	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
-	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
-	p = expect(&h, MQTT_PUBLISH);
-	CU_ASSERT(p.publish.packet_id == unwritten && !p.publish.dup);
+	resent_after_cut(&h, written, unwritten);
 	/* Cut again, now that both were written: both carry DUP from here on. */
 	cut(&h);
 	expect_event(&h, MQTT_EVENT_OFFLINE);
 	h.now = mqtt_session_dial_at(h.s);
 	go_online(&h);
-	p = expect(&h, MQTT_PUBLISH);
+	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
 	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
 	p = expect(&h, MQTT_PUBLISH);
 	CU_ASSERT(p.publish.packet_id == unwritten && p.publish.dup);
@@ -462,11 +469,7 @@ static void test_inbound_forgotten_without_session(void)
 	struct harness h;
 	stored_online(&h, &st);
 	size_t base = records(&st); /* the client identifier */
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.qos = 2;
-	m.publish.packet_id = 1;
-	m.publish.topic = S("in/2");
-	m.publish.payload = S("old");
+	struct mqtt_packet m = inbound_publish(2, 1, "in/2", "old");
 	CU_ASSERT(feed(&h, &m));
 	CU_ASSERT_EQUAL(records(&st), base + 1);
 	feed_bytes(&h, NULL, 0);
@@ -496,11 +499,7 @@ static void test_clean_session_identifiers_end_with_it(void)
 	struct harness h;
 	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
 	go_online(&h);
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.qos = 2;
-	m.publish.packet_id = 1;
-	m.publish.topic = S("in/2");
-	m.publish.payload = S("old");
+	struct mqtt_packet m = inbound_publish(2, 1, "in/2", "old");
 	CU_ASSERT(feed(&h, &m));
 	feed_bytes(&h, NULL, 0);
 	expect(&h, MQTT_PUBREC);
@@ -684,13 +683,7 @@ static void test_clock_starting_at_zero(void)
 	CU_ASSERT(mqtt_session_should_close(h.s));
 	publish(&h, 1, "t", "never", &unwritten);
 	cut(&h); /* before the second one was written */
-	expect_event(&h, MQTT_EVENT_OFFLINE);
-	h.now = mqtt_session_dial_at(h.s);
-	go_online(&h);
-	struct mqtt_packet p = expect(&h, MQTT_PUBLISH);
-	CU_ASSERT(p.publish.packet_id == written && p.publish.dup);
-	p = expect(&h, MQTT_PUBLISH);
-	CU_ASSERT(p.publish.packet_id == unwritten && !p.publish.dup);
+	resent_after_cut(&h, written, unwritten);
 	harness_free(&h);
 }
 

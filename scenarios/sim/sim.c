@@ -423,6 +423,23 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 }
 
+/*
+ * The broker took these bytes of c's connection (old: the one let go of):
+ * its end of the wire judges them, and a clean CONNECT among them
+ * discards the session there was, its subscriptions with it, as the
+ * broker takes it (found by mqttsim explore: seed 83636, a restarted
+ * client's clean connect ended a late subscription of its old session;
+ * seed 9280, a clean CONNECT the client let go of, stalled on its way and
+ * taken late).
+ */
+static void broker_took(struct sim *m, struct sclient *c, bool old, const uint8_t *d, size_t n)
+{
+	uint32_t clean_before = c->bwire->clean_connects;
+	wire_bytes(c->bwire, old, false, d, n, c->cfg->name, &m->bwire);
+	if (c->bwire->clean_connects != clean_before)
+		oracle_session_discarded(m->o, c->index, m->now);
+}
+
 /* Moves the orphan's bytes to the broker; returns whether anything moved. */
 static bool drain_orphan(struct sim *m, struct sclient *c)
 {
@@ -432,13 +449,7 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 	struct mqtt_fault_report rep;
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan), d, n);
-		uint32_t clean_before = c->bwire->clean_connects;
-		wire_bytes(c->bwire, true, false, d, used, c->cfg->name, &m->bwire);
-		/* A clean CONNECT the client let go of, taken late (it stalled on
-		 * its way): the broker rightly discards the session (found by
-		 * mqttsim explore, seed 9280). */
-		if (c->bwire->clean_connects != clean_before)
-			oracle_session_discarded(m->o, c->index, m->now);
+		broker_took(m, c, true, d, used);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->orphan_pcap, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(c->orphan, MQTT_C2B, used);
@@ -822,14 +833,7 @@ static bool step(struct sim *m, struct sclient *c)
 		return true;
 	while ((n = mqtt_fault_link_peek(l, MQTT_C2B, m->now, &d)) > 0) {
 		size_t used = peer_receive(m, c, c->bc, conn, d, n);
-		uint32_t clean_before = c->bwire->clean_connects;
-		wire_bytes(c->bwire, false, false, d, used, c->cfg->name, &m->bwire);
-		/* A clean CONNECT discards the session there was, its
-		 * subscriptions with it, as the broker takes it (found by mqttsim
-		 * explore, seed 83636: a restarted client's clean connect ended a
-		 * late subscription of its old session). */
-		if (c->bwire->clean_connects != clean_before)
-			oracle_session_discarded(m->o, c->index, m->now);
+		broker_took(m, c, false, d, used);
 		if (m->pcap && used)
 			mqtt_pcap_write(m->pcap, c->pcap_conn, MQTT_PCAP_TO_BROKER, m->now * 1000, d, used);
 		mqtt_fault_link_consume(l, MQTT_C2B, used);
