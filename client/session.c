@@ -241,16 +241,18 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 
 static void fail_requests(struct mqtt_session *s, struct mqtt_error why)
 {
-	for (unsigned i = 0; i < REQUEST_SLOTS; i++) {
+	for (unsigned i = 0; s->requests_open && i < REQUEST_SLOTS; i++) {
 		if (s->sub_count[i]) {
 			struct mqtt_event ev = {.type = MQTT_EVENT_FAILED, .id = MQTT_SPACE_SUBSCRIBE | i, .err = why};
 			session_event(s, &ev);
 			s->sub_count[i] = 0;
+			s->requests_open--;
 		}
 		if (s->unsub_count[i]) {
 			struct mqtt_event ev = {.type = MQTT_EVENT_FAILED, .id = MQTT_SPACE_UNSUBSCRIBE | i, .err = why};
 			session_event(s, &ev);
 			s->unsub_count[i] = 0;
+			s->requests_open--;
 		}
 	}
 	if (s->ping_pending && s->ping_user) {
@@ -615,6 +617,7 @@ static struct mqtt_error topic_request(struct mqtt_session *s, enum mqtt_type ty
 	if (r.cls)
 		return r;
 	counts[slot] = (uint16_t)n;
+	s->requests_open++;
 	*cursor = slot + 1;
 	if (id)
 		*id = p.subscribe.packet_id;

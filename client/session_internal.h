@@ -63,12 +63,14 @@ struct mqtt_session {
 	int32_t head, tail;
 
 	uint16_t sub_count[REQUEST_SLOTS], unsub_count[REQUEST_SLOTS]; /* 0: free */
+	unsigned requests_open;     /* slots above in use: a loss scans them only then */
 	uint8_t *codes_taken;       /* the codes_all of the event taken last */
 	unsigned sub_cursor, unsub_cursor;
 	bool ping_pending, ping_user;
 	uint64_t ping_sent_at;
 
 	uint8_t inbound[65536 / 8]; /* QoS 2 identifiers awaiting PUBREL */
+	unsigned inbound_held;      /* bits set above: forgetting them scans only then */
 	enum pending_ack ack;
 	uint16_t ack_id;
 	struct mqtt_framer framer;
@@ -154,10 +156,15 @@ static inline bool inbound_has(const struct mqtt_session *s, uint16_t id)
 
 static inline void inbound_set(struct mqtt_session *s, uint16_t id, bool on)
 {
-	if (on)
+	if (inbound_has(s, id) == on)
+		return;
+	if (on) {
 		s->inbound[id >> 3] |= (uint8_t)(1u << (id & 7));
-	else
+		s->inbound_held++;
+	} else {
 		s->inbound[id >> 3] &= (uint8_t)~(1u << (id & 7));
+		s->inbound_held--;
+	}
 }
 
 #endif

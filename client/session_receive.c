@@ -60,7 +60,7 @@ static struct mqtt_error flush_ack(struct mqtt_session *s)
  */
 void session_forget_inbound(struct mqtt_session *s)
 {
-	for (size_t byte = 0; byte < sizeof s->inbound; byte++) {
+	for (size_t byte = 0; s->inbound_held && byte < sizeof s->inbound; byte++) {
 		if (!s->inbound[byte])
 			continue;
 		for (unsigned bit = 0; bit < 8; bit++) {
@@ -181,6 +181,7 @@ static struct mqtt_error on_suback(struct mqtt_session *s, const struct mqtt_pac
 	if (p->suback.return_codes.len != s->sub_count[slot])
 		return violation(s, MQTT_V_SUBACK_COUNT);
 	s->sub_count[slot] = 0;
+	s->requests_open--;
 	struct mqtt_event ev = {.type = MQTT_EVENT_SUBSCRIBED, .id = id};
 	size_t n = p->suback.return_codes.len;
 	ev.ncodes = n < 16 ? (unsigned)n : 16;
@@ -206,6 +207,7 @@ static struct mqtt_error on_unsuback(struct mqtt_session *s, uint16_t id)
 	if ((id & 0xe000) != MQTT_SPACE_UNSUBSCRIBE || !s->unsub_count[slot])
 		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
 	s->unsub_count[slot] = 0;
+	s->requests_open--;
 	struct mqtt_event ev = {.type = MQTT_EVENT_UNSUBSCRIBED, .id = id};
 	session_event(s, &ev);
 	return ok();
