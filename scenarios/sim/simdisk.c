@@ -27,8 +27,14 @@ struct inode {
 	unsigned refs;          /* names in the three directories, and descriptors */
 };
 
+/* A name zero-padded to 16 bytes, compared as two words: a directory is
+ * searched on every store operation, several times. */
+struct key {
+	uint64_t w[2];
+};
+
 struct entry {
-	char name[16]; /* zero-padded: names compare as 16 bytes */
+	struct key key;
 	int ino;
 };
 
@@ -77,26 +83,35 @@ void simdisk_free(struct simdisk *d)
 	free(d);
 }
 
-/* name zero-padded to an entry's 16 bytes; false when it is too long. */
-static bool padded(char out[16], const char *name)
+/* name as a key; false when it is too long. */
+static bool key_of(struct key *out, const char *name)
 {
 	size_t len = strnlen(name, 16);
 	if (len >= 16)
 		return false;
-	memset(out, 0, 16);
-	memcpy(out, name, len);
+	char padded[16] = {0};
+	memcpy(padded, name, len);
+	memcpy(out->w, padded, sizeof padded);
 	return true;
+}
+
+static const char *key_name(const struct key *k)
+{
+	return (const char *)k->w;
+}
+
+static struct entry *dir_at(const struct dir *dir, const struct key *k)
+{
+	for (size_t i = 0; i < dir->n; i++)
+		if (dir->e[i].key.w[0] == k->w[0] && dir->e[i].key.w[1] == k->w[1])
+			return &dir->e[i];
+	return NULL;
 }
 
 static struct entry *dir_find(const struct dir *dir, const char *name)
 {
-	char key[16];
-	if (!padded(key, name))
-		return NULL;
-	for (size_t i = 0; i < dir->n; i++)
-		if (!memcmp(dir->e[i].name, key, sizeof key))
-			return &dir->e[i];
-	return NULL;
+	struct key k;
+	return key_of(&k, name) ? dir_at(dir, &k) : NULL;
 }
 
 static void ref(struct simdisk *d, int ino, int delta)
@@ -105,18 +120,15 @@ static void ref(struct simdisk *d, int ino, int delta)
 		d->ino[ino].refs += (unsigned)delta;
 }
 
-static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino)
+static int dir_set_key(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
 {
-	struct entry *e = dir_find(dir, name);
+	struct entry *e = dir_at(dir, k);
 	if (e) {
 		ref(d, e->ino, -1);
 		ref(d, ino, +1);
 		e->ino = ino;
 		return 0;
 	}
-	char key[16];
-	if (!padded(key, name))
-		return -ENAMETOOLONG;
 	if (dir->n == dir->cap) {
 		size_t cap = dir->cap ? dir->cap * 2 : 16;
 		struct entry *ne = realloc(dir->e, cap * sizeof *ne);
@@ -126,30 +138,52 @@ static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino
 		dir->cap = cap;
 	}
 	e = &dir->e[dir->n++];
-	memcpy(e->name, key, sizeof key);
+	e->key = *k;
 	e->ino = ino;
 	ref(d, ino, +1);
 	return 0;
 }
 
+static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino)
+{
+	struct key k;
+	if (!key_of(&k, name))
+		return -ENAMETOOLONG;
+	return dir_set_key(d, dir, &k, ino);
+}
+
+/* Removes e, an entry of dir: the last one takes its place. */
+static void dir_drop(struct simdisk *d, struct dir *dir, struct entry *e)
+{
+	ref(d, e->ino, -1);
+	*e = dir->e[--dir->n];
+}
+
 static void dir_remove(struct simdisk *d, struct dir *dir, const char *name)
 {
 	struct entry *e = dir_find(dir, name);
-	if (e) {
-		ref(d, e->ino, -1);
-		*e = dir->e[--dir->n];
-	}
+	if (e)
+		dir_drop(d, dir, e);
 }
 
+/* Room in to for from's entries. */
+static int dir_room(struct dir *to, const struct dir *from)
+{
+	if (to->cap >= from->n)
+		return 0;
+	struct entry *ne = realloc(to->e, from->cap * sizeof *ne);
+	if (!ne)
+		return -ENOMEM;
+	to->e = ne;
+	to->cap = from->cap;
+	return 0;
+}
+
+/* to becomes a copy of from, entries in from's order, the references counted. */
 static int dir_copy(struct simdisk *d, struct dir *to, const struct dir *from)
 {
-	if (to->cap < from->n) {
-		struct entry *ne = realloc(to->e, from->cap * sizeof *ne);
-		if (!ne)
-			return -ENOMEM;
-		to->e = ne;
-		to->cap = from->cap;
-	}
+	if (dir_room(to, from))
+		return -ENOMEM;
 	for (size_t i = 0; i < to->n; i++)
 		ref(d, to->e[i].ino, -1);
 	for (size_t i = 0; i < from->n; i++)
@@ -215,7 +249,10 @@ static int sd_open_read(void *ctx, const char *name)
 static int sd_open_spool(void *ctx, const char *name)
 {
 	struct simdisk *d = ctx;
-	struct entry *e = dir_find(&d->live, name);
+	struct key k;
+	if (!key_of(&k, name))
+		return -ENAMETOOLONG;
+	struct entry *e = dir_at(&d->live, &k);
 	int ino;
 	if (e) {
 		ino = e->ino;
@@ -223,7 +260,7 @@ static int sd_open_spool(void *ctx, const char *name)
 	} else {
 		if ((ino = new_inode(d)) < 0)
 			return ino;
-		int rc = dir_set(d, &d->live, name, ino);
+		int rc = dir_set_key(d, &d->live, &k, ino);
 		if (rc) {
 			release_inode(d, ino);
 			return rc;
@@ -292,14 +329,24 @@ static int sd_fsync(void *ctx, int fd)
 {
 	struct simdisk *d = ctx;
 	if (fd == STORE_FS_DIR) {
-		int rc = dir_copy(d, &d->before, &d->durable);
-		if (!rc)
-			rc = dir_copy(d, &d->durable, &d->live);
-		/* Inodes only the old durable directory named may go now. */
-		for (size_t i = 0; !rc && i < d->nino; i++)
-			if (d->ino[i].used)
-				release_inode(d, (int)i);
-		return rc;
+		/* before := durable, durable := live. The references move with
+		 * the entries; net, the old before's are let go and live's taken. */
+		if (dir_room(&d->before, &d->live))
+			return -ENOMEM; /* its array becomes the durable directory */
+		struct dir gone = d->before;
+		for (size_t i = 0; i < d->live.n; i++)
+			ref(d, d->live.e[i].ino, +1);
+		for (size_t i = 0; i < gone.n; i++)
+			ref(d, gone.e[i].ino, -1);
+		/* Inodes only the old before directory named may go now. */
+		for (size_t i = 0; i < gone.n; i++)
+			release_inode(d, gone.e[i].ino);
+		d->before = d->durable;
+		d->durable = gone;
+		if (d->live.n)
+			memcpy(d->durable.e, d->live.e, d->live.n * sizeof *d->durable.e);
+		d->durable.n = d->live.n;
+		return 0;
 	}
 	struct fd *f = get_fd(d, fd);
 	if (!f)
@@ -335,16 +382,28 @@ static int sd_close(void *ctx, int fd)
 static int sd_rename(void *ctx, const char *from, const char *to)
 {
 	struct simdisk *d = ctx;
-	struct entry *e = dir_find(&d->live, from);
+	struct key kfrom, kto;
+	if (!key_of(&kfrom, from) || !key_of(&kto, to))
+		return -ENAMETOOLONG;
+	struct entry *e = dir_at(&d->live, &kfrom);
 	if (!e)
 		return -ENOENT;
 	int ino = e->ino;
-	struct entry *old = dir_find(&d->live, to);
+	struct entry *old = dir_at(&d->live, &kto);
 	int replaced = old ? old->ino : -1;
-	int rc = dir_set(d, &d->live, to, ino);
-	if (rc)
-		return rc;
-	dir_remove(d, &d->live, from);
+	if (old) {
+		ref(d, ino, +1);
+		ref(d, replaced, -1);
+		old->ino = ino;
+	} else {
+		ptrdiff_t at = e - d->live.e; /* the array may move */
+		int rc = dir_set_key(d, &d->live, &kto, ino);
+		if (rc)
+			return rc;
+		e = &d->live.e[at];
+	}
+	if (e->key.w[0] != kto.w[0] || e->key.w[1] != kto.w[1])
+		dir_drop(d, &d->live, e);
 	release_inode(d, replaced);
 	return 0;
 }
@@ -356,7 +415,7 @@ static int sd_unlink(void *ctx, const char *name)
 	if (!e)
 		return -ENOENT;
 	int ino = e->ino;
-	dir_remove(d, &d->live, name);
+	dir_drop(d, &d->live, e);
 	release_inode(d, ino);
 	return 0;
 }
@@ -365,7 +424,7 @@ static int sd_list(void *ctx, int (*each)(void *arg, const char *name), void *ar
 {
 	struct simdisk *d = ctx;
 	for (size_t i = 0; i < d->live.n; i++) {
-		int rc = each(arg, d->live.e[i].name);
+		int rc = each(arg, key_name(&d->live.e[i].key));
 		if (rc)
 			return rc;
 	}
@@ -443,8 +502,8 @@ static size_t candidates(const struct simdisk *d, enum simdisk_damage kind, cons
 	if (kind != SIMDISK_RENAME_LOST) {
 		for (size_t i = 0; i < d->durable.n && n < cap; i++) {
 			const struct entry *e = &d->durable.e[i];
-			if (record_key(e->name) >= 0 && (kind == SIMDISK_VANISH || d->ino[e->ino].len))
-				names[n++] = e->name;
+			if (record_key(key_name(&e->key)) >= 0 && (kind == SIMDISK_VANISH || d->ino[e->ino].len))
+				names[n++] = key_name(&e->key);
 		}
 		return n;
 	}
@@ -453,10 +512,10 @@ static size_t candidates(const struct simdisk *d, enum simdisk_damage kind, cons
 		const struct dir *b = pass ? &d->durable : &d->before;
 		for (size_t i = 0; i < a->n && n < cap; i++) {
 			const struct entry *e = &a->e[i];
-			const struct entry *o = dir_find(b, e->name);
-			if (record_key(e->name) < 0 || (o && o->ino == e->ino) || (pass && o))
+			const struct entry *o = dir_at(b, &e->key);
+			if (record_key(key_name(&e->key)) < 0 || (o && o->ino == e->ino) || (pass && o))
 				continue; /* the same; or, the second time, seen already */
-			names[n++] = e->name;
+			names[n++] = key_name(&e->key);
 		}
 	}
 	return n;

@@ -202,6 +202,23 @@ static void test_many_saves_reuse_space(void)
 	close_store();
 }
 
+/* POSIX: renaming a name to itself changes nothing (the directory once
+ * added the name again and then removed it, losing the file). */
+static void test_rename_to_itself(void)
+{
+	open_store();
+	struct store_fs_vfs v;
+	simdisk_vfs(disk, &v);
+	CU_ASSERT_EQUAL(save_str(0x8001, "kept"), 0);
+	CU_ASSERT_EQUAL(v.rename(v.ctx, "08001", "08001"), 0);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "kept");
+	CU_ASSERT_EQUAL(keys(), 1);
+	CU_ASSERT_EQUAL(v.rename(v.ctx, "0800x", "08001"), -ENOENT);
+	CU_ASSERT_EQUAL(v.rename(v.ctx, "08001", "a name far too long"), -ENAMETOOLONG);
+	CU_ASSERT_STRING_EQUAL(load_str(0x8001), "kept");
+	close_store();
+}
+
 /* A torn record keeps a prefix; a flipped one differs in one bit. */
 static void test_damage_torn_and_flipped(void)
 {
@@ -259,6 +276,7 @@ static void test_damage_rename_lost(void)
 }
 
 const struct test_def simdisk_tests[] = {
+	{"a rename to itself keeps the file", test_rename_to_itself},
 	{"a torn or flipped record", test_damage_torn_and_flipped},
 	{"a record that vanishes", test_damage_vanish},
 	{"a lost rename", test_damage_rename_lost},
