@@ -22,10 +22,16 @@
 
 enum seg_kind { SEG_DATA, SEG_FIN };
 
+/* Most segments are a packet or less: those of up to SEG_SMALL bytes are
+ * kept for reuse on their link (malloc and free were a tenth of a
+ * simulated run). */
+#define SEG_SMALL 128
+#define SEG_SPARE_MAX 64
+
 struct seg {
 	struct seg *next;
 	uint64_t due;
-	size_t len, off;
+	size_t len, off, cap;
 	enum seg_kind kind;
 	uint8_t data[];
 };
@@ -89,6 +95,9 @@ struct mqtt_fault_link {
 	uint64_t opened;
 	uint64_t prng;
 	bool reset;
+	struct seg *spare;         /* small segments for reuse */
+	unsigned nspare;
+	unsigned timed_left;       /* faults with a time trigger not yet due */
 	struct fstate *fs;
 	struct dir d[2];           /* [0] c2b, [1] b2c */
 	struct report_node *rhead, *rtail;
@@ -186,6 +195,7 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 		}
 		if (f->when == MQTT_WHEN_P_BYTE)
 			l->fs[i].next_pbyte = next_pbyte(l, 0, f->p);
+		l->timed_left += f->when == MQTT_WHEN_START || f->when == MQTT_WHEN_TIME;
 	}
 	*out = l;
 	return 0;
@@ -201,6 +211,11 @@ void mqtt_fault_link_free(struct mqtt_fault_link *l)
 			l->d[i].head = s->next;
 			free(s);
 		}
+	}
+	while (l->spare) {
+		struct seg *s = l->spare;
+		l->spare = s->next;
+		free(s);
 	}
 	while (l->rhead) {
 		struct report_node *n = l->rhead;
@@ -271,6 +286,18 @@ static bool may_act(const struct mqtt_fault_link *l, size_t fi)
 	return !f->count || l->run->acted[fi] < f->count;
 }
 
+/* Gives a segment back: a small one to the link's spares. */
+static void seg_free(struct mqtt_fault_link *l, struct seg *s)
+{
+	if (s->cap == SEG_SMALL && l->nspare < SEG_SPARE_MAX) {
+		s->next = l->spare;
+		l->spare = s;
+		l->nspare++;
+		return;
+	}
+	free(s);
+}
+
 static void push_seg(struct dir *d, struct seg *s)
 {
 	s->next = NULL;
@@ -328,7 +355,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 			while (l->d[i].head) { /* a reset loses what was in flight */
 				struct seg *s = l->d[i].head;
 				l->d[i].head = s->next;
-				free(s);
+				seg_free(l, s);
 			}
 			l->d[i].tail = NULL;
 		}
@@ -381,7 +408,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 static void check_time(struct mqtt_fault_link *l, uint64_t now)
 {
 	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
+	for (size_t i = 0; l->timed_left && i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];
 		struct fstate *s = &l->fs[i];
 		if (s->time_done)
@@ -391,6 +418,7 @@ static void check_time(struct mqtt_fault_link *l, uint64_t now)
 		if (!due)
 			continue;
 		s->time_done = true;
+		l->timed_left--;
 		if (!may_act(l, i))
 			continue;
 		for (unsigned dir = MQTT_C2B; dir <= MQTT_B2C; dir <<= 1)
@@ -481,11 +509,19 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 	return due > d->last_due ? due : d->last_due;
 }
 
-static void queue_seg(struct dir *d, uint64_t due, const uint8_t *b, size_t n)
+static void queue_seg(struct mqtt_fault_link *l, struct dir *d, uint64_t due, const uint8_t *b,
+                      size_t n)
 {
-	struct seg *s = malloc(sizeof *s + n);
-	if (!s)
-		return; /* out of memory: the bytes are lost, as on a bad link */
+	struct seg *s = l->spare;
+	if (n <= SEG_SMALL && s) {
+		l->spare = s->next;
+		l->nspare--;
+	} else {
+		size_t cap = n <= SEG_SMALL ? SEG_SMALL : n;
+		if (!(s = malloc(sizeof *s + cap)))
+			return; /* out of memory: the bytes are lost, as on a bad link */
+		s->cap = cap;
+	}
 	s->kind = SEG_DATA;
 	s->len = n;
 	s->off = 0;
@@ -540,7 +576,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 	uint64_t lifts;
 	uint64_t rate = bandwidth(l, dir, now, &lifts);
 	if (!rate) {
-		queue_seg(d, due, b, n);
+		queue_seg(l, d, due, b, n);
 		return;
 	}
 	/* Paced: chunks of at most a tick's worth of bytes, each due when the
@@ -565,7 +601,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		uint64_t at = d->bw_start + d->bw_bytes * 1000 / rate;
 		if (at > lifts)
 			at = lifts;
-		queue_seg(d, at > due ? at : due, b + off, len);
+		queue_seg(l, d, at > due ? at : due, b + off, len);
 		d->bw_bytes += len;
 	}
 	/* The burst's end: a write after it starts a new one. */
@@ -768,7 +804,7 @@ size_t mqtt_fault_link_peek(struct mqtt_fault_link *l, unsigned dir, uint64_t no
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		free(s);
+		seg_free(l, s);
 		s = d->head;
 	}
 	if (!s || s->kind != SEG_DATA || s->due > now)
@@ -790,7 +826,7 @@ void mqtt_fault_link_consume(struct mqtt_fault_link *l, unsigned dir, size_t n)
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		free(s);
+		seg_free(l, s);
 	}
 }
 
