@@ -199,10 +199,11 @@ static void release_inode(struct simdisk *d, int ino)
 {
 	if (ino < 0 || d->ino[ino].refs)
 		return;
+	/* Its buffers stay for the next file that takes the slot: a store
+	 * makes and removes a file per message. */
 	struct inode *n = &d->ino[ino];
-	free(n->data);
-	free(n->synced);
-	memset(n, 0, sizeof *n);
+	*n = (struct inode){.data = n->data, .cap = n->cap, .synced = n->synced,
+	                    .synced_cap = n->synced_cap};
 }
 
 static int new_inode(struct simdisk *d)
