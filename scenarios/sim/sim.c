@@ -143,6 +143,12 @@ struct sim {
 	bool livelock;       /* it stopped making progress in virtual time */
 	uint8_t *kept;       /* a message read, kept aside while its ack is written */
 	size_t kept_cap;
+	/* The payload of the next message to publish: a full window refuses
+	 * it again and again, so it is made once (step, seq: what it holds). */
+	uint8_t *payload;
+	size_t payload_cap, payload_len;
+	int payload_step;
+	uint32_t payload_seq;
 	/* The last fault, crash, restart, full disk or publish call: liveness
 	 * is judged from the later of these (expect live within=). */
 	uint64_t last_trouble;
@@ -976,6 +982,31 @@ static bool step(struct sim *m, struct sclient *c)
 	return true;
 }
 
+/* The payload of step's message seq into m->payload (its identity, then
+ * 'x' up to the step's size; a clear has none). 0, or -1 out of memory. */
+static int make_payload(struct sim *m, int step, uint32_t seq)
+{
+	const struct scn_step *st = &m->sc->steps[step];
+	if (m->payload && m->payload_step == step && m->payload_seq == seq)
+		return 0;
+	char identity[64];
+	int len = st->clear ? 0 : scn_identity(identity, st->client, step, seq);
+	size_t size = st->size > (size_t)len ? st->size : (size_t)len;
+	if (size + 1 > m->payload_cap) {
+		uint8_t *grown = realloc(m->payload, size + 1);
+		if (!grown)
+			return -1;
+		m->payload = grown;
+		m->payload_cap = size + 1;
+	}
+	memcpy(m->payload, identity, (size_t)len);
+	memset(m->payload + len, 'x', size - (size_t)len);
+	m->payload_len = size;
+	m->payload_step = step;
+	m->payload_seq = seq;
+	return 0;
+}
+
 /* The application: subscriptions first, then the workload. */
 static bool schedule(struct sim *m)
 {
@@ -1077,19 +1108,13 @@ static bool schedule(struct sim *m)
 			continue;
 		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
 		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
-			char payload[64];
-			int len = st->clear ? 0 : scn_identity(payload, st->client, i, ps->next);
-			size_t size = st->size > (size_t)len ? st->size : (size_t)len;
-			uint8_t *buf = malloc(size ? size : 1); /* a clear has no payload */
-			if (!buf)
+			if (make_payload(m, i, ps->next) != 0)
 				break;
-			memcpy(buf, payload, (size_t)len);
-			memset(buf + len, 'x', size - (size_t)len);
 			uint16_t id = 0;
 			struct mqtt_error e = mqtt_session_publish(c->s, m->now, st->qos, st->retain,
 			                                           mqtt_slice_str(st->topic),
-			                                           (struct mqtt_slice){buf, size}, &id);
-			free(buf);
+			                                           (struct mqtt_slice){m->payload,
+			                                                               m->payload_len}, &id);
 			if (e.cls == MQTT_MAX || e.cls == MQTT_DOWN)
 				break; /* the window is full, or offline at QoS 0: try again later */
 			if (e.cls)
@@ -1424,6 +1449,7 @@ out:
 	mqtt_broker_free(m->b);
 	oracle_free(m->o);
 	free(m->kept);
+	free(m->payload);
 	free(m);
 	return rc;
 }
