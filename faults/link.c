@@ -98,6 +98,7 @@ struct mqtt_fault_link {
 	struct seg *spare;         /* small segments for reuse */
 	unsigned nspare;
 	unsigned timed_left;       /* faults with a time trigger not yet due */
+	unsigned kinds[2];         /* per direction, 1 << action of each fault on it */
 	struct fstate *fs;
 	struct dir d[2];           /* [0] c2b, [1] b2c */
 	struct report_node *rhead, *rtail;
@@ -196,6 +197,9 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 		if (f->when == MQTT_WHEN_P_BYTE)
 			l->fs[i].next_pbyte = next_pbyte(l, 0, f->p);
 		l->timed_left += f->when == MQTT_WHEN_START || f->when == MQTT_WHEN_TIME;
+		for (unsigned dir = MQTT_C2B; dir <= MQTT_B2C; dir <<= 1)
+			if (f->dirs & dir)
+				l->kinds[di(dir)] |= 1u << f->action;
 	}
 	*out = l;
 	return 0;
@@ -477,6 +481,8 @@ static uint64_t bandwidth(struct mqtt_fault_link *l, unsigned dir, uint64_t now,
 	const struct mqtt_fault_plan *plan = &l->run->plan;
 	uint64_t rate = 0;
 	*until = 0;
+	if (!(l->kinds[di(dir)] & 1u << MQTT_FAULT_BANDWIDTH))
+		return 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];
 		if (f->action != MQTT_FAULT_BANDWIDTH || !(f->dirs & dir) || !lasting_active(l, i, now))
@@ -497,7 +503,7 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 	if (d->stall_until > due)
 		due = d->stall_until;
 	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
+	for (size_t i = 0; (l->kinds[di(dir)] & 1u << MQTT_FAULT_LATENCY) && i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];
 		if (f->action != MQTT_FAULT_LATENCY || !(f->dirs & dir) || !lasting_active(l, i, now))
 			continue;
@@ -633,7 +639,7 @@ static size_t piece(struct mqtt_fault_link *l, enum mqtt_fault_action action, un
                     uint64_t now, size_t n)
 {
 	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
+	for (size_t i = 0; (l->kinds[di(dir)] & 1u << action) && i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];
 		if (f->action != action || !(f->dirs & dir) || !lasting_active(l, i, now))
 			continue;
