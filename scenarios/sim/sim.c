@@ -40,13 +40,14 @@ struct id_page {
 };
 struct id_table {
 	struct id_page *page[65536 / ID_PAGE];
+	unsigned pages; /* made: clearing stops when they are freed */
 };
 
 static struct id_page *id_page(struct id_table *t, uint16_t id, bool make)
 {
 	struct id_page **p = &t->page[id / ID_PAGE];
-	if (!*p && make)
-		*p = calloc(1, sizeof **p);
+	if (!*p && make && (*p = calloc(1, sizeof **p)))
+		t->pages++;
 	return *p;
 }
 
@@ -58,7 +59,9 @@ static uint32_t id_msg(struct id_table *t, uint16_t id)
 
 static void id_clear(struct id_table *t)
 {
-	for (size_t i = 0; i < sizeof t->page / sizeof t->page[0]; i++) {
+	for (size_t i = 0; t->pages && i < sizeof t->page / sizeof t->page[0]; i++) {
+		if (t->page[i])
+			t->pages--;
 		free(t->page[i]);
 		t->page[i] = NULL;
 	}
