@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +23,18 @@
 
 enum seg_kind { SEG_DATA, SEG_FIN };
 
-/* Most segments are a packet or less: those of up to SEG_SMALL bytes are
- * kept for reuse on their link (malloc and free were a tenth of a
- * simulated run). */
+/* Segments come in two sizes kept for reuse by the thread's links: most
+ * are a packet or less, a big message goes in writes of up to a write's
+ * buffer (malloc and free were a tenth of a simulated run). A writer held
+ * to a byte a write queues a segment per byte, and its link may end
+ * (a reset) before they are read: the spares outlive links. Bigger ones
+ * are made and freed. */
 #define SEG_SMALL 128
-#define SEG_SPARE_MAX 64
+#define SEG_LARGE 4096
+static const size_t seg_class_cap[2] = {SEG_SMALL, SEG_LARGE};
+static const unsigned seg_spare_max[2] = {4096, 16}; /* at most 0.8 MB kept */
+static _Thread_local struct seg *seg_spare[2];
+static _Thread_local unsigned seg_nspare[2];
 
 struct seg {
 	struct seg *next;
@@ -95,8 +103,6 @@ struct mqtt_fault_link {
 	uint64_t opened;
 	uint64_t prng;
 	bool reset;
-	struct seg *spare;         /* small segments for reuse */
-	unsigned nspare;
 	unsigned timed_left;       /* faults with a time trigger not yet due */
 	unsigned kinds[2];         /* per direction, 1 << action of each fault on it */
 	struct fstate *fs;
@@ -205,6 +211,19 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 	return 0;
 }
 
+/* Gives a segment back: one of a class to the link's spares. */
+static void seg_free(struct seg *s)
+{
+	for (int k = 0; k < 2; k++)
+		if (s->cap == seg_class_cap[k] && seg_nspare[k] < seg_spare_max[k]) {
+			s->next = seg_spare[k];
+			seg_spare[k] = s;
+			seg_nspare[k]++;
+			return;
+		}
+	free(s);
+}
+
 void mqtt_fault_link_free(struct mqtt_fault_link *l)
 {
 	if (!l)
@@ -213,13 +232,8 @@ void mqtt_fault_link_free(struct mqtt_fault_link *l)
 		while (l->d[i].head) {
 			struct seg *s = l->d[i].head;
 			l->d[i].head = s->next;
-			free(s);
+			seg_free(s);
 		}
-	}
-	while (l->spare) {
-		struct seg *s = l->spare;
-		l->spare = s->next;
-		free(s);
 	}
 	while (l->rhead) {
 		struct report_node *n = l->rhead;
@@ -290,18 +304,6 @@ static bool may_act(const struct mqtt_fault_link *l, size_t fi)
 	return !f->count || l->run->acted[fi] < f->count;
 }
 
-/* Gives a segment back: a small one to the link's spares. */
-static void seg_free(struct mqtt_fault_link *l, struct seg *s)
-{
-	if (s->cap == SEG_SMALL && l->nspare < SEG_SPARE_MAX) {
-		s->next = l->spare;
-		l->spare = s;
-		l->nspare++;
-		return;
-	}
-	free(s);
-}
-
 static void push_seg(struct dir *d, struct seg *s)
 {
 	s->next = NULL;
@@ -359,7 +361,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 			while (l->d[i].head) { /* a reset loses what was in flight */
 				struct seg *s = l->d[i].head;
 				l->d[i].head = s->next;
-				seg_free(l, s);
+				seg_free(s);
 			}
 			l->d[i].tail = NULL;
 		}
@@ -515,15 +517,15 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 	return due > d->last_due ? due : d->last_due;
 }
 
-static void queue_seg(struct mqtt_fault_link *l, struct dir *d, uint64_t due, const uint8_t *b,
-                      size_t n)
+static void queue_seg(struct dir *d, uint64_t due, const uint8_t *b, size_t n)
 {
-	struct seg *s = l->spare;
-	if (n <= SEG_SMALL && s) {
-		l->spare = s->next;
-		l->nspare--;
+	int k = n <= SEG_SMALL ? 0 : n <= SEG_LARGE ? 1 : -1;
+	struct seg *s = k >= 0 ? seg_spare[k] : NULL;
+	if (s) {
+		seg_spare[k] = s->next;
+		seg_nspare[k]--;
 	} else {
-		size_t cap = n <= SEG_SMALL ? SEG_SMALL : n;
+		size_t cap = k >= 0 ? seg_class_cap[k] : n;
 		if (!(s = malloc(sizeof *s + cap)))
 			return; /* out of memory: the bytes are lost, as on a bad link */
 		s->cap = cap;
@@ -582,7 +584,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 	uint64_t lifts;
 	uint64_t rate = bandwidth(l, dir, now, &lifts);
 	if (!rate) {
-		queue_seg(l, d, due, b, n);
+		queue_seg(d, due, b, n);
 		return;
 	}
 	/* Paced: chunks of at most a tick's worth of bytes, each due when the
@@ -607,7 +609,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		uint64_t at = d->bw_start + d->bw_bytes * 1000 / rate;
 		if (at > lifts)
 			at = lifts;
-		queue_seg(l, d, at > due ? at : due, b + off, len);
+		queue_seg(d, at > due ? at : due, b + off, len);
 		d->bw_bytes += len;
 	}
 	/* The burst's end: a write after it starts a new one. */
@@ -810,7 +812,7 @@ size_t mqtt_fault_link_peek(struct mqtt_fault_link *l, unsigned dir, uint64_t no
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		seg_free(l, s);
+		seg_free(s);
 		s = d->head;
 	}
 	if (!s || s->kind != SEG_DATA || s->due > now)
@@ -832,7 +834,7 @@ void mqtt_fault_link_consume(struct mqtt_fault_link *l, unsigned dir, size_t n)
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		seg_free(l, s);
+		seg_free(s);
 	}
 }
 
