@@ -145,12 +145,15 @@ static void on_subscribe(struct bconn *c, const struct mqtt_packet *p)
 	ack.suback.packet_id = p->subscribe.packet_id;
 	ack.suback.return_codes = (struct mqtt_slice){rc, i};
 	broker_emit(c, &ack);
-	/* MQTT-3.8.4-3: retained messages of every (re)subscribed filter;
-	 * none when a rule closed the connection at the SUBACK (its clean
-	 * session is gone with it; a persistent one is asked again). */
+	/* MQTT-3.8.4-3: retained messages of every (re)subscribed filter.
+	 * When a rule closed the connection at the SUBACK, a clean session
+	 * is gone with it; a persistent one keeps the subscription, so its
+	 * QoS 1 and 2 copies wait in it for the next connection [MQTT-3.1.2-5]
+	 * (found by mqttsim explore, seed 1559777: the client, its
+	 * subscription acknowledged, never got the retained message). */
 	cursor = 0;
 	i = 0;
-	while (c->state == CONN_ONLINE && mqtt_topic_next(p, &cursor, &t)) {
+	while ((c->state == CONN_ONLINE || !s->clean) && mqtt_topic_next(p, &cursor, &t)) {
 		if (rc[i++] != MQTT_SUBACK_FAILURE)
 			broker_subscribe_retained(c->b, s, t.filter.data, t.filter.len, t.qos);
 	}

@@ -380,12 +380,13 @@ static void close_at_suback_with_retained(void)
 		tc_subscribe(&sub, "t", 1, 1, 1);
 		CU_ASSERT_TRUE(tc_closing(&sub));
 		tc_close(&sub);
-		/* The session (persistent: kept) is asked again: the retained one comes. */
+		/* A persistent session kept the subscription its SUBACK told of,
+		 * and the retained copy waited in it: it comes on the next
+		 * connection, unasked (explore seed 1559777 found it never came).
+		 * A clean one is asked again, and the retained one comes. */
 		tc_connect(&sub, &t, "sub", false, !clean);
-		tc_subscribe(&sub, "t", 1, 2, 1);
-		/* (tc_subscribe took the SUBACK.) The retained message comes; a
-		 * persistent session may also get again a copy sent as the
-		 * connection closed. */
+		if (clean)
+			tc_subscribe(&sub, "t", 1, 2, 1); /* (it took the SUBACK) */
 		struct mqtt_packet got;
 		bool kept = false;
 		while (tc_take(&sub, &got))

@@ -774,7 +774,9 @@ static int will_owed(const struct oracle *o, int reader, int client)
 	return best >= 1 ? best : -1;
 }
 
-bool oracle_all_delivered(const struct oracle *o)
+static bool retained_owed(struct oracle *o, bool judging);
+
+bool oracle_all_delivered(struct oracle *o)
 {
 	for (uint32_t i = 0; i < o->nmsgs; i++)
 		for (int c = 0; c < o->sc->nclients; c++)
@@ -784,7 +786,7 @@ bool oracle_all_delivered(const struct oracle *o)
 		for (int c = 0; c < o->sc->nclients; c++)
 			if (will_owed(o, r, c) >= 1 && !o->will_reads[r][c])
 				return false;
-	return true;
+	return !retained_owed(o, false);
 }
 
 /*
@@ -864,7 +866,97 @@ static bool retained_copy_explained(const struct oracle *o, int r, int st, const
  * RETAIN set of one replaced or cleared before the SUBSCRIBE was sent is
  * stale [MQTT-3.3.1-7, -10].
  */
-static void judge_retained(struct oracle *o)
+/*
+ * Subscription k of reader r and retained line st (a match): the newest
+ * message of the line owed to r for it and never read, or -1 when none is
+ * (read, replaced, cleared, or let go with the session). judging: a copy
+ * read with RETAIN set that was replaced before the SUBSCRIBE is reported.
+ */
+static int64_t retained_unread(struct oracle *o, int r, int k, int st, bool judging)
+{
+	const struct scenario *sc = o->sc;
+	const struct sub *s = &o->subs[r][k];
+	const struct scn_step *p = &sc->steps[st];
+	/* The newest acknowledged before the SUBSCRIBE, of this line:
+	 * it or a later one is owed, unless it was cleared or
+	 * replaced by another line before. */
+	int64_t newest = -1;
+	for (uint32_t q = 0; q < p->count; q++) {
+		const struct msg *m = &o->msgs[o->base[st] + q];
+		/* Not one a storage fault may have let the broker take
+		 * for an older message under its identifier (found by
+		 * mqttsim explore, seed 652646: a restarted memory-only
+		 * publisher's retained message, swallowed so). */
+		if (p->qos && m->published && m->ok && m->completed && !m->damaged &&
+		    m->completed_at < s->sent)
+			newest = q;
+		/* A copy read before this SUBSCRIBE went came for
+		 * another subscription (found by mqttsim explore). */
+		if (judging && m->read_retained[r] && m->retained_read_at[r] >= s->sent &&
+		    superseded_before(o, st, m, s->sent) &&
+		    !retained_copy_explained(o, r, st, m))
+			violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set, replaced or "
+			          "cleared before it subscribed to %s [MQTT-3.3.1-7, -10]",
+			          sc->clients[r].name, p->topic, q, s->filter);
+	}
+	if (newest < 0 || superseded_before(o, st, &o->msgs[o->base[st] + newest], s->sent) ||
+	    maybe_cleared(o, st, &o->msgs[o->base[st] + newest], s->since))
+		return -1;
+	bool got = false;
+	for (uint32_t q = (uint32_t)newest; q < p->count; q++)
+		got = got || o->msgs[o->base[st] + q].reads[r];
+	/* Or an older one still in flight when it was published:
+	 * sent again after it (a QoS 1 resend), it replaced it
+	 * (found by mqttsim explore). */
+	const struct msg *n = &o->msgs[o->base[st] + newest];
+	for (uint32_t q = 0; !got && q < (uint32_t)newest; q++) {
+		const struct msg *x = &o->msgs[o->base[st] + q];
+		got = x->read_retained[r] && !(x->completed && x->completed_at <= n->published_at);
+	}
+	/* Or another line's message on the topic, not surely replaced
+	 * either: which of two in flight together the broker kept
+	 * last, the oracle cannot tell (found by mqttsim explore). */
+	for (int k2 = 0; !got && k2 < sc->nsteps; k2++) {
+		const struct scn_step *p2 = &sc->steps[k2];
+		if (k2 == st || p2->kind != SCN_PUBLISH || !p2->retain || p2->clear ||
+		    strcmp(p2->topic, p->topic))
+			continue;
+		/* And if that one was at QoS 0 to this subscription, its copy
+		 * died with a connection that broke after the SUBSCRIBE: at most
+		 * once, nothing was owed (found by mqttsim explore, seed
+		 * 1115273: a QoS 0 retained message replaced a QoS 1 one, and
+		 * its copy went to a half-closed link). */
+		bool lost_at_qos0 = (s->qos < p2->qos ? s->qos : p2->qos) == 0 &&
+		                    away_between(o, r, s->sent, UINT64_MAX - 1);
+		for (uint32_t q = 0; !got && q < p2->count; q++) {
+			const struct msg *x = &o->msgs[o->base[k2] + q];
+			got = (x->read_retained[r] && !superseded_before(o, k2, x, s->sent)) ||
+			      (lost_at_qos0 && x->published && x->published_at <= s->since);
+		}
+	}
+	/* Its session ended before the copy was read: the broker
+	 * discarded what it had for it [MQTT-3.1.2-6] (found by
+	 * mqttsim explore, seed 11110: a client that could not
+	 * store the retained QoS 2 copy on a full disk gave up on
+	 * its clean connection). */
+	/* Nor a copy at QoS 0 (the lower of the two) when a
+	 * connection broke after the SUBSCRIBE: at most once, it may
+	 * have died with it, and it is sent only for a SUBSCRIBE
+	 * (found by mqttsim explore, seeds 49025, 51714, 55229). */
+	bool at_most_once = (s->qos < n->qos ? s->qos : n->qos) == 0 &&
+	                    away_between(o, r, s->sent, UINT64_MAX - 1);
+	return !got && !s->session_ended && !at_most_once ? newest : -1;
+}
+
+/*
+ * The retained messages owed for each new subscription: judging, every
+ * one never read is a violation; before (the run not yet over), whether
+ * one is still to be read, which holds the run open (found by mqttsim
+ * explore, seed 1008972: the copy the broker queued went to a link that
+ * had half-closed, unseen on the wire, and the run ended with its client
+ * between connections).
+ */
+static bool retained_owed(struct oracle *o, bool judging)
 {
 	const struct scenario *sc = o->sc;
 	for (int r = 0; r < sc->nclients; r++) {
@@ -880,73 +972,23 @@ static void judge_retained(struct oracle *o)
 				    !mqtt_topic_match((const uint8_t *)s->filter, strlen(s->filter),
 				                      (const uint8_t *)p->topic, strlen(p->topic)))
 					continue;
-				/* The newest acknowledged before the SUBSCRIBE, of this line:
-				 * it or a later one is owed, unless it was cleared or
-				 * replaced by another line before. */
-				int64_t newest = -1;
-				for (uint32_t q = 0; q < p->count; q++) {
-					const struct msg *m = &o->msgs[o->base[st] + q];
-					/* Not one a storage fault may have let the broker take
-					 * for an older message under its identifier (found by
-					 * mqttsim explore, seed 652646: a restarted memory-only
-					 * publisher's retained message, swallowed so). */
-					if (p->qos && m->published && m->ok && m->completed && !m->damaged &&
-					    m->completed_at < s->sent)
-						newest = q;
-					/* A copy read before this SUBSCRIBE went came for
-					 * another subscription (found by mqttsim explore). */
-					if (m->read_retained[r] && m->retained_read_at[r] >= s->sent &&
-					    superseded_before(o, st, m, s->sent) &&
-					    !retained_copy_explained(o, r, st, m))
-						violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set, replaced or "
-						          "cleared before it subscribed to %s [MQTT-3.3.1-7, -10]",
-						          sc->clients[r].name, p->topic, q, s->filter);
-				}
-				if (newest < 0 || superseded_before(o, st, &o->msgs[o->base[st] + newest], s->sent) ||
-				    maybe_cleared(o, st, &o->msgs[o->base[st] + newest], s->since))
-					continue;
-				bool got = false;
-				for (uint32_t q = (uint32_t)newest; q < p->count; q++)
-					got = got || o->msgs[o->base[st] + q].reads[r];
-				/* Or an older one still in flight when it was published:
-				 * sent again after it (a QoS 1 resend), it replaced it
-				 * (found by mqttsim explore). */
-				const struct msg *n = &o->msgs[o->base[st] + newest];
-				for (uint32_t q = 0; !got && q < (uint32_t)newest; q++) {
-					const struct msg *x = &o->msgs[o->base[st] + q];
-					got = x->read_retained[r] && !(x->completed && x->completed_at <= n->published_at);
-				}
-				/* Or another line's message on the topic, not surely replaced
-				 * either: which of two in flight together the broker kept
-				 * last, the oracle cannot tell (found by mqttsim explore). */
-				for (int k2 = 0; !got && k2 < sc->nsteps; k2++) {
-					const struct scn_step *p2 = &sc->steps[k2];
-					if (k2 == st || p2->kind != SCN_PUBLISH || !p2->retain || p2->clear ||
-					    strcmp(p2->topic, p->topic))
-						continue;
-					for (uint32_t q = 0; !got && q < p2->count; q++) {
-						const struct msg *x = &o->msgs[o->base[k2] + q];
-						got = x->read_retained[r] && !superseded_before(o, k2, x, s->sent);
-					}
-				}
-				/* Its session ended before the copy was read: the broker
-				 * discarded what it had for it [MQTT-3.1.2-6] (found by
-				 * mqttsim explore, seed 11110: a client that could not
-				 * store the retained QoS 2 copy on a full disk gave up on
-				 * its clean connection). */
-				/* Nor a copy at QoS 0 (the lower of the two) when a
-				 * connection broke after the SUBSCRIBE: at most once, it may
-				 * have died with it, and it is sent only for a SUBSCRIBE
-				 * (found by mqttsim explore, seeds 49025, 51714, 55229). */
-				bool at_most_once = (s->qos < n->qos ? s->qos : n->qos) == 0 &&
-				                    away_between(o, r, s->sent, UINT64_MAX - 1);
-				if (!got && !s->session_ended && !at_most_once)
+				int64_t newest = retained_unread(o, r, k, st, judging);
+				if (newest >= 0 && !judging)
+					return true;
+				if (newest >= 0)
 					violation(o, SCN_RETAINED, "%s subscribed to %s and never read the retained "
 					          "%s #%lld [MQTT-3.3.1-6]", sc->clients[r].name, s->filter, p->topic,
 					          (long long)newest);
 			}
 		}
 	}
+	return false;
+}
+
+/* How far n goes beyond allowed (0: not). */
+static uint32_t beyond(uint32_t n, uint32_t allowed)
+{
+	return n > allowed ? n - allowed : 0;
 }
 
 /* The wills and retained messages owed, against what was read. */
@@ -967,20 +1009,23 @@ static void judge_wills_and_retained(struct oracle *o)
 				          "uncleanly %u time%s [MQTT-3.1.2-8]", sc->clients[r].name, w->name,
 				          o->unclean[c], o->unclean[c] == 1 ? "" : "s");
 			else if (will_owed(o, r, c) == 2 &&
-			         (o->will_reads2[r][c] - o->will_retained_reads2[r][c] >
-			              o->unclean[c] + o->maybe_unclean[c] + o->repeats_allowed[r] ||
-			          o->will_retained_reads2[r][c] > retained_allowance(o, r, w->will_topic)))
+			         beyond(o->will_reads2[r][c] - o->will_retained_reads2[r][c],
+			              o->unclean[c] + o->maybe_unclean[c]) +
+			                 beyond(o->will_retained_reads2[r][c],
+			                      retained_allowance(o, r, w->will_topic)) >
+			             o->repeats_allowed[r])
 				/* At QoS 2, a retained will comes once more with each
 				 * SUBSCRIBE request of a matching filter [MQTT-3.8.4-3];
-				 * the others once per unclean end, and once more for each
-				 * inbound identifier the reader forgot (a memory-only
-				 * process that died: found by mqttsim explore, seed
-				 * 346064), as a message's copy may. */
+				 * the others once per unclean end; and either once more
+				 * for each inbound identifier the reader forgot (a
+				 * memory-only process that died: found by mqttsim
+				 * explore, seeds 346064 and, for a retained copy resent,
+				 * 1900521), as a message's copy may. */
 				violation(o, SCN_WILL, "%s read the will of %s %u times at QoS 2 for %u unclean "
 				          "ends (%u with RETAIN set)", sc->clients[r].name, w->name,
 				          o->will_reads2[r][c], o->unclean[c], o->will_retained_reads2[r][c]);
 		}
-	judge_retained(o);
+	retained_owed(o, true);
 }
 
 void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, struct scn_result *r)

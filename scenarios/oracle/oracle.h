@@ -118,7 +118,7 @@ void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 /* A rule broken on the wire (dup-flag, packet-ids), found by wire.c. */
 void oracle_wire_violation(struct oracle *o, enum scn_invariant what, const char *why);
 /* Whether every owed message reached every subscriber owed it. */
-bool oracle_all_delivered(const struct oracle *o);
+bool oracle_all_delivered(struct oracle *o);
 /* The verdict: violations found, and whether the scenario's expectations hold. */
 void oracle_judge(struct oracle *o, const struct scenario *s, bool finished, struct scn_result *r);
 
