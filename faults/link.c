@@ -413,6 +413,8 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 /* Time triggers and trigger-less faults of both directions. */
 static void check_time(struct mqtt_fault_link *l, uint64_t now)
 {
+	if (!l->timed_left)
+		return;
 	const struct mqtt_fault_plan *plan = &l->run->plan;
 	for (size_t i = 0; l->timed_left && i < plan->n; i++) {
 		const struct mqtt_fault *f = &plan->faults[i];

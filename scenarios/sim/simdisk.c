@@ -337,11 +337,11 @@ static int sd_fsync(void *ctx, int fd)
 		struct dir gone = d->before;
 		for (size_t i = 0; i < d->live.n; i++)
 			ref(d, d->live.e[i].ino, +1);
-		for (size_t i = 0; i < gone.n; i++)
-			ref(d, gone.e[i].ino, -1);
 		/* Inodes only the old before directory named may go now. */
-		for (size_t i = 0; i < gone.n; i++)
+		for (size_t i = 0; i < gone.n; i++) {
+			ref(d, gone.e[i].ino, -1);
 			release_inode(d, gone.e[i].ino);
+		}
 		d->before = d->durable;
 		d->durable = gone;
 		if (d->live.n)
