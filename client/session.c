@@ -413,6 +413,21 @@ uint64_t mqtt_session_tick(struct mqtt_session *s, uint64_t now)
 		}
 	}
 
+	/* A CONNACK awaited one keep-alive period: no later, as nothing else
+	 * (no PINGREQ before it [MQTT-3.1.0-1]) can tell a broker that took
+	 * the connection and went silent; the spec asks the client to close
+	 * when none comes "within a reasonable amount of time" (§3.2), and a
+	 * broker ends a silent client after one and a half periods (found by
+	 * mqttsim explore with generator 6: a stalled CONNACK hung the client
+	 * for good). */
+	if (s->state == MQTT_STATE_CONNECTING && keep && !pause) {
+		if (elapsed(now, s->last_read) >= keep) {
+			session_want_close(s, err_of(MQTT_TIMEOUT, 0));
+			return now;
+		}
+		next = min_u64(next, s->last_read + keep);
+	}
+
 	if (s->state != MQTT_STATE_ONLINE)
 		return next;
 

@@ -753,6 +753,41 @@ static void test_pause_timeout(void)
 	harness_free(&h);
 }
 
+/* No pause timeout: a CONNACK that does not come within a keep-alive
+ * period ends the connection (before, the client waited for good). */
+static void test_connack_awaited_one_keep_alive(void)
+{
+	struct mqtt_session_config c = test_config();
+	c.keep_alive = 10;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	mqtt_session_connected(h.s, h.now);
+	expect(&h, MQTT_CONNECT);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 10000);
+	h.now += 9999;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	h.now += 1;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_TIMEOUT, 0});
+	expect_event(&h, MQTT_EVENT_OFFLINE);
+	/* Online, the wait is over: only the keep-alive's PINGREQ is due. */
+	h.now = mqtt_session_dial_at(h.s);
+	go_online(&h);
+	h.now += 10000;
+	mqtt_session_tick(h.s, h.now);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
+	expect(&h, MQTT_PINGREQ);
+	harness_free(&h);
+	/* Without a keep-alive, nothing bounds the wait: as before. */
+	c.keep_alive = 0;
+	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+	mqtt_session_connected(h.s, h.now);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), UINT64_MAX);
+	harness_free(&h);
+}
+
 static void test_subscribe(void)
 {
 	struct mqtt_session_config c = test_config();
@@ -1085,6 +1120,7 @@ const struct test_def session_tests[] = {
 	{"a clean session's identifiers end with it", test_clean_session_identifiers_end_with_it},
 	{"a clock that starts at 0", test_clock_starting_at_zero},
 	{"pause timeout", test_pause_timeout},
+	{"a CONNACK is awaited one keep-alive period", test_connack_awaited_one_keep_alive},
 	{"subscribe and unsubscribe", test_subscribe},
 	{"protocol violations close the connection", test_violations},
 	{"big messages: reported, skipped or claimed", test_big_message},

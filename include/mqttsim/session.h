@@ -81,7 +81,10 @@ struct mqtt_session_config {
 	                                  an adopted session's connects, are never clean; without
 	                                  a client_id every connect is clean (the broker assigns
 	                                  an identifier to clean sessions only, MQTT-3.1.3-7) */
-	uint16_t keep_alive;           /* seconds; 0 disables */
+	/* Seconds; 0 disables. Also bounds the wait for CONNACK when there
+	 * is no pause timeout: none within a period ends the connection
+	 * (MQTT_TIMEOUT), and the client connects again. */
+	uint16_t keep_alive;
 	bool no_auto_ping;             /* do not send PINGREQ when idle for keep_alive */
 	bool has_username, has_password;
 	struct mqtt_slice username, password; /* copied */

@@ -37,6 +37,9 @@
  *     are for the hand-written scenarios that must catch them;
  *   - an acknowledgement timeout shorter than what the slow links it
  *     is given can deliver in time (it would reconnect for ever).
+ * The one fault that does not end, a stall for ever, goes only to a
+ * client with a keep-alive, which must end it: so a client's timers are
+ * put to the test, not only its reconnects.
  * The expectations are then what the oracle judges for that
  * configuration: every invariant the scenario's workload exercises.
  */
@@ -69,6 +72,7 @@ struct gclient {
 	uint32_t ack_ms;     /* 0: no acknowledgement timeout */
 	uint32_t read_buffer;
 	bool will;
+	unsigned keepalive;  /* seconds; 0: none */
 };
 
 struct gen {
@@ -190,6 +194,9 @@ static const char *dir(struct gen *g, bool c2b)
 	return c2b ? "c2b" : "b2c";
 }
 
+/* Longer than any run (mqttsim's limit is 600 s of virtual time). */
+#define STALL_FOR_EVER_MS 900000u
+
 /* Faults of the enabled kinds on client i's link. */
 static void faults(struct gen *g, int i, uint32_t max_k)
 {
@@ -215,6 +222,17 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 		put(g, "fault c%d %s", i + 1, dir(g, c2b));
 		trigger(g, c2b, max_k);
 		put(g, " stall ms=%u%s\n", between(g, 50, 6000), " count=1");
+	}
+	if (enabled(g, K_STALL) && c->keepalive && chance(g, 1, 3)) {
+		/* A silence that outlasts the run, where only keep-alive ends
+		 * it: the client's PINGREQ or the broker's PINGRESP never comes,
+		 * and the client gives the connection up (the broker too, after
+		 * one and a half keep-alive periods of a silent client
+		 * [MQTT-3.1.2-24]). */
+		bool c2b = chance(g, 1, 2);
+		put(g, "fault c%d %s", i + 1, dir(g, c2b));
+		trigger(g, c2b, max_k);
+		put(g, " stall ms=%u count=1\n", STALL_FOR_EVER_MS);
 	}
 	if (enabled(g, K_PARTIAL) && chance(g, 2, 3)) {
 		bool c2b = chance(g, 1, 2);
@@ -379,7 +397,8 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		put(&g, "client c%d clean=%s store=%s window=%u", i + 1, c->clean ? "yes" : "no",
 		    c->fs ? "fs" : "memory", c->window);
 		static const unsigned keepalives[] = {0, 2, 10, 30};
-		put(&g, " keepalive=%u", keepalives[below(&g, 4)]);
+		c->keepalive = keepalives[below(&g, 4)];
+		put(&g, " keepalive=%u", c->keepalive);
 		if (chance(&g, 1, 4))
 			put(&g, " pause=%ums", between(&g, 500, 5000));
 		if (chance(&g, 1, 3) || enabled(&g, K_DISCARD)) {
