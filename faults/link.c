@@ -10,8 +10,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,9 +211,41 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 	return 0;
 }
 
+/* A thread that ends frees its spares (a fault transport's reader, a
+ * proxy's): the key's destructor runs at its exit. */
+static pthread_key_t seg_key;
+static pthread_once_t seg_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool seg_key_set;
+
+static void seg_spares_free(void *unused)
+{
+	(void)unused;
+	for (int k = 0; k < 2; k++)
+		while (seg_spare[k]) {
+			struct seg *s = seg_spare[k];
+			seg_spare[k] = s->next;
+			free(s);
+		}
+	seg_nspare[0] = seg_nspare[1] = 0;
+}
+
+static void seg_key_make(void)
+{
+	(void)pthread_key_create(&seg_key, seg_spares_free);
+}
+
 /* Gives a segment back: one of a class to the link's spares. */
 static void seg_free(struct seg *s)
 {
+	if (!seg_key_set) {
+		/* Any non-NULL value: the destructor runs only for those. */
+		pthread_once(&seg_key_once, seg_key_make);
+		seg_key_set = pthread_setspecific(seg_key, &seg_key_set) == 0;
+		if (!seg_key_set) {
+			free(s);
+			return;
+		}
+	}
 	for (int k = 0; k < 2; k++)
 		if (s->cap == seg_class_cap[k] && seg_nspare[k] < seg_spare_max[k]) {
 			s->next = seg_spare[k];
