@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +22,16 @@
 
 enum seg_kind { SEG_DATA, SEG_FIN };
 
-/* Segments come in two sizes kept for reuse by the thread's links: most
- * are a packet or less, a big message goes in writes of up to a write's
- * buffer (malloc and free were a tenth of a simulated run). A writer held
- * to a byte a write queues a segment per byte, and its link may end
- * (a reset) before they are read: the spares outlive links. Bigger ones
- * are made and freed. */
+/* Segments come in two sizes kept for reuse on their link: most are a
+ * packet or less, a big message goes in writes of up to a write's buffer
+ * (malloc and free were a tenth of a simulated run). Bigger ones, and
+ * spares beyond what a link keeps, are made and freed. Per link, not per
+ * thread: a core has no threads to know of, and a thread's spares would
+ * outlive it. */
 #define SEG_SMALL 128
 #define SEG_LARGE 4096
 static const size_t seg_class_cap[2] = {SEG_SMALL, SEG_LARGE};
-static const unsigned seg_spare_max[2] = {4096, 16}; /* at most 0.8 MB kept */
-static _Thread_local struct seg *seg_spare[2];
-static _Thread_local unsigned seg_nspare[2];
+static const unsigned seg_spare_max[2] = {256, 8};
 
 struct seg {
 	struct seg *next;
@@ -105,6 +102,8 @@ struct mqtt_fault_link {
 	bool reset;
 	unsigned timed_left;       /* faults with a time trigger not yet due */
 	unsigned kinds[2];         /* per direction, 1 << action of each fault on it */
+	struct seg *spare[2];      /* segments for reuse, by class */
+	unsigned nspare[2];
 	struct fstate *fs;
 	struct dir d[2];           /* [0] c2b, [1] b2c */
 	struct report_node *rhead, *rtail;
@@ -211,46 +210,15 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 	return 0;
 }
 
-/* A thread that ends frees its spares (a fault transport's reader, a
- * proxy's): the key's destructor runs at its exit. */
-static pthread_key_t seg_key;
-static pthread_once_t seg_key_once = PTHREAD_ONCE_INIT;
-static _Thread_local bool seg_key_set;
-
-static void seg_spares_free(void *unused)
-{
-	(void)unused;
-	for (int k = 0; k < 2; k++)
-		while (seg_spare[k]) {
-			struct seg *s = seg_spare[k];
-			seg_spare[k] = s->next;
-			free(s);
-		}
-	seg_nspare[0] = seg_nspare[1] = 0;
-}
-
-static void seg_key_make(void)
-{
-	(void)pthread_key_create(&seg_key, seg_spares_free);
-}
 
 /* Gives a segment back: one of a class to the link's spares. */
-static void seg_free(struct seg *s)
+static void seg_free(struct mqtt_fault_link *l, struct seg *s)
 {
-	if (!seg_key_set) {
-		/* Any non-NULL value: the destructor runs only for those. */
-		pthread_once(&seg_key_once, seg_key_make);
-		seg_key_set = pthread_setspecific(seg_key, &seg_key_set) == 0;
-		if (!seg_key_set) {
-			free(s);
-			return;
-		}
-	}
 	for (int k = 0; k < 2; k++)
-		if (s->cap == seg_class_cap[k] && seg_nspare[k] < seg_spare_max[k]) {
-			s->next = seg_spare[k];
-			seg_spare[k] = s;
-			seg_nspare[k]++;
+		if (s->cap == seg_class_cap[k] && l->nspare[k] < seg_spare_max[k]) {
+			s->next = l->spare[k];
+			l->spare[k] = s;
+			l->nspare[k]++;
 			return;
 		}
 	free(s);
@@ -264,7 +232,12 @@ void mqtt_fault_link_free(struct mqtt_fault_link *l)
 		while (l->d[i].head) {
 			struct seg *s = l->d[i].head;
 			l->d[i].head = s->next;
-			seg_free(s);
+			free(s);
+		}
+		while (l->spare[i]) {
+			struct seg *s = l->spare[i];
+			l->spare[i] = s->next;
+			free(s);
 		}
 	}
 	while (l->rhead) {
@@ -393,7 +366,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 			while (l->d[i].head) { /* a reset loses what was in flight */
 				struct seg *s = l->d[i].head;
 				l->d[i].head = s->next;
-				seg_free(s);
+				seg_free(l, s);
 			}
 			l->d[i].tail = NULL;
 		}
@@ -551,13 +524,14 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 	return due > d->last_due ? due : d->last_due;
 }
 
-static void queue_seg(struct dir *d, uint64_t due, const uint8_t *b, size_t n)
+static void queue_seg(struct mqtt_fault_link *l, struct dir *d, uint64_t due, const uint8_t *b,
+                      size_t n)
 {
 	int k = n <= SEG_SMALL ? 0 : n <= SEG_LARGE ? 1 : -1;
-	struct seg *s = k >= 0 ? seg_spare[k] : NULL;
+	struct seg *s = k >= 0 ? l->spare[k] : NULL;
 	if (s) {
-		seg_spare[k] = s->next;
-		seg_nspare[k]--;
+		l->spare[k] = s->next;
+		l->nspare[k]--;
 	} else {
 		size_t cap = k >= 0 ? seg_class_cap[k] : n;
 		if (!(s = malloc(sizeof *s + cap)))
@@ -618,7 +592,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 	uint64_t lifts;
 	uint64_t rate = bandwidth(l, dir, now, &lifts);
 	if (!rate) {
-		queue_seg(d, due, b, n);
+		queue_seg(l, d, due, b, n);
 		return;
 	}
 	/* Paced: chunks of at most a tick's worth of bytes, each due when the
@@ -643,7 +617,7 @@ static void queue_data(struct mqtt_fault_link *l, unsigned dir, uint64_t now, co
 		uint64_t at = d->bw_start + d->bw_bytes * 1000 / rate;
 		if (at > lifts)
 			at = lifts;
-		queue_seg(d, at > due ? at : due, b + off, len);
+		queue_seg(l, d, at > due ? at : due, b + off, len);
 		d->bw_bytes += len;
 	}
 	/* The burst's end: a write after it starts a new one. */
@@ -846,7 +820,7 @@ size_t mqtt_fault_link_peek(struct mqtt_fault_link *l, unsigned dir, uint64_t no
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		seg_free(s);
+		seg_free(l, s);
 		s = d->head;
 	}
 	if (!s || s->kind != SEG_DATA || s->due > now)
@@ -868,7 +842,7 @@ void mqtt_fault_link_consume(struct mqtt_fault_link *l, unsigned dir, size_t n)
 		d->head = s->next;
 		if (!d->head)
 			d->tail = NULL;
-		seg_free(s);
+		seg_free(l, s);
 	}
 }
 
