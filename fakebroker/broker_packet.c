@@ -144,6 +144,9 @@ static void on_subscribe(struct bconn *c, const struct mqtt_packet *p)
 	struct mqtt_packet ack = {.type = MQTT_SUBACK};
 	ack.suback.packet_id = p->subscribe.packet_id;
 	ack.suback.return_codes = (struct mqtt_slice){rc, i};
+	/* Known before the SUBACK goes: a rule that closes the connection
+	 * there frees a clean session with it. */
+	bool persistent = !s->clean;
 	broker_emit(c, &ack);
 	/* MQTT-3.8.4-3: retained messages of every (re)subscribed filter.
 	 * When a rule closed the connection at the SUBACK, a clean session
@@ -153,7 +156,7 @@ static void on_subscribe(struct bconn *c, const struct mqtt_packet *p)
 	 * subscription acknowledged, never got the retained message). */
 	cursor = 0;
 	i = 0;
-	while ((c->state == CONN_ONLINE || !s->clean) && mqtt_topic_next(p, &cursor, &t)) {
+	while ((c->state == CONN_ONLINE || persistent) && mqtt_topic_next(p, &cursor, &t)) {
 		if (rc[i++] != MQTT_SUBACK_FAILURE)
 			broker_subscribe_retained(c->b, s, t.filter.data, t.filter.len, t.qos);
 	}
