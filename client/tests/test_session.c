@@ -725,31 +725,41 @@ static void test_ack_timeout(void)
 	harness_free(&h);
 }
 
+/* Ticks h ms on, one before and at the end: the session wants its
+ * connection closed then, not before. */
+static void closes_after(struct harness *h, uint64_t ms)
+{
+	h->now += ms - 1;
+	mqtt_session_tick(h->s, h->now);
+	CU_ASSERT_FALSE(mqtt_session_should_close(h->s));
+	h->now += 1;
+	mqtt_session_tick(h->s, h->now);
+	CU_ASSERT(mqtt_session_should_close(h->s));
+}
+
+/* A broker that never answers CONNECT: the session gives up after ms. */
+static void connack_never_comes(struct harness *h, uint64_t ms)
+{
+	mqtt_session_connected(h->s, h->now);
+	expect(h, MQTT_CONNECT);
+	CU_ASSERT_EQUAL(mqtt_session_tick(h->s, h->now), h->now + ms);
+	closes_after(h, ms);
+	mqtt_session_lost(h->s, h->now, (struct mqtt_error){MQTT_TIMEOUT, 0});
+	expect_event(h, MQTT_EVENT_OFFLINE);
+}
+
 static void test_pause_timeout(void)
 {
 	struct mqtt_session_config c = test_config();
 	c.pause_timeout_ms = 4000;
 	struct harness h;
 	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
-	/* A broker that never answers CONNECT. */
-	mqtt_session_connected(h.s, h.now);
-	expect(&h, MQTT_CONNECT);
-	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 4000);
-	h.now += 4000;
-	mqtt_session_tick(h.s, h.now);
-	CU_ASSERT(mqtt_session_should_close(h.s));
-	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_TIMEOUT, 0});
-	expect_event(&h, MQTT_EVENT_OFFLINE);
+	connack_never_comes(&h, 4000);
 	/* A peer that stops reading: output pending with no progress. */
 	h.now = mqtt_session_dial_at(h.s);
 	go_online(&h);
 	publish(&h, 0, "t", "stuck", NULL);
-	h.now += 3999;
-	mqtt_session_tick(h.s, h.now);
-	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
-	h.now += 1;
-	mqtt_session_tick(h.s, h.now);
-	CU_ASSERT(mqtt_session_should_close(h.s));
+	closes_after(&h, 4000);
 	harness_free(&h);
 }
 
@@ -761,17 +771,7 @@ static void test_connack_awaited_one_keep_alive(void)
 	c.keep_alive = 10;
 	struct harness h;
 	harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
-	mqtt_session_connected(h.s, h.now);
-	expect(&h, MQTT_CONNECT);
-	CU_ASSERT_EQUAL(mqtt_session_tick(h.s, h.now), h.now + 10000);
-	h.now += 9999;
-	mqtt_session_tick(h.s, h.now);
-	CU_ASSERT_FALSE(mqtt_session_should_close(h.s));
-	h.now += 1;
-	mqtt_session_tick(h.s, h.now);
-	CU_ASSERT(mqtt_session_should_close(h.s));
-	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_TIMEOUT, 0});
-	expect_event(&h, MQTT_EVENT_OFFLINE);
+	connack_never_comes(&h, 10000);
 	/* Online, the wait is over: only the keep-alive's PINGREQ is due. */
 	h.now = mqtt_session_dial_at(h.s);
 	go_online(&h);
