@@ -210,7 +210,6 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 	return 0;
 }
 
-
 /* Gives a segment back: one of a class to the link's spares. */
 static void seg_free(struct mqtt_fault_link *l, struct seg *s)
 {
@@ -234,12 +233,13 @@ void mqtt_fault_link_free(struct mqtt_fault_link *l)
 			l->d[i].head = s->next;
 			free(s);
 		}
-		while (l->spare[i]) {
-			struct seg *s = l->spare[i];
-			l->spare[i] = s->next;
+	}
+	for (int k = 0; k < 2; k++)
+		while (l->spare[k]) {
+			struct seg *s = l->spare[k];
+			l->spare[k] = s->next;
 			free(s);
 		}
-	}
 	while (l->rhead) {
 		struct report_node *n = l->rhead;
 		l->rhead = n->next;
