@@ -282,6 +282,71 @@ static void corrupt_truncate_discard(void)
 	fx_free(&x);
 }
 
+/* What a link delivered of a stream of packets, written as `split` says
+ * (0: a packet a write; 1: a byte a write), one packet a millisecond,
+ * and what its reports said. */
+struct outcome {
+	uint8_t out[256];
+	size_t got;
+	struct mqtt_fault_report r[8];
+	int nr;
+};
+
+static void stream_through(const char *plan, int split, struct outcome *o)
+{
+	static const uint8_t *const packets[] = {PUB, PUBACK1, PING, PUB, PUBACK2, PUB, PUBACK3, PING};
+	static const size_t sizes[] = {sizeof PUB, 4, 2, sizeof PUB, 4, sizeof PUB, 4, 2};
+	struct fx x;
+	fx_new(&x, plan, 3);
+	memset(o, 0, sizeof *o);
+	for (uint64_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+		size_t step = split ? 1 : sizes[t];
+		for (size_t at = 0; at < sizes[t]; at += step)
+			mqtt_fault_link_write(x.l, MQTT_C2B, t, packets[t] + at, step);
+		o->got += drain(x.l, MQTT_C2B, t, o->out + o->got, sizeof o->out - o->got);
+	}
+	while (o->nr < 8 && mqtt_fault_link_report(x.l, &o->r[o->nr]))
+		o->nr++;
+	fx_free(&x);
+}
+
+/* A packet written whole goes through the link in one piece when no
+ * fault on its direction looks inside it; it must come out exactly as
+ * the byte-at-a-time path makes it, whatever a fault started by time
+ * does to the packets after it, and the reports must name the same
+ * packets and offsets. */
+static void whole_packets_as_bytes(void)
+{
+	static const char *const plans[] = {
+		"c2b time=2ms corrupt size=3",
+		"c2b time=3ms truncate size=2",
+		"c2b time=3ms discard",
+		"c2b time=4ms drop",
+		"c2b time=2ms half-close",
+		"c2b time=1ms stall ms=3",
+		"c2b time=2ms corrupt bits=0x0f\nb2c after=PUBACK#1 drop",
+		"c2b byte=9 corrupt",
+		"c2b pbyte=0.1 corrupt",
+	};
+	for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+		struct outcome whole, bytes;
+		stream_through(plans[i], 0, &whole);
+		stream_through(plans[i], 1, &bytes);
+		CU_ASSERT_EQUAL(whole.got, bytes.got);
+		CU_ASSERT(memcmp(whole.out, bytes.out, whole.got) == 0);
+		CU_ASSERT_EQUAL(whole.nr, bytes.nr);
+		for (int k = 0; k < whole.nr && k < bytes.nr; k++) {
+			CU_ASSERT_EQUAL(whole.r[k].offset, bytes.r[k].offset);
+			CU_ASSERT_EQUAL(whole.r[k].packet_type, bytes.r[k].packet_type);
+			CU_ASSERT_EQUAL(whole.r[k].packet_no, bytes.r[k].packet_no);
+			CU_ASSERT_EQUAL(whole.r[k].read_offset, bytes.r[k].read_offset);
+		}
+		if (whole.got != bytes.got || whole.nr != bytes.nr)
+			fprintf(stderr, "\nplan %s: %zu bytes and %d reports whole, %zu and %d a byte at a time\n",
+			        plans[i], whole.got, whole.nr, bytes.got, bytes.nr);
+	}
+}
+
 /* A report says where it acted in what the writer wrote and in what the
  * reader gets: after a discard the two differ (the scenario oracle took
  * the one for the other and judged the wrong packet as damaged; explore
@@ -430,6 +495,7 @@ const struct test_def fault_link_tests[] = {
 	{"partial writes and reads", partial_io},
 	{"corrupt, truncate, discard", corrupt_truncate_discard},
 	{"report offsets after a discard", report_offsets_after_a_discard},
+	{"whole packets come out as bytes would", whole_packets_as_bytes},
 	{"corrupt within a mask", corrupt_within_a_mask},
 	{"probability is deterministic", probability_is_deterministic},
 	{"time, connection and injected errors", time_conn_and_inject},
