@@ -55,10 +55,18 @@ FAKEBROKER_SRC := $(wildcard fakebroker/program/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard include/mqttsim/*.h)
 
+# A simulated run goes through every part of the library (codec, client
+# and broker cores, fault links) several times a packet, in calls across
+# files: mqttsim is compiled with the library's sources as one program
+# under link-time optimization (8% more runs a second than linked against
+# libmqttsim.a; issue 18). MQTTSIM_LTO= links the static library instead,
+# as the sanitizer builds do (faster to build, same code).
+MQTTSIM_LTO ?= -flto
+
 # Objects depend on the compiler and flags they were built with, so that
 # `make CC=clang` after `make` really rebuilds with clang.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(CXX) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+FLAGS_NOW := $(CC) $(CXX) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(MQTTSIM_LTO)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' > $@
@@ -203,9 +211,11 @@ MQTTSIM_SRC := $(sort $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.
                  $(REPLAY_SRC) $(wildcard capture/program/*.c)) $(STATEMENTS_C)
 MQTTSIM_HDR := $(foreach r,$(SCENARIO_ROOMS),$(wildcard scenarios/$(r)/*.h)) \
                $(wildcard capture/replay/*.h capture/program/*.h)
+MQTTSIM_LIB := $(if $(strip $(MQTTSIM_LTO)),$(LIB_SRC),$(STATIC))
 $(BUILD)/bin/mqttsim: $(MQTTSIM_SRC) $(MQTTSIM_HDR) $(STATIC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(MQTTSIM_SRC) $(STATIC) $(LDFLAGS) -ljansson $(LIB_DEPS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(MQTTSIM_LTO) -o $@ $(MQTTSIM_SRC) $(MQTTSIM_LIB) $(LDFLAGS) \
+	  $(MQTTSIM_LTO) -ljansson $(LIB_DEPS) $(LDLIBS)
 
 # Drivers of client libraries under test (docs/drivers.md): ours, and
 # the Debian packages' libmosquitto and Paho C.
@@ -273,9 +283,9 @@ check-py:
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 san: deps
-	@$(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" tests
+	@$(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" MQTTSIM_LTO= tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$(abspath scripts/asan.supp) UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	  $(MAKE) --no-print-directory BUILD=build/san CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" MQTTSIM_LTO= \
 	  check-unit check-py PYTEST_ARGS='-m "not slow and not unsanitized"'
 
 # The threaded code: the client's driver and the broker's serving thread,
@@ -283,7 +293,8 @@ san: deps
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS := $(TEST_BINS:$(BUILD)/%=build/tsan/%)
 tsan: deps
-	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CXX=clang++ CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" tests
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CXX=clang++ CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" \
+	  MQTTSIM_LTO= tests
 	@status=0; for t in $(TSAN_TESTS); do echo "== $$t"; TSAN_OPTIONS=halt_on_error=1 $$t || status=1; done; exit $$status
 
 FUZZ_TARGETS := fuzz_decode fuzz_framer fuzz_session fuzz_broker fuzz_faults fuzz_scenario fuzz_capture \
