@@ -72,6 +72,7 @@ struct sclient {
 	struct sim *sim;
 	int index;
 	int incarnation;                 /* its process: 1, then one more a restart */
+	uint64_t events;                 /* session events taken, over its processes */
 	struct mqtt_session *s;          /* NULL while crashed */
 	struct mqtt_store store;         /* store=fs: the file-system store on disk */
 	struct simdisk *disk;            /* store=fs: outlives crashes, minus what was not synced */
@@ -128,6 +129,12 @@ struct pubstate {
 	uint16_t req;                    /* a late (un)subscribe: its packet identifier */
 	uint64_t sent_at;
 	bool requested;
+	/* A publish refused for a full window: the client's event count and
+	 * process then. Only a finished exchange (an event) or a new process
+	 * frees an identifier, so until then a try is refused again. */
+	bool full;
+	uint64_t full_events;
+	int full_incarnation;
 };
 
 struct sim {
@@ -945,6 +952,7 @@ static bool step(struct sim *m, struct sclient *c)
 	}
 	struct mqtt_event ev;
 	while (mqtt_session_next_event(c->s, &ev)) {
+		c->events++;
 		int late = -1;
 		if (ev.type == MQTT_EVENT_SUBSCRIBED || ev.type == MQTT_EVENT_UNSUBSCRIBED)
 			late = late_request_done(m, c, ev.id, ev.type == MQTT_EVENT_SUBSCRIBED);
@@ -1131,6 +1139,10 @@ static bool schedule(struct sim *m)
 			continue;
 		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
 		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
+			/* Tried at every step of every instant while a window stays
+			 * full, the refused calls were a tenth of the session's time. */
+			if (ps->full && ps->full_events == c->events && ps->full_incarnation == c->incarnation)
+				break;
 			if (make_payload(m, i, ps->next) != 0)
 				break;
 			uint16_t id = 0;
@@ -1138,6 +1150,9 @@ static bool schedule(struct sim *m)
 			                                           mqtt_slice_str(st->topic),
 			                                           (struct mqtt_slice){m->payload,
 			                                                               m->payload_len}, &id);
+			ps->full = e.cls == MQTT_MAX;
+			ps->full_events = c->events;
+			ps->full_incarnation = c->incarnation;
 			if (e.cls == MQTT_MAX || e.cls == MQTT_DOWN)
 				break; /* the window is full, or offline at QoS 0: try again later */
 			if (e.cls)
