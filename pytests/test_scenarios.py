@@ -216,6 +216,15 @@ def test_real_refuses_a_damaged_disk():
     assert "storage-torn-qos2.scn:6: a damaged disk is simulated only" in p.stderr, p.stderr
 
 
+def test_real_skips_the_backoff_policy():
+    """expect backoff holds waits to this library's policy in virtual time:
+    --real says it skips the scenario, and why, rather than pass it unjudged."""
+    p = mqttsim("run", "--real", ROOT / "scenarios/timer-backoff-policy.scn")
+    assert p.returncode == 0, p.stderr
+    assert "timer-backoff-policy.scn: line 8: backoff is judged in simulation only" in p.stdout
+    assert p.stdout.rstrip().endswith("0 passed, 0 failed, 1 skipped")
+
+
 # The broker's end is judged in real time too, from the fake broker's
 # packet records: its defects are caught as in simulation.
 @pytest.mark.parametrize("name", ["caught-broker-qos2-half-done", "caught-broker-resend-without-dup"])

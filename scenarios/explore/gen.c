@@ -40,6 +40,17 @@
  * The one fault that does not end, a stall for ever, goes only to a
  * client with a keep-alive, which must end it: so a client's timers are
  * put to the test, not only its reconnects.
+ *
+ * Some seeds also hold a trial of one client's timers, drawn from a
+ * stream of their own (so the rest of the scenario is what the seed
+ * makes without it): a run of refused connects, long enough that only
+ * a backoff with a cap keeps the client live; or a writer whose link
+ * stalls for ever once more than a socket's buffer waits, with no
+ * keep-alive and no acknowledgement timeout, so that only its pause
+ * timeout (on writes) ends the connection; or two crashes of a client
+ * with a store while its link holds what it sent, so that the second
+ * restart finds records of both processes, which it must resend in
+ * publish order.
  * The expectations are then what the oracle judges for that
  * configuration: every invariant the scenario's workload exercises.
  */
@@ -73,6 +84,7 @@ struct gclient {
 	uint32_t read_buffer;
 	bool will;
 	unsigned keepalive;  /* seconds; 0: none */
+	unsigned qos_used;   /* 1 << the QoS of each of its publish lines */
 };
 
 struct gen {
@@ -84,6 +96,10 @@ struct gen {
 	int nclients;
 	struct gclient c[MAX_CLIENTS];
 	bool qos2, retain, late, will, damage, discard;
+	/* The trial of a client's timers or store: which, on whom, from its own stream. */
+	enum trial { T_NONE, T_REFUSED, T_STALLED_WRITER, T_TWO_RESTARTS } trial;
+	int tv;
+	uint64_t trial_state;
 };
 
 /* splitmix64: small, fast, and the same everywhere. */
@@ -116,6 +132,15 @@ static bool chance(struct gen *g, uint32_t num, uint32_t den)
 static bool enabled(const struct gen *g, enum kind k)
 {
 	return g->kinds & 1u << k;
+}
+
+/* A draw of the trial's own stream: lo to hi, inclusive. */
+static uint32_t trial_between(struct gen *g, uint32_t lo, uint32_t hi)
+{
+	struct gen t = {.state = g->trial_state};
+	uint32_t v = between(&t, lo, hi);
+	g->trial_state = t.state;
+	return v;
 }
 
 static void put(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -297,7 +322,10 @@ static void faults(struct gen *g, int i, uint32_t max_k)
 static void trouble(struct gen *g, int i, uint32_t max_k)
 {
 	struct gclient *c = &g->c[i];
-	if (enabled(g, K_CRASH) && chance(g, 2, 3)) {
+	/* Not the stalled writer: a crash of its memory would lose a window
+	 * of its big messages, and what is left could fit in the buffer. */
+	bool stalled_writer = g->trial == T_STALLED_WRITER && g->tv == i;
+	if (enabled(g, K_CRASH) && !stalled_writer && chance(g, 2, 3)) {
 		put(g, "crash c%d", i + 1);
 		if (chance(g, 1, 3)) {
 			put(g, " at=%ums", between(g, 1, 3000));
@@ -386,26 +414,60 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 	g.c[below(&g, (uint32_t)g.nclients)].publishes = true;
 	g.c[below(&g, (uint32_t)g.nclients)].subscribes = true;
 
+	/* A trial: refused connects one seed in eight; a stalled writer
+	 * (its big messages cost more) one in 16; two restarts one in 16. */
+	g.trial_state = seed ^ UINT64_C(0x74696d6572732121); /* "timers!!" */
+	uint32_t t = trial_between(&g, 0, 15);
+	g.trial = t < 2 ? T_REFUSED : t == 2 ? T_STALLED_WRITER : t == 3 ? T_TWO_RESTARTS : T_NONE;
+	do
+		g.tv = (int)trial_between(&g, 0, (uint32_t)g.nclients - 1);
+	while (g.trial != T_REFUSED && g.trial != T_NONE && !g.c[g.tv].publishes);
+
 	/* The clients. */
 	for (int i = 0; i < g.nclients; i++) {
 		struct gclient *c = &g.c[i];
 		c->clean = chance(&g, 1, 3);
+		if (g.trial == T_TWO_RESTARTS && g.tv == i)
+			c->clean = false; /* one session throughout: §4.6 order holds across its restarts */
 		bool wants_disk = enabled(&g, K_CRASH) || enabled(&g, K_DISK);
 		c->fs = wants_disk ? chance(&g, 2, 3) : chance(&g, 1, 4);
 		static const unsigned windows[] = {1, 2, 4, 16};
 		c->window = windows[below(&g, 4)];
+		/* The stalled writer: a full window of its big messages is more
+		 * than the link's send buffer, and only its pause timeout may
+		 * see the write that makes no progress. In memory: a full disk
+		 * would refuse some of them, and what is left could fit. */
+		bool stalled_writer = g.trial == T_STALLED_WRITER && g.tv == i;
+		if (stalled_writer) {
+			c->window = 16;
+			c->fs = false;
+		}
+		/* Two restarts: its store keeps what each leaves in flight. */
+		if (g.trial == T_TWO_RESTARTS && g.tv == i) {
+			c->window = 16;
+			c->fs = true;
+		}
 		put(&g, "client c%d clean=%s store=%s window=%u", i + 1, c->clean ? "yes" : "no",
 		    c->fs ? "fs" : "memory", c->window);
 		static const unsigned keepalives[] = {0, 2, 10, 30};
 		c->keepalive = keepalives[below(&g, 4)];
+		if (stalled_writer)
+			c->keepalive = 0;
 		put(&g, " keepalive=%u", c->keepalive);
-		if (chance(&g, 1, 4))
-			put(&g, " pause=%ums", between(&g, 500, 5000));
+		bool pause = chance(&g, 1, 4);
+		uint32_t pause_ms = pause ? between(&g, 500, 5000) : 0;
+		if (stalled_writer)
+			pause_ms = trial_between(&g, 500, 3000);
+		if (pause_ms)
+			put(&g, " pause=%ums", pause_ms);
 		if (chance(&g, 1, 3) || enabled(&g, K_DISCARD)) {
 			/* Long enough for what the slowest link generated delivers
 			 * (latency, bandwidth, a window of the biggest messages). */
 			c->ack_ms = between(&g, 4000, 10000);
-			put(&g, " ack-timeout=%ums", c->ack_ms);
+			if (stalled_writer)
+				c->ack_ms = 0;
+			else
+				put(&g, " ack-timeout=%ums", c->ack_ms);
 		}
 		if (chance(&g, 1, 6))
 			put(&g, " read-delay=%ums", between(&g, 1, 20));
@@ -465,6 +527,7 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		uint32_t qos = below(&g, 3), count = chance(&g, 1, 8) ? between(&g, 40, 150)
 		                                                        : between(&g, 1, 40);
 		g.qos2 |= qos == 2;
+		g.c[who].qos_used |= 1u << qos;
 		if (count > max_k)
 			max_k = count;
 		const char *topic = pick(&g, topics, NTOPICS);
@@ -480,8 +543,31 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		if (chance(&g, 1, 3))
 			put(&g, " every=%ums", between(&g, 1, 50));
 		put(&g, "\n");
-		if (g.retain && chance(&g, 1, 10))
+		if (g.retain && chance(&g, 1, 10)) {
 			put(&g, "clear c%u %s at=%ums\n", who + 1, topic, between(&g, 500, 3000));
+			g.c[who].qos_used |= 1u << 1; /* a clear goes at QoS 1 */
+		}
+	}
+
+	if (g.trial == T_STALLED_WRITER) {
+		/* A window of 16 messages of 16.8 KB and more, over the 256 KiB
+		 * a stalled link's send buffer takes; at a QoS of its own, so
+		 * that no other line's messages hold places in that window. */
+		uint32_t count = trial_between(&g, 17, 20);
+		uint32_t size = trial_between(&g, 16800, 17500);
+		uint32_t qos = trial_between(&g, 1, 2);
+		const char *topic = topics[trial_between(&g, 0, NTOPICS - 1)];
+		if (g.c[g.tv].qos_used & 1u << qos)
+			qos = 3 - qos;
+		if (g.c[g.tv].qos_used & 1u << qos) {
+			g.trial = T_NONE; /* both taken */
+		} else {
+			g.qos2 |= qos == 2;
+			put(&g, "# timers: c%d's link stalls for ever with more than its send buffer to "
+			    "write; only its pause timeout ends the connection\n", g.tv + 1);
+			put(&g, "publish c%d %s qos=%u count=%u size=%u\n", g.tv + 1, topic, qos, count,
+			    size);
+		}
 	}
 
 	/* Faults, crashes, full disks, rules. */
@@ -489,11 +575,47 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		faults(&g, i, max_k);
 		trouble(&g, i, max_k);
 	}
+	if (g.trial == T_TWO_RESTARTS) {
+		/* Its first two connections stall from their first PUBLISH for
+		 * a while; it crashes during each stall, so that what the first
+		 * process left in flight is still in flight at the second
+		 * crash, with newer messages saved between: the second restart
+		 * must resend all of them in publish order [MQTT-4.6.0-1]. */
+		uint32_t hold = trial_between(&g, 2000, 3000);
+		uint32_t first = trial_between(&g, 200, 600);
+		uint32_t restart = trial_between(&g, 50, 200);
+		uint32_t second = first + restart + trial_between(&g, 400, hold - 300);
+		uint32_t qos = trial_between(&g, 1, 2);
+		uint32_t count = trial_between(&g, 12, 20);
+		uint32_t every = trial_between(&g, 80, 120);
+		const char *topic = topics[trial_between(&g, 0, NTOPICS - 1)];
+		g.qos2 |= qos == 2;
+		put(&g, "# timers: c%d crashes twice while its link holds what it sent; its store keeps "
+		    "the order across both restarts\n", g.tv + 1);
+		put(&g, "publish c%d %s qos=%u count=%u every=%ums\n", g.tv + 1, topic, qos, count, every);
+		put(&g, "fault c%d c2b before=PUBLISH#1 stall ms=%u count=2\n", g.tv + 1, hold);
+		put(&g, "crash c%d at=%ums restart=%ums\n", g.tv + 1, first, restart);
+		put(&g, "crash c%d at=%ums restart=%ums\n", g.tv + 1, second, restart);
+	} else if (g.trial == T_REFUSED) {
+		/* Each connect reset before it gets through: from the seventh
+		 * on, a backoff without a cap waits longer than its cap. */
+		uint32_t count = trial_between(&g, 7, 12);
+		put(&g, "# timers: c%d's connects reset %u times in a row; its backoff must stop at "
+		    "its cap\n", g.tv + 1, count);
+		put(&g, "fault c%d c2b before=CONNECT#1 reset count=%u\n", g.tv + 1, count);
+	} else if (g.trial == T_STALLED_WRITER) {
+		/* For ever (longer than any run), from the first message the
+		 * client sends: no message is done then (its subscriptions are,
+		 * which the workload waits for), so a whole window of the big
+		 * ones waits behind it. */
+		put(&g, "fault c%d c2b before=PUBLISH#1 stall ms=%u count=1\n", g.tv + 1,
+		    STALL_FOR_EVER_MS);
+	}
 
 	/* What the oracle can demand of all that. */
 	static const char *const always[] = {"at-most-once", "at-least-once", "no-phantom", "live", "quiescent", "dup-flag", "packet-ids",
 	                                     "broker-dup-flag", "broker-packet-ids", "delivery-qos",
-	                                     "session"};
+	                                     "session", "backoff"};
 	for (size_t k = 0; k < sizeof always / sizeof *always; k++)
 		put(&g, "expect %s\n", always[k]);
 	/* Order is a promise over an ordered, lossless transport (§4.6): a

@@ -21,7 +21,7 @@ static const char *const invariant_names[SCN_INVARIANT_COUNT] = {
 	[SCN_SCRIPT] = "script",             [SCN_STATE] = "state",
 	[SCN_BROKER_DUP_FLAG] = "broker-dup-flag", [SCN_BROKER_PACKET_IDS] = "broker-packet-ids",
 	[SCN_DELIVERY_QOS] = "delivery-qos", [SCN_QUIESCENT] = "quiescent",
-	[SCN_STORAGE] = "storage",
+	[SCN_STORAGE] = "storage",           [SCN_BACKOFF] = "backoff",
 };
 
 const char *scn_invariant_name(enum scn_invariant i)

@@ -1483,6 +1483,14 @@ void scenario_driver_notes(const struct scenario *sc, const struct real_target *
 bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, char *why,
                         size_t cap)
 {
+	for (int i = 0; i < sc->nexpects; i++)
+		if (sc->expects[i].what == SCN_BACKOFF) {
+			/* Its bounds are this library's policy as the simulator sets
+			 * it, in virtual time: not a driver's, nor wall-clock. */
+			snprintf(why, cap, "line %u: backoff is judged in simulation only",
+			         sc->expects[i].line);
+			return true;
+		}
 	for (int i = 0; i < sc->nsteps; i++)
 		if (sc->steps[i].kind == SCN_DISK || sc->steps[i].damage) {
 			snprintf(why, cap, "line %u: a %s is simulated only", sc->steps[i].line,

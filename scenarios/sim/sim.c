@@ -109,6 +109,13 @@ struct sclient {
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
 	bool online_here;                /* the connection's CONNACK accepted it */
+	/* The reconnect policy (expect backoff): when the last connection of
+	 * this process ended, whether its CONNACK had accepted it, and the
+	 * session's shortest and longest waits. */
+	bool redial_owed;
+	bool ended_accepted;
+	uint64_t ended_at;
+	uint32_t wait_min_ms, wait_max_ms;
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
 	/* Records the disk damaged, which the restarted session must report. */
@@ -282,6 +289,9 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 		return -1;
 	}
 	c->incarnation++;
+	c->wait_min_ms = cfg.reconnect_wait_min_ms;
+	c->wait_max_ms = cfg.reconnect_wait_max_ms;
+	c->redial_owed = false; /* a new process dials at once */
 	if (m->chart)
 		chart_note_process(m->chart, m->now, c->index, c->cfg->name, c->incarnation);
 	/* The policy: every damaged record a restart finds is reported. */
@@ -375,15 +385,46 @@ static void connection_ended(struct sim *m, struct sclient *c)
 	c->online_here = false;
 }
 
+/* c's session let its connection go: unless it is done, it dials again. */
+static void note_loss(struct sim *m, struct sclient *c, bool accepted)
+{
+	c->redial_owed = c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED;
+	c->ended_accepted = accepted;
+	c->ended_at = m->now;
+}
+
+/* The longest wait c's policy allows before it dials again: the shortest
+ * wait after a connection its CONNACK accepted (a success starts the
+ * backoff again), else the longest (a backoff never grows past it). The
+ * jitter only shortens a wait. */
+static uint32_t redial_bound(const struct sclient *c)
+{
+	return c->ended_accepted ? c->wait_min_ms : c->wait_max_ms;
+}
+
+static void backoff_violation(struct sim *m, const struct sclient *c, const char *what)
+{
+	char why[300];
+	snprintf(why, sizeof why, "%s %s %llu ms after its connection ended at t=%llums: a wait "
+	         "of %u ms at most after %s", c->cfg->name, what,
+	         (unsigned long long)(m->now - c->ended_at), (unsigned long long)c->ended_at,
+	         redial_bound(c), c->ended_accepted ? "an accepted connection (the backoff starts "
+	         "again)" : "a failed one (the backoff's cap)");
+	tracef(m, "backoff: %s", why);
+	oracle_wire_violation(m->o, SCN_BACKOFF, why);
+}
+
 static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 {
 	if (!c->link)
 		return;
 	tracef(m, "%s: connection %u ends: %s", c->cfg->name, mqtt_fault_link_number(c->link), why);
 	chart_mark(m, "link", c, "end", "connection %u ends: %s", mqtt_fault_link_number(c->link), why);
+	bool accepted = c->online_here;
 	connection_ended(m, c);
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
+	note_loss(m, c, accepted);
 	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
@@ -429,6 +470,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	       mqtt_fault_link_number(c->link), why);
 	chart_mark(m, "link", c, "end", "connection %u closed by the client: %s",
 	           mqtt_fault_link_number(c->link), why);
+	bool accepted = c->online_here;
 	connection_ended(m, c);
 	if (c->orphan)
 		orphan_end(m, c); /* one at a time: the older one is long done */
@@ -443,6 +485,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	c->lost_connection = true;
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
+	note_loss(m, c, accepted);
 }
 
 /*
@@ -828,6 +871,9 @@ static bool step(struct sim *m, struct sclient *c)
 	if (!c->link) {
 		if (mqtt_session_state(c->s) == MQTT_STATE_CLOSED || !mqtt_session_should_dial(c->s, m->now))
 			return moved;
+		if (c->redial_owed && m->now - c->ended_at > redial_bound(c))
+			backoff_violation(m, c, "dialled again");
+		c->redial_owed = false;
 		if (mqtt_fault_link_new(&c->link, c->run, m->now) != 0)
 			return moved;
 		c->bc = peer_open(m, c, mqtt_fault_link_number(c->link));
@@ -1416,6 +1462,13 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 			       sc->steps[i].count);
 	for (int i = 0; i < sc->nclients; i++)
 		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
+	for (int i = 0; i < sc->nclients; i++) {
+		struct sclient *c = &m->c[i];
+		/* One still waiting to dial, past what its policy allows. */
+		if (c->redial_owed && !c->link && c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED &&
+		    m->now - c->ended_at > redial_bound(c))
+			backoff_violation(m, c, "had not dialled again");
+	}
 	for (int i = 0; i < sc->nclients; i++) {
 		char why[400];
 		if (m->c[i].script && pscript_violated(m->c[i].script, why, sizeof why))

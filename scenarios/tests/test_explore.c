@@ -10,10 +10,12 @@
 
 #include "scenarios/explore/explore.h"
 #include "scenarios/explore/gen.h"
+#include "mqttsim/fault_engine.h"
+#include "mqttsim/codec.h"
 #include "scenarios/lang/scenario.h"
 #include "testing/suites.h"
 
-#define GOLDEN_FNV 0xf4efd082bf1a50a0u
+#define GOLDEN_FNV 0x0b897c02c2648edcu
 
 static void test_every_seed_parses(void)
 {
@@ -59,7 +61,7 @@ static void test_same_bytes_every_build(void)
 		for (size_t k = 0; k < n; k++)
 			h = (h ^ (uint8_t)text[k]) * 1099511628211u;
 	}
-	CU_ASSERT_EQUAL(EXPLORE_GENERATOR, 6);
+	CU_ASSERT_EQUAL(EXPLORE_GENERATOR, 7);
 	if (h != GOLDEN_FNV)
 		fprintf(stderr, "\ngenerated digest %016llx\n", (unsigned long long)h);
 	CU_ASSERT_EQUAL(h, GOLDEN_FNV);
@@ -90,7 +92,128 @@ static void test_signatures(void)
 	CU_ASSERT_EQUAL(explore_failed_invariant("the run crashed"), 0);
 }
 
+/* The stalled writer is sound only so: nothing but its pause timeout
+ * may end its connection, a whole window of its big messages waits
+ * behind the stall, and nothing takes a message out of that window
+ * unfinished (a crash of its memory, a full disk). */
+static void check_stalled_writer(const struct scenario *s, int v, uint64_t seed)
+{
+	const struct scn_client *c = &s->clients[v];
+	CU_ASSERT(c->keep_alive == 0 && c->ack_timeout_ms == 0 && c->pause_ms > 0);
+	CU_ASSERT(c->window == 16 && c->store == SCN_STORE_MEMORY);
+	int big = -1;
+	for (int i = 0; i < s->nsteps; i++) {
+		const struct scn_step *st = &s->steps[i];
+		if (st->client != v)
+			continue;
+		CU_ASSERT(st->kind != SCN_CRASH && st->kind != SCN_DISK);
+		if (st->kind == SCN_PUBLISH && st->size >= 16800)
+			big = i;
+	}
+	CU_ASSERT_FATAL(big >= 0);
+	const struct scn_step *b = &s->steps[big];
+	CU_ASSERT(b->qos >= 1 && b->count >= 17 && (uint64_t)b->size * 16 > MQTT_FAULT_SEND_BUFFER);
+	for (int i = 0; i < s->nsteps; i++)
+		if (i != big && s->steps[i].client == v && s->steps[i].kind == SCN_PUBLISH)
+			if (s->steps[i].qos == b->qos) {
+				fprintf(stderr, "\nseed %llu: step %d shares the window\n", (unsigned long long)seed, i);
+				CU_FAIL("another line at the stalled writer's QoS");
+			}
+	bool stall = false;
+	for (size_t k = 0; k < c->plan.n; k++) {
+		const struct mqtt_fault *f = &c->plan.faults[k];
+		if (f->action == MQTT_FAULT_STALL && f->ms >= 900000 && f->when == MQTT_WHEN_BEFORE &&
+		    f->packet.type == MQTT_PUBLISH && f->packet.first == 1 && f->dirs == MQTT_C2B)
+			stall = true;
+		/* Nothing else may end what only its pause timeout is to end. */
+		CU_ASSERT(f->action != MQTT_FAULT_DISCARD);
+	}
+	if (!stall)
+		fprintf(stderr, "\nseed %llu: the stalled writer has no stall\n", (unsigned long long)seed);
+	CU_ASSERT(stall);
+}
+
+/* Two restarts: one session in one store throughout, and the second
+ * crash while the second stall still holds what the first left. */
+static void check_two_restarts(const struct scenario *s, int v)
+{
+	const struct scn_client *c = &s->clients[v];
+	CU_ASSERT(!c->clean && c->store == SCN_STORE_FS && c->window == 16);
+	/* The trial's two crashes are the last lines (a crash the rest of
+	 * the scenario gave it comes before). */
+	uint64_t at[2] = {0, 0}, restart = 0;
+	int crashes = 0;
+	for (int i = s->nsteps - 1; i >= 0 && crashes < 2; i--) {
+		const struct scn_step *st = &s->steps[i];
+		if (st->client == v && st->kind == SCN_CRASH && !st->after.type) {
+			at[1 - crashes++] = st->at_ms;
+			restart = st->restart_ms;
+		}
+	}
+	CU_ASSERT_FATAL(crashes == 2);
+	uint64_t hold = 0;
+	for (size_t k = 0; k < c->plan.n; k++) {
+		const struct mqtt_fault *f = &c->plan.faults[k];
+		if (f->action == MQTT_FAULT_STALL && f->count == 2 && f->when == MQTT_WHEN_BEFORE &&
+		    f->packet.type == MQTT_PUBLISH)
+			hold = f->ms;
+	}
+	CU_ASSERT(hold >= 2000);
+	CU_ASSERT(at[0] < hold);                     /* in the first stall */
+	CU_ASSERT(at[1] > at[0] + restart + 300);    /* after the second connection's first sends */
+	CU_ASSERT(at[1] < at[0] + restart + hold);   /* in the second stall */
+}
+
+/* The trials of a client's timers come at about their rates, each as
+ * its soundness needs; a seed without one is unchanged by them. */
+static void test_timer_trials(void)
+{
+	char text[EXPLORE_TEXT_MAX], err[600];
+	unsigned refused = 0, stalled = 0, restarts = 0;
+	for (uint64_t seed = 0; seed < 8000; seed++) {
+		size_t n = explore_generate(seed, text, sizeof text);
+		CU_ASSERT_FATAL(n > 0);
+		const char *r = strstr(text, "'s connects reset ");
+		const char *w = strstr(text, "'s link stalls for ever");
+		const char *t = strstr(text, " crashes twice while its link holds");
+		if (!r && !w && !t)
+			continue;
+		struct scenario s;
+		CU_ASSERT_FATAL(scenario_parse(&s, "gen", text, err, sizeof err) == 0);
+		int v = (r ? r : w ? w : t)[-1] - '1';
+		CU_ASSERT_FATAL(v >= 0 && v < s.nclients);
+		if (r) {
+			refused++;
+			unsigned resets = 0;
+			for (size_t k = 0; k < s.clients[v].plan.n; k++) {
+				const struct mqtt_fault *f = &s.clients[v].plan.faults[k];
+				if (f->action == MQTT_FAULT_RESET && f->packet.type == MQTT_CONNECT &&
+				    f->when == MQTT_WHEN_BEFORE && f->count >= 7)
+					resets++;
+			}
+			CU_ASSERT_EQUAL(resets, 1);
+		} else if (w) {
+			stalled++;
+			check_stalled_writer(&s, v, seed);
+		} else {
+			restarts++;
+			check_two_restarts(&s, v);
+		}
+		bool backoff = false;
+		for (int i = 0; i < s.nexpects; i++)
+			backoff |= s.expects[i].what == SCN_BACKOFF;
+		CU_ASSERT(backoff);
+		scenario_free(&s);
+	}
+	/* One in eight, and one in sixteen each (a stalled writer whose
+	 * QoS are both taken has none). */
+	CU_ASSERT(refused > 800 && refused < 1200);
+	CU_ASSERT(stalled > 300 && stalled < 600);
+	CU_ASSERT(restarts > 350 && restarts < 650);
+}
+
 const struct test_def explore_tests[] = {
+	{"trials of a client's timers: their rates, and what makes each sound", test_timer_trials},
 	{"every seed generates a scenario the language takes, the same each time", test_every_seed_parses},
 	{"signatures: the same failure shape, the same signature", test_signatures},
 	{"the same seed, the same bytes on every build", test_same_bytes_every_build},
