@@ -86,6 +86,11 @@ struct oracle {
 	uint64_t away_from[SCN_MAX_CLIENTS][64], away_until[SCN_MAX_CLIENTS][64];
 	int naway[SCN_MAX_CLIENTS];
 	uint32_t repeats_allowed[SCN_MAX_CLIENTS]; /* inbound identifiers a storage fault lost */
+	struct redial {                 /* the reconnect policy (expect backoff) */
+		uint32_t min_ms, max_ms;
+		bool owed, accepted;        /* a dial owed; after an accepted connection */
+		uint64_t ended_at;          /* when the connection that owes it ended */
+	} redial[SCN_MAX_CLIENTS];
 };
 
 struct oracle *oracle_new(const struct scenario *s)
@@ -404,6 +409,49 @@ void oracle_connect_attempt(struct oracle *o, int client, bool first)
 	if (!(first && o->sc->clients[client].clean))
 		o->maybe_held[client] = true;
 	o->discarded_late[client] = false;
+}
+
+void oracle_backoff_policy(struct oracle *o, int client, uint32_t min_ms, uint32_t max_ms)
+{
+	o->redial[client] = (struct redial){.min_ms = min_ms, .max_ms = max_ms};
+}
+
+void oracle_redial_owed(struct oracle *o, int client, bool accepted, uint64_t now)
+{
+	struct redial *d = &o->redial[client];
+	d->owed = true;
+	d->accepted = accepted;
+	d->ended_at = now;
+}
+
+/* A dial owed since d->ended_at, made (or still not made) at now. */
+static void judge_redial(struct oracle *o, int client, uint64_t now, const char *what)
+{
+	struct redial *d = &o->redial[client];
+	/* The jitter only shortens a wait: the bound is the backoff itself,
+	 * which a success sets back to the shortest wait and which never
+	 * grows past the longest. */
+	uint32_t bound = d->accepted ? d->min_ms : d->max_ms;
+	if (!d->owed || now - d->ended_at <= bound)
+		return;
+	subject(o, client, -1, -1); /* the chart marks it on the client's lane */
+	violation(o, SCN_BACKOFF, "%s %s %llu ms after its connection ended at t=%llums: a wait "
+	          "of %u ms at most after %s", o->sc->clients[client].name, what,
+	          (unsigned long long)(now - d->ended_at), (unsigned long long)d->ended_at, bound,
+	          d->accepted ? "an accepted connection (the backoff starts again)"
+	                      : "a failed one (the backoff's cap)");
+	subject(o, -1, -1, -1);
+}
+
+void oracle_dialled(struct oracle *o, int client, uint64_t now)
+{
+	judge_redial(o, client, now, "dialled again");
+	o->redial[client].owed = false;
+}
+
+void oracle_undialled(struct oracle *o, int client, uint64_t now)
+{
+	judge_redial(o, client, now, "had not dialled again");
 }
 
 void oracle_session_discarded(struct oracle *o, int client, uint64_t now)

@@ -115,6 +115,19 @@ void oracle_session_lost(struct oracle *o, int client);
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
                       const uint8_t *payload, size_t len, uint8_t qos, bool dup, bool retain,
                       uint64_t now);
+/* client's reconnect policy (expect backoff), set as its process starts
+ * (which dials at once): after a connection its CONNACK accepted ends,
+ * it dials again within min_ms (a success starts the backoff again);
+ * after any other end, within max_ms (the backoff's cap). */
+void oracle_backoff_policy(struct oracle *o, int client, uint32_t min_ms, uint32_t max_ms);
+/* A connection of client ended and its session goes on: it owes a dial;
+ * accepted: the connection's CONNACK had accepted it. */
+void oracle_redial_owed(struct oracle *o, int client, bool accepted, uint64_t now);
+/* client dialled at now: a dial owed is judged against the policy. */
+void oracle_dialled(struct oracle *o, int client, uint64_t now);
+/* The run ends at now with client still to dial (its session goes on): a
+ * dial owed longer than the policy allows is a violation. */
+void oracle_undialled(struct oracle *o, int client, uint64_t now);
 /* A rule broken on the wire (dup-flag, packet-ids), found by wire.c. */
 void oracle_wire_violation(struct oracle *o, enum scn_invariant what, const char *why);
 /* Whether every owed message reached every subscriber owed it. */

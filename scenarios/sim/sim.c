@@ -109,13 +109,6 @@ struct sclient {
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
 	bool online_here;                /* the connection's CONNACK accepted it */
-	/* The reconnect policy (expect backoff): when the last connection of
-	 * this process ended, whether its CONNACK had accepted it, and the
-	 * session's shortest and longest waits. */
-	bool redial_owed;
-	bool ended_accepted;
-	uint64_t ended_at;
-	uint32_t wait_min_ms, wait_max_ms;
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
 	/* Records the disk damaged, which the restarted session must report. */
@@ -289,9 +282,7 @@ static int session_start(struct sim *m, struct sclient *c, bool adopt)
 		return -1;
 	}
 	c->incarnation++;
-	c->wait_min_ms = cfg.reconnect_wait_min_ms;
-	c->wait_max_ms = cfg.reconnect_wait_max_ms;
-	c->redial_owed = false; /* a new process dials at once */
+	oracle_backoff_policy(m->o, c->index, cfg.reconnect_wait_min_ms, cfg.reconnect_wait_max_ms);
 	if (m->chart)
 		chart_note_process(m->chart, m->now, c->index, c->cfg->name, c->incarnation);
 	/* The policy: every damaged record a restart finds is reported. */
@@ -388,30 +379,8 @@ static void connection_ended(struct sim *m, struct sclient *c)
 /* c's session let its connection go: unless it is done, it dials again. */
 static void note_loss(struct sim *m, struct sclient *c, bool accepted)
 {
-	c->redial_owed = c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED;
-	c->ended_accepted = accepted;
-	c->ended_at = m->now;
-}
-
-/* The longest wait c's policy allows before it dials again: the shortest
- * wait after a connection its CONNACK accepted (a success starts the
- * backoff again), else the longest (a backoff never grows past it). The
- * jitter only shortens a wait. */
-static uint32_t redial_bound(const struct sclient *c)
-{
-	return c->ended_accepted ? c->wait_min_ms : c->wait_max_ms;
-}
-
-static void backoff_violation(struct sim *m, const struct sclient *c, const char *what)
-{
-	char why[300];
-	snprintf(why, sizeof why, "%s %s %llu ms after its connection ended at t=%llums: a wait "
-	         "of %u ms at most after %s", c->cfg->name, what,
-	         (unsigned long long)(m->now - c->ended_at), (unsigned long long)c->ended_at,
-	         redial_bound(c), c->ended_accepted ? "an accepted connection (the backoff starts "
-	         "again)" : "a failed one (the backoff's cap)");
-	tracef(m, "backoff: %s", why);
-	oracle_wire_violation(m->o, SCN_BACKOFF, why);
+	if (c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED)
+		oracle_redial_owed(m->o, c->index, accepted, m->now);
 }
 
 static void drop_connection(struct sim *m, struct sclient *c, const char *why)
@@ -871,9 +840,7 @@ static bool step(struct sim *m, struct sclient *c)
 	if (!c->link) {
 		if (mqtt_session_state(c->s) == MQTT_STATE_CLOSED || !mqtt_session_should_dial(c->s, m->now))
 			return moved;
-		if (c->redial_owed && m->now - c->ended_at > redial_bound(c))
-			backoff_violation(m, c, "dialled again");
-		c->redial_owed = false;
+		oracle_dialled(m->o, c->index, m->now);
 		if (mqtt_fault_link_new(&c->link, c->run, m->now) != 0)
 			return moved;
 		c->bc = peer_open(m, c, mqtt_fault_link_number(c->link));
@@ -1464,10 +1431,8 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 		r->reconnects[i] = m->c[i].connects ? (uint32_t)m->c[i].connects - 1 : 0;
 	for (int i = 0; i < sc->nclients; i++) {
 		struct sclient *c = &m->c[i];
-		/* One still waiting to dial, past what its policy allows. */
-		if (c->redial_owed && !c->link && c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED &&
-		    m->now - c->ended_at > redial_bound(c))
-			backoff_violation(m, c, "had not dialled again");
+		if (!c->link && c->s && mqtt_session_state(c->s) != MQTT_STATE_CLOSED)
+			oracle_undialled(m->o, i, m->now); /* still waiting to dial */
 	}
 	for (int i = 0; i < sc->nclients; i++) {
 		char why[400];
