@@ -7,6 +7,7 @@ extern const struct test_def wire_tests[];
 extern const struct test_def explore_tests[];
 extern const struct test_def report_tests[];
 extern const struct test_def sim_tests[];
+extern const struct test_def oracle_tests[];
 
 const struct suite_def all_suites[] = {
 	{"simdisk", simdisk_tests},
@@ -14,5 +15,6 @@ const struct suite_def all_suites[] = {
 	{"explore", explore_tests},
 	{"report", report_tests},
 	{"sim", sim_tests},
+	{"oracle", oracle_tests},
 	{NULL, NULL},
 };
