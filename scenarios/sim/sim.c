@@ -1153,7 +1153,8 @@ static bool schedule(struct sim *m)
 		while (ps->next < st->count && m->now >= ps->next_at && c->s &&
 		       mqtt_session_state(c->s) != MQTT_STATE_CLOSED) {
 			/* Tried at every step of every instant while a window stays
-			 * full, the refused calls were a tenth of the session's time. */
+			 * full, each refused call validated the message again for
+			 * nothing (about 2% of a run's instructions). */
 			if (ps->full && ps->full_events == c->events && ps->full_incarnation == c->incarnation)
 				break;
 			if (make_payload(m, i, ps->next) != 0)
