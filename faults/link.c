@@ -16,6 +16,7 @@
 
 #include "mqttsim/codec.h"
 #include "mqttsim/fault_engine.h"
+#include "fastmod.h"
 
 #define RANDOM_SIZE_MAX 16
 #define WRITE_BUF 4096       /* bytes a write gathers before it queues them */
@@ -49,6 +50,7 @@ struct fstate {
 	bool time_done;
 	bool active;                /* a lasting effect in force */
 	uint64_t until;             /* its end; UINT64_MAX for ever */
+	fastmod_t jitter_mod;       /* latency: fastmod_of(2 * jitter_ms + 1) */
 };
 
 struct dir {
@@ -203,6 +205,8 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 		}
 		if (f->when == MQTT_WHEN_P_BYTE)
 			l->fs[i].next_pbyte = next_pbyte(l, 0, f->p);
+		if (f->action == MQTT_FAULT_LATENCY)
+			l->fs[i].jitter_mod = fastmod_of(2 * (uint64_t)f->jitter_ms + 1);
 		l->timed_left += f->when == MQTT_WHEN_START || f->when == MQTT_WHEN_TIME;
 		bool edge = f->when == MQTT_WHEN_BEFORE || f->when == MQTT_WHEN_AFTER ||
 		            f->when == MQTT_WHEN_P_PACKET;
@@ -526,7 +530,9 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 		const struct mqtt_fault *f = &plan->faults[i];
 		if (f->action != MQTT_FAULT_LATENCY || !(f->dirs & dir) || !lasting_active(l, i, now))
 			continue;
-		uint64_t j = f->jitter_ms ? rnd(l) % (2 * (uint64_t)f->jitter_ms + 1) : 0;
+		uint64_t j = f->jitter_ms
+		             ? fastmod(rnd(l), l->fs[i].jitter_mod, 2 * (uint64_t)f->jitter_ms + 1)
+		             : 0;
 		uint64_t t = now + f->ms - f->jitter_ms + j;
 		if (t > due)
 			due = t;

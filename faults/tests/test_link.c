@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "faults/fastmod.h"
 #include "mqttsim/faults.h"
 #include "testing/suites.h"
 
@@ -486,6 +487,42 @@ static void time_conn_and_inject(void)
 	fx_free(&x);
 }
 
+/* The link's jitter remainder by multiplication (fastmod.h) is the
+ * remainder: every divisor a latency fault can give (2 * jitter + 1,
+ * jitter a 32-bit count of milliseconds) and some wider, against
+ * dividends at the edges and from a generator. */
+static void remainder_by_multiplication(void)
+{
+	const uint64_t divisors[] = {1, 2, 3, 5, 7, 41, 201, 1001, 65535, 65537, 2000001,
+	                             UINT32_MAX, 2 * (uint64_t)UINT32_MAX + 1,
+	                             UINT64_C(1) << 40, UINT64_C(0x9E3779B97F4A7C15), UINT64_MAX};
+	uint64_t z = 12345;
+	unsigned wrong = 0;
+	for (size_t k = 0; k < sizeof divisors / sizeof divisors[0]; k++) {
+		uint64_t m = divisors[k];
+		fastmod_t M = fastmod_of(m);
+		const uint64_t edges[] = {0, 1, m - 1, m, m + 1, 2 * m - 1, UINT64_MAX, UINT64_MAX - 1,
+		                          UINT64_MAX / m * m, UINT64_MAX / m * m - 1};
+		for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+			wrong += fastmod(edges[e], M, m) != edges[e] % m;
+		for (int i = 0; i < 20000; i++) {
+			uint64_t a = (z += UINT64_C(0x9E3779B97F4A7C15));
+			a = (a ^ (a >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+			a = (a ^ (a >> 27)) * UINT64_C(0x94D049BB133111EB);
+			a ^= a >> 31;
+			wrong += fastmod(a, M, m) != a % m;
+			wrong += fastmod(a >> (i % 64), M, m) != (a >> (i % 64)) % m;
+		}
+	}
+	for (uint64_t jitter = 1; jitter < 5000; jitter++) {
+		uint64_t m = 2 * jitter + 1;
+		fastmod_t M = fastmod_of(m);
+		for (uint64_t a = UINT64_MAX - 300; a != 0; a++)
+			wrong += fastmod(a, M, m) != a % m;
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+}
+
 const struct test_def fault_link_tests[] = {
 	{"passes unchanged", passes_unchanged},
 	{"drop after the second PUBACK", drop_after_second_puback},
@@ -496,6 +533,7 @@ const struct test_def fault_link_tests[] = {
 	{"corrupt, truncate, discard", corrupt_truncate_discard},
 	{"report offsets after a discard", report_offsets_after_a_discard},
 	{"whole packets come out as bytes would", whole_packets_as_bytes},
+	{"a remainder by multiplication is the remainder", remainder_by_multiplication},
 	{"corrupt within a mask", corrupt_within_a_mask},
 	{"probability is deterministic", probability_is_deterministic},
 	{"time, connection and injected errors", time_conn_and_inject},

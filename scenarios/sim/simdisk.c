@@ -120,15 +120,10 @@ static void ref(struct simdisk *d, int ino, int delta)
 		d->ino[ino].refs += (unsigned)delta;
 }
 
-static int dir_set_key(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
+/* Adds k, a name dir does not have (the caller searched it already). */
+static int dir_append(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
 {
-	struct entry *e = dir_at(dir, k);
-	if (e) {
-		ref(d, e->ino, -1);
-		ref(d, ino, +1);
-		e->ino = ino;
-		return 0;
-	}
+	struct entry *e;
 	if (dir->n == dir->cap) {
 		size_t cap = dir->cap ? dir->cap * 2 : 16;
 		struct entry *ne = realloc(dir->e, cap * sizeof *ne);
@@ -142,6 +137,18 @@ static int dir_set_key(struct simdisk *d, struct dir *dir, const struct key *k, 
 	e->ino = ino;
 	ref(d, ino, +1);
 	return 0;
+}
+
+static int dir_set_key(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
+{
+	struct entry *e = dir_at(dir, k);
+	if (e) {
+		ref(d, e->ino, -1);
+		ref(d, ino, +1);
+		e->ino = ino;
+		return 0;
+	}
+	return dir_append(d, dir, k, ino);
 }
 
 static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino)
@@ -261,7 +268,7 @@ static int sd_open_spool(void *ctx, const char *name)
 	} else {
 		if ((ino = new_inode(d)) < 0)
 			return ino;
-		int rc = dir_set_key(d, &d->live, &k, ino);
+		int rc = dir_append(d, &d->live, &k, ino);
 		if (rc) {
 			release_inode(d, ino);
 			return rc;
@@ -386,11 +393,18 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	struct key kfrom, kto;
 	if (!key_of(&kfrom, from) || !key_of(&kto, to))
 		return -ENAMETOOLONG;
-	struct entry *e = dir_at(&d->live, &kfrom);
+	/* Both names in one pass: a rename is on every store save. */
+	struct entry *e = NULL, *old = NULL;
+	for (size_t i = 0; i < d->live.n && (!e || !old); i++) {
+		struct entry *at = &d->live.e[i];
+		if (at->key.w[0] == kfrom.w[0] && at->key.w[1] == kfrom.w[1])
+			e = at;
+		if (at->key.w[0] == kto.w[0] && at->key.w[1] == kto.w[1])
+			old = at;
+	}
 	if (!e)
 		return -ENOENT;
 	int ino = e->ino;
-	struct entry *old = dir_at(&d->live, &kto);
 	int replaced = old ? old->ino : -1;
 	if (old) {
 		ref(d, ino, +1);
@@ -398,7 +412,7 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 		old->ino = ino;
 	} else {
 		ptrdiff_t at = e - d->live.e; /* the array may move */
-		int rc = dir_set_key(d, &d->live, &kto, ino);
+		int rc = dir_append(d, &d->live, &kto, ino);
 		if (rc)
 			return rc;
 		e = &d->live.e[at];
