@@ -163,7 +163,8 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "qos2-restart-publish", "qos1-silent-loss-ack-timeout", "caught-duplicating-broker",
         "caught-losing-broker", "volatile-crash", "window-full", "big-messages",
         "two-publishers", "qos1-slow-partial-write", "will-after-crash",
-        "will-not-after-disconnect", "retained-late-subscriber", "unsubscribe-stops-delivery"]
+        "will-not-after-disconnect", "retained-late-subscriber", "unsubscribe-stops-delivery",
+        "disconnect-with-messages-in-flight"]
 
 
 @pytest.mark.parametrize("name", REAL)

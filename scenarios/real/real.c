@@ -580,6 +580,7 @@ struct rclient {
 	bool online_once;      /* a CONNACK accepted it, in any of its processes */
 	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
 	bool disconnected;     /* told to DISCONNECT: its end is clean */
+	bool closed;           /* and its DISCONNECT call returned: closed for good */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 	bool cut;              /* its connection went with the broker (no will owed) */
 	pid_t driver_pid;      /* a driver's process: a crash kills it alone (under wlock) */
@@ -706,6 +707,7 @@ static int spawn(struct real *m, int i)
 	c->busy = false;
 	c->busy_step = -1;
 	c->inflight = 0;
+	c->closed = false;
 	c->proc_connects = 0;
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
@@ -889,7 +891,15 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		}
 		break;
 	case 'd':
+		/* Closed for good (DISCONNECT): what it had not finished never
+		 * finishes now, so it is no longer owed and the run does not
+		 * wait for it (the simulator's note_closed). */
 		c->busy = false;
+		c->closed = true;
+		oracle_excuse_unfinished(m->o, i);
+		if (c->inflight)
+			rtrace(m, "%s: closed with %zu exchange%s unfinished: no longer owed", cfg->name,
+			       c->inflight, c->inflight == 1 ? "" : "s");
 		break;
 	case 'g':
 		if (sscanf(text, "g %d %d", &step, &code) == 2 && step >= 0 && step < m->sc->nsteps)
@@ -1171,7 +1181,7 @@ static bool finished(const struct real *m, bool *settled)
 	}
 	for (int i = 0; i < m->sc->nclients; i++)
 		if (m->c[i].busy || m->c[i].restart_at != UINT64_MAX ||
-		    (m->c[i].fd >= 0 && m->c[i].inflight))
+		    (m->c[i].fd >= 0 && m->c[i].inflight && !m->c[i].closed))
 			return false;
 	if (oracle_all_delivered(m->o))
 		return true;

@@ -108,6 +108,7 @@ struct sclient {
 	bool adopted;                    /* restarted on its store at least once */
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
+	bool closed_noted;               /* note_closed saw it closed */
 	bool online_here;                /* the connection's CONNACK accepted it */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
@@ -376,6 +377,27 @@ static void connection_ended(struct sim *m, struct sclient *c)
 	c->online_here = false;
 }
 
+/*
+ * A client told to DISCONNECT is closed for good (the seed's Disconnect:
+ * "the Client is closed regardless"): what it had not finished then
+ * never finishes in this run, so it is no longer owed, as a memory-only
+ * publisher's crash does, and the run does not wait for it. What was
+ * completed stays owed: the broker acknowledged it.
+ */
+static void note_closed(struct sim *m, struct sclient *c)
+{
+	if (!c->disconnected || c->closed_noted || !c->s ||
+	    mqtt_session_state(c->s) != MQTT_STATE_CLOSED)
+		return;
+	c->closed_noted = true;
+	size_t left = mqtt_session_inflight(c->s);
+	if (!left)
+		return;
+	oracle_excuse_unfinished(m->o, c->index);
+	tracef(m, "%s: closed with %zu exchange%s unfinished: no longer owed", c->cfg->name, left,
+	       left == 1 ? "" : "s");
+}
+
 /* c's session let its connection go: unless it is done, it dials again. */
 static void note_loss(struct sim *m, struct sclient *c, bool accepted)
 {
@@ -394,6 +416,7 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	note_loss(m, c, accepted);
+	note_closed(m, c);
 	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
@@ -455,6 +478,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	if (c->s)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	note_loss(m, c, accepted);
+	note_closed(m, c);
 }
 
 /*
@@ -1145,6 +1169,7 @@ static bool schedule(struct sim *m)
 			c->disconnected = true; /* its connection ends cleanly: no will */
 			if (c->s)
 				mqtt_session_disconnect(c->s, m->now);
+			note_closed(m, c); /* at once when it was not connected */
 			moved = true;
 			continue;
 		}
@@ -1215,7 +1240,8 @@ static bool workload_done(struct sim *m)
 			return true; /* the client left the script: nothing more to see */
 		if (c->restart_at != UINT64_MAX || c->reading || (c->script && !pscript_done(c->script)))
 			return false;
-		if (c->s && mqtt_session_inflight(c->s))
+		/* A closed session's exchanges never finish (note_closed). */
+		if (c->s && mqtt_session_inflight(c->s) && mqtt_session_state(c->s) != MQTT_STATE_CLOSED)
 			return false;
 		/* Nothing on the way either, QoS 0 included. */
 		const uint8_t *d;
