@@ -393,30 +393,30 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	struct key kfrom, kto;
 	if (!key_of(&kfrom, from) || !key_of(&kto, to))
 		return -ENAMETOOLONG;
-	/* Both names in one pass: a rename is on every store save. */
-	struct entry *e = NULL, *old = NULL;
-	for (size_t i = 0; i < d->live.n && (!e || !old); i++) {
-		struct entry *at = &d->live.e[i];
-		if (at->key.w[0] == kfrom.w[0] && at->key.w[1] == kfrom.w[1])
-			e = at;
-		if (at->key.w[0] == kto.w[0] && at->key.w[1] == kto.w[1])
-			old = at;
+	/* Both names in one pass: a rename is on every store save. Indices,
+	 * not pointers: the array may move when the new name is added. */
+	size_t from_at = SIZE_MAX, to_at = SIZE_MAX;
+	for (size_t i = 0; i < d->live.n && (from_at == SIZE_MAX || to_at == SIZE_MAX); i++) {
+		const struct key *k = &d->live.e[i].key;
+		if (k->w[0] == kfrom.w[0] && k->w[1] == kfrom.w[1])
+			from_at = i;
+		if (k->w[0] == kto.w[0] && k->w[1] == kto.w[1])
+			to_at = i;
 	}
-	if (!e)
+	if (from_at == SIZE_MAX)
 		return -ENOENT;
-	int ino = e->ino;
-	int replaced = old ? old->ino : -1;
-	if (old) {
+	int ino = d->live.e[from_at].ino;
+	int replaced = to_at != SIZE_MAX ? d->live.e[to_at].ino : -1;
+	if (to_at != SIZE_MAX) {
 		ref(d, ino, +1);
 		ref(d, replaced, -1);
-		old->ino = ino;
+		d->live.e[to_at].ino = ino;
 	} else {
-		ptrdiff_t at = e - d->live.e; /* the array may move */
 		int rc = dir_append(d, &d->live, &kto, ino);
 		if (rc)
 			return rc;
-		e = &d->live.e[at];
 	}
+	struct entry *e = &d->live.e[from_at];
 	if (e->key.w[0] != kto.w[0] || e->key.w[1] != kto.w[1])
 		dir_drop(d, &d->live, e);
 	release_inode(d, replaced);
