@@ -72,6 +72,7 @@ LAYERS = [
     # Faults: plans and the engine; the fault-injecting transport.
     ("faults/plan.c", "faults", CORE),
     ("faults/link.c", "faults", CORE),
+    ("faults/fastmod.h", "faults", CORE),
     ("faults/*", "faults", DRIVER),
     # Captures: the replay core and the model it plays; loading and the
     # pcap reader and writer.
