@@ -107,9 +107,11 @@ void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat);
 /* An inbound QoS 2 identifier of client's store was lost: one message may
  * be delivered to it once more. */
 void oracle_allow_repeat(struct oracle *o, int client);
-/* A memory-only publisher crashed: its unfinished messages are no longer owed. */
+/* A memory-only publisher crashed, or a publisher was closed for good
+ * (DISCONNECT): its unfinished messages are no longer owed. */
 void oracle_excuse_unfinished(struct oracle *o, int client);
-/* A client's session at the broker was lost (clean): its deliveries are not judged for loss. */
+/* A client's session at the broker was lost (clean), or the client was closed for
+ * good (DISCONNECT): its deliveries are not judged for loss. */
 void oracle_session_lost(struct oracle *o, int client);
 /* The application of client read a message. */
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,

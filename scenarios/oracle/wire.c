@@ -27,6 +27,7 @@ static void reset_framing(struct wire_framing *fr)
 		fr->pos[d] = 0;
 		fr->corrupt_at[d] = UINT64_MAX;
 	}
+	fr->disconnect[0] = fr->disconnect[1] = false;
 }
 
 void wire_init(struct wire *w, enum wire_role role)
@@ -118,6 +119,8 @@ void wire_retire(struct wire *w)
 		old->pos[d] = cur->pos[d];
 		old->corrupt_at[d] = cur->corrupt_at[d];
 	}
+	old->disconnect[0] = cur->disconnect[0];
+	old->disconnect[1] = cur->disconnect[1];
 	reset_framing(cur);
 }
 
@@ -405,8 +408,16 @@ void wire_bytes(struct wire *w, bool old, bool sent, const uint8_t *data, size_t
 			c->corrupt_at[dir] = UINT64_MAX;
 			continue;
 		}
+		/* Well-formed only: reserved flags 0 [MQTT-3.14.1-1], no body. */
+		if (fr.len == 2 && fr.data[0] == MQTT_DISCONNECT << 4 && fr.data[1] == 0)
+			c->disconnect[dir] = true;
 		packet(w, old, sent, fr.data, fr.len, who, r);
 	}
+}
+
+bool wire_disconnect(const struct wire *w, bool old, bool sent)
+{
+	return w->conn[old ? 1 : 0].disconnect[sent ? 0 : 1];
 }
 
 uint32_t wire_unfinished(const struct wire *w, const char *who, char *why, size_t cap)

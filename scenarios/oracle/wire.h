@@ -43,6 +43,7 @@ struct wire_framing {
 	bool lost[2];                    /* corrupted on purpose: until the next connection */
 	uint64_t pos[2];                 /* stream bytes read so far */
 	uint64_t corrupt_at[2];          /* a corrupted byte there: its packet is not read; UINT64_MAX none */
+	bool disconnect[2];              /* a whole DISCONNECT went [0] out, [1] in */
 };
 
 /*
@@ -89,6 +90,11 @@ void wire_pair(struct wire *broker_end, struct wire *client_end);
 void wire_corrupted(struct wire *w, bool sent, uint64_t at);
 /* How many exchanges the peer started are in flight at this end. */
 uint32_t wire_peer_in_flight(const struct wire *w);
+/* Whether this end sent (sent) or received a whole, well-formed DISCONNECT
+ * on the connection (old: the one retired): at a client's end, whether
+ * it ended the connection gracefully; at a broker's, whether that
+ * connection ended cleanly, the will discarded [MQTT-3.1.2-10]. */
+bool wire_disconnect(const struct wire *w, bool old, bool sent);
 /* Nothing in flight, for a zeroed wire (calloc) of the given role. */
 void wire_init(struct wire *w, enum wire_role role);
 /*

@@ -893,10 +893,12 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'd':
 		/* Closed for good (DISCONNECT): what it had not finished never
 		 * finishes now, so it is no longer owed and the run does not
-		 * wait for it (the simulator's note_closed). */
+		 * wait for it; nor is what it had not read (the simulator's
+		 * note_closed). */
 		c->busy = false;
 		c->closed = true;
 		oracle_excuse_unfinished(m->o, i);
+		oracle_session_lost(m->o, i);
 		if (c->inflight)
 			rtrace(m, "%s: closed with %zu exchange%s unfinished: no longer owed", cfg->name,
 			       c->inflight, c->inflight == 1 ? "" : "s");
@@ -1110,6 +1112,15 @@ static void schedule(struct real *m)
 		if (m->next[i] == UINT32_MAX || m->now < m->next_at[i] ||
 		    (st->kind == SCN_SUBSCRIBE && !st->late))
 			continue;
+		if (c->closed && (st->kind == SCN_PUBLISH || st->late)) {
+			/* Closed for good (DISCONNECT): it publishes and asks nothing
+			 * more, as in simulation; the rest of the line is not owed. */
+			if (st->kind == SCN_PUBLISH)
+				rtrace(m, "line %u: %s is closed: %u of %u not published", st->line,
+				       sc->clients[st->client].name, st->count - m->next[i], st->count);
+			m->next[i] = UINT32_MAX;
+			continue;
+		}
 		if (st->kind == SCN_BROKER_DOWN) {
 			m->next[i] = UINT32_MAX;
 			broker_down(m, st);
@@ -1744,6 +1755,22 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	}
 	ask_final_states(m);
 	judge_broker_records(m);
+	for (int i = 0; i < sc->nclients; i++) {
+		/* A DISCONNECT the broker never took (lost on the way): the
+		 * connection may have ended uncleanly, and then its will goes
+		 * [MQTT-3.1.2-8]; not owed, as the broker may not have ended it
+		 * yet (the simulator, which sees the broker's end, owes it). */
+		const struct rclient *c = &m->c[i];
+		if (!c->closed || !c->proc_connects || !m->bwire[i])
+			continue;
+		pthread_mutex_lock(&m->wlock);
+		bool took = wire_disconnect(m->bwire[i], false, false);
+		pthread_mutex_unlock(&m->wlock);
+		if (!took) {
+			rtrace(m, "%s: its DISCONNECT never reached the broker", sc->clients[i].name);
+			oracle_connection_maybe_lost(m->o, i, m->now);
+		}
+	}
 	for (int i = 0; i < sc->nclients; i++) {
 		/* Quiescence: an online client's exchanges, in its session and
 		 * at the broker's end, are all finished by now. */

@@ -109,6 +109,11 @@ struct sclient {
 	bool first_connect;              /* its session has not been online yet */
 	bool disconnected;               /* it sent DISCONNECT */
 	bool closed_noted;               /* note_closed saw it closed */
+	/* A connection ended after DISCONNECT was asked, which the broker's
+	 * end has yet to judge (disconnect_judged), and whether it was online. */
+	enum disconnect_open { DISCONNECT_NONE, DISCONNECT_CONNECTING, DISCONNECT_ONLINE } disconnect_open;
+	uint32_t disconnect_conn;        /* which connection that was */
+	bool disconnect_owed;            /* it closed that one itself, with nothing left to write */
 	bool online_here;                /* the connection's CONNACK accepted it */
 	uint16_t sub_ids[SCN_MAX_STEPS]; /* a subscribe step's request identifier */
 	struct id_table ids;             /* by packet id: its last message, whether its record vanished */
@@ -363,8 +368,15 @@ static void peer_closed(struct sim *m, struct sclient *c, struct mqtt_bconn *bc,
  */
 static void connection_ended(struct sim *m, struct sclient *c)
 {
-	if (c->disconnected)
+	if (c->disconnected) {
+		/* Clean only if the broker takes the DISCONNECT, known where
+		 * the broker's end of the connection ends (disconnect_judged). */
+		c->disconnect_open = c->online_here ? DISCONNECT_ONLINE : DISCONNECT_CONNECTING;
+		c->disconnect_owed = false; /* a broken link: its DISCONNECT may never have gone */
+		c->disconnect_conn = c->link ? mqtt_fault_link_number(c->link) : 0;
+		c->online_here = false;
 		return;
+	}
 	if (c->online_here)
 		/* The broker published the will when it ended its side, which
 		 * may be long before the client saw the end (found by mqttsim
@@ -379,10 +391,12 @@ static void connection_ended(struct sim *m, struct sclient *c)
 
 /*
  * A client told to DISCONNECT is closed for good (the seed's Disconnect:
- * "the Client is closed regardless"): what it had not finished then
+ * "the Client is closed regardless"). What it had not finished then
  * never finishes in this run, so it is no longer owed, as a memory-only
- * publisher's crash does, and the run does not wait for it. What was
- * completed stays owed: the broker acknowledged it.
+ * publisher's crash does, and the run does not wait for it; what it
+ * completed stays owed (the broker acknowledged it). And it reads
+ * nothing more: what it had not read by then is not owed to it, so loss
+ * to it is not judged (duplicates and order still are).
  */
 static void note_closed(struct sim *m, struct sclient *c)
 {
@@ -390,12 +404,53 @@ static void note_closed(struct sim *m, struct sclient *c)
 	    mqtt_session_state(c->s) != MQTT_STATE_CLOSED)
 		return;
 	c->closed_noted = true;
+	c->reading = false; /* the message its application was slow to take, it never takes */
+	oracle_session_lost(m->o, c->index);
 	size_t left = mqtt_session_inflight(c->s);
 	if (!left)
 		return;
 	oracle_excuse_unfinished(m->o, c->index);
 	tracef(m, "%s: closed with %zu exchange%s unfinished: no longer owed", c->cfg->name, left,
 	       left == 1 ? "" : "s");
+}
+
+/*
+ * The broker's end of a connection its client wrote DISCONNECT on ends
+ * (old: the connection let go of): a DISCONNECT the broker never took,
+ * lost on the way or behind the broker's own close, makes it an unclean
+ * end like any other, and the will goes [MQTT-3.1.2-8] (found by mqttsim
+ * explore, generator 8, seed 9844: a drop at the DISCONNECT's byte).
+ */
+static void disconnect_judged(struct sim *m, struct sclient *c, bool old, uint32_t conn)
+{
+	if (conn != c->disconnect_conn)
+		return; /* an older connection's end (found by mqttsim explore, seed 572048) */
+	enum disconnect_open was = c->disconnect_open;
+	c->disconnect_open = DISCONNECT_NONE;
+	if (was == DISCONNECT_NONE || wire_disconnect(c->bwire, old, false))
+		return;
+	if (was == DISCONNECT_ONLINE && c->disconnect_owed && !wire_disconnect(c->wire, false, true)) {
+		/* Online, told to disconnect, and gone without writing DISCONNECT:
+		 * no graceful end, so the broker rightly publishes the will. */
+		char why[300];
+		snprintf(why, sizeof why, "%s was told to disconnect while online, and its connection "
+		         "ended without a DISCONNECT written: its will goes", c->cfg->name);
+		tracef(m, "%s", why);
+		if (*c->cfg->will_topic)
+			oracle_wire_violation(m->o, SCN_WILL, why);
+		oracle_connection_lost(m->o, c->index, m->now, m->now);
+		return;
+	}
+	tracef(m, "%s: its DISCONNECT never reached the broker: the connection ended uncleanly",
+	       c->cfg->name);
+	if (was == DISCONNECT_ONLINE)
+		oracle_connection_lost(m->o, c->index, m->now, m->now);
+	else
+		/* Closed while connecting (no DISCONNECT to send): a CONNECT
+		 * still on its way may yet be accepted, and that connection's
+		 * end is unclean; its will may come, it is not owed (found by
+		 * mqttsim explore, generator 8, seed 618463). */
+		oracle_connection_maybe_lost(m->o, c->index, m->now);
 }
 
 /* c's session let its connection go: unless it is done, it dials again. */
@@ -417,6 +472,7 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 		mqtt_session_lost(c->s, m->now, (struct mqtt_error){MQTT_IO, ECONNRESET});
 	note_loss(m, c, accepted);
 	note_closed(m, c);
+	disconnect_judged(m, c, false, mqtt_fault_link_number(c->link)); /* what it held is lost */
 	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
@@ -434,6 +490,7 @@ static void orphan_end(struct sim *m, struct sclient *c)
 	       mqtt_fault_link_number(c->orphan));
 	chart_mark(m, "link", c, "end", "connection %u ends at the broker",
 	           mqtt_fault_link_number(c->orphan));
+	disconnect_judged(m, c, true, mqtt_fault_link_number(c->orphan));
 	peer_closed(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan));
 	for (int k = 0; k < c->nbforget; k++)
 		wire_forget(c->bwire, false, c->bforget[k]);
@@ -464,6 +521,13 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	           mqtt_fault_link_number(c->link), why);
 	bool accepted = c->online_here;
 	connection_ended(m, c);
+	if (c->disconnect_open == DISCONNECT_ONLINE) {
+		/* Closed by the client with nothing left to write: its DISCONNECT,
+		 * if it made one, was written (one a stalled link held back,
+		 * given up on, was not the client's choice). */
+		const uint8_t *d;
+		c->disconnect_owed = mqtt_session_output(c->s, &d) == 0;
+	}
 	if (c->orphan)
 		orphan_end(m, c); /* one at a time: the older one is long done */
 	mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
@@ -1033,7 +1097,7 @@ static bool step(struct sim *m, struct sclient *c)
 	else if (mqtt_fault_link_state(l, MQTT_C2B, m->now) != MQTT_LINK_OPEN)
 		drop_connection(m, c, "closed toward the broker");
 	else if (mqtt_session_should_close(c->s))
-		let_go(m, c, mqtt_session_state(c->s) == MQTT_STATE_CLOSED ? "it is done"
+		let_go(m, c, mqtt_session_state(c->s) == MQTT_STATE_CLOSED || c->disconnected ? "it is done"
 		                                                            : "it gave up on it");
 	else if (!c->b2c_fin && peer_wants_close(m, c, c->bc, conn)) {
 		/* The broker's side closes: its last bytes still reach the client,
@@ -1124,6 +1188,19 @@ static bool schedule(struct sim *m)
 		struct sclient *c = &m->c[st->client];
 		if (m->now < ps->next_at || ps->next == UINT32_MAX)
 			continue;
+		if (c->s && mqtt_session_state(c->s) == MQTT_STATE_CLOSED &&
+		    (st->kind == SCN_PUBLISH || st->late)) {
+			/* Closed for good (DISCONNECT): it publishes and asks nothing
+			 * more; what the line had left is never published, so not owed
+			 * (a closed session refuses it), and the workload does not
+			 * wait for it. */
+			if (st->kind == SCN_PUBLISH)
+				tracef(m, "line %u: %s is closed: %u of %u not published", st->line,
+				       c->cfg->name, st->count - ps->next, st->count);
+			ps->next = UINT32_MAX;
+			moved = true;
+			continue;
+		}
 		if (st->kind == SCN_CRASH && !st->after.type) {
 			ps->next = UINT32_MAX;
 			if (c->s)
