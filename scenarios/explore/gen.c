@@ -51,6 +51,10 @@
  * with a store while its link holds what it sent, so that the second
  * restart finds records of both processes, which it must resend in
  * publish order.
+ * And one seed in eight closes a client by DISCONNECT during the
+ * workload (from a stream of its own too): the rest of its lines is
+ * never carried out, and the oracle owes nothing it had left unfinished
+ * or unread.
  * The expectations are then what the oracle judges for that
  * configuration: every invariant the scenario's workload exercises.
  */
@@ -85,6 +89,7 @@ struct gclient {
 	bool will;
 	unsigned keepalive;  /* seconds; 0: none */
 	unsigned qos_used;   /* 1 << the QoS of each of its publish lines */
+	bool crashes;        /* it has a crash line */
 };
 
 struct gen {
@@ -327,6 +332,7 @@ static void trouble(struct gen *g, int i, uint32_t max_k)
 	bool stalled_writer = g->trial == T_STALLED_WRITER && g->tv == i;
 	if (enabled(g, K_CRASH) && !stalled_writer && chance(g, 2, 3)) {
 		put(g, "crash c%d", i + 1);
+		c->crashes = true;
 		if (chance(g, 1, 3)) {
 			put(g, " at=%ums", between(g, 1, 3000));
 		} else {
@@ -610,6 +616,25 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		 * ones waits behind it. */
 		put(&g, "fault c%d c2b before=PUBLISH#1 stall ms=%u count=1\n", g.tv + 1,
 		    STALL_FOR_EVER_MS);
+	}
+
+	/* One seed in eight closes a client by DISCONNECT at some time of the
+	 * workload, drawn from a stream of its own (the rest of the scenario
+	 * is what the seed makes without it): it publishes and asks nothing
+	 * more, what it had not finished or read is not owed, and its will
+	 * never goes for a connection it ended so. Not a client that crashes
+	 * (a restart would bring it back) nor one on trial. */
+	struct gen closing = {.state = seed ^ UINT64_C(0x636c6f7365732121)}; /* "closes!!" */
+	if (chance(&closing, 1, 8)) {
+		int candidates[MAX_CLIENTS], n = 0;
+		for (int i = 0; i < g.nclients; i++)
+			if (!g.c[i].crashes && (g.trial == T_NONE || g.tv != i))
+				candidates[n++] = i;
+		if (n) {
+			int who = candidates[below(&closing, (uint32_t)n)];
+			uint32_t at = between(&closing, 1, 3000);
+			put(&g, "disconnect c%d at=%ums\n", who + 1, at);
+		}
 	}
 
 	/* What the oracle can demand of all that. */
