@@ -164,7 +164,9 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "caught-losing-broker", "volatile-crash", "window-full", "big-messages",
         "two-publishers", "qos1-slow-partial-write", "will-after-crash",
         "will-not-after-disconnect", "retained-late-subscriber", "unsubscribe-stops-delivery",
-        "disconnect-with-messages-in-flight"]
+        "disconnect-with-messages-in-flight", "disconnect-mid-workload", "will-after-lost-disconnect",
+        "will-of-a-client-closed-while-connecting", "disconnect-after-a-given-up-connection",
+        "will-after-a-disconnect-cut-off"]
 
 
 @pytest.mark.parametrize("name", REAL)
