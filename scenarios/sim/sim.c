@@ -107,7 +107,7 @@ struct sclient {
 	uint8_t *big;                    /* a big message's payload, claimed (read-buffer) */
 	bool adopted;                    /* restarted on its store at least once */
 	bool first_connect;              /* its session has not been online yet */
-	bool disconnected;               /* it sent DISCONNECT */
+	bool disconnected;               /* told to DISCONNECT: closed for good (note_closed) */
 	bool closed_noted;               /* note_closed saw it closed */
 	/* A connection ended after DISCONNECT was asked, which the broker's
 	 * end has yet to judge (disconnect_judged), and whether it was online. */
