@@ -316,8 +316,12 @@ int main(void)
 		else if (!strcmp(what, "publish"))
 			do_publish(mosq, cmd, id);
 		else if (!strcmp(what, "disconnect")) {
-			mosquitto_disconnect(mosq);
-			jsonl_reply(id, "ok");
+			/* No connection: nothing is sent, and "ok" would claim it was. */
+			int rc = mosquitto_disconnect(mosq);
+			if (rc == MOSQ_ERR_SUCCESS)
+				jsonl_reply(id, "ok");
+			else
+				jsonl_error(id, rc == MOSQ_ERR_NO_CONN ? "not-sent" : "unknown", mosquitto_strerror(rc));
 		}
 		json_decref(cmd);
 	}

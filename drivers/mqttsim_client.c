@@ -378,8 +378,14 @@ int main(void)
 		else if (!strcmp(what, "publish"))
 			do_publish(cmd, id);
 		else if (!strcmp(what, "disconnect")) {
-			mqtt_client_disconnect(g.client, NULL);
-			jsonl_reply(id, "ok");
+			/* "ok" only for a DISCONNECT written: the runner checks the
+			 * claim against the client's bytes (docs/drivers.md). */
+			struct mqtt_error e = mqtt_client_disconnect(g.client, NULL);
+			if (e.cls == MQTT_SUCCESS)
+				jsonl_reply(id, "ok");
+			else
+				error_event(id, e.cls == MQTT_IO || e.cls == MQTT_CANCELED ? "unknown"
+				                : e.cls == MQTT_CLOSED ? "closed" : "not-sent", e);
 		}
 		json_decref(cmd);
 	}

@@ -345,8 +345,13 @@ int main(void)
 			do_publish(cmd, id);
 		} else if (!strcmp(what, "disconnect")) {
 			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
-			MQTTAsync_disconnect(g.client, &d);
-			jsonl_reply(id, "ok");
+			/* Not connected: nothing is sent, and "ok" would claim it was. */
+			int rc = MQTTAsync_disconnect(g.client, &d);
+			if (rc == MQTTASYNC_SUCCESS)
+				jsonl_reply(id, "ok");
+			else
+				jsonl_error(id, rc == MQTTASYNC_DISCONNECTED ? "not-sent" : "unknown",
+				            MQTTAsync_strerror(rc));
 		}
 		json_decref(cmd);
 	}

@@ -203,9 +203,15 @@ def main():
         elif what == "publish":
             publish(client, cmd)
         elif what == "disconnect":
-            client.disconnect()
+            # Not connected: nothing is sent, and "ok" would claim it was.
+            rc = client.disconnect()
             with lock:
-                emit(id=cmd["id"], event="ok")
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    emit(id=cmd["id"], event="ok")
+                else:
+                    emit(id=cmd["id"], event="error",
+                         **{"class": "not-sent" if rc == mqtt.MQTT_ERR_NO_CONN else "unknown",
+                            "text": mqtt.error_string(rc)})
     if client:
         client.loop_stop()
 

@@ -352,6 +352,30 @@ def test_real_and_the_threaded_clients_driver_agree(tmp_path):
     assert real.returncode == driver.returncode == 0
 
 
+def test_a_disconnect_claimed_but_not_written_is_caught(tmp_path):
+    """A library that answers disconnect with ok but closes its connection
+    without writing DISCONNECT: the broker rightly publishes the will, and
+    the runner, seeing no DISCONNECT among the client's bytes, names the
+    false claim (before, the will was allowed and the run passed). The
+    driver as shipped passes the same scenario."""
+    honest = (ROOT / "drivers/paho_python.py").read_text()
+    branch = "            rc = client.disconnect()\n"
+    assert branch in honest
+    # Stop paho's thread and close the socket: no DISCONNECT, rc success.
+    (tmp_path / "liar.py").write_text(honest.replace(
+        branch, "            client.loop_stop()\n            client.socket().close()\n"
+                "            rc = mqtt.MQTT_ERR_SUCCESS\n"))
+    scn = ROOT / "scenarios/will-not-after-disconnect.scn"
+    proc = mqttsim("run", "--client-cmd", f"{PY} {tmp_path}/liar.py", "--seeds", "1", scn,
+                   cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"^FAIL .*will-not-after-disconnect\.scn seed 1 .*will violated: dev was told "
+                     r"to disconnect, and its library reported the DISCONNECT sent, yet it wrote "
+                     r"none: its will goes", proc.stdout, re.M), proc.stdout
+    proc = mqttsim("run", "--client-cmd", DRIVERS["paho-python"], "--seeds", "1", scn, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 BROKEN = {
     "no-hello": ("import sys; sys.exit(4)", "exited with status 4 before its hello"),
     "silent": ("import time; time.sleep(60)", "said no hello within 10 s"),

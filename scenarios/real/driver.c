@@ -372,7 +372,7 @@ static void on_event(struct adapter *a, json_t *ev, const char *line)
 		break;
 	case K_DISCONNECT:
 		a->disconnected = true;
-		report(a, "d");
+		report(a, "d %d -1", cls); /* the runner sees whether it wrote a DISCONNECT */
 		break;
 	}
 	if (!strcmp(what, "completed") && p->kind != K_PUBLISH)

@@ -524,9 +524,14 @@ int scenario_real_client(int argc, char **argv)
 			child_send(&ch, "%c %d %d %d %u", cmd[0] == 'L' ? 'l' : 'n', step, (int)e.cls, e.code,
 			           granted);
 		} else if (cmd[0] == 'D') {
-			mqtt_client_disconnect(ch.client, NULL);
+			e = mqtt_client_disconnect(ch.client, NULL);
 			disconnected = true;
-			child_send(&ch, "d");
+			/* Whether a DISCONNECT is among what it wrote on its last
+			 * connection, for a success to be checked against. */
+			pthread_mutex_lock(&ch.lock);
+			bool wrote = wire_disconnect(ch.wire, false, true);
+			pthread_mutex_unlock(&ch.lock);
+			child_send(&ch, "d %d %d", (int)e.cls, wrote);
 		} else if (cmd[0] == 'Z') {
 			/* Where it ends (expect state). */
 			child_send(&ch, "z %d %zu", disconnected ? SCN_FINAL_CLOSED : mqtt_client_online(ch.client)
@@ -581,6 +586,8 @@ struct rclient {
 	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
 	bool disconnected;     /* told to DISCONNECT: its end is clean */
 	bool closed;           /* and its DISCONNECT call returned: closed for good */
+	bool disconnect_ok;    /* that call reported its DISCONNECT sent */
+	int disconnect_wrote;  /* and one was among the bytes it wrote (-1: the runner's cwire knows) */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 	bool cut;              /* its connection went with the broker (no will owed) */
 	pid_t driver_pid;      /* a driver's process: a crash kills it alone (under wlock) */
@@ -708,6 +715,8 @@ static int spawn(struct real *m, int i)
 	c->busy_step = -1;
 	c->inflight = 0;
 	c->closed = false;
+	c->disconnected = false; /* a new process was never told to (the simulator's restart) */
+	c->disconnect_ok = false;
 	c->proc_connects = 0;
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
@@ -897,6 +906,8 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		 * note_closed). */
 		c->busy = false;
 		c->closed = true;
+		c->disconnect_wrote = -1;
+		c->disconnect_ok = sscanf(text, "d %d %d", &cls, &c->disconnect_wrote) >= 1 && cls == 0;
 		oracle_excuse_unfinished(m->o, i);
 		oracle_session_lost(m->o, i);
 		if (c->inflight)
@@ -1769,6 +1780,30 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		if (!took) {
 			rtrace(m, "%s: its DISCONNECT never reached the broker", sc->clients[i].name);
 			oracle_connection_maybe_lost(m->o, i, m->now);
+		}
+	}
+	for (int i = 0; i < sc->nclients; i++) {
+		/* A DISCONNECT its library said it sent, not among the bytes the
+		 * client wrote: no graceful end, and its will goes [MQTT-3.1.2-8]
+		 * (the simulator's disconnect_judged). Judged where the will
+		 * shows, as there; its bytes are the process's own view, or the
+		 * runner's for a driver's client. */
+		const struct rclient *c = &m->c[i];
+		if (!c->closed || !c->disconnect_ok || !*sc->clients[i].will_topic)
+			continue;
+		bool wrote = c->disconnect_wrote > 0;
+		if (c->disconnect_wrote < 0 && m->cwire[i]) {
+			pthread_mutex_lock(&m->wlock);
+			wrote = wire_disconnect(m->cwire[i], false, true);
+			pthread_mutex_unlock(&m->wlock);
+		}
+		if (!wrote) {
+			char why[300];
+			snprintf(why, sizeof why, "%s was told to disconnect, and its library "
+			         "reported the DISCONNECT sent, yet it wrote none: its will goes",
+			         sc->clients[i].name);
+			rtrace(m, "%s", why);
+			oracle_wire_violation(m->o, SCN_WILL, why);
 		}
 	}
 	for (int i = 0; i < sc->nclients; i++) {

@@ -920,6 +920,13 @@ static bool step(struct sim *m, struct sclient *c)
 		           c->has_store ? " (adopting its store)" : "");
 		m->last_trouble = m->now;
 		c->restart_at = UINT64_MAX;
+		/* A new process was never told to disconnect: its connections
+		 * end as any client's (a crash of it sends the will), whatever
+		 * the process before it was told (found by a hand-written
+		 * scenario: the restarted process's crash was blamed on a
+		 * DISCONNECT it never wrote). */
+		c->disconnected = false;
+		c->closed_noted = false;
 		if (session_start(m, c, true) != 0)
 			return false;
 		c->adopted = c->has_store;
