@@ -19,8 +19,8 @@ MQTTSIM = build_dir() / "bin" / "mqttsim"
 # (mqttsim --version says which: bump EXPLORE_GENERATOR in gen.h, and this,
 # whenever a seed's scenario changes on purpose). The same bytes on every
 # machine and build: make san and the clang build run this test too.
-GOLDEN_SEEDS = ["1", "2", "3", "42", "470", "1000", "18446744073709551615"]
-GOLDEN_SHA256 = "37db95f0eb832f0b0e4d9c88823c6f9109491d47ad294a4ec9624a41c2cf7bf6"
+GOLDEN_SEEDS = ["1", "2", "3", "41", "42", "470", "1000", "18446744073709551615"]
+GOLDEN_SHA256 = "f025d4a888510240292e71e5cd081a33acaee5077f4977f1799784de488c6b38"
 
 # A broker that acknowledges the 2nd PUBLISH of each connection and never
 # delivers it: exploration must catch it, whatever the workload.

@@ -166,7 +166,8 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "will-not-after-disconnect", "retained-late-subscriber", "unsubscribe-stops-delivery",
         "disconnect-with-messages-in-flight", "disconnect-mid-workload", "will-after-lost-disconnect",
         "will-of-a-client-closed-while-connecting", "disconnect-after-a-given-up-connection",
-        "will-after-a-disconnect-cut-off", "will-of-a-restarted-process-after-disconnect"]
+        "will-after-a-disconnect-cut-off", "will-of-a-restarted-process-after-disconnect",
+        "disconnect-held-back-then-restarted", "clean-publisher-resends-after-disconnect-and-restart"]
 
 
 @pytest.mark.parametrize("name", REAL)

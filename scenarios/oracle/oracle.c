@@ -589,6 +589,11 @@ void oracle_session_lost(struct oracle *o, int client)
 	o->lossy[client] = true;
 }
 
+void oracle_closed(struct oracle *o, int client, uint64_t now)
+{
+	clean_session_ended(o, client, now);
+}
+
 /* "client:step:seq:" (decimal), as the simulator writes it; false when damaged. */
 static bool parse_identity(const char *s, int *client, int *step, unsigned *seq)
 {

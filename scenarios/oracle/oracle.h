@@ -113,6 +113,10 @@ void oracle_excuse_unfinished(struct oracle *o, int client);
 /* A client's session at the broker was lost (clean), or the client was closed for
  * good (DISCONNECT): its deliveries are not judged for loss. */
 void oracle_session_lost(struct oracle *o, int client);
+/* A client was closed for good (DISCONNECT): a clean session ends with
+ * its connection [MQTT-3.1.2-6], so what a later process of it resends
+ * from its store, in a new session, may be taken for new and come again. */
+void oracle_closed(struct oracle *o, int client, uint64_t now);
 /* The application of client read a message. */
 void oracle_delivered(struct oracle *o, int client, const uint8_t *topic, size_t topic_len,
                       const uint8_t *payload, size_t len, uint8_t qos, bool dup, bool retain,

@@ -587,6 +587,7 @@ struct rclient {
 	bool disconnected;     /* told to DISCONNECT: its end is clean */
 	bool closed;           /* and its DISCONNECT call returned: closed for good */
 	bool disconnect_ok;    /* that call reported its DISCONNECT sent */
+	bool end_judged;       /* and its end was judged (closed_end_judged) */
 	int disconnect_wrote;  /* and one was among the bytes it wrote (-1: the runner's cwire knows) */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 	bool cut;              /* its connection went with the broker (no will owed) */
@@ -717,6 +718,7 @@ static int spawn(struct real *m, int i)
 	c->closed = false;
 	c->disconnected = false; /* a new process was never told to (the simulator's restart) */
 	c->disconnect_ok = false;
+	c->end_judged = false;
 	c->proc_connects = 0;
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
@@ -781,6 +783,54 @@ static void judge_broker_records(struct real *m)
 	mqtt_fakebroker_unlock(m->broker);
 }
 
+/*
+ * The end of a process closed by DISCONNECT, judged once: when it dies
+ * (a crash; a restart's new process has connections of its own) or at
+ * the run's end.
+ *  - A DISCONNECT its library said it sent, not among the bytes the
+ *    client wrote: no graceful end, and its will goes [MQTT-3.1.2-8] (the
+ *    simulator's disconnect_judged). Judged where the will shows, as
+ *    there; its bytes are the process's own view, or the runner's for a
+ *    driver's client.
+ *  - A DISCONNECT the broker never took (lost or held on the way): the
+ *    connection may have ended uncleanly, and then its will goes; not
+ *    owed, as the broker may not have ended it yet (the simulator, which
+ *    sees the broker's end, owes it).
+ */
+static void closed_end_judged(struct real *m, int i)
+{
+	struct rclient *c = &m->c[i];
+	const struct scn_client *cfg = &m->sc->clients[i];
+	if (!c->closed || c->end_judged)
+		return;
+	c->end_judged = true;
+	if (c->disconnect_ok && *cfg->will_topic) {
+		bool wrote = c->disconnect_wrote > 0;
+		if (c->disconnect_wrote < 0 && m->cwire[i]) {
+			pthread_mutex_lock(&m->wlock);
+			wrote = wire_disconnect(m->cwire[i], false, true);
+			pthread_mutex_unlock(&m->wlock);
+		}
+		if (!wrote) {
+			char why[300];
+			snprintf(why, sizeof why, "%s was told to disconnect, and its library "
+			         "reported the DISCONNECT sent, yet it wrote none: its will goes", cfg->name);
+			rtrace(m, "%s", why);
+			oracle_wire_violation(m->o, SCN_WILL, why);
+		}
+	}
+	if (!c->proc_connects || !m->bwire[i])
+		return;
+	judge_broker_records(m); /* what the broker took until now */
+	pthread_mutex_lock(&m->wlock);
+	bool took = wire_disconnect(m->bwire[i], false, false);
+	pthread_mutex_unlock(&m->wlock);
+	if (!took) {
+		rtrace(m, "%s: its DISCONNECT never reached the broker", cfg->name);
+		oracle_connection_maybe_lost(m->o, i, m->now);
+	}
+}
+
 static void child_gone(struct real *m, int i)
 {
 	struct rclient *c = &m->c[i];
@@ -819,6 +869,7 @@ static void child_gone(struct real *m, int i)
 	}
 	rtrace(m, "%s: crashed%s", cfg->name, cfg->store == SCN_STORE_FS ? "" :
 	       " (its memory-only state is lost)");
+	closed_end_judged(m, i); /* before its end of the wire starts afresh */
 	if (m->cwire[i]) {
 		/* Its next process starts its end afresh: from its store, or from nothing. */
 		pthread_mutex_lock(&m->wlock);
@@ -910,6 +961,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		c->disconnect_ok = sscanf(text, "d %d %d", &cls, &c->disconnect_wrote) >= 1 && cls == 0;
 		oracle_excuse_unfinished(m->o, i);
 		oracle_session_lost(m->o, i);
+		oracle_closed(m->o, i, m->now);
 		if (c->inflight)
 			rtrace(m, "%s: closed with %zu exchange%s unfinished: no longer owed", cfg->name,
 			       c->inflight, c->inflight == 1 ? "" : "s");
@@ -1766,46 +1818,8 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	}
 	ask_final_states(m);
 	judge_broker_records(m);
-	for (int i = 0; i < sc->nclients; i++) {
-		/* A DISCONNECT the broker never took (lost on the way): the
-		 * connection may have ended uncleanly, and then its will goes
-		 * [MQTT-3.1.2-8]; not owed, as the broker may not have ended it
-		 * yet (the simulator, which sees the broker's end, owes it). */
-		const struct rclient *c = &m->c[i];
-		if (!c->closed || !c->proc_connects || !m->bwire[i])
-			continue;
-		pthread_mutex_lock(&m->wlock);
-		bool took = wire_disconnect(m->bwire[i], false, false);
-		pthread_mutex_unlock(&m->wlock);
-		if (!took) {
-			rtrace(m, "%s: its DISCONNECT never reached the broker", sc->clients[i].name);
-			oracle_connection_maybe_lost(m->o, i, m->now);
-		}
-	}
-	for (int i = 0; i < sc->nclients; i++) {
-		/* A DISCONNECT its library said it sent, not among the bytes the
-		 * client wrote: no graceful end, and its will goes [MQTT-3.1.2-8]
-		 * (the simulator's disconnect_judged). Judged where the will
-		 * shows, as there; its bytes are the process's own view, or the
-		 * runner's for a driver's client. */
-		const struct rclient *c = &m->c[i];
-		if (!c->closed || !c->disconnect_ok || !*sc->clients[i].will_topic)
-			continue;
-		bool wrote = c->disconnect_wrote > 0;
-		if (c->disconnect_wrote < 0 && m->cwire[i]) {
-			pthread_mutex_lock(&m->wlock);
-			wrote = wire_disconnect(m->cwire[i], false, true);
-			pthread_mutex_unlock(&m->wlock);
-		}
-		if (!wrote) {
-			char why[300];
-			snprintf(why, sizeof why, "%s was told to disconnect, and its library "
-			         "reported the DISCONNECT sent, yet it wrote none: its will goes",
-			         sc->clients[i].name);
-			rtrace(m, "%s", why);
-			oracle_wire_violation(m->o, SCN_WILL, why);
-		}
-	}
+	for (int i = 0; i < sc->nclients; i++)
+		closed_end_judged(m, i);
 	for (int i = 0; i < sc->nclients; i++) {
 		/* Quiescence: an online client's exchanges, in its session and
 		 * at the broker's end, are all finished by now. */
