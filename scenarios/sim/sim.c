@@ -1555,6 +1555,18 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 			oracle_undialled(m->o, i, m->now); /* still waiting to dial */
 	}
 	for (int i = 0; i < sc->nclients; i++) {
+		/* The broker closed its side (a protocol error, a rule) and the
+		 * client had not seen the end when the run ended (its link held
+		 * the FIN): an end without DISCONNECT, so the will may have gone
+		 * [MQTT-3.1.2-8]; allowed, not owed, as the run may have ended
+		 * before it could arrive (found by mqttsim explore, seed 1805022:
+		 * a corrupted PINGREQ closed at the broker, the link to the client
+		 * stalled). */
+		struct sclient *c = &m->c[i];
+		if (c->link && c->b2c_fin && !c->disconnected)
+			oracle_connection_maybe_lost(m->o, i, m->now);
+	}
+	for (int i = 0; i < sc->nclients; i++) {
 		char why[400];
 		if (m->c[i].script && pscript_violated(m->c[i].script, why, sizeof why))
 			oracle_wire_violation(m->o, SCN_SCRIPT, why);
