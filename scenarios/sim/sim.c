@@ -574,6 +574,18 @@ static void broker_took(struct sim *m, struct sclient *c, bool old, const uint8_
 		oracle_session_discarded(m->o, c->index, m->now);
 }
 
+/* The broker wrote these n bytes of c's connection (old: the orphan): its
+ * end of the wire judges them, but for the first *judged, which were
+ * judged already (drain_orphan, when an older connection took over). */
+static void broker_sent(struct sim *m, struct sclient *c, bool old, const uint8_t *d, size_t n,
+                        size_t *judged)
+{
+	size_t skip = n < *judged ? n : *judged;
+	if (n > skip)
+		wire_bytes(c->bwire, old, true, d + skip, n - skip, c->cfg->name, &m->bwire);
+	*judged -= skip;
+}
+
 /* Moves the orphan's bytes to the broker; returns whether anything moved. */
 static bool drain_orphan(struct sim *m, struct sclient *c)
 {
@@ -609,10 +621,7 @@ static bool drain_orphan(struct sim *m, struct sclient *c)
 		 * when an older orphan took it over) is not judged again (found
 		 * by mqttsim explore, seed 1710201: a first send judged twice,
 		 * the second time as a resend without DUP). */
-		size_t judged = n < c->orphan_bjudged ? n : c->orphan_bjudged;
-		if (n > judged)
-			wire_bytes(c->bwire, true, true, d + judged, n - judged, c->cfg->name, &m->bwire);
-		c->orphan_bjudged -= judged;
+		broker_sent(m, c, true, d, n, &c->orphan_bjudged);
 		peer_wrote(m, c, c->orphan_bc, n);
 	}
 	while ((n = mqtt_fault_link_peek(c->orphan, MQTT_B2C, m->now, &d)) > 0)
@@ -985,10 +994,7 @@ static bool step(struct sim *m, struct sclient *c)
 		if (!room)
 			break;
 		size_t w = mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room);
-		size_t judged = w < c->bjudged ? w : c->bjudged;
-		if (w > judged)
-			wire_bytes(c->bwire, false, true, d + judged, w - judged, c->cfg->name, &m->bwire);
-		c->bjudged -= judged;
+		broker_sent(m, c, false, d, w, &c->bjudged);
 		peer_wrote(m, c, c->bc, w);
 		moved = true;
 	}
