@@ -52,6 +52,24 @@ def test_library_scenarios_against_mosquitto(tmp_path):
 
 
 @needs_mosquitto
+def test_prefix_keeps_what_wildcards_match(tmp_path):
+    """The run's prefix changes no match: a '$' topic gets it after its
+    first level ($sys/P/load), so it stays a '$' topic that no wildcard
+    first takes [MQTT-4.7.2-1]. Put first (P/$sys/load), '#' (P/#) took
+    it: 30 reads instead of 20, 40 instead of 35, and neither scenario
+    proved anything of '$' topics on a real broker."""
+    with mosquitto(tmp_path) as (port, _):
+        proc = mqttsim("run", "--broker", f"tcp://127.0.0.1:{port}", "--prefix", "pfx7",
+                       "--seeds", "1", "--artifacts", tmp_path / "art",
+                       ROOT / "scenarios/dollar-topics.scn", ROOT / "scenarios/wildcard-levels.scn",
+                       cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^PASS .*dollar-topics\.scn \(1 seeds; 20 published, 20 read", proc.stdout, re.M)
+    assert re.search(r"^PASS .*wildcard-levels\.scn \(1 seeds; 25 published, 35 read", proc.stdout,
+                     re.M)
+
+
+@needs_mosquitto
 def test_prefix_keeps_runs_apart_and_clears_up(tmp_path):
     """Client ids and topics carry the run's prefix, and the runner clears
     what the run retained, failed run or not: nothing retained is left

@@ -80,6 +80,15 @@ static const char *const kind_names[K_COUNT] = {
 static const char *const topics[NTOPICS] = {"t/a", "t/b", "u/c"};
 static const char *const filters[] = {"t/a", "t/b", "u/c", "t/+", "t/#", "#", "+/c", "+/+"};
 #define NFILTERS (sizeof filters / sizeof *filters)
+/* Now and then, topics at the edges of the wildcards' levels: a parent
+ * level ('#' takes it, '+' does not), a level deeper, an empty level, a
+ * '$' topic (no wildcard first takes it); and filters that reach them.
+ * Rare, so that most messages still meet most subscriptions (generator
+ * 10: planted defects in the broker's matching went unseen before). */
+#define NEDGE_TOPICS 4
+static const char *const edge_topics[NEDGE_TOPICS] = {"t", "t/a/x", "t//x", "$s/a"};
+static const char *const edge_filters[] = {"+", "t/+/x", "+/+/x", "$s/#", "$s/+"};
+#define NEDGE_FILTERS (sizeof edge_filters / sizeof *edge_filters)
 
 struct gclient {
 	bool clean, fs, publishes, subscribes;
@@ -504,18 +513,20 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		uint32_t n = between(&g, 1, 2);
 		unsigned used = 0;
 		for (uint32_t k = 0; k < n; k++) {
-			uint32_t f = below(&g, NFILTERS);
+			uint32_t f = chance(&g, 1, 5) ? NFILTERS + below(&g, NEDGE_FILTERS)
+			                              : below(&g, NFILTERS);
 			if (used & 1u << f)
 				continue;
 			used |= 1u << f;
+			const char *filter = f < NFILTERS ? filters[f] : edge_filters[f - NFILTERS];
 			uint32_t qos = below(&g, 3);
 			g.qos2 |= qos == 2;
-			put(&g, "subscribe c%d %s qos=%u", i + 1, filters[f], qos);
+			put(&g, "subscribe c%d %s qos=%u", i + 1, filter, qos);
 			if (chance(&g, 1, 6)) {
 				put(&g, " at=%ums", between(&g, 1, 2000));
 				g.late = true;
 			} else if (chance(&g, 1, 10)) {
-				put(&g, "\nunsubscribe c%d %s at=%ums", i + 1, filters[f], between(&g, 1, 2000));
+				put(&g, "\nunsubscribe c%d %s at=%ums", i + 1, filter, between(&g, 1, 2000));
 			}
 			put(&g, "\n");
 		}
@@ -536,7 +547,8 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		g.c[who].qos_used |= 1u << qos;
 		if (count > max_k)
 			max_k = count;
-		const char *topic = pick(&g, topics, NTOPICS);
+		const char *topic = chance(&g, 1, 4) ? pick(&g, edge_topics, NEDGE_TOPICS)
+		                                     : pick(&g, topics, NTOPICS);
 		put(&g, "publish c%u %s qos=%u count=%u", who + 1, topic, qos, count);
 		if (chance(&g, 1, 5))
 			put(&g, " size=%u", between(&g, 16, 3000));

@@ -136,6 +136,29 @@ static bool put_before(char *s, size_t cap, const char *prefix, char sep)
 	return true;
 }
 
+/*
+ * Prefixes topic (a name or a filter) with prefix as a level of its own,
+ * keeping what it matches: before its first level, or, when that level
+ * begins with '$', after it. "pfx/$sys/load" would be no '$' topic, and
+ * "pfx/#" would take it [MQTT-4.7.2-1]; "$sys/pfx/load" is still one,
+ * which "pfx/#" and "pfx/+/+" do not take, and "$sys/pfx/#" does.
+ */
+static bool prefix_topic(char *topic, size_t cap, const char *prefix)
+{
+	if (topic[0] != '$')
+		return put_before(topic, cap, prefix, '/');
+	char *slash = strchr(topic, '/');
+	size_t first = slash ? (size_t)(slash - topic) : strlen(topic);
+	char *rest = topic + first; /* "" or "/..." */
+	size_t plen = strlen(prefix), rlen = strlen(rest);
+	if (first + 1 + plen + rlen >= cap)
+		return false;
+	memmove(rest + 1 + plen, rest, rlen + 1);
+	rest[0] = '/';
+	memcpy(rest + 1, prefix, plen);
+	return true;
+}
+
 int scn_prefix(struct scenario *s, const char *prefix, char *err, size_t errcap)
 {
 	if (!prefix || !*prefix)
@@ -143,7 +166,7 @@ int scn_prefix(struct scenario *s, const char *prefix, char *err, size_t errcap)
 	for (int i = 0; i < s->nclients; i++) {
 		struct scn_client *c = &s->clients[i];
 		if (!put_before(c->id, sizeof c->id, prefix, '-') ||
-		    (*c->will_topic && !put_before(c->will_topic, sizeof c->will_topic, prefix, '/'))) {
+		    (*c->will_topic && !prefix_topic(c->will_topic, sizeof c->will_topic, prefix))) {
 			snprintf(err, errcap, "client %s: its identifier or will topic is too long for the "
 			         "prefix %s", c->name, prefix);
 			return -1;
@@ -151,7 +174,7 @@ int scn_prefix(struct scenario *s, const char *prefix, char *err, size_t errcap)
 	}
 	for (int i = 0; i < s->nsteps; i++) {
 		struct scn_step *st = &s->steps[i];
-		if (*st->topic && !put_before(st->topic, sizeof st->topic, prefix, '/')) {
+		if (*st->topic && !prefix_topic(st->topic, sizeof st->topic, prefix)) {
 			snprintf(err, errcap, "line %u: the topic is too long for the prefix %s", st->line,
 			         prefix);
 			return -1;

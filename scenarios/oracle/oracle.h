@@ -102,7 +102,8 @@ void oracle_completed(struct oracle *o, uint32_t index, uint64_t now);
 /* Whether message index's exchange finished (oracle_completed). */
 bool oracle_is_completed(const struct oracle *o, uint32_t index);
 /* A storage fault hit message index's record: it may be lost; with
- * may_repeat (an older record came back), it may also come again. */
+ * may_repeat (an older record came back), it may also come again, and late
+ * (after messages published after it). */
 void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat);
 /* An inbound QoS 2 identifier of client's store was lost: one message may
  * be delivered to it once more. */

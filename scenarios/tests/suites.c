@@ -8,6 +8,7 @@ extern const struct test_def explore_tests[];
 extern const struct test_def report_tests[];
 extern const struct test_def sim_tests[];
 extern const struct test_def oracle_tests[];
+extern const struct test_def topics_tests[];
 
 const struct suite_def all_suites[] = {
 	{"simdisk", simdisk_tests},
@@ -16,5 +17,6 @@ const struct suite_def all_suites[] = {
 	{"report", report_tests},
 	{"sim", sim_tests},
 	{"oracle", oracle_tests},
+	{"topics", topics_tests},
 	{NULL, NULL},
 };
