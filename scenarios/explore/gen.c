@@ -530,8 +530,16 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 			}
 			put(&g, "\n");
 		}
-		if (g.will && chance(&g, 1, 2))
-			put(&g, "subscribe c%d w/# qos=%u\n", i + 1, below(&g, 3));
+		if (g.will && chance(&g, 1, 2)) {
+			put(&g, "subscribe c%d w/# qos=%u", i + 1, below(&g, 3));
+			/* Late at times: a will published retained before is owed
+			 * to it then, RETAIN set (generator 10). */
+			if (chance(&g, 1, 4)) {
+				put(&g, " at=%ums", between(&g, 500, 3000));
+				g.late = true;
+			}
+			put(&g, "\n");
+		}
 	}
 
 	/* The workload. */

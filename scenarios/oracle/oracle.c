@@ -48,6 +48,7 @@ struct sub {
 	uint32_t since_ev;      /* the oracle's event count at since: order within a millisecond */
 	size_t filter_len;
 	uint64_t step_match;    /* bit k: the filter matches step k's topic (worked out once) */
+	bool replaced;          /* ended by a SUBSCRIBE of its filter (until: that SUBACK) */
 };
 
 struct oracle {
@@ -80,6 +81,12 @@ struct oracle {
 	uint32_t will_reads2[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS];
 	uint32_t will_retained_reads2[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS];
 	bool connected_before[SCN_MAX_CLIENTS];
+	/* A connection of the client ended uncleanly, and it has not been
+	 * back since; will_surely_at: the first CONNACK after such an end,
+	 * by which the broker had surely published that will (the end, or
+	 * the takeover of the new connection, published it). */
+	bool will_pending[SCN_MAX_CLIENTS];
+	uint64_t will_surely_at[SCN_MAX_CLIENTS];
 	bool maybe_held[SCN_MAX_CLIENTS]; /* a CONNECT not clean went, its CONNACK unseen */
 	bool discarded_late[SCN_MAX_CLIENTS]; /* a session discarded since the client last dialled */
 	/* The broker must hold the client's session: its last connection was
@@ -114,10 +121,12 @@ struct oracle *oracle_new(const struct scenario *s)
 		free(o);
 		return NULL;
 	}
-	for (int c = 0; c < SCN_MAX_CLIENTS; c++)
+	for (int c = 0; c < SCN_MAX_CLIENTS; c++) {
 		for (int i = 0; i < SCN_MAX_STEPS; i++)
 			for (int q = 0; q < 3; q++)
 				o->last_first[c][i][q] = -1;
+		o->will_surely_at[c] = UINT64_MAX;
+	}
 	o->subject = (struct scn_where){0, false, -1, -1, -1};
 	return o;
 }
@@ -171,6 +180,27 @@ static bool sub_matches(const struct sub *s, int step, const char *topic)
 	return oracle_topic_match(s->filter, s->filter_len, topic, strlen(topic));
 }
 
+/*
+ * A subscription to the filter of one that stands replaces it at its
+ * SUBACK [MQTT-3.8.4-3]: the old one's QoS allows only what was published
+ * before, and what it owed is owed no more once the new one gives less
+ * (the broker may send what it holds at the new QoS). Without this, a
+ * broker that kept both (and sent at the higher QoS) went uncaught.
+ */
+static void replace_older(struct oracle *o, int client, const struct sub *s)
+{
+	for (int i = 0; i < o->nsubs[client]; i++) {
+		struct sub *old = &o->subs[client][i];
+		if (old == s || strcmp(old->filter, s->filter) != 0 || old->since == UINT64_MAX ||
+		    old->until != UINT64_MAX)
+			continue;
+		old->until = s->since;
+		old->replaced = true;
+		if (s->qos < old->qos && old->until_sent > s->sent)
+			old->until_sent = s->sent;
+	}
+}
+
 void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos, bool late,
                        uint64_t sent, uint64_t now)
 {
@@ -185,6 +215,8 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 		if (s->since == UINT64_MAX && s->until == UINT64_MAX) {
 			s->since = now; /* the one asked for: it stands now (or is asked again) */
 			s->since_ev = ++o->events;
+			if (now != UINT64_MAX)
+				replace_older(o, client, s);
 			return;
 		}
 		if (!late && s->until == UINT64_MAX)
@@ -208,6 +240,7 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 	s->until = s->until_sent = UINT64_MAX;
 	s->late = late;
 	s->session_ended = false;
+	s->replaced = false;
 }
 
 void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t code, uint64_t now)
@@ -224,6 +257,13 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 			}
 		} else if (code < s->qos) {
 			s->qos = code; /* granted less than asked [MQTT-3.8.4-6] */
+			/* Less than the one it replaced: that one owes no more. */
+			for (int k = 0; k < i; k++) {
+				struct sub *old = &o->subs[client][k];
+				if (old->replaced && old->until == s->since && old->qos > code &&
+				    !strcmp(old->filter, filter) && old->until_sent > s->sent)
+					old->until_sent = s->sent;
+			}
 		}
 		return;
 	}
@@ -331,6 +371,7 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now, uint64_t
 	if (o->unclean[client] < 64)
 		o->unclean_at[client][o->unclean[client]] = will_at < now ? will_at : now;
 	o->unclean[client]++;
+	o->will_pending[client] = true;
 }
 
 void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now)
@@ -399,6 +440,9 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	o->held[client] = !clean && !o->discarded_late[client];
 	o->clean_now[client] = clean;
 	o->connected_before[client] = true;
+	if (o->will_pending[client] && now < o->will_surely_at[client])
+		o->will_surely_at[client] = now;
+	o->will_pending[client] = false;
 	o->maybe_held[client] = !clean && o->discarded_late[client];
 	subject(o, -1, -1, -1);
 }
@@ -865,6 +909,40 @@ static int will_owed(const struct oracle *o, int reader, int client)
 
 static bool retained_owed(struct oracle *o, bool judging);
 
+/*
+ * Whether reader r has yet to read client c's will as a retained message
+ * (RETAIN set), owed for a subscription to its topic asked for after the
+ * broker had surely published it retained [MQTT-3.1.2-17, MQTT-3.3.1-6].
+ * Not when anything else is published on its topic (it may have replaced
+ * or cleared it), a broker that goes down may forget it, or the copy may
+ * die (at QoS 0 with a connection broken after the SUBSCRIBE; with the
+ * reader's session).
+ */
+static bool retained_will_unread(const struct oracle *o, int r, int c)
+{
+	const struct scenario *sc = o->sc;
+	const struct scn_client *w = &sc->clients[c];
+	if (!*w->will_topic || !w->will_retain || o->lossy[r] || o->will_retained_reads[r][c] ||
+	    o->will_surely_at[c] == UINT64_MAX)
+		return false;
+	for (int k = 0; k < sc->nsteps; k++)
+		if (sc->steps[k].kind == SCN_BROKER_DOWN ||
+		    (sc->steps[k].kind == SCN_PUBLISH && !strcmp(sc->steps[k].topic, w->will_topic)))
+			return false;
+	for (int i = 0; i < o->nsubs[r]; i++) {
+		const struct sub *s = &o->subs[r][i];
+		if (!s->late || s->since == UINT64_MAX || s->until <= s->since || s->session_ended ||
+		    s->sent <= o->will_surely_at[c] ||
+		    !oracle_topic_match(s->filter, strlen(s->filter), w->will_topic, strlen(w->will_topic)))
+			continue;
+		if ((s->qos < w->will_qos ? s->qos : w->will_qos) == 0 &&
+		    away_between(o, r, s->sent, UINT64_MAX - 1))
+			continue;
+		return true;
+	}
+	return false;
+}
+
 bool oracle_all_delivered(struct oracle *o)
 {
 	for (uint32_t i = 0; i < o->nmsgs; i++)
@@ -873,7 +951,7 @@ bool oracle_all_delivered(struct oracle *o)
 				return false;
 	for (int r = 0; r < o->sc->nclients; r++)
 		for (int c = 0; c < o->sc->nclients; c++)
-			if (will_owed(o, r, c) >= 1 && !o->will_reads[r][c])
+			if ((will_owed(o, r, c) >= 1 && !o->will_reads[r][c]) || retained_will_unread(o, r, c))
 				return false;
 	return !retained_owed(o, false);
 }
@@ -1095,6 +1173,10 @@ static void judge_wills_and_retained(struct oracle *o)
 				violation(o, SCN_WILL, "%s never read the will of %s, which lost a connection "
 				          "uncleanly %u time%s [MQTT-3.1.2-8]", sc->clients[r].name, w->name,
 				          o->unclean[c], o->unclean[c] == 1 ? "" : "s");
+			else if (retained_will_unread(o, r, c))
+				violation(o, SCN_WILL, "%s subscribed to %s's will topic after its retained will "
+				          "went, and never read it with RETAIN set [MQTT-3.1.2-17, MQTT-3.3.1-6]",
+				          sc->clients[r].name, w->name);
 			else if (will_owed(o, r, c) == 2 &&
 			         beyond(o->will_reads2[r][c] - o->will_retained_reads2[r][c],
 			              o->unclean[c] + o->maybe_unclean[c]) +
