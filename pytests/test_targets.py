@@ -70,6 +70,19 @@ def test_prefix_keeps_what_wildcards_match(tmp_path):
 
 
 @needs_mosquitto
+def test_replaced_subscriptions_and_retained_wills_on_mosquitto(tmp_path):
+    """What the oracle demands of a SUBSCRIBE that replaces a subscription
+    [MQTT-3.8.4-3] and of a retained will [MQTT-3.1.2-17], a broker that is
+    not ours does: no false alarm against mosquitto."""
+    with mosquitto(tmp_path) as (port, _):
+        proc = mqttsim("run", "--broker", f"tcp://127.0.0.1:{port}", "--seeds", "1..2",
+                       "--artifacts", tmp_path / "art", ROOT / "scenarios/subscription-replaced.scn",
+                       ROOT / "scenarios/will-retained-for-a-later-subscriber.scn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("2 passed, 0 failed, 0 skipped")
+
+
+@needs_mosquitto
 def test_prefix_keeps_runs_apart_and_clears_up(tmp_path):
     """Client ids and topics carry the run's prefix, and the runner clears
     what the run retained, failed run or not: nothing retained is left
