@@ -187,6 +187,17 @@ static bool sub_matches(const struct sub *s, int step, const char *topic)
  * (the broker may send what it holds at the new QoS). Without this, a
  * broker that kept both (and sent at the higher QoS) went uncaught.
  */
+/* The subscriptions s replaced that gave more than s does: owe no more. */
+static void owe_no_more_than(struct oracle *o, int client, const struct sub *s)
+{
+	for (int i = 0; i < o->nsubs[client]; i++) {
+		struct sub *old = &o->subs[client][i];
+		if (old != s && old->replaced && old->until == s->since && old->qos > s->qos &&
+		    !strcmp(old->filter, s->filter) && old->until_sent > s->sent)
+			old->until_sent = s->sent;
+	}
+}
+
 static void replace_older(struct oracle *o, int client, const struct sub *s)
 {
 	for (int i = 0; i < o->nsubs[client]; i++) {
@@ -196,9 +207,8 @@ static void replace_older(struct oracle *o, int client, const struct sub *s)
 			continue;
 		old->until = s->since;
 		old->replaced = true;
-		if (s->qos < old->qos && old->until_sent > s->sent)
-			old->until_sent = s->sent;
 	}
+	owe_no_more_than(o, client, s);
 }
 
 void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos, bool late,
@@ -257,13 +267,7 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 			}
 		} else if (code < s->qos) {
 			s->qos = code; /* granted less than asked [MQTT-3.8.4-6] */
-			/* Less than the one it replaced: that one owes no more. */
-			for (int k = 0; k < i; k++) {
-				struct sub *old = &o->subs[client][k];
-				if (old->replaced && old->until == s->since && old->qos > code &&
-				    !strcmp(old->filter, filter) && old->until_sent > s->sent)
-					old->until_sent = s->sent;
-			}
+			owe_no_more_than(o, client, s); /* less than the one it replaced */
 		}
 		return;
 	}
