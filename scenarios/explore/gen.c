@@ -50,7 +50,9 @@
  * timeout (on writes) ends the connection; or two crashes of a client
  * with a store while its link holds what it sent, so that the second
  * restart finds records of both processes, which it must resend in
- * publish order.
+ * publish order; or a quiet reader, a client of its own that only reads
+ * QoS 0 messages, more often than once a keep-alive period, and must
+ * still ping to keep its connection (generator 11).
  * And one seed in eight closes a client by DISCONNECT during the
  * workload (from a stream of its own too): the rest of its lines is
  * never carried out, and the oracle owes nothing it had left unfinished
@@ -111,7 +113,7 @@ struct gen {
 	struct gclient c[MAX_CLIENTS];
 	bool qos2, retain, late, will, damage, discard;
 	/* The trial of a client's timers or store: which, on whom, from its own stream. */
-	enum trial { T_NONE, T_REFUSED, T_STALLED_WRITER, T_TWO_RESTARTS } trial;
+	enum trial { T_NONE, T_REFUSED, T_STALLED_WRITER, T_TWO_RESTARTS, T_QUIET_READER } trial;
 	int tv;
 	uint64_t trial_state;
 };
@@ -430,13 +432,17 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 	g.c[below(&g, (uint32_t)g.nclients)].subscribes = true;
 
 	/* A trial: refused connects one seed in eight; a stalled writer
-	 * (its big messages cost more) one in 16; two restarts one in 16. */
+	 * (its big messages cost more) one in 16; two restarts one in 16;
+	 * a quiet reader one in 16 of the seeds with at most two clients
+	 * (it brings two more, and a seed has four at most). */
 	g.trial_state = seed ^ UINT64_C(0x74696d6572732121); /* "timers!!" */
 	uint32_t t = trial_between(&g, 0, 15);
 	g.trial = t < 2 ? T_REFUSED : t == 2 ? T_STALLED_WRITER : t == 3 ? T_TWO_RESTARTS : T_NONE;
+	if (t == 4 && g.nclients <= 2)
+		g.trial = T_QUIET_READER;
 	do
 		g.tv = (int)trial_between(&g, 0, (uint32_t)g.nclients - 1);
-	while (g.trial != T_REFUSED && g.trial != T_NONE && !g.c[g.tv].publishes);
+	while ((g.trial == T_STALLED_WRITER || g.trial == T_TWO_RESTARTS) && !g.c[g.tv].publishes);
 
 	/* The clients. */
 	for (int i = 0; i < g.nclients; i++) {
@@ -497,6 +503,13 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 			put(&g, " will=w/c%d will-qos=%u%s", i + 1, qos, retain ? " will-retain=yes" : "");
 		}
 		put(&g, "\n");
+	}
+	/* The quiet reader and what it reads: clients of their own, with no
+	 * trouble, so that nothing but its keep-alive may end its connection. */
+	uint32_t reader_keepalive = 0;
+	if (g.trial == T_QUIET_READER) {
+		reader_keepalive = trial_between(&g, 2, 3);
+		put(&g, "client reader keepalive=%u\nclient feeder\n", reader_keepalive);
 	}
 	if (chance(&g, 1, 5))
 		put(&g, "broker inflight-max=%u\n", between(&g, 1, 20));
@@ -629,6 +642,21 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 		put(&g, "# timers: c%d's connects reset %u times in a row; its backoff must stop at "
 		    "its cap\n", g.tv + 1, count);
 		put(&g, "fault c%d c2b before=CONNECT#1 reset count=%u\n", g.tv + 1, count);
+	} else if (g.trial == T_QUIET_READER) {
+		/* A stream at QoS 0 to a '$' topic (no other client's filter
+		 * takes it), a message more often than once a keep-alive period
+		 * and for more than two of them: the reader has nothing to
+		 * acknowledge, so only its PINGREQs tell the broker it is there,
+		 * which ends a connection silent for one and a half periods
+		 * [MQTT-3.1.2-23, -24]. A client that counts what it reads as
+		 * activity never pings, and reconnects. */
+		uint32_t every = trial_between(&g, 150, 400);
+		uint32_t count = (reader_keepalive * 2500 + every - 1) / every + trial_between(&g, 0, 10);
+		put(&g, "# timers: reader only reads, at QoS 0, for more than two of its keep-alive "
+		    "periods; it must still ping, or the broker ends its connection\n");
+		put(&g, "subscribe reader $k/r qos=0\n");
+		put(&g, "publish feeder $k/r qos=0 count=%u every=%ums\n", count, every);
+		put(&g, "expect reconnects reader min=0 max=0\n");
 	} else if (g.trial == T_STALLED_WRITER) {
 		/* For ever (longer than any run), from the first message the
 		 * client sends: no message is done then (its subscriptions are,
@@ -650,7 +678,7 @@ size_t explore_generate(uint64_t seed, char *out, size_t cap)
 	if (chance(&closing, 1, 8)) {
 		int candidates[MAX_CLIENTS], n = 0;
 		for (int i = 0; i < g.nclients; i++)
-			if (g.trial == T_NONE || g.tv != i)
+			if (g.trial == T_NONE || g.trial == T_QUIET_READER || g.tv != i)
 				candidates[n++] = i;
 		if (n) {
 			int who = candidates[below(&closing, (uint32_t)n)];

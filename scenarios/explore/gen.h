@@ -15,7 +15,7 @@
 
 /* Bumped whenever a seed's scenario changes: results of different
  * generators do not mix (mqttsim --version says which this is). */
-#define EXPLORE_GENERATOR 10
+#define EXPLORE_GENERATOR 11
 
 /* Enough room for any generated scenario. */
 #define EXPLORE_TEXT_MAX 8192
