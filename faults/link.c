@@ -543,6 +543,13 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 static void queue_seg(struct mqtt_fault_link *l, struct dir *d, uint64_t due, const uint8_t *b,
                       size_t n)
 {
+	struct seg *t = d->tail;
+	if (t && t->kind == SEG_DATA && t->due == due && t->cap - t->len >= n) {
+		memcpy(t->data + t->len, b, n);
+		t->len += n;
+		d->queued += n;
+		return;
+	}
 	int k = n <= SEG_SMALL ? 0 : n <= SEG_LARGE ? 1 : -1;
 	struct seg *s = k >= 0 ? l->spare[k] : NULL;
 	if (s) {

@@ -623,6 +623,68 @@ static void test_ack_leaves_before_next_input(void)
 }
 
 /*
+ * A PUBREL and the next QoS 2 PUBLISH in one read: the call stops before
+ * the PUBLISH, so that the PUBCOMP it queued is written before that
+ * message's identifier is saved. Before, a process killed while its driver
+ * wrote that PUBCOMP (inside the read that returned the message) had saved
+ * the identifier without handing the message over, and refused it as a
+ * duplicate when the broker sent it again: lost (mqttsim's
+ * crash-writing-while-reading-qos2, once the simulator delivered writes of
+ * one instant in one read).
+ */
+static void test_qos2_publish_waits_for_what_the_read_queued(void)
+{
+	struct mqtt_store st;
+	struct harness h;
+	stored_online(&h, &st);
+	uint8_t buf[128];
+	size_t n1, n2, n3, used;
+	struct mqtt_message msg;
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.topic = S("in/2");
+	m.publish.packet_id = 1;
+	m.publish.payload = S("one");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &m, 0, &n1), MQTT_OK);
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf, n1, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(msg.topic.data);
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, NULL, 0, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 1);
+	/* Its PUBREL, then the next message, in one read. */
+	struct mqtt_packet rel = {.type = MQTT_PUBREL};
+	rel.ack.packet_id = 1;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &rel, 0, &n1), MQTT_OK);
+	m.publish.packet_id = 2;
+	m.publish.payload = S("two");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf + n1, sizeof buf - n1, &m, 0, &n2), MQTT_OK);
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf, n1 + n2, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, n1);
+	CU_ASSERT_PTR_NULL(msg.topic.data);
+	CU_ASSERT_FALSE(stored(&st, MQTT_KEY_INBOUND | 2));
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBCOMP).ack.packet_id, 1);
+	/* Written: now the message, whole. */
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf + n1, n2, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, n2);
+	CU_ASSERT_EQUAL(msg.payload.len, 3);
+	CU_ASSERT(stored(&st, MQTT_KEY_INBOUND | 2));
+	CU_ASSERT(quiet(&h));
+	/* A QoS 1 message saves nothing: it comes in the same call as the
+	 * PUBREL ahead of it. */
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, NULL, 0, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 2);
+	rel.ack.packet_id = 2;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &rel, 0, &n1), MQTT_OK);
+	m.publish.qos = 1;
+	m.publish.packet_id = 3;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf + n1, sizeof buf - n1, &m, 0, &n3), MQTT_OK);
+	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf, n1 + n3, &used, &msg).cls, MQTT_SUCCESS);
+	CU_ASSERT_EQUAL(used, n1 + n3);
+	CU_ASSERT_PTR_NOT_NULL(msg.topic.data);
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
+/*
  * A driver may call with a clock read before another thread's call that
  * it waited for (a ping sent while the reader wrote): a time before one
  * the core has seen is no time at all, not a wrapped-around eternity.
@@ -1112,6 +1174,8 @@ const struct test_def session_tests[] = {
 	{"inbound acknowledged on the next read", test_inbound_ack_after_next_read},
 	{"inbound QoS 2 delivered once", test_inbound_exactly_once},
 	{"an acknowledgement leaves before the next input is taken", test_ack_leaves_before_next_input},
+	{"a QoS 2 message waits for what its read queued ahead of it",
+	 test_qos2_publish_waits_for_what_the_read_queued},
 	{"keep-alive pings when idle, gives up unanswered", test_keep_alive},
 	{"ping requests", test_user_ping},
 	{"a clock read before the last call is no time, not an eternity", test_time_read_before_the_last_call},

@@ -71,7 +71,10 @@ static void passes_unchanged(void)
 	write_all(x.l, MQTT_C2B, 5, PING, sizeof PING);
 	CU_ASSERT_EQUAL(mqtt_fault_link_next(x.l, 5), 5);
 	const uint8_t *p;
-	CU_ASSERT_EQUAL(mqtt_fault_link_peek(x.l, MQTT_C2B, 5, &p), sizeof PUB); /* a segment per write */
+	/* Writes due at one instant arrive together, as a TCP receiver
+	 * finds them (a byte a write, a segment each, cost a generated run
+	 * 0.2 s: mqttsim explore seeds 99 and 120). */
+	CU_ASSERT_EQUAL(mqtt_fault_link_peek(x.l, MQTT_C2B, 5, &p), sizeof PUB + sizeof PING);
 	CU_ASSERT_EQUAL(drain(x.l, MQTT_C2B, 5, out, sizeof out), sizeof PUB + sizeof PING);
 	CU_ASSERT(memcmp(out, PUB, sizeof PUB) == 0 && memcmp(out + sizeof PUB, PING, 2) == 0);
 	CU_ASSERT_EQUAL(mqtt_fault_link_next(x.l, 5), UINT64_MAX);

@@ -178,7 +178,12 @@ struct mqtt_message {
  * consuming nothing, so that the driver writes it out before the next
  * input is taken (a crash while it is written then finds the next
  * message's identifier unsaved, and that message comes again). Call
- * with len 0 to acknowledge without new input.
+ * with len 0 to acknowledge without new input. It also stops before a
+ * QoS 2 PUBLISH when it queued output for packets ahead of it (the
+ * PUBCOMP of a PUBREL, say), consuming less than len: write the output
+ * before calling again, so that no write comes between the saving of
+ * that message's identifier and its return. A driver that writes what
+ * is queued before each call keeps that promise for the whole stream.
  *
  * MQTT_BIG_MESSAGE with msg->topic set is no failure: an application
  * message whose packet is larger than read_buffer_size is coming in
