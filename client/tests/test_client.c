@@ -812,6 +812,184 @@ static int gated_writes(struct gated_conn *gc, int *last_pieces)
 	return n;
 }
 
+/* What reached the wire and what reached the store, in one order: a
+ * transport and a store that note each packet written and each save. */
+struct order_log {
+	pthread_mutex_t m;
+	char what[128][16];
+	int n;
+	int fd;
+	struct fake *f;
+	struct mqtt_store inner;
+};
+
+static void order_note(struct order_log *l, const char *what)
+{
+	pthread_mutex_lock(&l->m);
+	if (l->n < 128)
+		snprintf(l->what[l->n++], sizeof l->what[0], "%s", what);
+	pthread_mutex_unlock(&l->m);
+}
+
+/* The position of the first note what, or -1. */
+static int order_at(struct order_log *l, const char *what)
+{
+	pthread_mutex_lock(&l->m);
+	int at = -1;
+	for (int i = 0; i < l->n && at < 0; i++)
+		if (!strcmp(l->what[i], what))
+			at = i;
+	pthread_mutex_unlock(&l->m);
+	return at;
+}
+
+static ssize_t ordered_writev(void *self, const struct iovec *iov, int n)
+{
+	struct order_log *l = self;
+	uint8_t flat[4096];
+	size_t len = 0;
+	for (int i = 0; i < n && len + iov[i].iov_len <= sizeof flat; i++) {
+		memcpy(flat + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	/* The packets written (all short here: one length byte). */
+	for (size_t at = 0; at + 1 < len; at += 2 + (size_t)flat[at + 1]) {
+		char note[16];
+		snprintf(note, sizeof note, "write %s", mqtt_type_name((enum mqtt_type)(flat[at] >> 4)));
+		order_note(l, note);
+	}
+	return fd_conn_send(&l->fd, iov, n);
+}
+
+static ssize_t ordered_read(void *self, void *buf, size_t len)
+{
+	return fd_conn_read(&((struct order_log *)self)->fd, buf, len);
+}
+
+static void ordered_close(void *self)
+{
+	fd_conn_close(&((struct order_log *)self)->fd);
+}
+
+static const struct mqtt_conn_ops ordered_ops = {ordered_read, ordered_writev, NULL, ordered_close,
+                                                 NULL, NULL};
+
+static int ordered_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
+{
+	struct order_log *l = arg;
+	struct mqtt_conn inner;
+	int rc = fake_dial(l->f, &inner, timeout_ms);
+	if (rc)
+		return rc;
+	l->fd = inner.fd;
+	out->ops = &ordered_ops;
+	out->self = l;
+	out->fd = inner.fd;
+	return 0;
+}
+
+static int ordered_load(void *self, uint32_t key, uint8_t **value, size_t *len)
+{
+	struct order_log *l = self;
+	return l->inner.ops->load(l->inner.self, key, value, len);
+}
+
+static int ordered_save(void *self, uint32_t key, const struct iovec *iov, int iovcnt)
+{
+	struct order_log *l = self;
+	char note[16];
+	snprintf(note, sizeof note, "save %05x", (unsigned)key);
+	order_note(l, note);
+	return l->inner.ops->save(l->inner.self, key, iov, iovcnt);
+}
+
+static int ordered_remove(void *self, uint32_t key)
+{
+	struct order_log *l = self;
+	return l->inner.ops->remove(l->inner.self, key);
+}
+
+static int ordered_list(void *self, int (*each)(void *arg, uint32_t key), void *arg)
+{
+	struct order_log *l = self;
+	return l->inner.ops->list(l->inner.self, each, arg);
+}
+
+static void ordered_store_close(void *self)
+{
+	struct order_log *l = self;
+	mqtt_store_close(&l->inner);
+}
+
+static const struct mqtt_store_ops ordered_store_ops = {ordered_load, ordered_save, ordered_remove,
+                                                        ordered_list, ordered_store_close};
+
+/*
+ * A PUBREL and the next QoS 2 PUBLISH in one read: the PUBCOMP goes out
+ * before that message's identifier is saved. Before, the client saved it
+ * and then wrote the PUBCOMP inside the read that returned the message: a
+ * process killed in that write had lost the message for good (its resend
+ * refused as a duplicate).
+ */
+static void test_qos2_identifier_saved_after_the_read_wrote(void)
+{
+	struct fake f;
+	fake_start(&f);
+	struct order_log l;
+	memset(&l, 0, sizeof l);
+	pthread_mutex_init(&l.m, NULL);
+	l.f = &f;
+	CU_ASSERT_FATAL(mqtt_store_mem(&l.inner) == 0);
+	struct mqtt_store store = {&ordered_store_ops, &l};
+	struct mqtt_client_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.session = quick_config();
+	cfg.session.clean_session = false;
+	cfg.dialer.dial = ordered_dial;
+	cfg.dialer.arg = &l;
+	struct mqtt_client *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(mqtt_client_new(&c, &cfg, MQTT_SESSION_INIT, &store, NULL, NULL).cls,
+	                      MQTT_SUCCESS);
+	struct reader r;
+	reader_start(&r, c);
+	CU_ASSERT(mqtt_client_wait_online(c, NULL));
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.packet_id = 1;
+	m.publish.topic = mqtt_slice_str("in");
+	m.publish.payload = mqtt_slice_str("one");
+	pthread_mutex_lock(&f.m);
+	fake_packet(&f, &m);
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT_FATAL(fake_wait_log(&f, 2)); /* CONNECT, the PUBREC of the first */
+	/* Its PUBREL and the next message in one write, so in one read. */
+	uint8_t both[64];
+	size_t n1, n2;
+	struct mqtt_packet rel = {.type = MQTT_PUBREL};
+	rel.ack.packet_id = 1;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(both, sizeof both, &rel, MQTT_STRICT, &n1), MQTT_OK);
+	m.publish.packet_id = 2;
+	m.publish.payload = mqtt_slice_str("two");
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(both + n1, sizeof both - n1, &m, MQTT_STRICT, &n2), MQTT_OK);
+	pthread_mutex_lock(&f.m);
+	fake_send(&f, both, n1 + n2);
+	pthread_mutex_unlock(&f.m);
+	CU_ASSERT(fake_wait_log(&f, 4)); /* the PUBCOMP of the first, the PUBREC of the second */
+	pthread_mutex_lock(&r.m);
+	CU_ASSERT_EQUAL(r.nmessages, 2);
+	pthread_mutex_unlock(&r.m);
+	char saved2[16];
+	snprintf(saved2, sizeof saved2, "save %05x", (unsigned)(MQTT_KEY_INBOUND | 2));
+	int comp = order_at(&l, "write PUBCOMP"), save = order_at(&l, saved2);
+	CU_ASSERT(comp >= 0 && save >= 0);
+	CU_ASSERT(comp < save);
+	mqtt_client_close(c);
+	pthread_join(r.thread, NULL);
+	mqtt_client_free(c);
+	fake_stop(&f);
+	mqtt_store_close(&store);
+}
+
 static bool fake_wait_publishes(struct fake *f, int n)
 {
 	for (int waited = 0; waited < 5000; waited += 10) {
@@ -1834,6 +2012,8 @@ const struct test_def client_tests[] = {
 	{"a closed peer gives an error, not SIGPIPE", test_no_sigpipe},
 	{"subscribe, ping, publish at each QoS, unsubscribe, disconnect", test_round_trips},
 	{"inbound message acknowledged after the next read", test_inbound_ack_after_read},
+	{"a QoS 2 identifier is saved after what its read queued ahead is written",
+	 test_qos2_identifier_saved_after_the_read_wrote},
 	{"refused, then reconnect resends with DUP", test_refused_and_reconnect_resends},
 	{"cancel tokens", test_cancel},
 	{"failed dials back off and retry", test_dial_failures_back_off},
