@@ -75,6 +75,20 @@ static void fake_packet(struct fake *f, const struct mqtt_packet *p)
 		fake_send(f, buf, n);
 }
 
+/* The broker sends the client a PUBLISH. */
+static void fake_publish(struct fake *f, uint8_t qos, uint16_t id, const char *topic,
+                         const char *payload)
+{
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = qos;
+	m.publish.packet_id = id;
+	m.publish.topic = mqtt_slice_str(topic);
+	m.publish.payload = mqtt_slice_str(payload);
+	pthread_mutex_lock(&f->m);
+	fake_packet(f, &m);
+	pthread_mutex_unlock(&f->m);
+}
+
 static void respond(struct fake *f, const struct mqtt_packet *p)
 {
 	uint8_t r[4] = {0, 2, 0, 0};
@@ -403,14 +417,7 @@ static void test_inbound_ack_after_read(void)
 	reader_start(&r, c);
 	r.hold = 1;
 	CU_ASSERT(mqtt_client_wait_online(c, NULL));
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.qos = 1;
-	m.publish.packet_id = 42;
-	m.publish.topic = mqtt_slice_str("in");
-	m.publish.payload = mqtt_slice_str("hello");
-	pthread_mutex_lock(&f.m);
-	fake_packet(&f, &m);
-	pthread_mutex_unlock(&f.m);
+	fake_publish(&f, 1, 42, "in", "hello");
 	for (int i = 0; i < 500; i++) {
 		pthread_mutex_lock(&r.m);
 		int n = r.nmessages;
@@ -953,14 +960,7 @@ static void test_qos2_identifier_saved_after_the_read_wrote(void)
 	struct reader r;
 	reader_start(&r, c);
 	CU_ASSERT(mqtt_client_wait_online(c, NULL));
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.qos = 2;
-	m.publish.packet_id = 1;
-	m.publish.topic = mqtt_slice_str("in");
-	m.publish.payload = mqtt_slice_str("one");
-	pthread_mutex_lock(&f.m);
-	fake_packet(&f, &m);
-	pthread_mutex_unlock(&f.m);
+	fake_publish(&f, 2, 1, "in", "one");
 	CU_ASSERT_FATAL(fake_wait_log(&f, 2)); /* CONNECT, the PUBREC of the first */
 	/* Its PUBREL and the next message in one write, so in one read. */
 	uint8_t both[64];
@@ -968,7 +968,10 @@ static void test_qos2_identifier_saved_after_the_read_wrote(void)
 	struct mqtt_packet rel = {.type = MQTT_PUBREL};
 	rel.ack.packet_id = 1;
 	CU_ASSERT_EQUAL_FATAL(mqtt_encode(both, sizeof both, &rel, MQTT_STRICT, &n1), MQTT_OK);
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
 	m.publish.packet_id = 2;
+	m.publish.topic = mqtt_slice_str("in");
 	m.publish.payload = mqtt_slice_str("two");
 	CU_ASSERT_EQUAL_FATAL(mqtt_encode(both + n1, sizeof both - n1, &m, MQTT_STRICT, &n2), MQTT_OK);
 	pthread_mutex_lock(&f.m);
@@ -1231,12 +1234,7 @@ static void test_read_wait_drives_from_one_thread(void)
 	CU_ASSERT(mono_ms() - t0 < 5000);
 	mqtt_exchange_release(x);
 	/* A message from the broker comes back as from mqtt_client_read(). */
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.topic = mqtt_slice_str("in");
-	m.publish.payload = mqtt_slice_str("hello");
-	pthread_mutex_lock(&f.m);
-	fake_packet(&f, &m);
-	pthread_mutex_unlock(&f.m);
+	fake_publish(&f, 0, 0, "in", "hello");
 	for (int i = 0; i < 100; i++) {
 		e = mqtt_client_read_wait(c, &msg, 50);
 		if (e.cls != MQTT_CANCELED)

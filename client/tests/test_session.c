@@ -640,11 +640,7 @@ static void test_qos2_publish_waits_for_what_the_read_queued(void)
 	uint8_t buf[128];
 	size_t n1, n2, n3, used;
 	struct mqtt_message msg;
-	struct mqtt_packet m = {.type = MQTT_PUBLISH};
-	m.publish.qos = 2;
-	m.publish.topic = S("in/2");
-	m.publish.packet_id = 1;
-	m.publish.payload = S("one");
+	struct mqtt_packet m = inbound_publish(2, 1, "in/2", "one");
 	CU_ASSERT_EQUAL_FATAL(mqtt_encode(buf, sizeof buf, &m, 0, &n1), MQTT_OK);
 	CU_ASSERT_EQUAL(mqtt_session_receive(h.s, h.now, buf, n1, &used, &msg).cls, MQTT_SUCCESS);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(msg.topic.data);
