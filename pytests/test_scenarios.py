@@ -168,7 +168,8 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "will-of-a-client-closed-while-connecting", "disconnect-after-a-given-up-connection",
         "will-after-a-disconnect-cut-off", "will-of-a-restarted-process-after-disconnect",
         "disconnect-held-back-then-restarted", "clean-publisher-resends-after-disconnect-and-restart",
-        "will-retained-for-a-later-subscriber", "subscription-replaced", "wildcard-levels"]
+        "will-retained-for-a-later-subscriber", "subscription-replaced", "wildcard-levels",
+        "crash-writing-while-reading-qos2"]
 
 
 @pytest.mark.parametrize("name", REAL)
