@@ -462,8 +462,9 @@ struct mqtt_error mqtt_session_receive(struct mqtt_session *s, uint64_t now, con
 		 * broker's resend is refused then as a duplicate, MQTT-4.3.3-2).
 		 * Found once the simulator delivered writes of one instant in one
 		 * read, as TCP does. */
-		if (s->queued_total != queued_before && !s->framer.have && !s->framer.stream_total &&
-		    (in[off] & 0xf6) == 0x34)
+		bool qos2_publish = in[off] >> 4 == MQTT_PUBLISH && (in[off] >> 1 & 3) == 2;
+		if (qos2_publish && s->queued_total != queued_before && !s->framer.have &&
+		    !s->framer.stream_total)
 			return ok();
 		size_t used;
 		struct mqtt_frame fr;

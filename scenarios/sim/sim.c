@@ -1030,6 +1030,8 @@ static bool step(struct sim *m, struct sclient *c)
 		struct mqtt_error e = mqtt_session_receive(c->s, m->now, d, n, &used, &msg);
 		mqtt_session_output_iov(c->s, &piece, 1, &queued_after);
 		moved = true;
+		/* Short of a QoS 2 PUBLISH, for what it queued ahead of it. */
+		bool stopped = !e.cls && !msg.topic.data && used < n;
 		bool big = e.cls == MQTT_BIG_MESSAGE && msg.topic.data;
 		if (big) {
 			/* Above the read buffer: the application claims it whole into a
@@ -1082,10 +1084,10 @@ static bool step(struct sim *m, struct sclient *c)
 		mqtt_fault_link_consume(l, MQTT_B2C, used);
 		if (e.cls && !msg.topic.data)
 			break;
-		if (!msg.topic.data && used < n) {
-			/* Stopped before a QoS 2 PUBLISH: what the read queued ahead
-			 * of it leaves first (as the client's driver does), or the
-			 * reading waits for the link to take it. */
+		if (stopped) {
+			/* What the read queued ahead of that PUBLISH leaves first (as
+			 * the client's driver does), or the reading waits for the link
+			 * to take it. */
 			if (!send_output(m, c))
 				break;
 			if (check_crash(m, c))
