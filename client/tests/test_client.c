@@ -822,10 +822,10 @@ static int gated_writes(struct gated_conn *gc, int *last_pieces)
 /* What reached the wire and what reached the store, in one order: a
  * transport and a store that note each packet written and each save. */
 struct order_log {
+	int fd; /* first: fd_conn_read and fd_conn_close serve it */
 	pthread_mutex_t m;
 	char what[128][16];
 	int n;
-	int fd;
 	struct fake *f;
 	struct mqtt_store inner;
 };
@@ -865,20 +865,10 @@ static ssize_t ordered_writev(void *self, const struct iovec *iov, int n)
 		snprintf(note, sizeof note, "write %s", mqtt_type_name((enum mqtt_type)(flat[at] >> 4)));
 		order_note(l, note);
 	}
-	return fd_conn_send(&l->fd, iov, n);
+	return fd_conn_send(self, iov, n);
 }
 
-static ssize_t ordered_read(void *self, void *buf, size_t len)
-{
-	return fd_conn_read(&((struct order_log *)self)->fd, buf, len);
-}
-
-static void ordered_close(void *self)
-{
-	fd_conn_close(&((struct order_log *)self)->fd);
-}
-
-static const struct mqtt_conn_ops ordered_ops = {ordered_read, ordered_writev, NULL, ordered_close,
+static const struct mqtt_conn_ops ordered_ops = {fd_conn_read, ordered_writev, NULL, fd_conn_close,
                                                  NULL, NULL};
 
 static int ordered_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
@@ -889,9 +879,7 @@ static int ordered_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 	if (rc)
 		return rc;
 	l->fd = inner.fd;
-	out->ops = &ordered_ops;
-	out->self = l;
-	out->fd = inner.fd;
+	*out = (struct mqtt_conn){&ordered_ops, l, inner.fd};
 	return 0;
 }
 
