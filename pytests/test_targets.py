@@ -407,6 +407,47 @@ def test_a_disconnect_claimed_but_not_written_is_caught(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+CRASHED_FOR_GOOD = ("# A crash for good\nclient dev clean=no\nclient watcher clean=no\n"
+                    "subscribe watcher t/# qos=1\npublish dev t/a qos=1 count=3 every=50ms\n"
+                    "crash dev at=2s\nexpect at-least-once\nexpect state dev down\n")
+
+
+def test_a_crash_kills_a_driver_run_under_a_shell(tmp_path):
+    """A --client-cmd whose shell runs the driver as a child: the crash
+    kills the whole process group, so the driver's connection ends and
+    it ends down (before, only the shell died and the driver lived on,
+    connected: "dev ended online")."""
+    scn = scenario(tmp_path, "gone.scn", CRASHED_FOR_GOOD)
+    cmd = f"true; {DRIVERS['mqttsim']}; true"
+    proc = mqttsim("run", "--client-cmd", cmd, "--seeds", "1", "--max-time", "30s", scn,
+                   cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^PASS .*gone\.scn", proc.stdout, re.M), proc.stdout
+
+
+def test_a_crash_seen_late_is_waited_for(tmp_path):
+    """A killed driver whose output stays open for 3 s more (a process of
+    its own session holds it, as a loaded machine delays a death): the run
+    does not end before the death is seen (before: "dev ended online,
+    expected down"), and a crash timed after a restart waits for the late
+    restart instead of finding nobody (before: the second process was
+    never killed and no will was owed)."""
+    scn = scenario(tmp_path, "gone.scn", CRASHED_FOR_GOOD)
+    cmd = f"setsid sleep 3 & exec {DRIVERS['mqttsim']}"
+    proc = mqttsim("run", "--client-cmd", cmd, "--seeds", "1", "--max-time", "40s", "--trace", scn,
+                   ROOT / "scenarios/will-of-a-restarted-process-after-disconnect.scn",
+                   cwd=tmp_path, timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("PASS ") == 2, proc.stdout
+    # Killed at 2 s, seen dead at 3 s, restarted 1 s later; the crash due
+    # at 5 s comes 2 s after that restart.
+    trace = proc.stdout.split("will-of-a-restarted-process-after-disconnect.scn seed 1")[1]
+    kills = [int(t) for t in re.findall(r"^t=(\d+)ms dev: killed$", trace, re.M)]
+    start = [int(t) for t in re.findall(r"^t=(\d+)ms dev: process \d+ started$", trace, re.M)]
+    assert len(kills) == 2 and len(start) == 2, trace
+    assert start[1] >= 3900 and kills[1] - start[1] >= 1900, trace
+
+
 BROKEN = {
     "no-hello": ("import sys; sys.exit(4)", "exited with status 4 before its hello"),
     "silent": ("import time; time.sleep(60)", "said no hello within 10 s"),

@@ -106,7 +106,7 @@ static void broken(struct adapter *a, const char *fmt, ...)
 	va_end(ap);
 	report(a, "e the driver '%s' of %s %s", a->name, a->cfg->name, why);
 	if (a->pid > 0)
-		kill(a->pid, SIGKILL);
+		kill(-a->pid, SIGKILL);
 	_exit(3);
 }
 
@@ -198,6 +198,10 @@ static void start_driver(struct adapter *a, const char *cmd, const char *dir)
 		/* A crash of the scenario client is SIGKILL of this process: the
 		 * driver goes with it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Its own process group, which a crash kills whole: a command
+		 * that runs the driver under a shell (`cd DIR && ./driver`) has
+		 * the driver in it, not only the shell. */
+		setpgid(0, 0);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
@@ -206,6 +210,7 @@ static void start_driver(struct adapter *a, const char *cmd, const char *dir)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(pid, pid); /* either side may run first */
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -591,7 +596,7 @@ int scenario_driver_client(int argc, char **argv)
 		struct timespec t = {0, 10 * 1000000};
 		nanosleep(&t, NULL);
 	}
-	kill(a.pid, SIGKILL);
+	kill(-a.pid, SIGKILL);
 	waitpid(a.pid, NULL, 0);
 	return 0;
 }

@@ -575,6 +575,8 @@ struct rclient {
 	bool dying;            /* killed (or killing itself) on purpose */
 	uint64_t restart_ms;   /* of the crash that is under way */
 	uint64_t restart_at;   /* UINT64_MAX: none due */
+	uint64_t back_by;      /* when the scenario has it back after its last crash (UINT64_MAX: never) */
+	uint64_t slip;         /* how much later than back_by its last restart came (a loaded machine) */
 	bool quitting;
 	uint32_t connects;
 	size_t inflight;       /* as the process last reported */
@@ -591,7 +593,7 @@ struct rclient {
 	int disconnect_wrote;  /* and one was among the bytes it wrote (-1: the runner's cwire knows) */
 	char fired[1024];      /* ",LINE,LINE,": one-shot faults that acted, for a restart */
 	bool cut;              /* its connection went with the broker (no will owed) */
-	pid_t driver_pid;      /* a driver's process: a crash kills it alone (under wlock) */
+	pid_t driver_pid;      /* a driver's process group: a crash kills it alone (under wlock) */
 };
 
 struct real {
@@ -723,6 +725,7 @@ static int spawn(struct real *m, int i)
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
 	c->dying = false;
+	c->slip = c->back_by != UINT64_MAX && m->now > c->back_by ? m->now - c->back_by : 0;
 	c->subscribed = false;
 	m->last_event = m->now; /* a (re)start is news: "settled" waits for what it brings */
 	rtrace(m, "%s: process %d started%s", m->sc->clients[i].name, (int)pid,
@@ -829,6 +832,15 @@ static void closed_end_judged(struct real *m, int i)
 		rtrace(m, "%s: its DISCONNECT never reached the broker", cfg->name);
 		oracle_connection_maybe_lost(m->o, i, m->now);
 	}
+}
+
+/* A crash ordered at AT (its client's death is seen later, when its
+ * process's end of the socket closes). */
+static void crash_ordered(struct rclient *c, uint64_t at, uint64_t restart_ms)
+{
+	c->dying = true;
+	c->restart_ms = restart_ms;
+	c->back_by = restart_ms ? at + restart_ms : UINT64_MAX;
 }
 
 static void child_gone(struct real *m, int i)
@@ -1020,8 +1032,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 	case 'x':
 		if (sscanf(text, "x %u", &k) == 1 && k < (unsigned)m->sc->nsteps) {
 			note_fired(c, CRASH_LINE_BASE + k);
-			c->dying = true;
-			c->restart_ms = m->sc->steps[k].restart_ms;
+			crash_ordered(c, m->now, m->sc->steps[k].restart_ms);
 			m->next[k] = UINT32_MAX;
 		}
 		break;
@@ -1071,8 +1082,7 @@ static void take_marks(struct real *m)
 		unsigned k = marks[j] & 0xffffff;
 		if (i >= m->sc->nclients || k >= (unsigned)m->sc->nsteps)
 			continue;
-		m->c[i].dying = true;
-		m->c[i].restart_ms = m->sc->steps[k].restart_ms;
+		crash_ordered(&m->c[i], m->now, m->sc->steps[k].restart_ms);
 		m->next[k] = UINT32_MAX;
 		rtrace(m, "%s: killed at line %u's packet", m->sc->clients[i].name, m->sc->steps[k].line);
 	}
@@ -1188,16 +1198,25 @@ static void schedule(struct real *m)
 			m->next[i] = UINT32_MAX;
 			broker_down(m, st);
 		} else if (st->kind == SCN_CRASH && !st->after.type) {
+			/* Due when the scenario has its client back from its last
+			 * crash: on a loaded machine the death may be seen, and the
+			 * restart come, late. The crash waits for the new process
+			 * and keeps its distance from the restart; as in simulation,
+			 * one due while its client is down for good, or before the
+			 * scenario has it back, finds nobody. */
+			if (c->back_by != UINT64_MAX && m->next_at[i] >= c->back_by &&
+			    (c->fd < 0 || c->dying || m->now < m->next_at[i] + c->slip))
+				continue;
 			m->next[i] = UINT32_MAX;
-			if (c->fd >= 0) {
-				c->dying = true;
-				c->restart_ms = st->restart_ms;
+			if (c->fd >= 0 && !c->dying) {
+				crash_ordered(c, m->next_at[i], st->restart_ms);
 				pthread_mutex_lock(&m->wlock);
 				pid_t driver = c->driver_pid;
 				pthread_mutex_unlock(&m->wlock);
-				/* A driver alone (its adapter passes on what it said, then
-				 * ends); else the process and its group, at once. */
-				kill(driver > 0 ? driver : -c->pid, SIGKILL);
+				/* A driver's process group alone (its adapter passes on
+				 * what it said, then ends); else the process and its
+				 * group, at once. */
+				kill(driver > 0 ? -driver : -c->pid, SIGKILL);
 				rtrace(m, "%s: killed", sc->clients[st->client].name);
 			}
 		} else if ((st->kind == SCN_SUBSCRIBE || st->kind == SCN_UNSUBSCRIBE) && st->late) {
@@ -1255,6 +1274,7 @@ static bool finished(const struct real *m, bool *settled)
 	}
 	for (int i = 0; i < m->sc->nclients; i++)
 		if (m->c[i].busy || m->c[i].restart_at != UINT64_MAX ||
+		    (m->c[i].fd >= 0 && m->c[i].dying) || /* killed: its death not seen yet */
 		    (m->c[i].fd >= 0 && m->c[i].inflight && !m->c[i].closed))
 			return false;
 	if (oracle_all_delivered(m->o))
@@ -1379,7 +1399,7 @@ static void proxy_report(void *arg, int route, const struct mqtt_fault_report *r
 		pid_t pid = m->c[route].fd >= 0 ? m->c[route].pid : 0, driver = m->c[route].driver_pid;
 		pthread_mutex_unlock(&m->wlock);
 		if (driver > 0)
-			kill(driver, SIGKILL);
+			kill(-driver, SIGKILL);
 		else if (pid > 0)
 			kill(-pid, SIGKILL);
 		return;
@@ -1692,6 +1712,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	for (int i = 0; i < SCN_MAX_CLIENTS; i++) {
 		m->c[i].fd = -1;
 		m->c[i].restart_at = UINT64_MAX;
+		m->c[i].back_by = UINT64_MAX;
 		strcpy(m->c[i].fired, ",");
 		snprintf(m->c[i].dir, sizeof m->c[i].dir, "%s/client%d", m->tmp, i);
 	}
