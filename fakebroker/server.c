@@ -727,6 +727,31 @@ int mqtt_fakebroker_note(struct mqtt_fakebroker *fb, uint32_t conn, const char *
 	return rc;
 }
 
+/*
+ * At a stop, what the clients sent before it, already in the sockets,
+ * is handled and recorded: a capture ends with the DISCONNECT a client
+ * wrote just before the broker was stopped, however late the serving
+ * thread would have come to it. Each connection is read once (handling
+ * one may close another, which then stays closed).
+ */
+static void drain_all(struct mqtt_fakebroker *fb)
+{
+	size_t n = 0;
+	for (struct fconn *fc = fb->conns; fc; fc = fc->next)
+		n++;
+	struct fconn **all = n ? malloc(n * sizeof *all) : NULL;
+	if (!all)
+		return; /* out of memory at a stop: what is unread stays unread */
+	n = 0;
+	for (struct fconn *fc = fb->conns; fc; fc = fc->next)
+		all[n++] = fc;
+	for (size_t i = 0; i < n; i++)
+		if (!all[i]->dead) /* the dead are in the graveyard until bury(): still valid */
+			read_conn(fb, all[i]);
+	free(all);
+	bury(fb);
+}
+
 void mqtt_fakebroker_free(struct mqtt_fakebroker *fb)
 {
 	if (!fb)
@@ -735,6 +760,7 @@ void mqtt_fakebroker_free(struct mqtt_fakebroker *fb)
 		mqtt_fakebroker_stop(fb);
 	if (fb->started)
 		pthread_join(fb->thread, NULL);
+	drain_all(fb);
 	while (fb->conns)
 		close_conn(fb, fb->conns);
 	bury(fb);

@@ -156,8 +156,10 @@ def test_shrink_of_a_passing_scenario_writes_nothing(tmp_path):
 
 # A subset of the library that also runs --real: every QoS through drops,
 # restarts of a killed process on its store, silent loss and the
-# acknowledgement timeout, a full window, big messages, slow links, and
-# brokers that must be caught. (Scenarios that wait on keep-alive or long
+# acknowledgement timeout, a full window, big messages, slow links, a
+# memory-only reader that forgot the QoS 2 messages it was receiving,
+# subscriptions made again with a new session, and brokers that must be
+# caught (a scripted broker's conduct too). (Scenarios that wait on keep-alive or long
 # timeouts take minutes of real time; they stay in simulation.)
 REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "qos2-restart-publish", "qos1-silent-loss-ack-timeout", "caught-duplicating-broker",
@@ -169,7 +171,9 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "will-after-a-disconnect-cut-off", "will-of-a-restarted-process-after-disconnect",
         "disconnect-held-back-then-restarted", "clean-publisher-resends-after-disconnect-and-restart",
         "will-retained-for-a-later-subscriber", "subscription-replaced", "wildcard-levels",
-        "crash-writing-while-reading-qos2"]
+        "crash-writing-while-reading-qos2", "volatile-subscriber-forgets-qos2",
+        "retained-will-resent-after-crash", "caught-broker-dup-first", "caught-broker-id-reuse",
+        "subscribed-again-after-clean-loss", "subscribe-cut-before-suback"]
 
 
 @pytest.mark.parametrize("name", REAL)

@@ -131,6 +131,14 @@ void wire_peer_lost(struct wire *w)
 	w->peer_count = 0;
 }
 
+uint32_t wire_own_awaiting_pubrec(const struct wire *w)
+{
+	uint32_t n = 0;
+	for (uint32_t id = 1; id < 65536 && n < w->own_count; id++)
+		n += w->own[id] == WIRE_PUBLISHED2;
+	return n;
+}
+
 void wire_lost(struct wire *w)
 {
 	wire_peer_lost(w);

@@ -90,6 +90,8 @@ void wire_pair(struct wire *broker_end, struct wire *client_end);
 void wire_corrupted(struct wire *w, bool sent, uint64_t at);
 /* How many exchanges the peer started are in flight at this end. */
 uint32_t wire_peer_in_flight(const struct wire *w);
+/* How many QoS 2 PUBLISHes this end sent still await their PUBREC. */
+uint32_t wire_own_awaiting_pubrec(const struct wire *w);
 /* Whether this end sent (sent) or received a whole, well-formed DISCONNECT
  * on the connection (old: the one retired): at a client's end, whether
  * it ended the connection gracefully; at a broker's, whether that

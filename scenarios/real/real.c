@@ -93,6 +93,7 @@ struct child {
 	bool dup_sent, id_sent;
 	bool adopted;
 	atomic_bool stop;
+	atomic_uint fresh_sessions; /* CONNACKs without a session present (the reader's thread) */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -156,8 +157,11 @@ static ssize_t obs_read(void *self, void *buf, size_t len)
 		memcpy(o->connack + o->got, buf, k);
 		o->got += k;
 		if (o->got == sizeof o->connack && o->connack[0] == 0x20 && o->connack[1] == 2 &&
-		    o->connack[3] == 0)
+		    o->connack[3] == 0) {
+			if (!(o->connack[2] & 1))
+				atomic_fetch_add(&o->ch->fresh_sessions, 1);
 			child_send(o->ch, "a %d", o->connack[2] & 1);
+		}
 	}
 	return n;
 }
@@ -322,29 +326,39 @@ static void *completions(void *arg)
 
 static void do_subscribe(struct child *ch)
 {
+	unsigned session = 0;
+	bool granted_any = false;
 	for (int i = 0; i < ch->sc->nsteps; i++) {
 		const struct scn_step *st = &ch->sc->steps[i];
 		if (st->kind != SCN_SUBSCRIBE || st->late || st->client != ch->index)
 			continue;
 		struct mqtt_topic f = {mqtt_slice_str(st->topic), st->qos};
-		for (;;) {
-			mqtt_client_wait_online(ch->client, NULL);
-			uint8_t granted = st->qos;
-			struct mqtt_error e = mqtt_client_subscribe_codes(ch->client, NULL, &f, 1, &granted);
-			if (e.cls == MQTT_SUCCESS) {
-				child_send(ch, "g %d %u", i, granted); /* the QoS the SUBACK granted */
-				break;
-			}
-			/* The connection went meanwhile (for whatever reason: a timeout,
-			 * an I/O error): again once online. */
-			if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED &&
-			    e.cls != MQTT_MAX && e.cls != MQTT_TIMEOUT && e.cls != MQTT_IO &&
-			    e.cls != MQTT_PROTOCOL) {
-				child_send(ch, "s %d %d", (int)e.cls, e.code);
-				return;
-			}
-			sleep_ms(10);
+		mqtt_client_wait_online(ch->client, NULL);
+		uint8_t granted = st->qos;
+		struct mqtt_error e = mqtt_client_subscribe_codes(ch->client, NULL, &f, 1, &granted);
+		if (e.cls == MQTT_SUCCESS) {
+			child_send(ch, "g %d %u", i, granted); /* the QoS the SUBACK granted */
+			/* Those granted before a new session began went with the
+			 * old one: all again. */
+			unsigned now_in = atomic_load(&ch->fresh_sessions);
+			if (granted_any && now_in != session)
+				i = -1;
+			session = now_in;
+			granted_any = true;
+			continue;
 		}
+		if (e.cls != MQTT_DOWN && e.cls != MQTT_BREAK && e.cls != MQTT_ABANDONED &&
+		    e.cls != MQTT_MAX && e.cls != MQTT_TIMEOUT && e.cls != MQTT_IO &&
+		    e.cls != MQTT_PROTOCOL) {
+			child_send(ch, "s %d %d", (int)e.cls, e.code);
+			return;
+		}
+		/* The connection went meanwhile (for whatever reason: a timeout,
+		 * an I/O error): all of them again once online, as the
+		 * simulator's application does. A clean session ended with that
+		 * connection, and took those already granted with it. */
+		sleep_ms(10);
+		i = -1;
 	}
 	child_send(ch, "s 0 0");
 }
@@ -610,6 +624,7 @@ struct real {
 	FILE *trace;
 	char broken[512];                 /* why the run itself failed */
 	struct rscript *script[SCN_MAX_CLIENTS]; /* a scripted client's broker side */
+	struct script_end { struct real *m; int client; } script_end[SCN_MAX_CLIENTS];
 	char script_port[SCN_MAX_CLIENTS][16];
 	struct mqtt_fakebroker *fb;       /* its capture's sidecar takes the trace */
 	/* The broker's end of each client's connections, judged from the
@@ -843,6 +858,28 @@ static void crash_ordered(struct rclient *c, uint64_t at, uint64_t restart_ms)
 	c->back_by = restart_ms ? at + restart_ms : UINT64_MAX;
 }
 
+/*
+ * The broker forgot a subscribed client's session (a CONNACK without a
+ * session present): its application subscribes again, and the new
+ * subscriptions stand from their SUBACKs ('g'), as in simulation. Before
+ * the workload, the oracle has not been told of any yet.
+ */
+static void session_forgot_subscriptions(struct real *m, int i)
+{
+	for (int k = 0; k < m->sc->nsteps && m->started; k++) {
+		const struct scn_step *st = &m->sc->steps[k];
+		if (st->kind != SCN_SUBSCRIBE || st->late || st->client != i)
+			continue;
+		oracle_unsubscribed(m->o, i, st->topic, m->now);
+		oracle_subscribed(m->o, i, st->topic, st->qos, true, m->now, UINT64_MAX);
+		oracle_subscribe_request(m->o, i, st->topic);
+	}
+	if (m->started)
+		oracle_session_lost(m->o, i);
+	m->c[i].subscribed = false; /* the runner asks it to subscribe again */
+	rtrace(m, "%s: its session is gone: subscribes again", m->sc->clients[i].name);
+}
+
 static void child_gone(struct real *m, int i)
 {
 	struct rclient *c = &m->c[i];
@@ -882,6 +919,18 @@ static void child_gone(struct real *m, int i)
 	rtrace(m, "%s: crashed%s", cfg->name, cfg->store == SCN_STORE_FS ? "" :
 	       " (its memory-only state is lost)");
 	closed_end_judged(m, i); /* before its end of the wire starts afresh */
+	if (cfg->store != SCN_STORE_FS || m->unpersisted[i]) {
+		/* It forgot the QoS 2 messages it was receiving: the broker's
+		 * resends of those it had no PUBREC for come as new, once each
+		 * (the simulator's rule, there counted at the client's end; the
+		 * broker's end may count one it never got, allowed unused). */
+		judge_broker_records(m);
+		pthread_mutex_lock(&m->wlock);
+		uint32_t resent = m->bwire[i] ? wire_own_awaiting_pubrec(m->bwire[i]) : 0;
+		pthread_mutex_unlock(&m->wlock);
+		while (resent--)
+			oracle_allow_repeat(m->o, i);
+	}
 	if (m->cwire[i]) {
 		/* Its next process starts its end afresh: from its store, or from nothing. */
 		pthread_mutex_lock(&m->wlock);
@@ -979,8 +1028,19 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			       c->inflight, c->inflight == 1 ? "" : "s");
 		break;
 	case 'g':
-		if (sscanf(text, "g %d %d", &step, &code) == 2 && step >= 0 && step < m->sc->nsteps)
+		if (sscanf(text, "g %d %d", &step, &code) == 2 && step >= 0 && step < m->sc->nsteps &&
+		    m->sc->steps[step].kind == SCN_SUBSCRIBE) {
+			const struct scn_step *st = &m->sc->steps[step];
 			m->granted[step] = code;
+			if (m->started) {
+				/* Subscribed again in the workload (a restart, a session
+				 * the broker no longer had): it stands, and what it
+				 * matches is owed, from its SUBACK on (the simulator's
+				 * granted()). */
+				oracle_subscribed(m->o, i, st->topic, st->qos, false, m->now, m->now);
+				oracle_granted(m->o, i, st->topic, (uint8_t)code, m->now);
+			}
+		}
 		break;
 	case 'i':
 		sscanf(text, "i %zu", &c->inflight);
@@ -997,6 +1057,8 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			oracle_connected(m->o, i, c->first_connect, present, m->now);
 			c->first_connect = false;
 			c->online_once = true;
+			if (!present && c->subscribed && !m->driver)
+				session_forgot_subscriptions(m, i);
 		}
 		break;
 	case 'l':
@@ -1454,10 +1516,9 @@ static void proxy_accepted(void *arg, int route, uint32_t conn)
 
 /* From the proxy's thread: the broker's leg of a client's connection,
  * judged at the broker's end as the fake broker's records are. */
-static void proxy_broker_bytes(void *arg, int route, uint32_t conn, unsigned dir,
-                               const uint8_t *data, size_t len)
+static void broker_end_bytes(struct real *m, int route, uint32_t conn, bool b2c,
+                             const uint8_t *data, size_t len)
 {
-	struct real *m = arg;
 	if (!len || route < 0 || route >= m->sc->nclients || !m->bwire[route])
 		return;
 	pthread_mutex_lock(&m->wlock);
@@ -1470,9 +1531,23 @@ static void proxy_broker_bytes(void *arg, int route, uint32_t conn, unsigned dir
 	} else if (conn < m->bconn[route]) {
 		old = true;
 	}
-	wire_bytes(m->bwire[route], old, dir == MQTT_B2C, data, len, m->sc->clients[route].name,
+	wire_bytes(m->bwire[route], old, b2c, data, len, m->sc->clients[route].name,
 	           &m->bwire_report);
 	pthread_mutex_unlock(&m->wlock);
+}
+
+static void proxy_broker_bytes(void *arg, int route, uint32_t conn, unsigned dir,
+                               const uint8_t *data, size_t len)
+{
+	broker_end_bytes(arg, route, conn, dir == MQTT_B2C, data, len);
+}
+
+/* A scripted client's broker side: what the script writes is the broker's
+ * conduct (its DUP flags and identifiers), judged as the fake broker's. */
+static void script_bytes(void *arg, uint32_t conn, bool sent, const uint8_t *data, size_t len)
+{
+	struct script_end *e = arg;
+	broker_end_bytes(e->m, e->client, conn, sent, data, len);
 }
 
 /* The broker's leg's capture beside the client's: X.pcap and X.broker.pcap. */
@@ -1780,6 +1855,9 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		                                                     sizeof err))) {
 			snprintf(r->why, sizeof r->why, "%s", err);
 			goto out;
+		} else if (m->script[i]) {
+			m->script_end[i] = (struct script_end){m, i};
+			rscript_watch(m->script[i], script_bytes, &m->script_end[i]);
 		}
 	for (int i = 0; i < sc->nclients; i++) {
 		if (sc->clients[i].store == SCN_STORE_FS && mkdir(m->c[i].dir, 0700) != 0) {

@@ -19,7 +19,15 @@ struct rscript {
 	struct script_run *run;
 	int lfd, fd;
 	uint32_t conn;    /* the script engine's connection number, from 1 */
+	rscript_bytes_fn *watch;
+	void *watch_arg;
 };
+
+void rscript_watch(struct rscript *s, rscript_bytes_fn *fn, void *arg)
+{
+	s->watch = fn;
+	s->watch_arg = arg;
+}
 
 struct rscript *rscript_new(const struct scn_pkt *steps, int n, int client, char *port,
                             size_t portcap, char *why, size_t whycap)
@@ -91,6 +99,8 @@ void rscript_step(struct rscript *s, uint64_t now)
 	for (;;) {
 		ssize_t n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
 		if (n > 0) {
+			if (s->watch)
+				s->watch(s->watch_arg, s->conn, false, buf, (size_t)n);
 			pscript_receive(s->run, s->conn, now, buf, (size_t)n);
 			continue;
 		}
@@ -109,6 +119,8 @@ void rscript_step(struct rscript *s, uint64_t now)
 				drop(s, now);
 			return;
 		}
+		if (s->watch)
+			s->watch(s->watch_arg, s->conn, true, d, (size_t)w);
 		pscript_wrote(s->run, (size_t)w);
 	}
 	if (pscript_wants_close(s->run, s->conn))

@@ -8,6 +8,8 @@
 #define SCENARIOS_REALSCRIPT_H
 
 #include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "scenarios/lang/script.h"
@@ -19,6 +21,13 @@ struct rscript;
 struct rscript *rscript_new(const struct scn_pkt *steps, int n, int client, char *port,
                             size_t portcap, char *why, size_t whycap);
 void rscript_free(struct rscript *s);
+
+/* Told of the bytes the script's side reads (sent false) and writes
+ * (sent true) on its connection conn (from 1), as they pass: the runner
+ * judges the broker's end by them. */
+typedef void rscript_bytes_fn(void *arg, uint32_t conn, bool sent, const uint8_t *data, size_t len);
+/* fn (NULL: nobody) is told from now on, with arg. */
+void rscript_watch(struct rscript *s, rscript_bytes_fn *fn, void *arg);
 
 /* The descriptors to poll (at most 2), with the events wanted. */
 int rscript_pollfds(const struct rscript *s, struct pollfd *p);
