@@ -173,7 +173,8 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "will-retained-for-a-later-subscriber", "subscription-replaced", "wildcard-levels",
         "crash-writing-while-reading-qos2", "volatile-subscriber-forgets-qos2",
         "retained-will-resent-after-crash", "caught-broker-dup-first", "caught-broker-id-reuse",
-        "subscribed-again-after-clean-loss", "subscribe-cut-before-suback"]
+        "subscribed-again-after-clean-loss", "subscribe-cut-before-suback",
+        "closed-before-connack-new-session"]
 
 
 @pytest.mark.parametrize("name", REAL)

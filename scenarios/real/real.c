@@ -766,6 +766,23 @@ static int client_of_id(const struct real *m, const char *id)
 	return -1;
 }
 
+/* The scenario client of a broker's record. A CONNECT is recorded before
+ * the broker takes it, with no client identifier yet: its own names the
+ * client (its clean flag begins a new session at the broker's end). */
+static int client_of_record(const struct real *m, const struct mqtt_broker_record *rec)
+{
+	if (*rec->client_id || rec->type != MQTT_CONNECT)
+		return client_of_id(m, rec->client_id);
+	struct mqtt_packet p;
+	if (mqtt_decode(&p, rec->bytes, rec->len, MQTT_LENIENT, NULL) != MQTT_OK ||
+	    !p.connect.client_id.len)
+		return -1;
+	char id[256];
+	snprintf(id, sizeof id, "%.*s", (int)p.connect.client_id.len,
+	         (const char *)p.connect.client_id.data);
+	return client_of_id(m, id);
+}
+
 /*
  * Feeds the fake broker's new packet records to the broker's end of
  * each client's connection: what it sent and what it received, in the
@@ -782,7 +799,7 @@ static void judge_broker_records(struct real *m)
 	while ((n = mqtt_broker_records(b, m->rec_seq, rec, 64)) > 0) {
 		for (size_t k = 0; k < n; k++) {
 			m->rec_seq = rec[k].seq;
-			int i = client_of_id(m, rec[k].client_id);
+			int i = client_of_record(m, &rec[k]);
 			if (i < 0 || !m->bwire[i] || !rec[k].type)
 				continue;
 			bool old = false;
