@@ -883,16 +883,17 @@ static void crash_ordered(struct rclient *c, uint64_t at, uint64_t restart_ms)
  */
 static void session_forgot_subscriptions(struct real *m, int i)
 {
-	for (int k = 0; k < m->sc->nsteps && m->started; k++) {
-		const struct scn_step *st = &m->sc->steps[k];
-		if (st->kind != SCN_SUBSCRIBE || st->late || st->client != i)
-			continue;
-		oracle_unsubscribed(m->o, i, st->topic, m->now);
-		oracle_subscribed(m->o, i, st->topic, st->qos, true, m->now, UINT64_MAX);
-		oracle_subscribe_request(m->o, i, st->topic);
-	}
-	if (m->started)
+	if (m->started) {
+		for (int k = 0; k < m->sc->nsteps; k++) {
+			const struct scn_step *st = &m->sc->steps[k];
+			if (st->kind != SCN_SUBSCRIBE || st->late || st->client != i)
+				continue;
+			oracle_unsubscribed(m->o, i, st->topic, m->now);
+			oracle_subscribed(m->o, i, st->topic, st->qos, true, m->now, UINT64_MAX);
+			oracle_subscribe_request(m->o, i, st->topic);
+		}
 		oracle_session_lost(m->o, i);
+	}
 	m->c[i].subscribed = false; /* the runner asks it to subscribe again */
 	rtrace(m, "%s: its session is gone: subscribes again", m->sc->clients[i].name);
 }
@@ -1531,8 +1532,9 @@ static void proxy_accepted(void *arg, int route, uint32_t conn)
 	pthread_mutex_unlock(&m->wlock);
 }
 
-/* From the proxy's thread: the broker's leg of a client's connection,
- * judged at the broker's end as the fake broker's records are. */
+/* The broker's leg of a client's connection (from the proxy's thread, or
+ * a script's side from the runner's), judged at the broker's end as the
+ * fake broker's records are. */
 static void broker_end_bytes(struct real *m, int route, uint32_t conn, bool b2c,
                              const uint8_t *data, size_t len)
 {
