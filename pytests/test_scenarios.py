@@ -31,6 +31,23 @@ def test_scenario_in_simulation(path):
     assert lines[-1] == "1 passed, 0 failed"
 
 
+def test_a_will_sent_as_a_crashed_clients_connection_ends_is_read_at_once():
+    """The will leaves the broker when the dead client's last bytes drain
+    and its connection ends; the watcher acknowledges it one round trip
+    later, not at the next unrelated timer (once 9.7 s later: a down
+    client's step did not report its orphan's progress)."""
+    path = ROOT / "scenarios/will-of-a-crashed-client-drained-late.scn"
+    p = mqttsim("run", "--trace", "--seeds", "1..5", path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    runs = p.stdout.split("== ")[1:]
+    assert len(runs) == 5
+    for trace in runs:
+        sent = re.search(r"^t=(\d+)ms broker -> watcher PUBLISH qos=1", trace, re.M)
+        acked = re.search(r"^t=(\d+)ms broker <- watcher PUBACK", trace, re.M)
+        assert sent and acked, trace
+        assert int(acked.group(1)) - int(sent.group(1)) <= 50, trace
+
+
 def test_a_failing_expectation_names_its_seed_and_reproduces(tmp_path):
     wrong = tmp_path / "wrong.scn"
     # The scenario claims a duplicating broker keeps exactly-once: it must fail.
