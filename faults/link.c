@@ -21,6 +21,12 @@
 #define RANDOM_SIZE_MAX 16
 #define WRITE_BUF 4096       /* bytes a write gathers before it queues them */
 #define BANDWIDTH_TICK_MS 10 /* a capped stream goes in chunks this far apart */
+/* The lasting actions a write or a read consults: latency, bandwidth,
+ * partial-write, partial-read (in this order in enum mqtt_fault_action). */
+#define LASTING_FIRST MQTT_FAULT_LATENCY
+#define LASTING_KINDS 4
+_Static_assert(MQTT_FAULT_BANDWIDTH == LASTING_FIRST + 1 && MQTT_FAULT_PARTIAL_WRITE == LASTING_FIRST + 2 &&
+               MQTT_FAULT_PARTIAL_READ == LASTING_FIRST + 3, "the lasting actions are consecutive");
 
 enum seg_kind { SEG_DATA, SEG_FIN };
 
@@ -104,7 +110,13 @@ struct mqtt_fault_link {
 	uint64_t prng;
 	bool reset;
 	unsigned timed_left;       /* faults with a time trigger not yet due */
-	unsigned kinds[2];         /* per direction, 1 << action of each fault on it */
+	uint64_t timed_at;         /* when the first of those is due (0: at once; UINT64_MAX: none) */
+	uint64_t time_next;        /* of those with time=, the first one's time (mqtt_fault_link_next) */
+	/* Per direction, the faults of each lasting action on it, in plan
+	 * order: a write and a read asked the whole plan about each (a tenth
+	 * of a generated run, whose plans are long). */
+	uint32_t *lasting[2][LASTING_KINDS];
+	uint32_t nlasting[2][LASTING_KINDS];
 	bool edges[2];             /* per direction, whether a fault on it has a packet trigger */
 	struct seg *spare[2];      /* segments for reuse, by class */
 	unsigned nspare[2];
@@ -179,17 +191,42 @@ static uint64_t next_pbyte(struct mqtt_fault_link *l, uint64_t from, double p)
 	return from + (uint64_t)gap;
 }
 
+/* When the first timed fault not yet done is due, and the first with a time trigger. */
+static void timed_due(struct mqtt_fault_link *l)
+{
+	const struct mqtt_fault_plan *plan = &l->run->plan;
+	l->timed_at = l->time_next = UINT64_MAX;
+	for (size_t i = 0; l->timed_left && i < plan->n; i++) {
+		const struct mqtt_fault *f = &plan->faults[i];
+		if (l->fs[i].time_done)
+			continue;
+		if (f->when == MQTT_WHEN_START)
+			l->timed_at = 0;
+		else if (f->when == MQTT_WHEN_TIME && l->opened + f->time_ms < l->time_next)
+			l->time_next = l->opened + f->time_ms;
+	}
+	if (l->time_next < l->timed_at)
+		l->timed_at = l->time_next;
+}
+
 int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, uint64_t now)
 {
 	*out = NULL;
 	struct mqtt_fault_link *l = calloc(1, sizeof *l);
 	if (!l)
 		return ENOMEM;
-	l->fs = calloc(r->plan.n ? r->plan.n : 1, sizeof *l->fs);
-	if (!l->fs) {
+	size_t n = r->plan.n ? r->plan.n : 1;
+	l->fs = calloc(n, sizeof *l->fs);
+	uint32_t *lists = malloc(2 * LASTING_KINDS * n * sizeof *lists);
+	if (!l->fs || !lists) {
+		free(l->fs);
+		free(lists);
 		free(l);
 		return ENOMEM;
 	}
+	for (int d = 0; d < 2; d++)
+		for (int k = 0; k < LASTING_KINDS; k++)
+			l->lasting[d][k] = lists + ((size_t)d * LASTING_KINDS + (size_t)k) * n;
 	l->run = r;
 	l->no = ++r->links;
 	l->opened = now;
@@ -212,10 +249,13 @@ int mqtt_fault_link_new(struct mqtt_fault_link **out, struct mqtt_fault_run *r, 
 		            f->when == MQTT_WHEN_P_PACKET;
 		for (unsigned dir = MQTT_C2B; dir <= MQTT_B2C; dir <<= 1)
 			if (f->dirs & dir) {
-				l->kinds[di(dir)] |= 1u << f->action;
 				l->edges[di(dir)] |= edge;
+				int k = (int)f->action - LASTING_FIRST;
+				if (k >= 0 && k < LASTING_KINDS)
+					l->lasting[di(dir)][k][l->nlasting[di(dir)][k]++] = (uint32_t)i;
 			}
 	}
+	timed_due(l);
 	*out = l;
 	return 0;
 }
@@ -255,6 +295,7 @@ void mqtt_fault_link_free(struct mqtt_fault_link *l)
 		l->rhead = n->next;
 		free(n);
 	}
+	free(l->lasting[0][0]);
 	free(l->fs);
 	free(l);
 }
@@ -428,7 +469,7 @@ static void act(struct mqtt_fault_link *l, size_t fi, unsigned dir, uint64_t now
 /* Time triggers and trigger-less faults of both directions. */
 static void check_time(struct mqtt_fault_link *l, uint64_t now)
 {
-	if (!l->timed_left)
+	if (!l->timed_left || now < l->timed_at)
 		return;
 	const struct mqtt_fault_plan *plan = &l->run->plan;
 	for (size_t i = 0; l->timed_left && i < plan->n; i++) {
@@ -448,6 +489,7 @@ static void check_time(struct mqtt_fault_link *l, uint64_t now)
 			if (f->dirs & dir)
 				act(l, i, dir, now, false);
 	}
+	timed_due(l);
 }
 
 /* Faults of kind `when` on the packet boundary of d (BEFORE at its first byte, AFTER past its last). */
@@ -504,11 +546,11 @@ static uint64_t bandwidth(struct mqtt_fault_link *l, unsigned dir, uint64_t now,
 	const struct mqtt_fault_plan *plan = &l->run->plan;
 	uint64_t rate = 0;
 	*until = 0;
-	if (!(l->kinds[di(dir)] & 1u << MQTT_FAULT_BANDWIDTH))
-		return 0;
-	for (size_t i = 0; i < plan->n; i++) {
+	const int kind = MQTT_FAULT_BANDWIDTH - LASTING_FIRST;
+	for (uint32_t at = 0; at < l->nlasting[di(dir)][kind]; at++) {
+		uint32_t i = l->lasting[di(dir)][kind][at];
 		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action != MQTT_FAULT_BANDWIDTH || !(f->dirs & dir) || !lasting_active(l, i, now))
+		if (!lasting_active(l, i, now))
 			continue;
 		if (!rate || f->rate < rate)
 			rate = f->rate;
@@ -526,9 +568,11 @@ static uint64_t due_time(struct mqtt_fault_link *l, unsigned dir, uint64_t now)
 	if (d->stall_until > due)
 		due = d->stall_until;
 	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; (l->kinds[di(dir)] & 1u << MQTT_FAULT_LATENCY) && i < plan->n; i++) {
+	const int kind = MQTT_FAULT_LATENCY - LASTING_FIRST;
+	for (uint32_t at = 0; at < l->nlasting[di(dir)][kind]; at++) {
+		uint32_t i = l->lasting[di(dir)][kind][at];
 		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action != MQTT_FAULT_LATENCY || !(f->dirs & dir) || !lasting_active(l, i, now))
+		if (!lasting_active(l, i, now))
 			continue;
 		uint64_t j = f->jitter_ms
 		             ? fastmod(rnd(l), l->fs[i].jitter_mod, 2 * (uint64_t)f->jitter_ms + 1)
@@ -672,9 +716,11 @@ static size_t piece(struct mqtt_fault_link *l, enum mqtt_fault_action action, un
                     uint64_t now, size_t n)
 {
 	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; (l->kinds[di(dir)] & 1u << action) && i < plan->n; i++) {
+	const int kind = (int)action - LASTING_FIRST;
+	for (uint32_t at = 0; at < l->nlasting[di(dir)][kind]; at++) {
+		uint32_t i = l->lasting[di(dir)][kind][at];
 		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->action != action || !(f->dirs & dir) || !lasting_active(l, i, now))
+		if (!lasting_active(l, i, now))
 			continue;
 		size_t k = f->size ? f->size : 1 + (size_t)(rnd(l) % RANDOM_SIZE_MAX);
 		if (k < n)
@@ -941,11 +987,7 @@ uint64_t mqtt_fault_link_next(const struct mqtt_fault_link *l, uint64_t now)
 		if (s && s->due < next)
 			next = s->due;
 	}
-	const struct mqtt_fault_plan *plan = &l->run->plan;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct mqtt_fault *f = &plan->faults[i];
-		if (f->when == MQTT_WHEN_TIME && !l->fs[i].time_done && l->opened + f->time_ms < next)
-			next = l->opened + f->time_ms;
-	}
+	if (l->time_next < next)
+		next = l->time_next;
 	return next < now ? now : next;
 }

@@ -175,6 +175,7 @@ struct sim {
 	 * is judged from the later of these (expect live within=). */
 	uint64_t last_trouble;
 	bool idle_for_ever;              /* the run ended with nothing left to happen */
+	bool done;                       /* the workload is done: the run waits to be quiet */
 };
 
 /* The packets the broker saw and sent since the last call, into the trace. */
@@ -1431,7 +1432,14 @@ static uint64_t next_time(struct sim *m)
 			uint64_t u = mqtt_session_tick(c->s, m->now);
 			if (u < t)
 				t = u;
-			u = c->link ? mqtt_fault_link_next(c->link, m->now) : mqtt_session_dial_at(c->s);
+			/* A closed session never dials: its backoff's end, long past,
+			 * once woke every millisecond until the run ended (two thirds
+			 * of a generated run's instants, each stepping every client). */
+			if (c->link)
+				u = mqtt_fault_link_next(c->link, m->now);
+			else
+				u = mqtt_session_state(c->s) == MQTT_STATE_CLOSED ? UINT64_MAX
+				                                                  : mqtt_session_dial_at(c->s);
 			if (u < t)
 				t = u;
 		}
@@ -1443,6 +1451,17 @@ static uint64_t next_time(struct sim *m)
 	for (int i = 0; m->started && i < m->sc->nsteps; i++)
 		if (m->pub[i].next != UINT32_MAX && m->pub[i].next_at > m->now && m->pub[i].next_at < next)
 			next = m->pub[i].next_at;
+	/* The run's own deadlines, when something is still to come (else it
+	 * ends here, idle for ever): the quiet bound once the workload is
+	 * done, and the scenario's limit. Instants where nothing happens are
+	 * skipped, so the run ends at these, not at the next event past them. */
+	if (next != UINT64_MAX && m->done) {
+		uint64_t quiet = m->last_trouble + m->sc->quiet_within_ms;
+		if (quiet > m->now && quiet < next)
+			next = quiet;
+	}
+	if (next != UINT64_MAX && next > m->sc->limit_ms + 1 && m->now <= m->sc->limit_ms)
+		next = m->sc->limit_ms + 1;
 	return next > m->now ? next : m->now + 1;
 }
 
@@ -1516,7 +1535,6 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 			goto out;
 	/* The workload done (live), the run goes on until every exchange is
 	 * finished (quiescent), or its bound after the last trouble passed. */
-	bool done = false;
 	uint64_t done_at = 0, trouble_at_done = 0;
 	while (m->now <= sc->limit_ms) {
 		bool moved = true;
@@ -1545,8 +1563,8 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 		}
 		if (m->trace)
 			trace_packets(m);
-		if (!done && workload_done(m)) {
-			done = true;
+		if (!m->done && workload_done(m)) {
+			m->done = true;
 			done_at = m->now;
 			trouble_at_done = m->last_trouble;
 		}
@@ -1554,7 +1572,7 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 		 * lost after the workload completed goes to a session that gets
 		 * it when its client is back: found by mqttsim explore, seed
 		 * 505636). */
-		if (done && ((!unfinished(m, NULL, 0) && oracle_all_delivered(m->o)) ||
+		if (m->done && ((!unfinished(m, NULL, 0) && oracle_all_delivered(m->o)) ||
 		             m->now >= m->last_trouble + sc->quiet_within_ms))
 			break;
 		uint64_t next = next_time(m);
@@ -1611,7 +1629,7 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 		oracle_wire_violation(m->o, SCN_BROKER_DUP_FLAG, m->bwire.dup_why);
 	if (m->bwire.id_violation)
 		oracle_wire_violation(m->o, SCN_BROKER_PACKET_IDS, m->bwire.id_why);
-	if (done && done_at - trouble_at_done > sc->live_within_ms) {
+	if (m->done && done_at - trouble_at_done > sc->live_within_ms) {
 		char why[200];
 		snprintf(why, sizeof why, "the workload completed %llu ms after the last fault or publish, "
 		         "beyond the bound of %llu ms", (unsigned long long)(done_at - trouble_at_done),
@@ -1643,7 +1661,7 @@ int scenario_simulate_charted(const struct scenario *sc, uint64_t seed, struct s
 		if (now_in != e->state || (e->inflight >= 0 && (long)inflight != e->inflight))
 			r->state_wrong[i] = true, r->state_inflight[i] = (long)inflight, r->state_was[i] = now_in;
 	}
-	oracle_judge(m->o, sc, done, r);
+	oracle_judge(m->o, sc, m->done, r);
 	rc = m->broken ? -1 : 0;
 out:
 	if (m->chart && (rc == 0 || m->livelock))
