@@ -7,8 +7,13 @@
  * practice: written bytes live in the page cache until fsync of the
  * file; a directory entry change (create, rename, unlink) is in memory
  * until fsync of the directory. Files are few (one per message in
- * flight), so lists are arrays searched in order; each inode counts the
- * names and descriptors that hold it.
+ * flight), so lists are arrays searched in order.
+ *
+ * An inode is free once no name in the three directories and no
+ * descriptor holds it. That is found out when a new one is wanted and no
+ * slot is known free (collect()), not counted as names come and go: a
+ * directory fsync copies the whole directory, and counting each of its
+ * names in and out was a tenth of a simulated run.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,8 +28,8 @@ struct inode {
 	uint8_t *data, *synced; /* what is seen; what survives a crash */
 	size_t len, cap, synced_len, synced_cap;
 	bool synced_valid;      /* synced holds the file's durable bytes */
-	bool used;
-	unsigned refs;          /* names in the three directories, and descriptors */
+	bool used;              /* not known to be free (collect()) */
+	bool held;              /* collect()'s mark */
 };
 
 /* A name zero-padded to 16 bytes, compared as two words: a directory is
@@ -52,6 +57,8 @@ struct fd {
 struct simdisk {
 	struct inode *ino;
 	size_t nino;
+	int *free_ino;          /* slots collect() found free, to take */
+	size_t nfree;
 	struct dir live, durable;
 	struct dir before;      /* the durable directory before its last fsync (a lost rename) */
 	struct fd fds[8];
@@ -77,6 +84,7 @@ void simdisk_free(struct simdisk *d)
 		free(d->ino[i].synced);
 	}
 	free(d->ino);
+	free(d->free_ino);
 	free(d->live.e);
 	free(d->durable.e);
 	free(d->before.e);
@@ -114,14 +122,8 @@ static struct entry *dir_find(const struct dir *dir, const char *name)
 	return key_of(&k, name) ? dir_at(dir, &k) : NULL;
 }
 
-static void ref(struct simdisk *d, int ino, int delta)
-{
-	if (ino >= 0)
-		d->ino[ino].refs += (unsigned)delta;
-}
-
 /* Adds k, a name dir does not have (the caller searched it already). */
-static int dir_append(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
+static int dir_append(struct dir *dir, const struct key *k, int ino)
 {
 	struct entry *e;
 	if (dir->n == dir->cap) {
@@ -135,42 +137,33 @@ static int dir_append(struct simdisk *d, struct dir *dir, const struct key *k, i
 	e = &dir->e[dir->n++];
 	e->key = *k;
 	e->ino = ino;
-	ref(d, ino, +1);
 	return 0;
 }
 
-static int dir_set_key(struct simdisk *d, struct dir *dir, const struct key *k, int ino)
-{
-	struct entry *e = dir_at(dir, k);
-	if (e) {
-		ref(d, e->ino, -1);
-		ref(d, ino, +1);
-		e->ino = ino;
-		return 0;
-	}
-	return dir_append(d, dir, k, ino);
-}
-
-static int dir_set(struct simdisk *d, struct dir *dir, const char *name, int ino)
+static int dir_set(struct dir *dir, const char *name, int ino)
 {
 	struct key k;
 	if (!key_of(&k, name))
 		return -ENAMETOOLONG;
-	return dir_set_key(d, dir, &k, ino);
+	struct entry *e = dir_at(dir, &k);
+	if (e) {
+		e->ino = ino;
+		return 0;
+	}
+	return dir_append(dir, &k, ino);
 }
 
 /* Removes e, an entry of dir: the last one takes its place. */
-static void dir_drop(struct simdisk *d, struct dir *dir, struct entry *e)
+static void dir_drop(struct dir *dir, struct entry *e)
 {
-	ref(d, e->ino, -1);
 	*e = dir->e[--dir->n];
 }
 
-static void dir_remove(struct simdisk *d, struct dir *dir, const char *name)
+static void dir_remove(struct dir *dir, const char *name)
 {
 	struct entry *e = dir_find(dir, name);
 	if (e)
-		dir_drop(d, dir, e);
+		dir_drop(dir, e);
 }
 
 /* Room in to for from's entries. */
@@ -186,47 +179,80 @@ static int dir_room(struct dir *to, const struct dir *from)
 	return 0;
 }
 
-/* to becomes a copy of from, entries in from's order, the references counted. */
-static int dir_copy(struct simdisk *d, struct dir *to, const struct dir *from)
+/* to becomes a copy of from, entries in from's order. */
+static int dir_copy(struct dir *to, const struct dir *from)
 {
 	if (dir_room(to, from))
 		return -ENOMEM;
-	for (size_t i = 0; i < to->n; i++)
-		ref(d, to->e[i].ino, -1);
-	for (size_t i = 0; i < from->n; i++)
-		ref(d, from->e[i].ino, +1);
 	if (from->n)
 		memcpy(to->e, from->e, from->n * sizeof *to->e);
 	to->n = from->n;
 	return 0;
 }
 
-/* Frees the inode when no name, durable or not, and no descriptor has it. */
-static void release_inode(struct simdisk *d, int ino)
+static void mark(struct simdisk *d, const struct dir *dir)
 {
-	if (ino < 0 || d->ino[ino].refs)
-		return;
-	/* Its buffers stay for the next file that takes the slot: a store
-	 * makes and removes a file per message. */
-	struct inode *n = &d->ino[ino];
-	*n = (struct inode){.data = n->data, .cap = n->cap, .synced = n->synced,
-	                    .synced_cap = n->synced_cap};
+	for (size_t i = 0; i < dir->n; i++)
+		d->ino[dir->e[i].ino].held = true;
+}
+
+/* Marks the inodes a name or a descriptor holds; returns how many. */
+static size_t mark_held(struct simdisk *d)
+{
+	for (size_t i = 0; i < d->nino; i++)
+		d->ino[i].held = false;
+	mark(d, &d->live);
+	mark(d, &d->durable);
+	mark(d, &d->before);
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
+		if (d->fds[i].ino >= 0)
+			d->ino[d->fds[i].ino].held = true;
+	size_t held = 0;
+	for (size_t i = 0; i < d->nino; i++)
+		held += d->ino[i].held;
+	return held;
+}
+
+/* Frees every inode nothing holds, into free_ino; returns how many are free. */
+static size_t collect(struct simdisk *d)
+{
+	mark_held(d);
+	d->nfree = 0;
+	for (size_t i = d->nino; i-- > 0;) {
+		struct inode *n = &d->ino[i];
+		if (n->held)
+			continue;
+		/* Its buffers stay for the next file that takes the slot: a
+		 * store makes and removes a file per message. */
+		*n = (struct inode){.data = n->data, .cap = n->cap, .synced = n->synced,
+		                    .synced_cap = n->synced_cap};
+		d->free_ino[d->nfree++] = (int)i;
+	}
+	return d->nfree;
 }
 
 static int new_inode(struct simdisk *d)
 {
-	for (size_t i = 0; i < d->nino; i++)
-		if (!d->ino[i].used) {
-			d->ino[i].used = true;
-			return (int)i;
-		}
-	struct inode *ni = realloc(d->ino, (d->nino + 1) * sizeof *ni);
-	if (!ni)
-		return -ENOMEM;
-	d->ino = ni;
-	memset(&ni[d->nino], 0, sizeof *ni);
-	ni[d->nino].used = true;
-	return (int)d->nino++;
+	/* Collected when half the slots or more may be free; else the table
+	 * doubles, so that collecting costs O(1) a file. */
+	if (!d->nfree && (!d->nino || collect(d) * 2 < d->nino)) {
+		size_t cap = d->nino ? d->nino * 2 : 16;
+		struct inode *ni = realloc(d->ino, cap * sizeof *ni);
+		if (!ni)
+			return -ENOMEM;
+		d->ino = ni;
+		int *nf = realloc(d->free_ino, cap * sizeof *nf);
+		if (!nf)
+			return -ENOMEM;
+		d->free_ino = nf;
+		memset(&ni[d->nino], 0, (cap - d->nino) * sizeof *ni);
+		for (size_t i = cap; i-- > d->nino;)
+			d->free_ino[d->nfree++] = (int)i;
+		d->nino = cap;
+	}
+	int ino = d->free_ino[--d->nfree];
+	d->ino[ino].used = true;
+	return ino;
 }
 
 static int new_fd(struct simdisk *d, int ino, bool write)
@@ -234,7 +260,6 @@ static int new_fd(struct simdisk *d, int ino, bool write)
 	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
 		if (d->fds[i].ino < 0) {
 			d->fds[i] = (struct fd){ino, 0, write};
-			ref(d, ino, +1);
 			return (int)i;
 		}
 	return -EMFILE;
@@ -268,11 +293,9 @@ static int sd_open_spool(void *ctx, const char *name)
 	} else {
 		if ((ino = new_inode(d)) < 0)
 			return ino;
-		int rc = dir_append(d, &d->live, &k, ino);
-		if (rc) {
-			release_inode(d, ino);
-			return rc;
-		}
+		int rc = dir_append(&d->live, &k, ino);
+		if (rc)
+			return rc; /* the inode nothing holds is collected later */
 	}
 	return new_fd(d, ino, true);
 }
@@ -337,18 +360,10 @@ static int sd_fsync(void *ctx, int fd)
 {
 	struct simdisk *d = ctx;
 	if (fd == STORE_FS_DIR) {
-		/* before := durable, durable := live. The references move with
-		 * the entries; net, the old before's are let go and live's taken. */
+		/* before := durable, durable := live. */
 		if (dir_room(&d->before, &d->live))
 			return -ENOMEM; /* its array becomes the durable directory */
 		struct dir gone = d->before;
-		for (size_t i = 0; i < d->live.n; i++)
-			ref(d, d->live.e[i].ino, +1);
-		/* Inodes only the old before directory named may go now. */
-		for (size_t i = 0; i < gone.n; i++) {
-			ref(d, gone.e[i].ino, -1);
-			release_inode(d, gone.e[i].ino);
-		}
 		d->before = d->durable;
 		d->durable = gone;
 		if (d->live.n)
@@ -380,10 +395,7 @@ static int sd_close(void *ctx, int fd)
 	struct fd *f = get_fd(d, fd);
 	if (!f)
 		return -EBADF;
-	int ino = f->ino;
 	f->ino = -1;
-	ref(d, ino, -1);
-	release_inode(d, ino);
 	return 0;
 }
 
@@ -406,20 +418,16 @@ static int sd_rename(void *ctx, const char *from, const char *to)
 	if (from_at == SIZE_MAX)
 		return -ENOENT;
 	int ino = d->live.e[from_at].ino;
-	int replaced = to_at != SIZE_MAX ? d->live.e[to_at].ino : -1;
 	if (to_at != SIZE_MAX) {
-		ref(d, ino, +1);
-		ref(d, replaced, -1);
 		d->live.e[to_at].ino = ino;
 	} else {
-		int rc = dir_append(d, &d->live, &kto, ino);
+		int rc = dir_append(&d->live, &kto, ino);
 		if (rc)
 			return rc;
 	}
 	struct entry *e = &d->live.e[from_at];
 	if (e->key.w[0] != kto.w[0] || e->key.w[1] != kto.w[1])
-		dir_drop(d, &d->live, e);
-	release_inode(d, replaced);
+		dir_drop(&d->live, e);
 	return 0;
 }
 
@@ -429,9 +437,7 @@ static int sd_unlink(void *ctx, const char *name)
 	struct entry *e = dir_find(&d->live, name);
 	if (!e)
 		return -ENOENT;
-	int ino = e->ino;
-	dir_drop(d, &d->live, e);
-	release_inode(d, ino);
+	dir_drop(&d->live, e);
 	return 0;
 }
 
@@ -464,11 +470,9 @@ int simdisk_store(struct simdisk *d, struct mqtt_store *out)
 
 int simdisk_crash(struct simdisk *d)
 {
-	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++) {
-		ref(d, d->fds[i].ino, -1);
+	for (size_t i = 0; i < sizeof d->fds / sizeof d->fds[0]; i++)
 		d->fds[i].ino = -1;
-	}
-	int rc = dir_copy(d, &d->live, &d->durable);
+	int rc = dir_copy(&d->live, &d->durable);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < d->nino; i++) {
@@ -487,7 +491,6 @@ int simdisk_crash(struct simdisk *d)
 			memcpy(in->data, in->synced, in->synced_len);
 		}
 		in->len = in->synced_valid ? in->synced_len : 0;
-		release_inode(d, (int)i);
 	}
 	return 0;
 }
@@ -562,18 +565,16 @@ int simdisk_damage(struct simdisk *d, enum simdisk_damage kind, uint64_t pick, u
 		return 0;
 	}
 	struct entry *was = kind == SIMDISK_RENAME_LOST ? dir_find(&d->before, name) : NULL;
-	int gone = e ? e->ino : -1;
 	if (was) {
-		int rc = dir_set(d, &d->durable, name, was->ino);
+		int rc = dir_set(&d->durable, name, was->ino);
 		if (!rc)
-			rc = dir_set(d, &d->live, name, was->ino);
+			rc = dir_set(&d->live, name, was->ino);
 		if (rc)
 			return rc;
 	} else {
-		dir_remove(d, &d->durable, name);
-		dir_remove(d, &d->live, name);
+		dir_remove(&d->durable, name);
+		dir_remove(&d->live, name);
 	}
-	release_inode(d, gone);
 	return 0;
 }
 
@@ -587,10 +588,12 @@ unsigned simdisk_durable_files(const struct simdisk *d)
 	return (unsigned)d->durable.n;
 }
 
-unsigned simdisk_inodes(const struct simdisk *d)
+unsigned simdisk_inodes(struct simdisk *d)
 {
-	unsigned n = 0;
-	for (size_t i = 0; i < d->nino; i++)
-		n += d->ino[i].used;
-	return n;
+	return (unsigned)mark_held(d);
+}
+
+unsigned simdisk_slots(const struct simdisk *d)
+{
+	return (unsigned)d->nino;
 }

@@ -58,6 +58,8 @@ void simdisk_set_full(struct simdisk *d, bool full);
 /* How many records (key files) a restart would find; for traces. */
 unsigned simdisk_durable_files(const struct simdisk *d);
 /* Files that take space (named, durable or open); for tests. */
-unsigned simdisk_inodes(const struct simdisk *d);
+unsigned simdisk_inodes(struct simdisk *d);
+/* Inode slots, held or free; for tests (a long run stays small). */
+unsigned simdisk_slots(const struct simdisk *d);
 
 #endif
