@@ -233,9 +233,12 @@ static size_t collect(struct simdisk *d)
 
 static int new_inode(struct simdisk *d)
 {
-	/* Collected when half the slots or more may be free; else the table
-	 * doubles, so that collecting costs O(1) a file. */
-	if (!d->nfree && (!d->nino || collect(d) * 2 < d->nino)) {
+	/* Collected when no slot is known free; the table doubles when that
+	 * frees less than a quarter of it, so that collecting costs O(1) a
+	 * file. Not sooner: each new slot costs its file's buffers anew (a
+	 * store's file is replaced on every save, and the one it replaced
+	 * is held until the second directory fsync after). */
+	if (!d->nfree && (!d->nino || collect(d) * 4 < d->nino)) {
 		size_t cap = d->nino ? d->nino * 2 : 16;
 		struct inode *ni = realloc(d->ino, cap * sizeof *ni);
 		if (!ni)
