@@ -152,7 +152,8 @@ struct sim {
 	struct pubstate pub[SCN_MAX_STEPS];
 	/* The steps schedule() acts on once the workload runs, in order: not
 	 * the subscriptions made before it, nor crashes at a packet (which
-	 * check_crash() does), which it asked about at every spin. */
+	 * check_crash() does), nor the steps done, which it asked about at
+	 * every spin. */
 	int acting[SCN_MAX_STEPS];
 	int nacting;
 	struct oracle *o;
@@ -1016,13 +1017,20 @@ static bool step(struct sim *m, struct sclient *c)
 		moved = true;
 	uint32_t conn = mqtt_fault_link_number(l);
 	while ((n = peer_output(m, c, c->bc, conn, &d)) > 0) {
-		size_t room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n);
-		if (!room)
+		/* In as many writes as the link takes, judged once (send_output). */
+		size_t done = 0, room;
+		bool tried = false;
+		while (done < n && (room = mqtt_fault_link_room(l, MQTT_B2C, m->now, n - done)) > 0) {
+			done += mqtt_fault_link_write(l, MQTT_B2C, m->now, d + done, room);
+			tried = true;
+		}
+		moved = moved || tried;
+		if (!done)
 			break;
-		size_t w = mqtt_fault_link_write(l, MQTT_B2C, m->now, d, room);
-		broker_sent(m, c, false, d, w, &c->bjudged);
-		peer_wrote(m, c, c->bc, w);
-		moved = true;
+		broker_sent(m, c, false, d, done, &c->bjudged);
+		peer_wrote(m, c, c->bc, done);
+		if (done < n)
+			break;
 	}
 	if (check_crash(m, c))
 		return true;
@@ -1371,6 +1379,14 @@ static bool schedule(struct sim *m)
 		}
 		if (ps->next == st->count)
 			ps->next = UINT32_MAX;
+	}
+	if (moved) {
+		/* A step done (next UINT32_MAX) is done for good: out of the list. */
+		int kept = 0;
+		for (int k = 0; k < m->nacting; k++)
+			if (m->pub[m->acting[k]].next != UINT32_MAX)
+				m->acting[kept++] = m->acting[k];
+		m->nacting = kept;
 	}
 	return moved;
 }
