@@ -242,16 +242,16 @@ void mqtt_session_connected(struct mqtt_session *s, uint64_t now)
 static void fail_requests(struct mqtt_session *s, struct mqtt_error why)
 {
 	for (unsigned i = 0; s->requests_open && i < REQUEST_SLOTS; i++) {
-		if (s->sub_count[i]) {
+		if (s->requests->sub_count[i]) {
 			struct mqtt_event ev = {.type = MQTT_EVENT_FAILED, .id = MQTT_SPACE_SUBSCRIBE | i, .err = why};
 			session_event(s, &ev);
-			s->sub_count[i] = 0;
+			s->requests->sub_count[i] = 0;
 			s->requests_open--;
 		}
-		if (s->unsub_count[i]) {
+		if (s->requests->unsub_count[i]) {
 			struct mqtt_event ev = {.type = MQTT_EVENT_FAILED, .id = MQTT_SPACE_UNSUBSCRIBE | i, .err = why};
 			session_event(s, &ev);
-			s->unsub_count[i] = 0;
+			s->requests->unsub_count[i] = 0;
 			s->requests_open--;
 		}
 	}
@@ -610,8 +610,10 @@ static struct mqtt_error topic_request(struct mqtt_session *s, enum mqtt_type ty
 	}
 	if (s->state != MQTT_STATE_ONLINE)
 		return err_of(MQTT_DOWN, 0);
+	if (!s->requests && !(s->requests = calloc(1, sizeof *s->requests)))
+		return err_of(MQTT_PERSISTENCE, ENOMEM);
 	bool sub = type == MQTT_SUBSCRIBE;
-	uint16_t *counts = sub ? s->sub_count : s->unsub_count;
+	uint16_t *counts = sub ? s->requests->sub_count : s->requests->unsub_count;
 	unsigned *cursor = sub ? &s->sub_cursor : &s->unsub_cursor;
 	unsigned slot = REQUEST_SLOTS;
 	for (unsigned i = 0; i < REQUEST_SLOTS; i++) {
@@ -862,6 +864,7 @@ void mqtt_session_free(struct mqtt_session *s)
 		free((void *)(uintptr_t)s->events[(s->ev_head + i) % s->ev_cap].codes_all);
 	free(s->codes_taken);
 	free(s->events);
+	free(s->requests);
 	free(s->owned);
 	free(s);
 }

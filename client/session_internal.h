@@ -62,7 +62,12 @@ struct mqtt_session {
 	struct space qos1, qos2;
 	int32_t head, tail;
 
-	uint16_t sub_count[REQUEST_SLOTS], unsub_count[REQUEST_SLOTS]; /* 0: free */
+	/* Filters of each SUBSCRIBE and UNSUBSCRIBE awaiting its answer, by
+	 * identifier slot (0: free); made at the first request: 32 KB that
+	 * every session start cleared, most never to use them. */
+	struct requests {
+		uint16_t sub_count[REQUEST_SLOTS], unsub_count[REQUEST_SLOTS];
+	} *requests;
 	unsigned requests_open;     /* slots above in use: a loss scans them only then */
 	uint8_t *codes_taken;       /* the codes_all of the event taken last */
 	unsigned sub_cursor, unsub_cursor;

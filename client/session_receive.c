@@ -176,11 +176,11 @@ static struct mqtt_error on_suback(struct mqtt_session *s, const struct mqtt_pac
 {
 	uint16_t id = p->suback.packet_id;
 	unsigned slot = id & (REQUEST_SLOTS - 1);
-	if ((id & 0xe000) != MQTT_SPACE_SUBSCRIBE || !s->sub_count[slot])
+	if ((id & 0xe000) != MQTT_SPACE_SUBSCRIBE || !s->requests || !s->requests->sub_count[slot])
 		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
-	if (p->suback.return_codes.len != s->sub_count[slot])
+	if (p->suback.return_codes.len != s->requests->sub_count[slot])
 		return violation(s, MQTT_V_SUBACK_COUNT);
-	s->sub_count[slot] = 0;
+	s->requests->sub_count[slot] = 0;
 	s->requests_open--;
 	struct mqtt_event ev = {.type = MQTT_EVENT_SUBSCRIBED, .id = id};
 	size_t n = p->suback.return_codes.len;
@@ -204,9 +204,9 @@ static struct mqtt_error on_suback(struct mqtt_session *s, const struct mqtt_pac
 static struct mqtt_error on_unsuback(struct mqtt_session *s, uint16_t id)
 {
 	unsigned slot = id & (REQUEST_SLOTS - 1);
-	if ((id & 0xe000) != MQTT_SPACE_UNSUBSCRIBE || !s->unsub_count[slot])
+	if ((id & 0xe000) != MQTT_SPACE_UNSUBSCRIBE || !s->requests || !s->requests->unsub_count[slot])
 		return violation(s, MQTT_V_UNKNOWN_PACKET_ID);
-	s->unsub_count[slot] = 0;
+	s->requests->unsub_count[slot] = 0;
 	s->requests_open--;
 	struct mqtt_event ev = {.type = MQTT_EVENT_UNSUBSCRIBED, .id = id};
 	session_event(s, &ev);

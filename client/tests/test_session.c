@@ -846,6 +846,31 @@ static void test_connack_awaited_one_keep_alive(void)
 	harness_free(&h);
 }
 
+/* A SUBACK or UNSUBACK before the session ever asked anything names no
+ * request (the table of requests is made at the first one). */
+static void test_answer_before_any_request(void)
+{
+	uint8_t types[2] = {MQTT_SUBACK, MQTT_UNSUBACK};
+	for (int i = 0; i < 2; i++) {
+		struct mqtt_session_config c = test_config();
+		struct harness h;
+		harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+		go_online(&h);
+		if (types[i] == MQTT_SUBACK) {
+			struct mqtt_packet ack = {.type = MQTT_SUBACK};
+			ack.suback.packet_id = MQTT_SPACE_SUBSCRIBE | 1;
+			ack.suback.return_codes = mqtt_slice_str("\x01");
+			feed(&h, &ack);
+		} else {
+			feed_ack(&h, MQTT_UNSUBACK, MQTT_SPACE_UNSUBSCRIBE | 1);
+		}
+		CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+		CU_ASSERT_EQUAL(h.last.code, MQTT_V_UNKNOWN_PACKET_ID);
+		CU_ASSERT(mqtt_session_should_close(h.s));
+		harness_free(&h);
+	}
+}
+
 static void test_subscribe(void)
 {
 	struct mqtt_session_config c = test_config();
@@ -1182,6 +1207,7 @@ const struct test_def session_tests[] = {
 	{"pause timeout", test_pause_timeout},
 	{"a CONNACK is awaited one keep-alive period", test_connack_awaited_one_keep_alive},
 	{"subscribe and unsubscribe", test_subscribe},
+	{"a SUBACK or UNSUBACK before any request names none", test_answer_before_any_request},
 	{"protocol violations close the connection", test_violations},
 	{"big messages: reported, skipped or claimed", test_big_message},
 	{"big QoS 2 message delivered once", test_big_message_exactly_once},

@@ -294,7 +294,9 @@ MQTTSIM_API struct mqtt_error mqtt_session_publish(struct mqtt_session *s, uint6
 
 /*
  * Subscribes to n filters (1 to 8,192), each with its maximum QoS.
- * Errors ("not sent"): MQTT_CLOSED, MQTT_DENY, MQTT_DOWN, MQTT_MAX.
+ * Errors ("not sent"): MQTT_CLOSED, MQTT_DENY, MQTT_DOWN, MQTT_MAX, and
+ * MQTT_PERSISTENCE with code ENOMEM when memory ran out (the session's
+ * table of requests is made at its first request).
  * The outcome comes as MQTT_EVENT_SUBSCRIBED or MQTT_EVENT_FAILED.
  */
 MQTTSIM_API struct mqtt_error mqtt_session_subscribe(struct mqtt_session *s, uint64_t now,
