@@ -108,6 +108,13 @@ void oracle_damaged(struct oracle *o, uint32_t index, bool may_repeat);
 /* An inbound QoS 2 identifier of client's store was lost: one message may
  * be delivered to it once more. */
 void oracle_allow_repeat(struct oracle *o, int client);
+/* client's process was killed at now, from outside, while its
+ * application waited in a read (a driver's client under --client-cmd):
+ * the kill may have come between the library's saving of a QoS 2
+ * identifier and the return of its message, a loss the library cannot
+ * help. One QoS 2 message owed to it and published before now may go
+ * unread, once per such kill. */
+void oracle_read_interrupted(struct oracle *o, int client, uint64_t now);
 /* A memory-only publisher crashed, or a publisher was closed for good
  * (DISCONNECT): its unfinished messages are no longer owed. */
 void oracle_excuse_unfinished(struct oracle *o, int client);

@@ -571,9 +571,14 @@ int scenario_driver_client(int argc, char **argv)
 			drain_stderr(&a);
 			a.pid = 0;
 			/* SIGKILL is the runner's crash: everything the driver said has
-			 * been passed on; this process ends with it. */
-			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+			 * been passed on; this process ends with it. A read it had not
+			 * answered was under way: the kill may have come inside it
+			 * (oracle_read_interrupted). */
+			if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+				if (a.reading)
+					report(&a, "r");
 				_exit(0);
+			}
 			broken(&a, "%s %d", WIFSIGNALED(status) ? "died of signal" : "exited with status",
 			       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 		}

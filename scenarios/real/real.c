@@ -1125,6 +1125,17 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			snprintf(m->wire.id_why, sizeof m->wire.id_why, "%.199s", text + 4);
 		}
 		break;
+	case 'r':
+		/* A driver's client killed with a read unanswered: the kill may
+		 * have come between its library's saving of a QoS 2 identifier
+		 * and the return of its message (our own transport stops a
+		 * --real client at a packet instead, never inside a read). */
+		if (cfg->store == SCN_STORE_FS) {
+			oracle_read_interrupted(m->o, i, m->now);
+			rtrace(m, "%s: killed with a read under way: one QoS 2 message may be lost",
+			       cfg->name);
+		}
+		break;
 	case 'k':
 		if (sscanf(text, "k %d", &code) == 1) {
 			pthread_mutex_lock(&m->wlock);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "scenarios/lang/scenario.h"
+#include "scenarios/lang/setup.h"
 #include "scenarios/oracle/oracle.h"
 #include "testing/suites.h"
 
@@ -77,8 +78,76 @@ static void test_backoff_new_process(void)
 	CU_ASSERT(backoff_holds(restarted, 1, 9000, why, sizeof why));
 }
 
+static const char kill_scn[] = "# a reader killed in its reads\nclient pub\nclient sub store=fs\n"
+                                "subscribe sub t/# qos=2\npublish pub t/a qos=2 count=4\n"
+                                "publish pub t/b qos=1 count=1\nexpect exactly-once\n";
+
+/* The exactly-once verdict of kill_scn when sub read the messages of
+ * t/a in read[] (4) and t/b's as read_b, and was killed in a read at each
+ * of kills[] (n). t/a #k is published at 100 + 10 k, t/b #0 at 150. */
+static bool kill_verdict(const bool *read, bool read_b, const uint64_t *kills, int n)
+{
+	struct scenario s;
+	char err[600];
+	CU_ASSERT_FATAL(scenario_parse(&s, "kill.scn", kill_scn, err, sizeof err) == 0);
+	struct oracle *o = oracle_new(&s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	uint64_t now = 0;
+	oracle_clock(o, &now);
+	oracle_connected(o, 0, true, false, 0);
+	oracle_connected(o, 1, true, false, 0);
+	oracle_subscribe_request(o, 1, "t/#");
+	oracle_subscribed(o, 1, "t/#", 2, false, 0, 10);
+	for (uint32_t k = 0; k < 5; k++) {
+		int step = k < 4 ? 1 : 2;
+		uint32_t seq = k < 4 ? k : 0;
+		now = 100 + 10 * k;
+		uint32_t index = oracle_published(o, 0, step, seq, k < 4 ? "t/a" : "t/b", k < 4 ? 2 : 1,
+		                                  true, now);
+		oracle_completed(o, index, now);
+	}
+	for (uint32_t k = 0; k < 5; k++) {
+		if (k < 4 ? !read[k] : !read_b)
+			continue;
+		char id[64];
+		int len = scn_identity(id, 0, k < 4 ? 1 : 2, k < 4 ? k : 0);
+		now = 300 + k;
+		oracle_delivered(o, 1, (const uint8_t *)(k < 4 ? "t/a" : "t/b"), 3, (const uint8_t *)id,
+		                 (size_t)len, k < 4 ? 2 : 1, false, false, now);
+	}
+	for (int i = 0; i < n; i++)
+		oracle_read_interrupted(o, 1, kills[i]);
+	struct scn_result r;
+	memset(&r, 0, sizeof r);
+	oracle_judge(o, &s, true, &r);
+	bool held = !r.violated[SCN_EXACTLY_ONCE] && !r.violated[SCN_AT_LEAST_ONCE];
+	oracle_free(o);
+	scenario_free(&s);
+	return held;
+}
+
+/* A driver's client killed while its application waited in a read: the
+ * kill may fall between its library's saving of a QoS 2 identifier and
+ * the return of the message. One QoS 2 message published before the kill
+ * may go unread per such kill; no more, none published after it, and no
+ * QoS 1 message (nothing held keeps a resend of it from coming). */
+static void test_kill_in_a_read(void)
+{
+	static const bool all[4] = {true, true, true, true}, one_lost[4] = {true, false, true, true},
+	                  two_lost[4] = {true, false, false, true};
+	static const uint64_t kill_late[1] = {200}, kill_early[1] = {105}, two_kills[2] = {125, 200};
+	CU_ASSERT(kill_verdict(all, true, NULL, 0));
+	CU_ASSERT(!kill_verdict(one_lost, true, NULL, 0)); /* no kill: a loss */
+	CU_ASSERT(kill_verdict(one_lost, true, kill_late, 1));
+	CU_ASSERT(!kill_verdict(two_lost, true, kill_late, 1)); /* one a kill */
+	CU_ASSERT(kill_verdict(two_lost, true, two_kills, 2));
+	CU_ASSERT(!kill_verdict(one_lost, true, kill_early, 1)); /* #1 came after it */
+	CU_ASSERT(!kill_verdict(all, false, kill_late, 1));      /* QoS 1 */
+}
+
 const struct test_def oracle_tests[] = {
 	{"backoff: each wait held to the shortest after a success, the cap after a failure", test_backoff_wait_by_wait},
 	{"backoff: a new process owes no dial of the old one", test_backoff_new_process},
+	{"a kill in a read may lose one QoS 2 message published before it", test_kill_in_a_read},
 	{NULL, NULL},
 };
