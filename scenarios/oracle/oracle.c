@@ -101,7 +101,6 @@ struct oracle {
 	/* Kills in the middle of a read (oracle_read_interrupted), oldest
 	 * first; each excuses one QoS 2 message published before it. */
 	uint64_t read_killed_at[SCN_MAX_CLIENTS][16];
-	bool read_kill_used[SCN_MAX_CLIENTS][16];
 	int nread_kills[SCN_MAX_CLIENTS];
 	struct redial {                 /* the reconnect policy (expect backoff) */
 		uint32_t min_ms, max_ms;
@@ -1229,6 +1228,7 @@ static void judge_wills_and_retained(struct oracle *o)
 
 void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, struct scn_result *r)
 {
+	bool kill_used[SCN_MAX_CLIENTS][16] = {{false}}; /* read_kill_excuses() */
 	o->judging = true;
 	for (uint32_t i = 0; i < o->nmsgs; i++) {
 		const struct msg *m = &o->msgs[i];
@@ -1243,7 +1243,7 @@ void oracle_judge(struct oracle *o, const struct scenario *sc, bool finished, st
 				violation(o, SCN_DELIVERY_QOS, "%s read %s #%u, never at QoS %d or higher, the highest "
 				          "its subscriptions were granted and owed [MQTT-3.3.5-1]", sc->clients[c].name,
 				          sc->steps[m->step].topic, m->seq, eff);
-			if (eff == 2 && !m->reads[c] && read_kill_excuses(o, m, c, o->read_kill_used[c]))
+			if (eff == 2 && !m->reads[c] && read_kill_excuses(o, m, c, kill_used[c]))
 				continue;
 			if (eff >= 1 && !m->reads[c]) {
 				violation(o, SCN_AT_LEAST_ONCE, "%s never read %s #%u (QoS %d), published by %s",
