@@ -40,6 +40,7 @@ struct sub {
 	char filter[128];
 	uint8_t qos;            /* asked for, then what the SUBACK granted */
 	uint64_t since, until;  /* SUBACK (UINT64_MAX: awaited), UNSUBACK (UINT64_MAX: never) */
+	uint32_t until_ev;      /* the oracle's event count at until: order within a millisecond */
 	uint64_t until_sent;    /* UNSUBSCRIBE sent: what is published later is not owed */
 	uint64_t sent;          /* when the SUBSCRIBE went: retained messages up to then are owed */
 	bool late;              /* made during the workload: retained messages come with it */
@@ -49,6 +50,7 @@ struct sub {
 	size_t filter_len;
 	uint64_t step_match;    /* bit k: the filter matches step k's topic (worked out once) */
 	bool replaced;          /* ended by a SUBSCRIBE of its filter (until: that SUBACK) */
+	bool answer_void;       /* its session was discarded while its SUBACK was awaited */
 };
 
 struct oracle {
@@ -210,6 +212,7 @@ static void replace_older(struct oracle *o, int client, const struct sub *s)
 		    old->until != UINT64_MAX)
 			continue;
 		old->until = s->since;
+		old->until_ev = s->since_ev;
 		old->replaced = true;
 	}
 	owe_no_more_than(o, client, s);
@@ -236,6 +239,18 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 		if (!late && s->until == UINT64_MAX)
 			return; /* it stands already: asked again, or its SUBACK again */
 	}
+	/* No request awaits it: the SUBACK answers one whose session the
+	 * broker discarded after taking it (a late clean CONNECT of an older
+	 * connection, which also closed this one). Nothing stands [MQTT-3.1.2-6]
+	 * (found by mqttsim explore, seed 2440946: the answer made a
+	 * subscription the broker no longer had, and its messages owed). */
+	for (int i = 0; now != UINT64_MAX && i < o->nsubs[client]; i++) {
+		struct sub *s = &o->subs[client][i];
+		if (s->answer_void && !strcmp(s->filter, filter)) {
+			s->answer_void = false;
+			return;
+		}
+	}
 	if (o->nsubs[client] == 24)
 		return;
 	struct sub *s = &o->subs[client][o->nsubs[client]++];
@@ -252,9 +267,11 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 	s->since_ev = ++o->events;
 	s->sent = sent;
 	s->until = s->until_sent = UINT64_MAX;
+	s->until_ev = 0;
 	s->late = late;
 	s->session_ended = false;
 	s->replaced = false;
+	s->answer_void = false;
 }
 
 void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t code, uint64_t now)
@@ -265,6 +282,7 @@ void oracle_granted(struct oracle *o, int client, const char *filter, uint8_t co
 			continue;
 		if (code & 0x80) {
 			s->until = s->until_sent = now; /* refused: it never stood */
+			s->until_ev = ++o->events;
 			if (s->since > now) {
 				s->since = now;
 				s->since_ev = ++o->events;
@@ -322,6 +340,7 @@ void oracle_unsubscribed(struct oracle *o, int client, const char *filter, uint6
 		struct sub *s = &o->subs[client][i];
 		if (!strcmp(s->filter, filter) && s->until == UINT64_MAX) {
 			s->until = now;
+			s->until_ev = ++o->events;
 			if (s->until_sent > now)
 				s->until_sent = now;
 		}
@@ -349,6 +368,7 @@ static void clean_session_ended(struct oracle *o, int client, uint64_t now)
 		struct sub *s = &o->subs[client][k];
 		if (s->until > now) {
 			s->until = now;
+			s->until_ev = ++o->events;
 			s->session_ended = true;
 		}
 		if (s->until_sent > now)
@@ -511,6 +531,11 @@ void oracle_undialled(struct oracle *o, int client, uint64_t now)
 
 void oracle_session_discarded(struct oracle *o, int client, uint64_t now)
 {
+	/* A SUBACK still to come for a request it had taken answers nothing
+	 * that stands (oracle_subscribed). */
+	for (int i = 0; i < o->nsubs[client]; i++)
+		if (o->subs[client][i].since == UINT64_MAX && o->subs[client][i].until == UINT64_MAX)
+			o->subs[client][i].answer_void = true;
 	o->held[client] = false;
 	o->maybe_held[client] = false;
 	o->discarded_late[client] = true;
@@ -523,6 +548,16 @@ void oracle_session_discarded(struct oracle *o, int client, uint64_t now)
 bool oracle_session_held(const struct oracle *o, int client, bool first)
 {
 	return !(first && o->sc->clients[client].clean) && o->held[client];
+}
+
+/* Whether s had ended when a message was published at time at, as the
+ * oracle's event at_ev: in the millisecond it ended, only what came after
+ * (found by mqttsim explore, seed 2451774: a message published just before
+ * an UNSUBSCRIBE went, in the millisecond of its UNSUBACK, came through
+ * the subscription, rightly). */
+static bool ended_by(const struct sub *s, uint64_t at, uint32_t at_ev)
+{
+	return s->until < at || (s->until == at && s->until_ev < at_ev);
 }
 
 /*
@@ -543,8 +578,9 @@ static int effective_qos(const struct oracle *o, int client, int step, const cha
 		 * after it (found by mqttsim explore, seed 162917: a message
 		 * published just before the SUBSCRIBE went, in the millisecond of
 		 * its SUBACK). */
-		if ((owed_only ? (s->until_sent != UINT64_MAX ? 0 : s->until_sent) : s->until) <= at ||
-		    (owed_only && (s->since > at || (s->since == at && s->since_ev > at_ev))))
+		if (owed_only ? s->until_sent != UINT64_MAX || at == UINT64_MAX || s->since > at ||
+		                        (s->since == at && s->since_ev > at_ev)
+		              : ended_by(s, at, at_ev))
 			continue;
 		if (sub_matches(s, step, topic)) {
 			int q = s->qos < qos ? s->qos : qos;
@@ -561,12 +597,12 @@ static int effective_qos(const struct oracle *o, int client, int step, const cha
  * bring a copy at its own QoS; the highest is owed [MQTT-3.3.5-1].
  */
 static void qos_counts(const struct oracle *o, int client, int step, const char *topic,
-                       uint8_t qos, uint64_t at, unsigned counts[3])
+                       uint8_t qos, uint64_t at, uint32_t at_ev, unsigned counts[3])
 {
 	counts[0] = counts[1] = counts[2] = 0;
 	for (int i = 0; i < o->nsubs[client]; i++) {
 		const struct sub *s = &o->subs[client][i];
-		if (s->until <= at)
+		if (ended_by(s, at, at_ev))
 			continue;
 		if (sub_matches(s, step, topic))
 			counts[s->qos < qos ? s->qos : qos]++;
@@ -795,7 +831,7 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		return;
 	}
 	unsigned counts[3];
-	qos_counts(o, client, step, topic_s, m->qos, m->published_at, counts);
+	qos_counts(o, client, step, topic_s, m->qos, m->published_at, m->published_ev, counts);
 	if (qos > 2 || !counts[qos]) {
 		violation(o, SCN_DELIVERY_QOS, "%s read %s #%u (published at QoS %u) at QoS %u, which "
 		          "none of its matching subscriptions gives: the lower of the published QoS and "

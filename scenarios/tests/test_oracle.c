@@ -1,6 +1,7 @@
 /*
  * test_oracle.c - the oracle's judgements fed event by event, without a
- * simulator: here, the reconnect policy (expect backoff).
+ * simulator: the reconnect policy (expect backoff), reads cut by kills,
+ * and subscriptions ended in the millisecond or by a discarded session.
  */
 #include <CUnit/CUnit.h>
 #include <string.h>
@@ -145,9 +146,117 @@ static void test_kill_in_a_read(void)
 	CU_ASSERT(!kill_verdict(all, false, kill_late, 1));      /* QoS 1 */
 }
 
+static const char void_scn[] = "# a late subscription\nclient c\nsubscribe c t/# qos=1 at=100ms\n"
+                               "publish c t/a qos=1 count=2\nexpect at-least-once\n";
+
+/* The at-least-once verdict of void_scn: c's SUBSCRIBE goes at 100 and
+ * its SUBACK comes at 210; the broker discards c's session at 200 (a late
+ * clean CONNECT of an older connection) when discard; asked again at 400
+ * when again; t/a #0 is published at 300, #1 at 500, neither read. */
+static bool void_verdict(bool discard, bool again)
+{
+	struct scenario s;
+	char err[600];
+	CU_ASSERT_FATAL(scenario_parse(&s, "void.scn", void_scn, err, sizeof err) == 0);
+	struct oracle *o = oracle_new(&s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	uint64_t now = 0;
+	oracle_clock(o, &now);
+	oracle_connected(o, 0, true, false, 0);
+	now = 100;
+	oracle_subscribe_sent(o, 0, "t/#", 1, now);
+	oracle_subscribe_request(o, 0, "t/#");
+	now = 200;
+	if (discard)
+		oracle_session_discarded(o, 0, now);
+	now = 210;
+	oracle_subscribed(o, 0, "t/#", 1, true, 100, now);
+	now = 300;
+	oracle_completed(o, oracle_published(o, 0, 1, 0, "t/a", 1, true, now), now);
+	if (again) {
+		now = 400;
+		oracle_subscribe_sent(o, 0, "t/#", 1, now);
+		oracle_subscribe_request(o, 0, "t/#");
+		now = 410;
+		oracle_subscribed(o, 0, "t/#", 1, true, 400, now);
+	}
+	now = 500;
+	oracle_completed(o, oracle_published(o, 0, 1, 1, "t/a", 1, true, now), now);
+	struct scn_result r;
+	memset(&r, 0, sizeof r);
+	oracle_judge(o, &s, true, &r);
+	bool held = !r.violated[SCN_AT_LEAST_ONCE];
+	oracle_free(o);
+	scenario_free(&s);
+	return held;
+}
+
+/* A SUBACK that comes after the broker discarded the session that took its
+ * SUBSCRIBE answers a subscription the broker no longer has: nothing
+ * published after is owed. Asked again, the new one stands. */
+static void test_suback_after_discard(void)
+{
+	CU_ASSERT(!void_verdict(false, false)); /* it stands: both owed, neither read */
+	CU_ASSERT(void_verdict(true, false));
+	CU_ASSERT(!void_verdict(true, true));   /* #1 owed to the one asked again */
+}
+
+static const char unsub_scn[] = "# an unsubscribe\nclient c\nsubscribe c t/# qos=1\n"
+                                "unsubscribe c t/# at=100ms\npublish c t/a qos=1 count=2\n"
+                                "expect no-phantom\n";
+
+/* The no-phantom verdict of unsub_scn when c reads t/a #k (read[k]): #0
+ * is published just before the UNSUBSCRIBE goes, #1 just after its
+ * UNSUBACK, all in the millisecond 729. */
+static bool unsub_verdict(const bool read[2])
+{
+	struct scenario s;
+	char err[600];
+	CU_ASSERT_FATAL(scenario_parse(&s, "unsub.scn", unsub_scn, err, sizeof err) == 0);
+	struct oracle *o = oracle_new(&s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	uint64_t now = 0;
+	oracle_clock(o, &now);
+	oracle_connected(o, 0, true, false, 0);
+	oracle_subscribe_request(o, 0, "t/#");
+	oracle_subscribed(o, 0, "t/#", 1, false, 0, 10);
+	now = 729;
+	oracle_published(o, 0, 2, 0, "t/a", 1, true, now);
+	oracle_unsubscribe_sent(o, 0, "t/#", now);
+	oracle_unsubscribed(o, 0, "t/#", now);
+	oracle_published(o, 0, 2, 1, "t/a", 1, true, now);
+	for (uint32_t k = 0; k < 2; k++) {
+		if (!read[k])
+			continue;
+		char id[64];
+		int len = scn_identity(id, 0, 2, k);
+		oracle_delivered(o, 0, (const uint8_t *)"t/a", 3, (const uint8_t *)id, (size_t)len, 1,
+		                 false, false, now);
+	}
+	struct scn_result r;
+	memset(&r, 0, sizeof r);
+	oracle_judge(o, &s, true, &r);
+	bool held = !r.violated[SCN_NO_PHANTOM];
+	oracle_free(o);
+	scenario_free(&s);
+	return held;
+}
+
+/* In the millisecond of an UNSUBACK, what was published before it may
+ * come through the subscription (the broker took it first); what was
+ * published after it may not. */
+static void test_unsuback_same_millisecond(void)
+{
+	static const bool first[2] = {true, false}, second[2] = {false, true};
+	CU_ASSERT(unsub_verdict(first));
+	CU_ASSERT(!unsub_verdict(second));
+}
+
 const struct test_def oracle_tests[] = {
 	{"backoff: each wait held to the shortest after a success, the cap after a failure", test_backoff_wait_by_wait},
 	{"backoff: a new process owes no dial of the old one", test_backoff_new_process},
 	{"a kill in a read may lose one QoS 2 message published before it", test_kill_in_a_read},
+	{"a SUBACK after its session was discarded makes no subscription", test_suback_after_discard},
+	{"an UNSUBACK ends a subscription after what was published before it", test_unsuback_same_millisecond},
 	{NULL, NULL},
 };
