@@ -15,8 +15,9 @@ def build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MQTTSIM_BUILD", ROOT / "build"))
 
 
-PARENT_MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "CC", "CFLAGS",
-                         "CPPFLAGS", "LDFLAGS", "LDLIBS", "BUILD", "PREFIX", "DESTDIR"}
+PARENT_MAKE_VARIABLES = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "CC", "CXX",
+                         "CFLAGS", "CPPFLAGS", "LDFLAGS", "LDLIBS", "BUILD", "PREFIX", "DESTDIR",
+                         "MQTTSIM_LTO"}
 
 
 def clean_env(**extra) -> dict:
