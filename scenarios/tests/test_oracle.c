@@ -11,6 +11,26 @@
 #include "scenarios/oracle/oracle.h"
 #include "testing/suites.h"
 
+/* The oracle of a scenario's text, parsed into *s: the test stops when
+ * either cannot be made. */
+static struct oracle *oracle_of(struct scenario *s, const char *name, const char *text)
+{
+	char err[600];
+	CU_ASSERT_FATAL(scenario_parse(s, name, text, err, sizeof err) == 0);
+	struct oracle *o = oracle_new(s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	return o;
+}
+
+/* The run judged as finished into *r; o and s are freed. */
+static void judge_and_free(struct oracle *o, struct scenario *s, struct scn_result *r)
+{
+	memset(r, 0, sizeof *r);
+	oracle_judge(o, s, true, r);
+	oracle_free(o);
+	scenario_free(s);
+}
+
 static const char backoff_scn[] = "# the policy alone\nclient pub\nexpect backoff\n";
 
 /* The verdict on pub's dials: each owed at ended, made at dialled (0: the
@@ -18,10 +38,7 @@ static const char backoff_scn[] = "# the policy alone\nclient pub\nexpect backof
 static bool backoff_holds(const uint64_t (*waits)[4], int n, uint64_t end, char *why, size_t cap)
 {
 	struct scenario s;
-	char err[600];
-	CU_ASSERT_FATAL(scenario_parse(&s, "backoff.scn", backoff_scn, err, sizeof err) == 0);
-	struct oracle *o = oracle_new(&s);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	struct oracle *o = oracle_of(&s, "backoff.scn", backoff_scn);
 	oracle_backoff_policy(o, 0, 200, 5000);
 	for (int i = 0; i < n; i++) {
 		/* waits[i]: accepted (1) or not (0), when it ended, when it
@@ -35,13 +52,9 @@ static bool backoff_holds(const uint64_t (*waits)[4], int n, uint64_t end, char 
 	if (end)
 		oracle_undialled(o, 0, end);
 	struct scn_result r;
-	memset(&r, 0, sizeof r);
-	oracle_judge(o, &s, true, &r);
+	judge_and_free(o, &s, &r);
 	snprintf(why, cap, "%s", r.first[SCN_BACKOFF]);
-	bool held = !r.violated[SCN_BACKOFF];
-	oracle_free(o);
-	scenario_free(&s);
-	return held;
+	return !r.violated[SCN_BACKOFF];
 }
 
 static void test_backoff_wait_by_wait(void)
@@ -89,10 +102,7 @@ static const char kill_scn[] = "# a reader killed in its reads\nclient pub\nclie
 static bool kill_verdict(const bool *read, bool read_b, const uint64_t *kills, int n)
 {
 	struct scenario s;
-	char err[600];
-	CU_ASSERT_FATAL(scenario_parse(&s, "kill.scn", kill_scn, err, sizeof err) == 0);
-	struct oracle *o = oracle_new(&s);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	struct oracle *o = oracle_of(&s, "kill.scn", kill_scn);
 	uint64_t now = 0;
 	oracle_clock(o, &now);
 	oracle_connected(o, 0, true, false, 0);
@@ -119,12 +129,8 @@ static bool kill_verdict(const bool *read, bool read_b, const uint64_t *kills, i
 	for (int i = 0; i < n; i++)
 		oracle_read_interrupted(o, 1, kills[i]);
 	struct scn_result r;
-	memset(&r, 0, sizeof r);
-	oracle_judge(o, &s, true, &r);
-	bool held = !r.violated[SCN_EXACTLY_ONCE] && !r.violated[SCN_AT_LEAST_ONCE];
-	oracle_free(o);
-	scenario_free(&s);
-	return held;
+	judge_and_free(o, &s, &r);
+	return !r.violated[SCN_EXACTLY_ONCE] && !r.violated[SCN_AT_LEAST_ONCE];
 }
 
 /* A driver's client killed while its application waited in a read: the
@@ -156,10 +162,7 @@ static const char void_scn[] = "# a late subscription\nclient c\nsubscribe c t/#
 static bool void_verdict(bool discard, bool again)
 {
 	struct scenario s;
-	char err[600];
-	CU_ASSERT_FATAL(scenario_parse(&s, "void.scn", void_scn, err, sizeof err) == 0);
-	struct oracle *o = oracle_new(&s);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	struct oracle *o = oracle_of(&s, "void.scn", void_scn);
 	uint64_t now = 0;
 	oracle_clock(o, &now);
 	oracle_connected(o, 0, true, false, 0);
@@ -183,12 +186,8 @@ static bool void_verdict(bool discard, bool again)
 	now = 500;
 	oracle_completed(o, oracle_published(o, 0, 1, 1, "t/a", 1, true, now), now);
 	struct scn_result r;
-	memset(&r, 0, sizeof r);
-	oracle_judge(o, &s, true, &r);
-	bool held = !r.violated[SCN_AT_LEAST_ONCE];
-	oracle_free(o);
-	scenario_free(&s);
-	return held;
+	judge_and_free(o, &s, &r);
+	return !r.violated[SCN_AT_LEAST_ONCE];
 }
 
 /* A SUBACK that comes after the broker discarded the session that took its
@@ -211,10 +210,7 @@ static const char unsub_scn[] = "# an unsubscribe\nclient c\nsubscribe c t/# qos
 static bool unsub_verdict(const bool read[2])
 {
 	struct scenario s;
-	char err[600];
-	CU_ASSERT_FATAL(scenario_parse(&s, "unsub.scn", unsub_scn, err, sizeof err) == 0);
-	struct oracle *o = oracle_new(&s);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	struct oracle *o = oracle_of(&s, "unsub.scn", unsub_scn);
 	uint64_t now = 0;
 	oracle_clock(o, &now);
 	oracle_connected(o, 0, true, false, 0);
@@ -234,12 +230,8 @@ static bool unsub_verdict(const bool read[2])
 		                 false, false, now);
 	}
 	struct scn_result r;
-	memset(&r, 0, sizeof r);
-	oracle_judge(o, &s, true, &r);
-	bool held = !r.violated[SCN_NO_PHANTOM];
-	oracle_free(o);
-	scenario_free(&s);
-	return held;
+	judge_and_free(o, &s, &r);
+	return !r.violated[SCN_NO_PHANTOM];
 }
 
 /* In the millisecond of an UNSUBACK, what was published before it may
