@@ -64,7 +64,9 @@ void oracle_connect_attempt(struct oracle *o, int client, bool first);
 /* The broker took a clean CONNECT of client: the session it had is
  * discarded [MQTT-3.1.2-6], its subscriptions with it. On a connection the
  * client had let go of (its process died, or it dialled again), late, the
- * client finds no session when it next connects, rightly. */
+ * client finds no session when it next connects, rightly; and a SUBACK the
+ * broker had sent for a request still awaiting it makes no subscription
+ * when it arrives (oracle_subscribed() then changes nothing). */
 void oracle_session_discarded(struct oracle *o, int client, uint64_t now);
 /* A SUBSCRIBE packet for filter sent (after oracle_subscribed() or
  * oracle_subscribe_sent() made it known): each may bring a retained copy. */
