@@ -218,6 +218,12 @@ static void replace_older(struct oracle *o, int client, const struct sub *s)
 	owe_no_more_than(o, client, s);
 }
 
+/* Whether s is a request still awaiting its SUBACK (not ended before it). */
+static bool awaits_suback(const struct sub *s)
+{
+	return s->since == UINT64_MAX && s->until == UINT64_MAX;
+}
+
 void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t qos, bool late,
                        uint64_t sent, uint64_t now)
 {
@@ -229,7 +235,7 @@ void oracle_subscribed(struct oracle *o, int client, const char *filter, uint8_t
 		 * (its clean session did) is not the one answered now (found by
 		 * mqttsim explore, seed 9103: the answer reopened the ended one
 		 * as [SUBACK, end) and the new one never stood). */
-		if (s->since == UINT64_MAX && s->until == UINT64_MAX) {
+		if (awaits_suback(s)) {
 			s->since = now; /* the one asked for: it stands now (or is asked again) */
 			s->since_ev = ++o->events;
 			if (now != UINT64_MAX)
@@ -534,7 +540,7 @@ void oracle_session_discarded(struct oracle *o, int client, uint64_t now)
 	/* A SUBACK still to come for a request it had taken answers nothing
 	 * that stands (oracle_subscribed). */
 	for (int i = 0; i < o->nsubs[client]; i++)
-		if (o->subs[client][i].since == UINT64_MAX && o->subs[client][i].until == UINT64_MAX)
+		if (awaits_suback(&o->subs[client][i]))
 			o->subs[client][i].answer_void = true;
 	o->held[client] = false;
 	o->maybe_held[client] = false;
