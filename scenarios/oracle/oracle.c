@@ -89,7 +89,11 @@ struct oracle {
 	 * the takeover of the new connection, published it). */
 	bool will_pending[SCN_MAX_CLIENTS];
 	uint64_t will_surely_at[SCN_MAX_CLIENTS];
-	bool maybe_held[SCN_MAX_CLIENTS]; /* a CONNECT not clean went, its CONNACK unseen */
+	/* The broker may hold the client's session: a CONNECT not clean went
+	 * before the one now on its way, its CONNACK unseen; or a late discard
+	 * came since the last dial. */
+	bool maybe_held[SCN_MAX_CLIENTS];
+	bool unclean_unacked[SCN_MAX_CLIENTS]; /* a CONNECT not clean went, its CONNACK unseen */
 	bool discarded_late[SCN_MAX_CLIENTS]; /* a session discarded since the client last dialled */
 	/* The broker must hold the client's session: its last connection was
 	 * not clean. A clean one's session ends with it [MQTT-3.1.2-6]. */
@@ -462,8 +466,12 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	else if (!clean && o->held[client] && !session_present)
 		violation(o, SCN_SESSION, "%s reconnected to its session and the broker had lost it "
 		          "[MQTT-3.2.2-2]", c->name);
+	/* A session discarded while this CONNACK was on its way may have been
+	 * the one it found (found by mqttsim explore, seed 7414251: the
+	 * broker said a session was present, then a stalled clean CONNECT of
+	 * an older connection came and discarded it, then the CONNACK came). */
 	else if (!clean && o->connected_before[client] && !o->held[client] && !o->maybe_held[client] &&
-	         session_present)
+	         !o->discarded_late[client] && session_present)
 		violation(o, SCN_SESSION, "%s reconnected after a clean session and the broker said a "
 		          "session was present: a clean session's state must not be reused "
 		          "[MQTT-3.1.2-6]", c->name);
@@ -478,6 +486,10 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 		o->will_surely_at[client] = now;
 	o->will_pending[client] = false;
 	o->maybe_held[client] = !clean && o->discarded_late[client];
+	/* Answered; a clean one, though, may still be followed by a CONNECT
+	 * not clean that an older process sent and the link held. */
+	if (!clean)
+		o->unclean_unacked[client] = false;
 	subject(o, -1, -1, -1);
 }
 
@@ -486,9 +498,12 @@ void oracle_connect_attempt(struct oracle *o, int client, bool first)
 	/* A CONNECT that is not clean makes the broker keep a session
 	 * [MQTT-3.1.2-4], whether or not its CONNACK ever arrives: the next
 	 * connection may find it, though the client never knew it was made
-	 * (found by mqttsim explore: a CONNACK lost after a clean session). */
-	if (!(first && o->sc->clients[client].clean))
+	 * (found by mqttsim explore: a CONNACK lost after a clean session).
+	 * Its own CONNACK may not: before it, there was none to find. */
+	if (o->unclean_unacked[client])
 		o->maybe_held[client] = true;
+	if (!(first && o->sc->clients[client].clean))
+		o->unclean_unacked[client] = true;
 	o->discarded_late[client] = false;
 }
 

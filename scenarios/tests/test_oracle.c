@@ -1,7 +1,8 @@
 /*
  * test_oracle.c - the oracle's judgements fed event by event, without a
  * simulator: the reconnect policy (expect backoff), reads cut by kills,
- * and subscriptions ended in the millisecond or by a discarded session.
+ * and subscriptions ended in the millisecond or by a discarded session,
+ * and what a CONNACK may say of the session after a clean one.
  */
 #include <CUnit/CUnit.h>
 #include <string.h>
@@ -244,11 +245,64 @@ static void test_unsuback_same_millisecond(void)
 	CU_ASSERT(!unsub_verdict(second));
 }
 
+static const char present_scn[] = "# one client\nclient c\nexpect session\n";
+
+enum { LOST_DIAL = 1, DISCARD_BEFORE = 2, DISCARD_AFTER = 4, CLEAN_RESTART = 8 };
+
+/* The session verdict of present_scn: c connects clean (CONNACK at 10),
+ * its connection ends, and it dials again at 30, not clean; that CONNACK,
+ * saying a session is present, comes at 50. With LOST_DIAL, a dial at 20
+ * whose CONNACK never came went before it; with CLEAN_RESTART, a new
+ * process connected clean at 22; a late clean CONNECT of an older
+ * connection discarded the session at 25 (DISCARD_BEFORE the dial) or at
+ * 40 (DISCARD_AFTER it). */
+static bool present_verdict(unsigned events)
+{
+	struct scenario s;
+	struct oracle *o = oracle_of(&s, "present.scn", present_scn);
+	uint64_t now = 0;
+	oracle_clock(o, &now);
+	oracle_connect_attempt(o, 0, true);
+	oracle_connected(o, 0, true, false, now = 10);
+	if (events & LOST_DIAL)
+		oracle_connect_attempt(o, 0, false);
+	if (events & CLEAN_RESTART) {
+		oracle_connect_attempt(o, 0, true);
+		oracle_connected(o, 0, true, false, now = 22);
+	}
+	if (events & DISCARD_BEFORE)
+		oracle_session_discarded(o, 0, now = 25);
+	now = 30;
+	oracle_connect_attempt(o, 0, false);
+	if (events & DISCARD_AFTER)
+		oracle_session_discarded(o, 0, now = 40);
+	oracle_connected(o, 0, false, true, now = 50);
+	struct scn_result r;
+	judge_and_free(o, &s, &r);
+	return !r.violated[SCN_SESSION];
+}
+
+/* After a clean session, a CONNACK may say a session is present only when
+ * an earlier CONNECT, not clean, may have made one (one held on its way
+ * may come after a clean one); or when a late discard came while it was
+ * on its way (it may have left before). */
+static void test_session_present_after_a_clean_session(void)
+{
+	CU_ASSERT(!present_verdict(0));
+	CU_ASSERT(present_verdict(LOST_DIAL));
+	CU_ASSERT(present_verdict(DISCARD_AFTER));
+	CU_ASSERT(!present_verdict(DISCARD_BEFORE));
+	CU_ASSERT(present_verdict(LOST_DIAL | DISCARD_BEFORE));
+	CU_ASSERT(!present_verdict(CLEAN_RESTART));
+	CU_ASSERT(present_verdict(LOST_DIAL | CLEAN_RESTART));
+}
+
 const struct test_def oracle_tests[] = {
 	{"backoff: each wait held to the shortest after a success, the cap after a failure", test_backoff_wait_by_wait},
 	{"backoff: a new process owes no dial of the old one", test_backoff_new_process},
 	{"a kill in a read may lose one QoS 2 message published before it", test_kill_in_a_read},
 	{"a SUBACK after its session was discarded makes no subscription", test_suback_after_discard},
 	{"an UNSUBACK ends a subscription after what was published before it", test_unsuback_same_millisecond},
+	{"after a clean session, only a CONNECT that may find a session may be told one is present", test_session_present_after_a_clean_session},
 	{NULL, NULL},
 };
