@@ -200,7 +200,7 @@ int mqtt_streams_read(const char *path, const uint16_t *ports, int nports,
 		return 2;
 	}
 	struct tcp_segment seg;
-	int rc;
+	int rc = 0; /* read only after the loop ran (gcc -Og could not tell) */
 	uint64_t last = 0;
 	while (!r.oom && (rc = capture_next(c, &seg, err, errcap)) == 1) {
 		last = seg.frame;

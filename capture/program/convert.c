@@ -127,7 +127,10 @@ static int new_client(struct converter *v, struct mqtt_slice id)
 			taken |= !strcmp(v->c[i].name, k->name);
 		if (!taken)
 			break;
-		snprintf(k->name, sizeof k->name, "%s-%d", base, tries);
+		/* base leaves room for "-" and three digits; tries stays below
+		 * SCN_MAX_CLIENTS + 2, and the modulo says so to the compiler
+		 * (gcc -O0 and -O1 warned of truncation). */
+		snprintf(k->name, sizeof k->name, "%s-%u", base, (unsigned)tries % 1000u);
 	}
 	if (word_safe(id, sizeof k->id))
 		snprintf(k->id, sizeof k->id, "%.*s", word_len(id), word(id));

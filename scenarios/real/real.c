@@ -1761,13 +1761,24 @@ bool scenario_real_skip(const struct scenario *sc, const struct real_target *t, 
 	return false;
 }
 
+/* Why the run failed, into r->why: a sentence for a person, cut short
+ * when it does not fit (a helper, as gcc -O0 warned of each cut). */
+__attribute__((format(printf, 2, 3)))
+static void say_why(struct scn_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof r->why, fmt, ap);
+	va_end(ap);
+}
+
 int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
                   const struct real_target *t, struct scn_result *r, FILE *trace, const char *pcap)
 {
 	memset(r, 0, sizeof *r);
 	char err[300];
 	if (scenario_real_skip(sc, t, err, sizeof err)) {
-		snprintf(r->why, sizeof r->why, "%s", err);
+		say_why(r, "%s", err);
 		return -1;
 	}
 	struct real *m = calloc(1, sizeof *m);
@@ -1783,7 +1794,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		}
 		memcpy(own, sc, sizeof *own);
 		if (scn_prefix(own, t->prefix, err, sizeof err) != 0) {
-			snprintf(r->why, sizeof r->why, "%s", err);
+			say_why(r, "%s", err);
 			free(own);
 			free(m);
 			return -1;
@@ -1809,7 +1820,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	struct mqtt_fakebroker *fb = NULL;
 	snprintf(m->tmp, sizeof m->tmp, "%s/mqttsim-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(m->tmp)) {
-		snprintf(r->why, sizeof r->why, "cannot make a folder for the stores: %s", strerror(errno));
+		say_why(r, "cannot make a folder for the stores: %s", strerror(errno));
 		free(own);
 		free(m);
 		return -1;
@@ -1839,7 +1850,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	m->driver = t && t->client_cmd ? t->client_cmd : NULL;
 	if (m->external) {
 		if (broker_setup(m, t, err, sizeof err) != 0) {
-			snprintf(r->why, sizeof r->why, "%s", err);
+			say_why(r, "%s", err);
 			goto out;
 		}
 	} else {
@@ -1849,7 +1860,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		char where[128];
 		if (mqtt_fakebroker_new(&fb, &bcfg, err, sizeof err) != 0 ||
 		    mqtt_fakebroker_listen(fb, "tcp://127.0.0.1:0", where, sizeof where, err, sizeof err) != 0) {
-			snprintf(r->why, sizeof r->why, "the fake broker: %s", err);
+			say_why(r, "the fake broker: %s", err);
 			goto out;
 		}
 		const char *colon = strrchr(where, ':');
@@ -1861,18 +1872,18 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		for (int i = 0; i < sc->nrules; i++)
 			if (mqtt_broker_rule(b, sc->broker_rules[i], err, sizeof err) < 0) {
 				mqtt_fakebroker_unlock(fb);
-				snprintf(r->why, sizeof r->why, "rule %s: %s", sc->broker_rules[i], err);
+				say_why(r, "rule %s: %s", sc->broker_rules[i], err);
 				goto out;
 			}
 		mqtt_fakebroker_unlock(fb);
 		if (mqtt_fakebroker_start(fb) != 0) {
-			snprintf(r->why, sizeof r->why, "the fake broker does not start");
+			say_why(r, "the fake broker does not start");
 			goto out;
 		}
 		snprintf(m->address, sizeof m->address, "tcp://127.0.0.1:%s", m->port);
 	}
 	if (((m->external && !t->direct) || m->driver) && link_setup(m, pcap, err, sizeof err) != 0) {
-		snprintf(r->why, sizeof r->why, "%s", err);
+		say_why(r, "%s", err);
 		goto out;
 	}
 	for (int i = 0; i < sc->nsteps; i++)
@@ -1883,7 +1894,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		                                                     m->script_port[i],
 		                                                     sizeof m->script_port[i], err,
 		                                                     sizeof err))) {
-			snprintf(r->why, sizeof r->why, "%s", err);
+			say_why(r, "%s", err);
 			goto out;
 		} else if (m->script[i]) {
 			m->script_end[i] = (struct script_end){m, i};
@@ -1891,11 +1902,11 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 		}
 	for (int i = 0; i < sc->nclients; i++) {
 		if (sc->clients[i].store == SCN_STORE_FS && mkdir(m->c[i].dir, 0700) != 0) {
-			snprintf(r->why, sizeof r->why, "%s: %s", m->c[i].dir, strerror(errno));
+			say_why(r, "%s: %s", m->c[i].dir, strerror(errno));
 			goto out;
 		}
 		if (spawn(m, i) != 0) {
-			snprintf(r->why, sizeof r->why, "cannot start a process: %s", strerror(errno));
+			say_why(r, "cannot start a process: %s", strerror(errno));
 			goto out;
 		}
 	}
@@ -2014,7 +2025,7 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	oracle_judge(m->o, sc, done, r);
 	if (*m->broken) {
 		r->passed = false;
-		snprintf(r->why, sizeof r->why, "%s", m->broken);
+		say_why(r, "%s", m->broken);
 	}
 	if (!r->passed && m->bp.starts && trace)
 		copy_broker_log(m);

@@ -893,7 +893,7 @@ static bool check_crash(struct sim *m, struct sclient *c)
 static bool send_output(struct sim *m, struct sclient *c)
 {
 	bool moved = false;
-	struct iovec first;
+	struct iovec first = {0}; /* set by the call; gcc -O2 -flto could not tell */
 	/* A piece at a time, as it lies: flattening all that waits at every
 	 * write (mqtt_session_output) cost a stalled link's run quadratic
 	 * copying, most of an exploration's time. */
