@@ -271,6 +271,27 @@ def test_convert_then_run(captures, name, tmp_path):
     assert real.returncode == 0, p.stdout + real.stdout + real.stderr
 
 
+def test_convert_names_clients_apart(tmp_path):
+    """Client identifiers that make the same scenario name (a+b and a_b:
+    a name keeps letters, digits, - _ and .) get names of their own,
+    the second with a suffix; the scenario runs."""
+    scn = tmp_path / "two.scn"
+    scn.write_text("client c1 id=a+b\nclient c2 id=a_b\nsubscribe c2 t\n"
+                   "publish c1 t qos=1 count=2\nexpect reconnects c1 min=5\n")
+    # The expectation fails on purpose: a failing run leaves its pcap.
+    art = tmp_path / "art"
+    p = mqttsim("run", "--seeds", "1", "--artifacts", art, scn)
+    assert p.returncode == 1, p.stdout + p.stderr
+    conv = mqttsim("convert", art / "two.scn-seed1.pcap")
+    assert conv.returncode == 0, conv.stderr
+    assert "client a_b id=a+b " in conv.stdout, conv.stdout
+    assert "client a_b-2 id=a_b " in conv.stdout, conv.stdout
+    out = tmp_path / "converted.scn"
+    out.write_text(conv.stdout)
+    sim = mqttsim("run", "--seeds", "1..5", "-q", "--artifacts", tmp_path / "sim", out)
+    assert sim.returncode == 0, conv.stdout + sim.stdout + sim.stderr
+
+
 def edit_pcap(src, dst):
     """Swaps two data-bearing records of one direction (the later one first)
     and sends one record twice: a reordering and a duplicate, as tshark's
