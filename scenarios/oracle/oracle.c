@@ -868,8 +868,9 @@ static void delivered(struct oracle *o, int client, const uint8_t *topic, size_t
 		/* RETAIN marks a retained message sent for a new subscription,
 		 * never one forwarded to a standing one [MQTT-3.3.1-8, -9]. */
 		if (!sc->steps[step].retain)
-			violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set; it was published without",
-			          sc->clients[client].name, topic_s, seq);
+			violation(o, SCN_RETAINED, "%s read %s #%u with RETAIN set; it was published "
+			          "without, so only a standing subscription can get it, with RETAIN 0 "
+			          "[MQTT-3.3.1-9]", sc->clients[client].name, topic_s, seq);
 		else if (effective_qos(o, client, step, topic_s, m->qos, m->published_at,
 		                       m->published_ev, true) >= 0 &&
 		         !newer_subscription(o, client, topic_s, m->published_at))
