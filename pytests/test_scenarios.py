@@ -191,7 +191,13 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "crash-writing-while-reading-qos2", "volatile-subscriber-forgets-qos2",
         "retained-will-resent-after-crash", "caught-broker-dup-first", "caught-broker-id-reuse",
         "subscribed-again-after-clean-loss", "subscribe-cut-before-suback",
-        "closed-before-connack-new-session"]
+        "closed-before-connack-new-session",
+        # The runner ended the first two before their script's last
+        # PUBLISH was read (a script's send is news now); it took the
+        # third's client to be away only from its next dial (now from the
+        # loss its process saw). The fourth: the oracle's session check.
+        "caught-broker-retain-set-standing", "caught-broker-will-after-disconnect",
+        "caught-broker-forgets-queued", "caught-broker-present-after-clean"]
 
 
 @pytest.mark.parametrize("name", REAL)

@@ -301,6 +301,7 @@ static void on_event(struct adapter *a, json_t *ev, const char *line)
 		a->online = false;
 		const char *why = str_of(ev, "reason");
 		report(a, "t read: connection lost%s%.200s", why ? ": " : "", why ? why : "");
+		report(a, "b");
 		return;
 	}
 	if (!strcmp(what, "log")) {

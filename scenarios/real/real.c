@@ -280,6 +280,8 @@ static void *reader(void *arg)
 		} else {
 			char why[200];
 			child_send(ch, "t read: %s", mqtt_error_text(e, why, sizeof why));
+			if (e.cls != MQTT_REFUSED)
+				child_send(ch, "b"); /* the connection is lost (mqtt_client_read) */
 			continue;
 		}
 		/* The application takes its time; the next read acknowledges. */
@@ -597,6 +599,7 @@ struct rclient {
 	enum scn_final final;  /* where it ended (expect state); 0 until asked */
 	long final_inflight;
 	uint32_t proc_connects; /* connections of the current process */
+	uint64_t lost_at;      /* its process saw the connection lost ('b'); UINT64_MAX: not since 'o' */
 	bool first_connect;    /* its session has not been online yet */
 	bool online_once;      /* a CONNACK accepted it, in any of its processes */
 	uint64_t req_sent;     /* a late (un)subscribe: when it was asked for */
@@ -737,6 +740,7 @@ static int spawn(struct real *m, int i)
 	c->disconnect_ok = false;
 	c->end_judged = false;
 	c->proc_connects = 0;
+	c->lost_at = UINT64_MAX;
 	/* An adopted session goes on: its first connect is a reconnect. */
 	c->first_connect = c->generation == 1 || m->sc->clients[i].store != SCN_STORE_FS;
 	c->dying = false;
@@ -1100,11 +1104,21 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 			m->next[step] = UINT32_MAX;
 		}
 		break;
+	case 'b':
+		/* The process saw its connection lost: it was away from then
+		 * on, not from its next dial (what a broker queued for its
+		 * session meanwhile is judged by that). */
+		if (c->lost_at == UINT64_MAX)
+			c->lost_at = m->now;
+		break;
 	case 'o':
 		/* A reconnect in the same process: the last connection was lost
 		 * (or went with the broker, and then no will is owed). */
-		if (c->proc_connects++ && !c->cut)
-			oracle_connection_lost(m->o, i, m->now, m->now);
+		if (c->proc_connects++ && !c->cut) {
+			uint64_t lost = c->lost_at < m->now ? c->lost_at : m->now;
+			oracle_connection_lost(m->o, i, lost, lost);
+		}
+		c->lost_at = UINT64_MAX;
 		c->cut = false;
 		c->connects++;
 		rtrace(m, "%s: connection %u", cfg->name, c->connects);
@@ -1578,6 +1592,9 @@ static void script_bytes(void *arg, uint32_t conn, bool sent, const uint8_t *dat
 {
 	struct script_end *e = arg;
 	broker_end_bytes(e->m, e->client, conn, sent, data, len);
+	/* News: what a script sent last must reach its client and be judged
+	 * before the run may end (a PUBLISH sent after a wait went unread). */
+	e->m->last_event = e->m->now;
 }
 
 /* The broker's leg's capture beside the client's: X.pcap and X.broker.pcap. */
