@@ -59,7 +59,8 @@ void oracle_subscribe_sent(struct oracle *o, int client, const char *filter, uin
                            uint64_t now);
 /* A connection of client is dialled (first: its session's first, clean
  * when configured so): a CONNECT not clean may leave a session at the
- * broker even when its CONNACK is never seen. */
+ * broker even when its CONNACK is never seen, for a later connection to
+ * find (its own CONNACK finds none the client did not know of). */
 void oracle_connect_attempt(struct oracle *o, int client, bool first);
 /* The broker took a clean CONNECT of client: the session it had is
  * discarded [MQTT-3.1.2-6], its subscriptions with it. On a connection the

@@ -1120,6 +1120,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		}
 		c->lost_at = UINT64_MAX;
 		c->cut = false;
+		oracle_connect_attempt(m->o, i, c->first_connect); /* as the simulator does at its dial */
 		c->connects++;
 		rtrace(m, "%s: connection %u", cfg->name, c->connects);
 		break;
