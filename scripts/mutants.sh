@@ -107,7 +107,7 @@ for m in "$root"/scenarios/mutants/*.sed; do
     case $file in
     fakebroker/*) part="fake broker" ;;
     client/store*|client/session_store*) part="persistence" ;;
-    client/*) part="client" ;;
+    client/*|include/mqttsim/session.h) part="client" ;;
     *) part=${file%%/*} ;;
     esac
     if [ "$library" != no ]; then
