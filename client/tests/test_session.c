@@ -871,6 +871,46 @@ static void test_answer_before_any_request(void)
 	}
 }
 
+/* An answer names its request once: a SUBACK or UNSUBACK repeated names
+ * none (the identifier is free again) [MQTT-2.3.1-6]. */
+static void test_answer_repeated(void)
+{
+	for (int i = 0; i < 2; i++) {
+		struct mqtt_session_config c = test_config();
+		struct harness h;
+		harness_new(&h, &c, MQTT_SESSION_VOLATILE, NULL);
+		go_online(&h);
+		struct mqtt_topic f = {S("a/+"), 1};
+		uint16_t id;
+		struct mqtt_packet ack = {.type = MQTT_SUBACK};
+		ack.suback.return_codes = mqtt_slice_str("\x01");
+		for (int k = 0; k < 2; k++) {
+			if (i == 0) {
+				if (k == 0) {
+					CU_ASSERT_EQUAL(mqtt_session_subscribe(h.s, h.now, &f, 1, &id).cls, MQTT_SUCCESS);
+					expect(&h, MQTT_SUBSCRIBE);
+				}
+				ack.suback.packet_id = id;
+				feed(&h, &ack);
+			} else {
+				if (k == 0) {
+					CU_ASSERT_EQUAL(mqtt_session_unsubscribe(h.s, h.now, &f, 1, &id).cls, MQTT_SUCCESS);
+					expect(&h, MQTT_UNSUBSCRIBE);
+				}
+				feed_ack(&h, MQTT_UNSUBACK, id);
+			}
+			if (k == 0) {
+				CU_ASSERT_EQUAL(h.last.cls, MQTT_SUCCESS);
+				expect_event(&h, i == 0 ? MQTT_EVENT_SUBSCRIBED : MQTT_EVENT_UNSUBSCRIBED);
+			}
+		}
+		CU_ASSERT_EQUAL(h.last.cls, MQTT_PROTOCOL);
+		CU_ASSERT_EQUAL(h.last.code, MQTT_V_UNKNOWN_PACKET_ID);
+		CU_ASSERT(mqtt_session_should_close(h.s));
+		harness_free(&h);
+	}
+}
+
 static void test_subscribe(void)
 {
 	struct mqtt_session_config c = test_config();
@@ -1208,6 +1248,7 @@ const struct test_def session_tests[] = {
 	{"a CONNACK is awaited one keep-alive period", test_connack_awaited_one_keep_alive},
 	{"subscribe and unsubscribe", test_subscribe},
 	{"a SUBACK or UNSUBACK before any request names none", test_answer_before_any_request},
+	{"a SUBACK or UNSUBACK repeated names no request", test_answer_repeated},
 	{"protocol violations close the connection", test_violations},
 	{"big messages: reported, skipped or claimed", test_big_message},
 	{"big QoS 2 message delivered once", test_big_message_exactly_once},

@@ -341,6 +341,49 @@ static void test_failing_store(void)
 	mqtt_store_close(&st);
 }
 
+/* A big QoS 2 message is held (its identifier saved) once it has come
+ * whole; when that save fails, it is not delivered, nor acknowledged, and
+ * the connection goes, as for one that fits the read buffer. */
+static void test_failing_store_big_qos2(void)
+{
+	struct failing f = {.saves_left = 1}; /* the client identifier only */
+	mqtt_store_mem(&f.inner);
+	struct mqtt_store st = {&failing_ops, &f};
+	struct mqtt_session_config c = stored_config();
+	c.read_buffer_size = 64;
+	struct harness h;
+	harness_new(&h, &c, MQTT_SESSION_INIT, &st);
+	go_online(&h);
+	static uint8_t payload[400], got[400], wire[500];
+	struct mqtt_packet m = {.type = MQTT_PUBLISH};
+	m.publish.qos = 2;
+	m.publish.packet_id = 9;
+	m.publish.topic = mqtt_slice_str("big/one");
+	m.publish.payload = (struct mqtt_slice){payload, sizeof payload};
+	size_t n, off = 0, used;
+	CU_ASSERT_EQUAL_FATAL(mqtt_encode(wire, sizeof wire, &m, 0, &n), MQTT_OK);
+	bool claimed = false;
+	while (off < n) {
+		size_t chunk = n - off < 100 ? n - off : 100;
+		h.last = mqtt_session_receive(h.s, h.now, wire + off, chunk, &used, &h.msg);
+		off += used;
+		if (h.last.cls == MQTT_BIG_MESSAGE) {
+			claimed = mqtt_session_claim(h.s, got);
+			continue;
+		}
+		if (h.last.cls || h.msg.topic.data)
+			break;
+	}
+	CU_ASSERT(claimed);
+	CU_ASSERT_EQUAL(off, n);
+	CU_ASSERT_EQUAL(h.last.cls, MQTT_PERSISTENCE);
+	CU_ASSERT_PTR_NULL(h.msg.topic.data); /* not delivered */
+	CU_ASSERT(mqtt_session_should_close(h.s));
+	CU_ASSERT(quiet(&h)); /* no PUBREC for what is not held */
+	harness_free(&h);
+	mqtt_store_close(&st);
+}
+
 /* --- the restart test --- */
 
 static uint64_t now_ms(void)
@@ -623,6 +666,7 @@ const struct test_def session_store_tests[] = {
 	{"ADOPT warns about damaged and unusable records", test_adopt_with_damage},
 	{"damaged records: never sent, QoS 2 identifiers released, inbound held", test_damaged_records_policy},
 	{"a failing store refuses requests, sends nothing", test_failing_store},
+	{"a failing store: a big QoS 2 message is neither delivered nor acknowledged", test_failing_store_big_qos2},
 	{"SIGKILL at each step of QoS 2: delivered exactly once", test_killed_at_each_step_of_qos2},
 	{NULL, NULL},
 };
