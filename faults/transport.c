@@ -16,6 +16,10 @@
  * beyond that a write takes what fits, or fails with EAGAIN as a
  * blocking socket's write does when its send timeout runs out, so that a
  * stalled link stalls the writer and the pause timeout sees it.
+ *
+ * Closing a connection returns at once, as close(2) does: what the link
+ * still holds goes out from a thread of its own (drain_out), and freeing
+ * the dialer waits for those threads.
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,9 +42,15 @@ struct faulty_dialer {
 	struct mqtt_dialer inner;
 	struct mqtt_fault_plan plan;
 	struct mqtt_fault_run *run;
-	pthread_mutex_t lock; /* the run: links are made from dialing threads */
+	/* The run and every link of it: links are made from dialing threads,
+	 * and a closed connection drains from a thread of its own while the
+	 * next one is used (a fault's count is the run's). */
+	pthread_mutex_t lock;
 	void (*report)(void *arg, const struct mqtt_fault_report *r);
 	void *report_arg;
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drained;
+	unsigned draining; /* connections closed and still draining */
 };
 
 struct faulty_conn {
@@ -48,9 +58,10 @@ struct faulty_conn {
 	struct mqtt_conn inner;
 	bool inner_open;
 	bool fin_sent;
+	uint64_t drain_until; /* once closed: how long what is due still goes out */
 	struct mqtt_fault_link *link;
 	int epfd, timerfd;
-	pthread_mutex_t lock; /* the client reads and writes from different threads */
+	pthread_mutex_t *lock; /* the dialer's: the client reads and writes from different threads */
 	uint8_t buf[16384];
 };
 
@@ -154,7 +165,7 @@ static ssize_t faulty_read(void *self, void *buf, size_t len)
 {
 	struct faulty_conn *c = self;
 	uint64_t expirations;
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(c->lock);
 	ssize_t r = read(c->timerfd, &expirations, sizeof expirations); /* clears it */
 	(void)r;
 	uint64_t now = now_ms();
@@ -163,7 +174,7 @@ static ssize_t faulty_read(void *self, void *buf, size_t len)
 		e = flush_out(c, now);
 	if (e == ECONNRESET || (e && e != EINTR && e != EAGAIN)) {
 		reports(c);
-		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(c->lock);
 		errno = e;
 		return -1;
 	}
@@ -190,7 +201,7 @@ static ssize_t faulty_read(void *self, void *buf, size_t len)
 	}
 	arm(c, now);
 	reports(c);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(c->lock);
 	if (result < 0)
 		errno = e;
 	return result;
@@ -199,7 +210,7 @@ static ssize_t faulty_read(void *self, void *buf, size_t len)
 static ssize_t faulty_writev(void *self, const struct iovec *iov, int iovcnt)
 {
 	struct faulty_conn *c = self;
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(c->lock);
 	uint64_t now = now_ms();
 	size_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
@@ -232,7 +243,7 @@ static ssize_t faulty_writev(void *self, const struct iovec *iov, int iovcnt)
 		e = fe;
 	arm(c, now);
 	reports(c);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(c->lock);
 	if (e) {
 		errno = e;
 		return -1;
@@ -243,12 +254,12 @@ static ssize_t faulty_writev(void *self, const struct iovec *iov, int iovcnt)
 static int faulty_pending(void *self)
 {
 	struct faulty_conn *c = self;
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(c->lock);
 	const uint8_t *p;
 	uint64_t now = now_ms();
 	int n = mqtt_fault_link_peek(c->link, MQTT_B2C, now, &p) > 0 ||
 	        mqtt_fault_link_state(c->link, MQTT_B2C, now) != MQTT_LINK_OPEN;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(c->lock);
 	return n;
 }
 
@@ -258,37 +269,91 @@ static int faulty_pending(void *self)
  * last must reach the broker, or the broker publishes the will). For at
  * most a second: a stalled link keeps the rest.
  */
-static void drain_out(struct faulty_conn *c)
+static void drain_out(struct faulty_conn *c, uint64_t deadline)
 {
-	uint64_t deadline = now_ms() + 1000;
-	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		uint64_t now = now_ms();
-		if (!c->inner_open || flush_out(c, now) != 0 || now >= deadline ||
-		    !mqtt_fault_link_queued(c->link, MQTT_C2B) ||
-		    mqtt_fault_link_state(c->link, MQTT_C2B, now) != MQTT_LINK_OPEN)
-			break;
-		uint64_t next = mqtt_fault_link_next(c->link, now);
+		pthread_mutex_lock(c->lock);
+		uint64_t now = now_ms(), next = UINT64_MAX;
+		if (c->inner_open && flush_out(c, now) == 0 && now < deadline &&
+		    mqtt_fault_link_queued(c->link, MQTT_C2B) &&
+		    mqtt_fault_link_state(c->link, MQTT_C2B, now) == MQTT_LINK_OPEN)
+			next = mqtt_fault_link_next(c->link, now);
+		reports(c);
+		pthread_mutex_unlock(c->lock);
 		if (next == UINT64_MAX || next >= deadline)
-			break; /* nothing more goes out within the second: do not wait for it */
-		uint64_t wait = (next < deadline ? next : deadline) - now;
+			return; /* nothing more goes out within the second: do not wait for it */
+		uint64_t wait = next - now;
 		struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L + 100000L};
-		nanosleep(&ts, NULL);
+		nanosleep(&ts, NULL); /* unlocked: the next connection goes on meanwhile */
 	}
-	reports(c);
-	pthread_mutex_unlock(&c->lock);
 }
 
-static void faulty_close(void *self)
+static void conn_free(struct faulty_conn *c)
 {
-	struct faulty_conn *c = self;
-	drain_out(c);
 	close_inner(c, false);
 	mqtt_fault_link_free(c->link);
 	close(c->timerfd);
 	close(c->epfd);
-	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+static void *drain_main(void *arg)
+{
+	struct faulty_conn *c = arg;
+	struct faulty_dialer *d = c->d;
+	drain_out(c, c->drain_until);
+	conn_free(c);
+	pthread_mutex_lock(&d->drain_lock);
+	if (--d->draining == 0)
+		pthread_cond_broadcast(&d->drained);
+	pthread_mutex_unlock(&d->drain_lock);
+	return NULL;
+}
+
+/* Whether the link holds bytes that go out within drain_out's second. */
+static bool holds_more(struct faulty_conn *c)
+{
+	pthread_mutex_lock(c->lock);
+	uint64_t now = now_ms();
+	bool more = c->inner_open && flush_out(c, now) == 0 &&
+	            mqtt_fault_link_queued(c->link, MQTT_C2B) &&
+	            mqtt_fault_link_state(c->link, MQTT_C2B, now) == MQTT_LINK_OPEN &&
+	            mqtt_fault_link_next(c->link, now) < c->drain_until;
+	pthread_mutex_unlock(c->lock);
+	return more;
+}
+
+/*
+ * Returns at once, as close(2) does, while a thread drains what is due:
+ * a client that closed a slow link dials its next connection as soon as
+ * it would over a kernel's socket (and as in simulation), not a second
+ * later. When no thread can be made, the drain happens here.
+ */
+static void faulty_close(void *self)
+{
+	struct faulty_conn *c = self;
+	struct faulty_dialer *d = c->d;
+	c->drain_until = now_ms() + 1000;
+	if (holds_more(c)) {
+		pthread_attr_t attr;
+		pthread_t t;
+		pthread_mutex_lock(&d->drain_lock);
+		d->draining++;
+		pthread_mutex_unlock(&d->drain_lock);
+		bool started = pthread_attr_init(&attr) == 0;
+		if (started) {
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			started = pthread_create(&t, &attr, drain_main, c) == 0;
+			pthread_attr_destroy(&attr);
+		}
+		if (started)
+			return;
+		pthread_mutex_lock(&d->drain_lock);
+		d->draining--;
+		pthread_mutex_unlock(&d->drain_lock);
+	}
+	drain_out(c, c->drain_until);
+	conn_free(c);
 }
 
 static const struct mqtt_conn_ops faulty_ops = {faulty_read, faulty_writev, faulty_pending,
@@ -306,6 +371,7 @@ static int faulty_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 		return rc;
 	}
 	c->d = d;
+	c->lock = &d->lock;
 	c->inner_open = true;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -327,7 +393,6 @@ static int faulty_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 		free(c);
 		return rc ? rc : -ENOMEM;
 	}
-	pthread_mutex_init(&c->lock, NULL);
 	/* Faults due at once (a trigger-less drop, a stall from the start) apply now. */
 	arm(c, now_ms());
 	out->ops = &faulty_ops;
@@ -339,6 +404,13 @@ static int faulty_dial(void *arg, struct mqtt_conn *out, uint32_t timeout_ms)
 static void faulty_free(void *arg)
 {
 	struct faulty_dialer *d = arg;
+	/* Closed connections still draining use the dialer (its report). */
+	pthread_mutex_lock(&d->drain_lock);
+	while (d->draining)
+		pthread_cond_wait(&d->drained, &d->drain_lock);
+	pthread_mutex_unlock(&d->drain_lock);
+	pthread_cond_destroy(&d->drained);
+	pthread_mutex_destroy(&d->drain_lock);
 	if (d->inner.free)
 		d->inner.free(d->inner.arg);
 	mqtt_fault_run_free(d->run);
@@ -369,6 +441,8 @@ int mqtt_dialer_faulty(struct mqtt_dialer *out, struct mqtt_dialer inner,
 		return rc;
 	}
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->drain_lock, NULL);
+	pthread_cond_init(&d->drained, NULL);
 	d->inner = inner;
 	d->report = report;
 	d->report_arg = arg;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,6 +184,85 @@ static void close_sends_what_is_delayed(void)
 	CU_ASSERT_EQUAL(buf[0], 0xe0);
 	CU_ASSERT_EQUAL(read(broker, buf, sizeof buf), 0); /* then the end */
 	close(broker);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Closing returns at once, as close(2) does; what the latency holds
+ * goes out later all the same, then the FIN; freeing the dialer waits
+ * for it. (The close once waited out the latency: under --real, a
+ * client closing a slow link dialled again up to a second later than in
+ * simulation.) */
+static void close_returns_while_draining(void)
+{
+	struct tx t;
+	tx_open(&t, "c2b latency ms=400");
+	static const uint8_t DISCONNECT[] = {0xe0, 0x00};
+	CU_ASSERT_EQUAL(client_write(&t, DISCONNECT, sizeof DISCONNECT), (ssize_t)sizeof DISCONNECT);
+	uint64_t start = mono_ms();
+	t.conn.ops->close(t.conn.self);
+	CU_ASSERT(mono_ms() - start < 200);
+	uint8_t buf[8];
+	struct pollfd p = {t.broker, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p, 1, 0), 0); /* not due yet */
+	CU_ASSERT_EQUAL(poll(&p, 1, 2000), 1);
+	CU_ASSERT(mono_ms() - start >= 390);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), (ssize_t)sizeof DISCONNECT);
+	CU_ASSERT_EQUAL(read(t.broker, buf, sizeof buf), 0); /* then the end */
+	t.dialer.free(t.dialer.arg);
+	close(t.broker);
+}
+
+/* The next connection of the dialer goes on while the last one drains
+ * (they share the run, and so its lock: the drain sleeps unlocked). */
+static void next_connection_while_draining(void)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/mqttsim-drain-%d.sock", (int)getpid());
+	unlink(path);
+	int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	CU_ASSERT_FATAL(ls >= 0 && bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	                listen(ls, 4) == 0);
+	struct mqtt_dialer inner, d;
+	CU_ASSERT_FATAL(mqtt_dialer_unix(&inner, path) == 0);
+	struct mqtt_fault_plan plan;
+	char err[256];
+	CU_ASSERT_FATAL(mqtt_fault_plan_parse(&plan, "c2b conn=1 latency ms=300", err, sizeof err) == 0);
+	CU_ASSERT_FATAL(mqtt_dialer_faulty(&d, inner, &plan, 1, NULL, NULL) == 0);
+	mqtt_fault_plan_free(&plan);
+	struct mqtt_conn c1, c2;
+	CU_ASSERT_FATAL(d.dial(d.arg, &c1, 1000) == 0);
+	int b1 = accept(ls, NULL, NULL);
+	static const uint8_t DISCONNECT[] = {0xe0, 0x00}, PINGREQ[] = {0xc0, 0x00};
+	struct iovec v = {(void *)(uintptr_t)DISCONNECT, 2};
+	CU_ASSERT_EQUAL(c1.ops->writev(c1.self, &v, 1), 2);
+	c1.ops->close(c1.self);
+	CU_ASSERT_FATAL(d.dial(d.arg, &c2, 1000) == 0);
+	int b2 = accept(ls, NULL, NULL);
+	v.iov_base = (void *)(uintptr_t)PINGREQ;
+	CU_ASSERT_EQUAL(c2.ops->writev(c2.self, &v, 1), 2);
+	uint8_t buf[8];
+	struct pollfd p2 = {b2, POLLIN, 0}, p1 = {b1, POLLIN, 0};
+	CU_ASSERT_EQUAL(poll(&p2, 1, 1000), 1);
+	CU_ASSERT_EQUAL(read(b2, buf, sizeof buf), 2);
+	CU_ASSERT_EQUAL(buf[0], 0xc0);
+	CU_ASSERT_EQUAL(poll(&p1, 1, 0), 0); /* the first one's DISCONNECT is still on its way */
+	CU_ASSERT_EQUAL(poll(&p1, 1, 2000), 1);
+	CU_ASSERT_EQUAL(read(b1, buf, sizeof buf), 2);
+	CU_ASSERT_EQUAL(buf[0], 0xe0);
+	c2.ops->close(c2.self);
+	d.free(d.arg);
+	close(b1);
+	close(b2);
+	close(ls);
+	unlink(path);
 }
 
 static void drop_after_second_puback(void)
@@ -445,6 +525,8 @@ const struct test_def fault_transport_tests[] = {
 	{"partial writes, reads and EINTR", partial_writes_reads_and_eintr},
 	{"latency delays both ways", latency_delays_both_ways},
 	{"close sends what is delayed, then FIN", close_sends_what_is_delayed},
+	{"close returns at once; what is delayed drains after", close_returns_while_draining},
+	{"the next connection goes on while the last one drains", next_connection_while_draining},
 	{"drop after the second PUBACK", drop_after_second_puback},
 	{"reset reaches both sides", reset_reaches_both_sides},
 	{"corrupt damages exact bytes", corrupt_damages_exact_bytes},

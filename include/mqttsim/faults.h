@@ -101,9 +101,13 @@ extern "C" {
  * plan (copied) with seed. The client's reads and writes see the
  * faults as real I/O: short reads and writes, EINTR and EAGAIN, late
  * bytes, a closed or reset connection, damaged bytes; the real
- * connection is closed (FIN) or reset (RST) when the link is. report
- * (may be NULL) is called for each fault applied, from the thread that
- * made the call on the connection. Returns 0 or ENOMEM.
+ * connection is closed (FIN) or reset (RST) when the link is. Closing a
+ * connection returns at once, as close(2) does: what the link still
+ * holds and is due within a second goes out from a thread of its own,
+ * then the FIN; the dialer's free waits for those threads. report (may
+ * be NULL) is called for each fault applied, from the thread that made
+ * the call on the connection or that drains a closed one, one call at a
+ * time. Returns 0 or ENOMEM.
  */
 MQTTSIM_API int mqtt_dialer_faulty(struct mqtt_dialer *out, struct mqtt_dialer inner,
                                    const struct mqtt_fault_plan *plan, uint64_t seed,

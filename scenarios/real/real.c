@@ -637,6 +637,10 @@ struct real {
 	uint32_t bconn[SCN_MAX_CLIENTS];  /* the broker's connection of each client (0: none yet) */
 	uint64_t rec_seq;                 /* records already judged */
 	struct wire_report bwire_report;
+	/* When the broker took a clean CONNECT of the client, not yet told
+	 * the oracle (UINT64_MAX: none; under wlock: the proxy's thread sees
+	 * them): it discards the session there was, as in simulation. */
+	uint64_t discard_at[SCN_MAX_CLIENTS];
 	int granted[SCN_MAX_STEPS];       /* a subscription's SUBACK code; -1: not known */
 	/* A broker under test: where it is, the command that runs it, the
 	 * fault link in front of it (whose thread feeds bwire, under wlock). */
@@ -793,10 +797,43 @@ static int client_of_record(const struct real *m, const struct mqtt_broker_recor
  * order it did. A connection newer than the client's last one begins a
  * new connection; an older one's last records are its draining end.
  */
+/* The broker took bytes of client i's connection: a clean CONNECT among
+ * them discards its session at that time (under wlock, or on the
+ * runner's thread with no proxy). */
+static void broker_took(struct real *m, int i, bool old, const uint8_t *data, size_t len,
+                        uint64_t at)
+{
+	uint32_t clean_before = m->bwire[i]->clean_connects;
+	wire_bytes(m->bwire[i], old, false, data, len, m->sc->clients[i].name, &m->bwire_report);
+	if (m->bwire[i]->clean_connects != clean_before && at < m->discard_at[i])
+		m->discard_at[i] = at;
+}
+
+/*
+ * Tells the oracle of the sessions clean CONNECTs discarded, before it
+ * hears of anything the client saw since (a CONNACK): a late clean
+ * CONNECT of a connection let go of, stalled on its way, discards the
+ * session the next CONNACK said was present (the simulator tells it
+ * as the broker takes the bytes).
+ */
+static void take_discards(struct real *m)
+{
+	for (int i = 0; i < m->sc->nclients; i++) {
+		pthread_mutex_lock(&m->wlock);
+		uint64_t at = m->discard_at[i];
+		m->discard_at[i] = UINT64_MAX;
+		pthread_mutex_unlock(&m->wlock);
+		if (at != UINT64_MAX)
+			oracle_session_discarded(m->o, i, at);
+	}
+}
+
 static void judge_broker_records(struct real *m)
 {
-	if (!m->broker)
+	if (!m->broker) {
+		take_discards(m); /* a proxy's */
 		return;
+	}
 	struct mqtt_broker *b = mqtt_fakebroker_lock(m->broker);
 	struct mqtt_broker_record rec[64];
 	size_t n;
@@ -815,11 +852,16 @@ static void judge_broker_records(struct real *m)
 			} else if (rec[k].conn < m->bconn[i]) {
 				old = true;
 			}
-			wire_bytes(m->bwire[i], old, rec[k].dir == MQTT_B2C, rec[k].bytes, rec[k].len,
-			           m->sc->clients[i].name, &m->bwire_report);
+			if (rec[k].dir == MQTT_B2C)
+				wire_bytes(m->bwire[i], old, true, rec[k].bytes, rec[k].len,
+				           m->sc->clients[i].name, &m->bwire_report);
+			else
+				broker_took(m, i, old, rec[k].bytes, rec[k].len,
+				            rec[k].time > m->t0 ? rec[k].time - m->t0 : 0);
 		}
 	}
 	mqtt_fakebroker_unlock(m->broker);
+	take_discards(m);
 }
 
 /*
@@ -1075,6 +1117,8 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		if (sscanf(text, "a %d", &code) == 1) {
 			/* -1: a driver that cannot tell; not judged on it (what it
 			 * would be for a broker that keeps the rules). */
+			judge_broker_records(m); /* and so the sessions discarded before */
+			take_discards(m);
 			bool present = code < 0 ? oracle_session_held(m->o, i, c->first_connect) : code == 1;
 			oracle_connected(m->o, i, c->first_connect, present, m->now);
 			c->first_connect = false;
@@ -1576,8 +1620,11 @@ static void broker_end_bytes(struct real *m, int route, uint32_t conn, bool b2c,
 	} else if (conn < m->bconn[route]) {
 		old = true;
 	}
-	wire_bytes(m->bwire[route], old, b2c, data, len, m->sc->clients[route].name,
-	           &m->bwire_report);
+	if (b2c)
+		wire_bytes(m->bwire[route], old, true, data, len, m->sc->clients[route].name,
+		           &m->bwire_report);
+	else
+		broker_took(m, route, old, data, len, clock_ms() - m->t0);
 	pthread_mutex_unlock(&m->wlock);
 }
 
@@ -1834,6 +1881,8 @@ int scenario_real(const struct scenario *sc, const char *exe, uint64_t seed,
 	m->trace = trace;
 	m->t0 = clock_ms();
 	m->broker_back_at = UINT64_MAX;
+	for (int i = 0; i < SCN_MAX_CLIENTS; i++)
+		m->discard_at[i] = UINT64_MAX;
 	int rc = -1;
 	struct mqtt_fakebroker *fb = NULL;
 	snprintf(m->tmp, sizeof m->tmp, "%s/mqttsim-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
