@@ -1172,6 +1172,7 @@ static void test_big_message_exactly_once(void)
 	h.now = mqtt_session_dial_at(h.s);
 	go_online(&h);
 	CU_ASSERT(feed_big_claimed(&h, 31, true)); /* reported again, and delivered */
+	CU_ASSERT(h.msg.dup); /* as it came: a resend */
 	feed_bytes(&h, NULL, 0); /* the next read acknowledges it */
 	CU_ASSERT_EQUAL(expect(&h, MQTT_PUBREC).ack.packet_id, 31);
 	/* The PUBREC is lost with the connection: the broker resends again. */
