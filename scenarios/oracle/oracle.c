@@ -481,6 +481,12 @@ void oracle_connected(struct oracle *o, int client, bool first, bool session_pre
 	 * seed 318645). */
 	o->held[client] = !clean && !o->discarded_late[client];
 	o->clean_now[client] = clean;
+	/* A SUBACK answers a request on the request's connection or never:
+	 * one on this connection is no answer to a request a discard voided
+	 * (found by the --real runner: a restarted process's SUBACK was taken
+	 * for an old request's, and its subscription never stood). */
+	for (int i = 0; i < o->nsubs[client]; i++)
+		o->subs[client][i].answer_void = false;
 	o->connected_before[client] = true;
 	if (o->will_pending[client] && now < o->will_surely_at[client])
 		o->will_surely_at[client] = now;

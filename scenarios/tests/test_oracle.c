@@ -201,6 +201,56 @@ static void test_suback_after_discard(void)
 	CU_ASSERT(!void_verdict(true, true));   /* #1 owed to the one asked again */
 }
 
+static const char void_then_new_scn[] = "# asked again, then a restart\nclient c\n"
+                                        "subscribe c t/# qos=1\npublish c t/a qos=1 count=1\n"
+                                        "expect no-phantom\nexpect at-least-once\n";
+
+/* A request voided by a discarded session is answered on its own
+ * connection or never: the SUBACK of a restarted process's subscription,
+ * on a later connection, makes its own subscription (found by the
+ * --real runner, once it told the oracle of discards: the new SUBACK was
+ * taken for the void one's, and every message after was a phantom). */
+static void test_void_request_then_new_connection(void)
+{
+	struct scenario s;
+	struct oracle *o = oracle_of(&s, "void-then-new.scn", void_then_new_scn);
+	uint64_t now = 0;
+	oracle_clock(o, &now);
+	oracle_connect_attempt(o, 0, true);
+	oracle_session_discarded(o, 0, now);
+	oracle_connected(o, 0, true, false, now);
+	oracle_subscribe_request(o, 0, "t/#");
+	oracle_subscribed(o, 0, "t/#", 1, false, 0, now = 10);
+	/* Lost; the broker has no session: subscribed again, no SUBACK yet. */
+	now = 20;
+	oracle_connection_lost(o, 0, now, now);
+	oracle_connect_attempt(o, 0, false);
+	oracle_connected(o, 0, false, false, now = 30);
+	oracle_unsubscribed(o, 0, "t/#", now);
+	oracle_subscribed(o, 0, "t/#", 1, true, now, UINT64_MAX);
+	oracle_subscribe_request(o, 0, "t/#");
+	oracle_session_lost(o, 0);
+	/* Killed; the new process connects clean and subscribes. */
+	now = 40;
+	oracle_connection_lost(o, 0, now, now);
+	oracle_connect_attempt(o, 0, true);
+	oracle_session_discarded(o, 0, now = 55);
+	oracle_connected(o, 0, true, false, now = 60);
+	oracle_subscribe_request(o, 0, "t/#");
+	now = 70;
+	oracle_subscribed(o, 0, "t/#", 1, false, now, now);
+	now = 100;
+	oracle_completed(o, oracle_published(o, 0, 1, 0, "t/a", 1, true, now), now);
+	char id[64];
+	int len = scn_identity(id, 0, 1, 0);
+	oracle_delivered(o, 0, (const uint8_t *)"t/a", 3, (const uint8_t *)id, (size_t)len, 1, false,
+	                 false, now = 110);
+	struct scn_result r;
+	judge_and_free(o, &s, &r);
+	CU_ASSERT_FALSE(r.violated[SCN_NO_PHANTOM]);
+	CU_ASSERT_FALSE(r.violated[SCN_AT_LEAST_ONCE]);
+}
+
 static const char unsub_scn[] = "# an unsubscribe\nclient c\nsubscribe c t/# qos=1\n"
                                 "unsubscribe c t/# at=100ms\npublish c t/a qos=1 count=2\n"
                                 "expect no-phantom\n";
@@ -302,6 +352,7 @@ const struct test_def oracle_tests[] = {
 	{"backoff: a new process owes no dial of the old one", test_backoff_new_process},
 	{"a kill in a read may lose one QoS 2 message published before it", test_kill_in_a_read},
 	{"a SUBACK after its session was discarded makes no subscription", test_suback_after_discard},
+	{"a request voided by a discard is not answered on a later connection", test_void_request_then_new_connection},
 	{"an UNSUBACK ends a subscription after what was published before it", test_unsuback_same_millisecond},
 	{"after a clean session, only a CONNECT that may find a session may be told one is present", test_session_present_after_a_clean_session},
 	{NULL, NULL},
