@@ -84,9 +84,10 @@ struct oracle {
 	uint32_t will_retained_reads2[SCN_MAX_CLIENTS][SCN_MAX_CLIENTS];
 	bool connected_before[SCN_MAX_CLIENTS];
 	/* A connection of the client ended uncleanly, and it has not been
-	 * back since; will_surely_at: the first CONNACK after such an end,
-	 * by which the broker had surely published that will (the end, or
-	 * the takeover of the new connection, published it). */
+	 * back since; will_surely_at: when the broker had surely published
+	 * such a will: the broker's end of that connection, where the runner
+	 * sees it (oracle_will_sent), else the first CONNACK after such an
+	 * end (the end, or the takeover of the new connection, published it). */
 	bool will_pending[SCN_MAX_CLIENTS];
 	uint64_t will_surely_at[SCN_MAX_CLIENTS];
 	/* The broker may hold the client's session: a CONNECT not clean went
@@ -410,6 +411,12 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now, uint64_t
 		o->unclean_at[client][o->unclean[client]] = will_at < now ? will_at : now;
 	o->unclean[client]++;
 	o->will_pending[client] = true;
+}
+
+void oracle_will_sent(struct oracle *o, int client, uint64_t now)
+{
+	if (now < o->will_surely_at[client])
+		o->will_surely_at[client] = now;
 }
 
 void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now)

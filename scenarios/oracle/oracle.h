@@ -84,6 +84,12 @@ void oracle_connection_lost(struct oracle *o, int client, uint64_t now, uint64_t
  * the broker (a driver's CONNACK not reported yet): its will is allowed
  * once more, not owed. */
 void oracle_connection_maybe_lost(struct oracle *o, int client, uint64_t now);
+/* The broker ended its side of a connection of client that it had
+ * accepted and that ended without DISCONNECT: it published the will by
+ * now [MQTT-3.1.2-8], retained when so asked [MQTT-3.1.2-17]. Only a
+ * runner that sees the broker's end (the simulator) tells it; otherwise
+ * a will is taken as surely gone when its client is back. */
+void oracle_will_sent(struct oracle *o, int client, uint64_t now);
 /* Whether a connect of client now (first: its session's first) must find
  * its session at the broker: what a CONNACK not seen is taken to say. */
 bool oracle_session_held(const struct oracle *o, int client, bool first);

@@ -93,6 +93,7 @@ struct sclient {
 	uint64_t restart_at;             /* UINT64_MAX: no restart pending */
 	bool crashed_volatile;           /* lost its state at least once */
 	bool orphan_volatile;            /* the orphan's client lost its state with it */
+	bool orphan_will;                /* the orphan was accepted, and ends without DISCONNECT */
 	bool lost_connection;
 	bool subscribed;                 /* every SUBACK of its subscriptions came */
 	int sub_pending;
@@ -487,6 +488,8 @@ static void drop_connection(struct sim *m, struct sclient *c, const char *why)
 	note_closed(m, c);
 	disconnect_judged(m, c, false, mqtt_fault_link_number(c->link)); /* what it held is lost */
 	peer_closed(m, c, c->bc, mqtt_fault_link_number(c->link));
+	if (accepted && !c->disconnected)
+		oracle_will_sent(m->o, c->index, m->now);
 	if (m->pcap)
 		mqtt_pcap_end(m->pcap, c->pcap_conn, m->now * 1000);
 	mqtt_fault_link_free(c->link);
@@ -505,6 +508,9 @@ static void orphan_end(struct sim *m, struct sclient *c)
 	           mqtt_fault_link_number(c->orphan));
 	disconnect_judged(m, c, true, mqtt_fault_link_number(c->orphan));
 	peer_closed(m, c, c->orphan_bc, mqtt_fault_link_number(c->orphan));
+	if (c->orphan_will)
+		oracle_will_sent(m->o, c->index, m->now); /* a client that never comes back too */
+	c->orphan_will = false;
 	for (int k = 0; k < c->nbforget; k++)
 		wire_forget(c->bwire, false, c->bforget[k]);
 	c->nbforget = 0;
@@ -534,6 +540,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	chart_mark(m, "link", c, "end", "connection %u closed by the client: %s",
 	           mqtt_fault_link_number(c->link), why);
 	bool accepted = c->online_here;
+	bool unclean = accepted && !c->disconnected;
 	connection_ended(m, c);
 	if (c->disconnect_open == DISCONNECT_ONLINE) {
 		/* Closed by the client with nothing left to write: its DISCONNECT,
@@ -551,6 +558,7 @@ static void let_go(struct sim *m, struct sclient *c, const char *why)
 	mqtt_fault_link_shutdown(c->link, MQTT_C2B, m->now, false);
 	wire_retire(c->bwire);
 	c->orphan = c->link;
+	c->orphan_will = unclean;
 	c->orphan_bc = c->bc;
 	c->orphan_pcap = c->pcap_conn;
 	c->orphan_bjudged = c->bjudged; /* judged already, as the current connection's */
