@@ -79,6 +79,18 @@ static void protocol_level_and_name(void)
 	CU_ASSERT_TRUE(tc_closing(&a));
 	CU_ASSERT_TRUE(tc_quiet(&a));
 	tc_close(&a);
+	/* MQTT-3.1.2-3: the reserved flag set: closed without CONNACK. */
+	const uint8_t reserved[] = {0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 3, 0, 60, 0, 1, 'a'};
+	tc_open(&a, &t);
+	tc_send_bytes(&a, reserved, sizeof reserved);
+	CU_ASSERT_TRUE(tc_closing(&a));
+	CU_ASSERT_TRUE(tc_quiet(&a));
+	tc_close(&a);
+	/* The two malformed ones count as protocol errors; the refused 3.1
+	 * CONNECT, answered by its own rules, does not. */
+	struct mqtt_broker_stats st;
+	mqtt_broker_stats(t.b, &st);
+	CU_ASSERT_EQUAL(st.protocol_errors, 2);
 	tb_free(&t);
 }
 
