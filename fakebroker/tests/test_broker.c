@@ -58,6 +58,17 @@ static void second_connect_closes(void)
 	tb_free(&t);
 }
 
+/* A CONNECT of these bytes is closed without CONNACK. */
+static void closed_without_connack(struct tbroker *t, const uint8_t *bytes, size_t len)
+{
+	struct tclient a;
+	tc_open(&a, t);
+	tc_send_bytes(&a, bytes, len);
+	CU_ASSERT_TRUE(tc_closing(&a));
+	CU_ASSERT_TRUE(tc_quiet(&a));
+	tc_close(&a);
+}
+
 static void protocol_level_and_name(void)
 {
 	struct tbroker t;
@@ -74,18 +85,10 @@ static void protocol_level_and_name(void)
 	tc_close(&a);
 	/* MQTT-3.1.2-1: another protocol name: closed without CONNACK. */
 	const uint8_t bad_name[] = {0x10, 13, 0, 4, 'M', 'Q', 'T', 'X', 4, 2, 0, 60, 0, 1, 'a'};
-	tc_open(&a, &t);
-	tc_send_bytes(&a, bad_name, sizeof bad_name);
-	CU_ASSERT_TRUE(tc_closing(&a));
-	CU_ASSERT_TRUE(tc_quiet(&a));
-	tc_close(&a);
+	closed_without_connack(&t, bad_name, sizeof bad_name);
 	/* MQTT-3.1.2-3: the reserved flag set: closed without CONNACK. */
 	const uint8_t reserved[] = {0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 3, 0, 60, 0, 1, 'a'};
-	tc_open(&a, &t);
-	tc_send_bytes(&a, reserved, sizeof reserved);
-	CU_ASSERT_TRUE(tc_closing(&a));
-	CU_ASSERT_TRUE(tc_quiet(&a));
-	tc_close(&a);
+	closed_without_connack(&t, reserved, sizeof reserved);
 	/* The two malformed ones count as protocol errors; the refused 3.1
 	 * CONNECT, answered by its own rules, does not. */
 	struct mqtt_broker_stats st;
