@@ -115,6 +115,10 @@ static void test_refused_waits_the_maximum(void)
 	CU_ASSERT_EQUAL(mqtt_session_dial_at(h.s), h.now + 30000);
 	CU_ASSERT_FALSE(mqtt_session_should_dial(h.s, h.now + 29999));
 	CU_ASSERT(mqtt_session_should_dial(h.s, h.now + 30000));
+	/* Only that refusal: the next failed dial waits the backoff again. */
+	h.now += 30000;
+	mqtt_session_lost(h.s, h.now, (struct mqtt_error){MQTT_IO, ECONNREFUSED});
+	CU_ASSERT(mqtt_session_dial_at(h.s) - h.now < 30000);
 	harness_free(&h);
 }
 
