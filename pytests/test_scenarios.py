@@ -201,11 +201,7 @@ REAL = ["qos1-drop-puback-sent", "qos2-drop-pubrel-sent", "qos2-restart-pubrec",
         "caught-broker-forgets-queued", "caught-broker-present-after-clean",
         "connack-lost-after-clean-session",
         # The client's wire judge, as the child process runs it.
-        "request-while-publish-held",
-        # A closed connection drains in the background (as over a
-        # kernel's socket), and a late clean CONNECT the broker took
-        # discards the session for the oracle, as in simulation.
-        "connack-present-before-late-discard"]
+        "request-while-publish-held"]
 
 
 @pytest.mark.parametrize("name", REAL)
