@@ -282,7 +282,7 @@ static void drain_out(struct faulty_conn *c, uint64_t deadline)
 		pthread_mutex_unlock(c->lock);
 		if (next == UINT64_MAX || next >= deadline)
 			return; /* nothing more goes out within the second: do not wait for it */
-		uint64_t wait = next - now;
+		uint64_t wait = next > now ? next - now : 1;
 		struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L + 100000L};
 		nanosleep(&ts, NULL); /* unlocked: the next connection goes on meanwhile */
 	}
