@@ -797,14 +797,14 @@ static int client_of_record(const struct real *m, const struct mqtt_broker_recor
  * order it did. A connection newer than the client's last one begins a
  * new connection; an older one's last records are its draining end.
  */
-/* The broker took bytes of client i's connection: a clean CONNECT among
- * them discards its session at that time (under wlock, or on the
- * runner's thread with no proxy). */
-static void broker_took(struct real *m, int i, bool old, const uint8_t *data, size_t len,
-                        uint64_t at)
+/* Bytes of client i's connection at the broker's end, judged there; a
+ * clean CONNECT the broker took (b2c false) discards its session at that
+ * time (under wlock, or on the runner's thread with no proxy). */
+static void broker_end_judged(struct real *m, int i, bool old, bool b2c, const uint8_t *data,
+                              size_t len, uint64_t at)
 {
 	uint32_t clean_before = m->bwire[i]->clean_connects;
-	wire_bytes(m->bwire[i], old, false, data, len, m->sc->clients[i].name, &m->bwire_report);
+	wire_bytes(m->bwire[i], old, b2c, data, len, m->sc->clients[i].name, &m->bwire_report);
 	if (m->bwire[i]->clean_connects != clean_before && at < m->discard_at[i])
 		m->discard_at[i] = at;
 }
@@ -852,12 +852,8 @@ static void judge_broker_records(struct real *m)
 			} else if (rec[k].conn < m->bconn[i]) {
 				old = true;
 			}
-			if (rec[k].dir == MQTT_B2C)
-				wire_bytes(m->bwire[i], old, true, rec[k].bytes, rec[k].len,
-				           m->sc->clients[i].name, &m->bwire_report);
-			else
-				broker_took(m, i, old, rec[k].bytes, rec[k].len,
-				            rec[k].time > m->t0 ? rec[k].time - m->t0 : 0);
+			broker_end_judged(m, i, old, rec[k].dir == MQTT_B2C, rec[k].bytes, rec[k].len,
+			                  rec[k].time > m->t0 ? rec[k].time - m->t0 : 0);
 		}
 	}
 	mqtt_fakebroker_unlock(m->broker);
@@ -1117,8 +1113,7 @@ static void event(struct real *m, int i, const uint8_t *b, size_t n)
 		if (sscanf(text, "a %d", &code) == 1) {
 			/* -1: a driver that cannot tell; not judged on it (what it
 			 * would be for a broker that keeps the rules). */
-			judge_broker_records(m); /* and so the sessions discarded before */
-			take_discards(m);
+			judge_broker_records(m); /* and the sessions discarded before it */
 			bool present = code < 0 ? oracle_session_held(m->o, i, c->first_connect) : code == 1;
 			oracle_connected(m->o, i, c->first_connect, present, m->now);
 			c->first_connect = false;
@@ -1620,11 +1615,7 @@ static void broker_end_bytes(struct real *m, int route, uint32_t conn, bool b2c,
 	} else if (conn < m->bconn[route]) {
 		old = true;
 	}
-	if (b2c)
-		wire_bytes(m->bwire[route], old, true, data, len, m->sc->clients[route].name,
-		           &m->bwire_report);
-	else
-		broker_took(m, route, old, data, len, clock_ms() - m->t0);
+	broker_end_judged(m, route, old, b2c, data, len, clock_ms() - m->t0);
 	pthread_mutex_unlock(&m->wlock);
 }
 
